@@ -1,0 +1,157 @@
+"""The ingest HTTP service: ``POST /v1/events`` (JSON array or NDJSON), ``/metrics``, health."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any, Literal
+
+import anyio.to_thread
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from psycopg_pool import ConnectionPool
+from pydantic import BaseModel, Field
+
+from services.ingest import metrics
+from services.ingest.auth import AuthFailure, ProducerAuthenticator
+from services.ingest.batch import ingest_batch
+from tenure.contract import MalformedBody, decode_batch
+from tenure.contract.codec import SUPPORTED_CONTENT_TYPES
+from tenure.eventlog.publisher import EventPublisher, PublishFailed
+
+log = logging.getLogger(__name__)
+
+
+
+class EventResultModel(BaseModel):
+    """Outcome of one event of the batch."""
+
+    index: int = Field(description="Position of the event in the request body (0-based).")
+    status: Literal["accepted", "duplicate", "rejected"]
+    id: str | None = None
+    source: str | None = None
+    field: str | None = Field(None, description="The offending field, for a rejected event.")
+    reason: str | None = Field(None, description="Why the event was rejected.")
+
+
+class IngestResponse(BaseModel):
+    """Per-event results and their counts."""
+
+    accepted: int
+    duplicates: int
+    rejected: int
+    results: list[EventResultModel]
+
+
+class ErrorResponse(BaseModel):
+    """A request-level error (auth, size, media type, body, broker)."""
+
+    error: str
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    metrics.REQUESTS.labels(str(status)).inc()
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def create_app(
+    *,
+    pool: ConnectionPool,
+    publisher: EventPublisher,
+    max_body_bytes: int,
+    max_batch_events: int,
+    future_tolerance: timedelta,
+) -> FastAPI:
+    """Build the ingest application around a database pool and an event publisher."""
+    app = FastAPI(
+        title="Tenure ingest",
+        version="1",
+        description="Send CloudEvents 1.0 (structured JSON) to Tenure. See docs/contract.md.",
+    )
+    auth = ProducerAuthenticator(pool)
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/healthz", summary="Liveness and readiness")
+    def healthz() -> dict[str, str]:
+        with pool.connection() as conn:
+            conn.execute("SELECT 1")
+        return {"status": "ok"}
+
+    @app.post(
+        "/v1/events",
+        summary="Send a batch of events",
+        response_model=IngestResponse,
+        responses={
+            400: {"model": ErrorResponse, "description": "Body is not JSON / NDJSON"},
+            401: {"model": ErrorResponse, "description": "Missing or unknown token"},
+            403: {"model": ErrorResponse, "description": "Revoked token"},
+            413: {"model": ErrorResponse, "description": "Body or batch too large"},
+            415: {"model": ErrorResponse, "description": "Unsupported Content-Type"},
+            422: {"model": IngestResponse, "description": "Every event was rejected"},
+            503: {"model": ErrorResponse, "description": "Broker unavailable; retry"},
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                    "application/x-ndjson": {"schema": {"type": "string"}},
+                },
+            }
+        },
+    )
+    async def post_events(request: Request) -> Any:
+        checked = await anyio.to_thread.run_sync(auth.check, request.headers.get("authorization"))
+        if isinstance(checked, AuthFailure):
+            return _error(checked.status, checked.message)
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type not in SUPPORTED_CONTENT_TYPES:
+            return _error(415, f"Content-Type must be one of {', '.join(SUPPORTED_CONTENT_TYPES)}")
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > max_body_bytes:
+            return _error(413, f"body is larger than {max_body_bytes} bytes")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > max_body_bytes:
+                return _error(413, f"body is larger than {max_body_bytes} bytes")
+        try:
+            items = decode_batch(bytes(body), media_type)
+        except MalformedBody as exc:
+            return _error(400, str(exc))
+        if not items:
+            return _error(400, "the batch holds no event")
+        if len(items) > max_batch_events:
+            return _error(413, f"batch holds {len(items)} events; at most {max_batch_events}")
+        try:
+            result = await anyio.to_thread.run_sync(
+                lambda: ingest_batch(
+                    items,
+                    producer=checked.producer,
+                    pool=pool,
+                    publisher=publisher,
+                    future_tolerance=future_tolerance,
+                )
+            )
+        except PublishFailed as exc:
+            metrics.PUBLISH_FAILURES.inc()
+            log.warning("batch refused: %s", exc)
+            return _error(503, "the event log is unavailable; retry", {"Retry-After": "1"})
+        metrics.BATCH_SIZE.observe(len(items))
+        response = IngestResponse(
+            accepted=result.count("accepted"),
+            duplicates=result.count("duplicate"),
+            rejected=result.count("rejected"),
+            results=[EventResultModel(
+                index=r.index, status=r.status, id=r.id, source=r.source, field=r.field,
+                reason=r.reason) for r in result.results],
+        )
+        status = 422 if response.rejected == len(items) else 200
+        metrics.REQUESTS.labels(str(status)).inc()
+        return JSONResponse(response.model_dump(exclude_none=True), status_code=status)
+
+    return app

@@ -1,0 +1,131 @@
+"""Ingesting one batch: validate, claim identities, publish, answer per event.
+
+Every event of a batch ends in exactly one outcome: ``accepted`` (new, published and
+acknowledged by the broker), ``duplicate`` (its ``(source, id)`` was accepted before, or
+earlier in the same batch) or ``rejected`` (with the field and the reason). If the broker
+does not acknowledge, the claim is rolled back and the whole batch is refused (503), so a
+retry is safe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+import orjson
+from psycopg_pool import ConnectionPool
+
+from services.ingest import metrics
+from tenure.contract import CloudEvent, Rejection, validate_event
+from tenure.contract import format_time
+from tenure.contract.topics import INGEST_TIME_HEADER
+from tenure.eventlog.publisher import EventPublisher, OutgoingRecord
+from tenure.storage import ledger
+
+Outcome = Literal["accepted", "duplicate", "rejected"]
+
+
+@dataclass(frozen=True, slots=True)
+class EventResult:
+    """The outcome of one event of a batch, at its position ``index``."""
+
+    index: int
+    status: Outcome
+    id: str | None = None
+    source: str | None = None
+    field: str | None = None
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """Outcomes of a whole batch, in request order, and their counts."""
+
+    results: list[EventResult] = field(default_factory=list)
+
+    def count(self, status: Outcome) -> int:
+        """How many events ended with ``status``."""
+        return sum(1 for r in self.results if r.status == status)
+
+
+def _identity_of(item: object) -> tuple[str | None, str | None]:
+    if isinstance(item, dict):
+        source, event_id = item.get("source"), item.get("id")
+        return (
+            source if isinstance(source, str) else None,
+            event_id if isinstance(event_id, str) else None,
+        )
+    return None, None
+
+
+def ingest_batch(
+    items: list[object],
+    *,
+    producer: str,
+    pool: ConnectionPool,
+    publisher: EventPublisher,
+    future_tolerance: timedelta,
+    now: datetime | None = None,
+) -> BatchResult:
+    """Validate, deduplicate and publish ``items``; raise ``PublishFailed`` on broker failure."""
+    received_at = now or datetime.now(UTC)
+    outcome: list[EventResult | None] = [None] * len(items)
+    fresh: dict[tuple[str, str], tuple[int, CloudEvent]] = {}
+    tallies: list[tuple[str, str, str]] = []  # counted only once the batch is answered
+    for index, item in enumerate(items):
+        checked = validate_event(item, now=received_at, future_tolerance=future_tolerance)
+        if isinstance(checked, Rejection):
+            source, event_id = _identity_of(item)
+            outcome[index] = EventResult(
+                index, "rejected", event_id, source, checked.field, checked.reason
+            )
+            event_type = item.get("type") if isinstance(item, dict) else None
+            label = event_type if checked.category != "unknown_type" and isinstance(
+                event_type, str
+            ) else "unknown"
+            tallies.append(("rejected", label, checked.category))
+        elif checked.identity in fresh:
+            outcome[index] = EventResult(index, "duplicate", checked.id, checked.source)
+            tallies.append(("duplicate", checked.type, ""))
+        else:
+            fresh[checked.identity] = (index, checked)
+
+    entries = [
+        ledger.LedgerEntry(
+            source=event.source,
+            event_id=event.id,
+            event_type=event.type,
+            topic=event.topic(),
+            record_key=event.key(),
+            envelope=event.to_json_dict(ingest_time=received_at),
+            producer=producer,
+            ingested_at=received_at,
+        )
+        for _, event in fresh.values()
+    ]
+    ingest_time = format_time(received_at).encode()
+    if entries:
+        with metrics.PUBLISH_SECONDS.time(), pool.connection() as conn, conn.transaction():
+            claimed = ledger.claim(conn, entries)
+            publisher.publish(
+                [
+                    OutgoingRecord(
+                        topic=e.topic,
+                        key=e.record_key,
+                        value=orjson.dumps(e.envelope),
+                        headers=((INGEST_TIME_HEADER, ingest_time),),
+                    )
+                    for e in entries
+                    if e.identity in claimed
+                ]
+            )
+    else:
+        claimed = set()
+    for identity, (index, event) in fresh.items():
+        status: Outcome = "accepted" if identity in claimed else "duplicate"
+        outcome[index] = EventResult(index, status, event.id, event.source)
+        tallies.append((status, event.type, ""))
+    for labels in tallies:
+        metrics.EVENTS.labels(*labels).inc()
+    return BatchResult([r for r in outcome if r is not None])

@@ -1,0 +1,84 @@
+"""The SDK validator: a faust agent that validates events SDK clients wrote to Kafka directly.
+
+Valid events go to their canonical topic (keyed as the ingest service keys them), invalid
+ones to the dead-letter topic with the reason in headers. Sends are awaited until the broker
+acknowledges them before faust commits the batch's offsets, so nothing is lost in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import faust
+
+from streams.sdk_validator import metrics
+from streams.sdk_validator.routing import route_sdk_record
+from tenure.contract.topics import SDK_EVENTS
+from tenure.eventlog.deadletter import DeadLetter
+
+APP_ID = "tenure-sdk-validator"
+
+
+def faust_broker_settings() -> dict[str, Any]:
+    """Faust settings every Tenure stream worker shares (see docs/brokers.md for why)."""
+    return {
+        "broker_session_timeout": 6.0,  # group joins take ~session_timeout/2 on Tansu
+        "broker_heartbeat_interval": 1.0,
+        "producer_acks": -1,
+        "consumer_auto_offset_reset": "earliest",
+        "web_enabled": False,
+        "topic_allow_declare": True,
+    }
+
+
+def create_app(bootstrap: str, datadir: Path, future_tolerance: timedelta) -> faust.App:
+    """Build the faust application (one agent) for the given broker."""
+    app = faust.App(
+        APP_ID,
+        broker=f"kafka://{bootstrap}",
+        datadir=str(datadir),
+        store="memory://",
+        **faust_broker_settings(),
+    )
+    source = app.topic(SDK_EVENTS, key_serializer="raw", value_serializer="raw")
+    sinks: dict[str, Any] = {}
+
+    @app.agent(source)
+    async def validate_sdk_events(stream: Any) -> Any:
+        async for events in stream.take_events(500, within=0.2):
+            now = datetime.now(UTC)
+            pending = []
+            for event in events:
+                msg = event.message
+                routed = route_sdk_record(
+                    msg.key,
+                    msg.value,
+                    origin=f"{msg.topic}/{msg.partition}/{msg.offset}",
+                    now=now,
+                    future_tolerance=future_tolerance,
+                )
+                if isinstance(routed, DeadLetter):
+                    metrics.SDK_RECORDS.labels("dead_lettered", routed.category).inc()
+                    routed_record = routed.to_record()
+                else:
+                    metrics.SDK_RECORDS.labels("forwarded", "").inc()
+                    routed_record = routed
+                sink = sinks.get(routed_record.topic)
+                if sink is None:
+                    sink = sinks[routed_record.topic] = app.topic(routed_record.topic)
+                sent = await sink.send(
+                    key=routed_record.key.encode(),
+                    value=routed_record.value,
+                    headers=list(routed_record.headers),
+                    key_serializer="raw",
+                    value_serializer="raw",
+                    force=True,
+                )
+                pending.append(sent)
+            await asyncio.gather(*pending)  # acknowledged before the offsets are committed
+            yield len(events)
+
+    return app

@@ -1,0 +1,39 @@
+"""Deciding where one record written by an SDK client goes: its canonical topic or dead letters."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import orjson
+
+from tenure.contract import MalformedBody, Rejection, decode_record, validate_event
+from tenure.contract import format_time
+from tenure.contract.topics import INGEST_TIME_HEADER
+from tenure.eventlog.deadletter import DeadLetter
+from tenure.eventlog.publisher import OutgoingRecord
+
+
+def route_sdk_record(
+    key: bytes | None,
+    value: bytes | None,
+    *,
+    origin: str,
+    now: datetime,
+    future_tolerance: timedelta,
+) -> OutgoingRecord | DeadLetter:
+    """Validate one SDK record: a valid event goes to its topic, anything else to dead letters."""
+    raw = value or b""
+    try:
+        item = decode_record(raw)
+    except MalformedBody as exc:
+        return DeadLetter(key, raw, "malformed", str(exc), "", origin)
+    checked = validate_event(item, now=now, future_tolerance=future_tolerance)
+    if isinstance(checked, Rejection):
+        return DeadLetter(key, raw, checked.category, checked.reason, checked.field, origin)
+    stamp = format_time(now)
+    return OutgoingRecord(
+        topic=checked.topic(),
+        key=checked.key(),
+        value=orjson.dumps(checked.to_json_dict(ingest_time=now)),
+        headers=((INGEST_TIME_HEADER, stamp.encode()),),
+    )

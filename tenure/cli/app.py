@@ -1,0 +1,268 @@
+"""The ``tenure`` command."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from dataclasses import asdict
+from datetime import timedelta
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from tenure.config import TenureConfig
+
+app = typer.Typer(help="Tenure: live customer and user lifecycle projections.", no_args_is_help=True)
+serve_app = typer.Typer(help="Run an HTTP service.", no_args_is_help=True)
+worker_app = typer.Typer(help="Run a stream worker.", no_args_is_help=True)
+token_app = typer.Typer(help="Manage producer tokens.", no_args_is_help=True)
+topics_app = typer.Typer(help="Manage Kafka topics.", no_args_is_help=True)
+app.add_typer(serve_app, name="serve")
+app.add_typer(worker_app, name="worker")
+app.add_typer(token_app, name="token")
+app.add_typer(topics_app, name="topics")
+
+console = Console(stderr=True)
+
+
+def _config() -> TenureConfig:
+    config = TenureConfig.from_env()
+    logging.basicConfig(
+        level=config.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return config
+
+
+def _database_url(config: TenureConfig) -> str:
+    """The database: TENURE_DATABASE_URL, else the one of a running `tenure up`."""
+    if config.database_url:
+        return config.database_url
+    from tenure.platform.status import read_status
+
+    status = read_status(config.state_dir)
+    if status is None:
+        raise typer.BadParameter(
+            "TENURE_DATABASE_URL is unset and no `tenure up` is running in "
+            f"{config.state_dir}", param_hint="TENURE_DATABASE_URL"
+        )
+    return status.database_url
+
+
+def _kafka_bootstrap(config: TenureConfig) -> str:
+    """The broker: TENURE_KAFKA_BOOTSTRAP, else the one of a running `tenure up`."""
+    if config.kafka_bootstrap:
+        return config.kafka_bootstrap
+    from tenure.platform.status import read_status
+
+    status = read_status(config.state_dir)
+    if status is None:
+        raise typer.BadParameter(
+            "TENURE_KAFKA_BOOTSTRAP is unset and no `tenure up` is running in "
+            f"{config.state_dir}", param_hint="TENURE_KAFKA_BOOTSTRAP"
+        )
+    return status.kafka_bootstrap
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
+@app.command()
+def up() -> None:
+    """Start the platform (embedded broker and Postgres unless configured), until Ctrl-C."""
+    from tenure.platform.supervisor import Platform
+    from tenure.runtime.process import StartupError
+
+    config = _config()
+    platform = Platform(config)
+    stop = _stop_on_signals()
+    try:
+        with console.status("starting Tenure ..."):
+            status = platform.start()
+    except (StartupError, OSError) as exc:
+        platform.stop()
+        console.print(f"[red]Tenure did not start:[/red] {exc}")
+        raise typer.Exit(1) from None
+    except BaseException:
+        platform.stop()
+        raise
+    console.print("[green]Tenure is up.[/green] Ctrl-C stops everything.")
+    console.print(f"  ingest      {status.ingest_url}/v1/events  (OpenAPI: {status.ingest_url}/docs)")
+    for name, url in status.metrics_urls.items():
+        console.print(f"  metrics     {name}: {url}")
+    console.print(f"  kafka       {status.kafka_bootstrap} ({status.broker})")
+    console.print(f"  postgres    {status.database_url} ({status.postgres})")
+    console.print(f"  logs        {config.state_dir / 'logs'}")
+    console.print("  token       tenure token create --producer NAME")
+    if not sys.stdout.isatty():  # scripts reading our output get the endpoints as JSON
+        print(status.to_json(), flush=True)
+    try:
+        platform.watch(stop)
+    finally:
+        console.print("stopping Tenure ...")
+        platform.stop()
+
+
+@app.command()
+def status(as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts.")) -> None:
+    """Print where the running platform's endpoints are (exit 1 when none runs)."""
+    from tenure.platform.status import read_status
+
+    config = TenureConfig.from_env()
+    current = read_status(config.state_dir)
+    if current is None:
+        if as_json:
+            print('{"running": false}')
+        else:
+            console.print(f"Tenure is not running (state dir {config.state_dir}).")
+        raise typer.Exit(1)
+    if as_json:
+        print(current.to_json())
+    else:
+        for key, value in sorted(asdict(current).items()):
+            print(f"{key:16} {value}")
+
+
+@app.command("migrate")
+def migrate_command() -> None:
+    """Apply database migrations (idempotent)."""
+    import psycopg
+
+    from tenure.storage.migrations import migrate
+
+    config = _config()
+    with psycopg.connect(_database_url(config)) as conn:
+        applied = migrate(conn)
+    console.print(f"applied {len(applied)} migration(s): "
+                  f"{', '.join(f'{m.version:04d}_{m.name}' for m in applied) or 'none needed'}")
+
+
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create Tenure's topics with explicit partition counts."""
+    from tenure.eventlog.admin import ensure_topics
+
+    config = _config()
+    created = ensure_topics(
+        _kafka_bootstrap(config), config.topic_partitions, config.topic_replication
+    )
+    console.print(f"created {len(created)} topic(s): {', '.join(created) or 'all existed'}")
+
+
+@token_app.command("create")
+def token_create(producer: str = typer.Option(..., help="Name of the producer.")) -> None:
+    """Create a producer token and print it (it is shown only once)."""
+    import psycopg
+
+    from tenure.storage.tokens import create_token
+
+    config = _config()
+    with psycopg.connect(_database_url(config)) as conn:
+        print(create_token(conn, producer))
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """List tokens (ids and producers, never secrets)."""
+    import psycopg
+
+    from tenure.storage.tokens import list_tokens
+
+    config = _config()
+    with psycopg.connect(_database_url(config)) as conn:
+        for t in list_tokens(conn):
+            state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
+            print(f"{t.token_id}  {t.producer:24}  {t.created_at:%Y-%m-%d %H:%M}  {state}")
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: str) -> None:
+    """Revoke a token by its id (the hex part after ``tnr_``)."""
+    import psycopg
+
+    from tenure.storage.tokens import revoke_token
+
+    config = _config()
+    with psycopg.connect(_database_url(config)) as conn:
+        if not revoke_token(conn, token_id):
+            console.print(f"no active token {token_id}")
+            raise typer.Exit(1)
+    console.print(f"revoked {token_id}")
+
+
+@serve_app.command("ingest")
+def serve_ingest(
+    host: str = typer.Option(None, help="Interface (default TENURE_INGEST_HOST)."),
+    port: int = typer.Option(None, help="Port (default TENURE_INGEST_PORT)."),
+) -> None:
+    """Serve the ingest API (POST /v1/events) with /metrics and /healthz."""
+    from services.ingest.server import serve
+
+    config = _config()
+    serve(config, host or config.ingest_host, port or config.ingest_port)
+
+
+@worker_app.command("archiver")
+def worker_archiver(
+    metrics_port: int = typer.Option(None, help="Port of /metrics."),
+) -> None:
+    """Archive every event of the canonical topics in Postgres."""
+    from prometheus_client import start_http_server
+    from psycopg_pool import ConnectionPool
+
+    from streams.archiver.worker import Archiver
+
+    config = _config()
+    if not config.kafka_bootstrap or not config.database_url:
+        raise typer.BadParameter("TENURE_KAFKA_BOOTSTRAP and TENURE_DATABASE_URL must be set")
+    start_http_server(metrics_port or config.archiver_metrics_port, addr="0.0.0.0")
+    stop = _stop_on_signals()
+    with ConnectionPool(config.database_url, min_size=1, max_size=2) as pool:
+        archiver = Archiver(config.kafka_bootstrap, pool)
+        try:
+            archiver.run(stop)
+        finally:
+            archiver.close()
+
+
+@worker_app.command("sdk-validator")
+def worker_sdk_validator(
+    metrics_port: int = typer.Option(None, help="Port of /metrics."),
+) -> None:
+    """Validate events written by SDK clients; forward or dead-letter them (faust)."""
+    import faust
+    from prometheus_client import start_http_server
+
+    from streams.sdk_validator.app import create_app
+
+    config = _config()
+    if not config.kafka_bootstrap:
+        raise typer.BadParameter("TENURE_KAFKA_BOOTSTRAP must be set")
+    start_http_server(metrics_port or config.sdk_validator_metrics_port, addr="0.0.0.0")
+    faust_app = create_app(
+        config.kafka_bootstrap,
+        Path(config.state_dir) / "faust",
+        timedelta(seconds=config.future_tolerance_s),
+    )
+    worker = faust.Worker(faust_app, loglevel=config.log_level, quiet=True)
+    worker.execute_from_commandline()
+
+
+def main() -> None:
+    """Entry point of the ``tenure`` command."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

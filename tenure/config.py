@@ -1,0 +1,137 @@
+"""Tenure's configuration: every setting comes from one environment variable.
+
+The table in ``docs/configuration.md`` (and the README) lists the same variables; a unit test
+keeps the two in step with :data:`SETTINGS`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One environment variable: its name, default (``None``: unset) and meaning."""
+
+    env: str
+    default: str | None
+    meaning: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "TENURE_KAFKA_BOOTSTRAP",
+        None,
+        "Kafka bootstrap servers (host:port,...). Unset: `tenure up` starts the embedded broker.",
+    ),
+    Setting(
+        "TENURE_DATABASE_URL",
+        None,
+        "PostgreSQL URL. Unset: `tenure up` starts the embedded Postgres server.",
+    ),
+    Setting("TENURE_STATE_DIR", ".tenure", "Where embedded Postgres data, logs and run files live."),
+    Setting("TENURE_INGEST_HOST", "127.0.0.1", "Interface the ingest service listens on."),
+    Setting("TENURE_INGEST_PORT", "8080", "Port of the ingest service (its /metrics too)."),
+    Setting("TENURE_ARCHIVER_METRICS_PORT", "9101", "Port of the archiver's /metrics."),
+    Setting("TENURE_SDK_VALIDATOR_METRICS_PORT", "9102", "Port of the SDK validator's /metrics."),
+    Setting("TENURE_TOPIC_PARTITIONS", "4", "Partitions of each Tenure topic when created."),
+    Setting("TENURE_TOPIC_REPLICATION", "1", "Replication factor of each topic when created."),
+    Setting(
+        "TENURE_FUTURE_TOLERANCE_S",
+        "300",
+        "Events whose time is more than this many seconds in the future are rejected.",
+    ),
+    Setting("TENURE_MAX_BATCH_EVENTS", "1000", "Most events one POST /v1/events may carry."),
+    Setting("TENURE_MAX_BODY_BYTES", "1048576", "Largest request body the ingest service reads."),
+    Setting(
+        "TENURE_EMBEDDED_BROKER_PORT", "0", "Port of the embedded broker (0: pick a free one)."
+    ),
+    Setting(
+        "TENURE_EMBEDDED_POSTGRES_PORT", "0", "Port of the embedded Postgres (0: pick a free one)."
+    ),
+    Setting("TENURE_LOG_LEVEL", "INFO", "Log level. Person ids are logged only at DEBUG."),
+)
+"""Every setting Tenure reads."""
+
+_DEFAULTS = {s.env: s.default for s in SETTINGS}
+
+
+def _get(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    if value is None or value == "":
+        return _DEFAULTS[name]
+    return value
+
+
+def _int(env: Mapping[str, str], name: str) -> int:
+    raw = _get(env, name)
+    try:
+        return int(raw or "")
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class TenureConfig:
+    """The resolved configuration of one Tenure process."""
+
+    kafka_bootstrap: str | None
+    database_url: str | None
+    state_dir: Path
+    ingest_host: str
+    ingest_port: int
+    archiver_metrics_port: int
+    sdk_validator_metrics_port: int
+    topic_partitions: int
+    topic_replication: int
+    future_tolerance_s: int
+    max_batch_events: int
+    max_body_bytes: int
+    embedded_broker_port: int
+    embedded_postgres_port: int
+    log_level: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> TenureConfig:
+        """Read the configuration from ``env`` (default: the process environment)."""
+        e: Mapping[str, str] = os.environ if env is None else env
+        config = cls(
+            kafka_bootstrap=_get(e, "TENURE_KAFKA_BOOTSTRAP"),
+            database_url=_get(e, "TENURE_DATABASE_URL"),
+            state_dir=Path(_get(e, "TENURE_STATE_DIR") or ".tenure").resolve(),
+            ingest_host=_get(e, "TENURE_INGEST_HOST") or "127.0.0.1",
+            ingest_port=_int(e, "TENURE_INGEST_PORT"),
+            archiver_metrics_port=_int(e, "TENURE_ARCHIVER_METRICS_PORT"),
+            sdk_validator_metrics_port=_int(e, "TENURE_SDK_VALIDATOR_METRICS_PORT"),
+            topic_partitions=_int(e, "TENURE_TOPIC_PARTITIONS"),
+            topic_replication=_int(e, "TENURE_TOPIC_REPLICATION"),
+            future_tolerance_s=_int(e, "TENURE_FUTURE_TOLERANCE_S"),
+            max_batch_events=_int(e, "TENURE_MAX_BATCH_EVENTS"),
+            max_body_bytes=_int(e, "TENURE_MAX_BODY_BYTES"),
+            embedded_broker_port=_int(e, "TENURE_EMBEDDED_BROKER_PORT"),
+            embedded_postgres_port=_int(e, "TENURE_EMBEDDED_POSTGRES_PORT"),
+            log_level=(_get(e, "TENURE_LOG_LEVEL") or "INFO").upper(),
+        )
+        for name, value in (
+            ("TENURE_TOPIC_PARTITIONS", config.topic_partitions),
+            ("TENURE_TOPIC_REPLICATION", config.topic_replication),
+            ("TENURE_MAX_BATCH_EVENTS", config.max_batch_events),
+            ("TENURE_MAX_BODY_BYTES", config.max_body_bytes),
+        ):
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+        if config.future_tolerance_s < 0:
+            raise ValueError("TENURE_FUTURE_TOLERANCE_S must not be negative")
+        return config
+
+
+def settings_table_markdown() -> str:
+    """Render :data:`SETTINGS` as the Markdown table the docs carry."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for s in SETTINGS:
+        default = "(unset)" if s.default is None else f"`{s.default}`"
+        rows.append(f"| `{s.env}` | {default} | {s.meaning} |")
+    return "\n".join(rows)

@@ -1,0 +1,82 @@
+"""Engagement of a person as of an instant: the active-days set and its spans.
+
+Engagement = using a device as its user (activation or use), completing a payment,
+completing a referral as referrer, or submitting feedback. Only moments at or before
+``as_of`` count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+
+from tenure.domain.lattice import DaySpan
+from tenure.domain.person import PersonState
+
+
+def clamp(span: DaySpan, as_of: datetime) -> DaySpan | None:
+    """The part of a day span known at ``as_of`` (``None`` if it starts later).
+
+    A span whose end lies after ``as_of`` shrinks to its first moment: the moments in
+    between are not individually known.
+    """
+    if span.first_at > as_of:
+        return None
+    return span if span.last_at <= as_of else DaySpan.at(span.first_at)
+
+
+def _add(days: dict[date, DaySpan], span: DaySpan | None) -> None:
+    if span is not None:
+        current = days.get(span.day)
+        days[span.day] = span if current is None else current.join(span)
+
+
+def device_use_days(state: PersonState, as_of: datetime) -> dict[str, dict[date, DaySpan]]:
+    """Per device, the days this person used it as its user, as of ``as_of``."""
+    result: dict[str, dict[date, DaySpan]] = {}
+    for contribution in state.contributions:
+        for span in contribution.days.values():
+            _add(result.setdefault(contribution.device_id, {}), clamp(span, as_of))
+    return {device: days for device, days in sorted(result.items()) if days}
+
+
+def own_moments(state: PersonState) -> Iterable[datetime]:
+    """Engagement moments from the person's own facts (payments, referrals, feedback)."""
+    yield from (order.at for order in state.orders.values())
+    yield from (at for referee, at in state.referrals_made.items() if referee not in state.members)
+    yield from state.feedback.values()
+
+
+def engagement_days(state: PersonState, as_of: datetime) -> dict[date, DaySpan]:
+    """The active-days set: every engagement day up to ``as_of``, sorted, with spans."""
+    days: dict[date, DaySpan] = {}
+    for moment in own_moments(state):
+        _add(days, clamp(DaySpan.at(moment), as_of))
+    for per_device in device_use_days(state, as_of).values():
+        for span in per_device.values():
+            _add(days, span)
+    return dict(sorted(days.items()))
+
+
+def first_activation_at(state: PersonState, as_of: datetime) -> datetime | None:
+    """The first device activation by this person at or before ``as_of``."""
+    moments = (at for c in state.contributions for at in c.activations if at <= as_of)
+    return min(moments, default=None)
+
+
+def last_fact_at(state: PersonState, as_of: datetime) -> datetime | None:
+    """The latest event time of any fact about the person at or before ``as_of``."""
+    moments: list[datetime] = [o.at for o in state.orders.values()]
+    moments += [r.at for r in state.refunds.values()]
+    moments += [g.at for g in state.gifts_received.values()]
+    moments += list(state.referrals_made.values()) + list(state.referred_by.values())
+    moments += list(state.feedback.values())
+    moments += [c.at for c in state.cancellations.values()]
+    for contribution in state.contributions:
+        moments += [s.first_at for s in contribution.days.values()]
+        moments += [s.last_at for s in contribution.days.values()]
+        moments += list(contribution.activations)
+        if contribution.paid_at is not None:
+            moments.append(contribution.paid_at)
+        moments += list(contribution.device_users.values())
+    return max((m for m in moments if m <= as_of), default=None)

@@ -1,0 +1,196 @@
+"""The derived lifecycle view: a pure function of (person state, as_of, config).
+
+``as_of`` is the stream's event-time watermark or a query parameter, never the wall
+clock: replaying last year's events with last year's ``as_of`` gives last year's answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from tenure.domain.activity import (
+    device_use_days,
+    engagement_days,
+    first_activation_at,
+    last_fact_at,
+)
+from tenure.domain.churn import NO_RISK, ChurnRisk, churn_risk
+from tenure.domain.config import LifecycleConfig
+from tenure.domain.interaction import (
+    active_subscriptions,
+    cancelled_subscriptions,
+    feedback_count,
+    referral_count,
+    was_referred,
+)
+from tenure.domain.lattice import DaySpan
+from tenure.domain.level import Level, LevelInputs, relationship_level
+from tenure.domain.person import Order, PersonState
+from tenure.domain.roles import gives_gifts, receives_gifts, sponsored_devices
+from tenure.domain.segment import BuyerKind, Segment, buyer_kind_of, segment_of
+from tenure.domain.spending import net_spend, paid_orders, refunded_orders
+from tenure.domain.stage import Stage, StageTimeline
+from tenure.domain.tags import TagInputs, profile_tags
+from tenure.domain.tier import NO_TIER, member_tier, value_score
+
+DEFAULT_CONFIG = LifecycleConfig()
+"""The configuration with every documented default."""
+
+
+@dataclass(frozen=True, slots=True)
+class PersonView:
+    """Everything the platform says about one person as of one instant."""
+
+    person_id: str
+    as_of: datetime
+    erased: bool = False
+    segment: Segment = Segment.PROSPECT
+    buyer_kind: BuyerKind | None = None
+    is_customer: bool = False
+    is_user: bool = False
+    is_sponsor: bool = False
+    stage: Stage = Stage.NONE
+    stage_since: datetime | None = None
+    level: Level = Level.NONE
+    is_super_user: bool = False
+    tier: str = NO_TIER
+    value_score: float = 0.0
+    tags: tuple[str, ...] = ()
+    churn: ChurnRisk = NO_RISK
+    first_engagement_at: datetime | None = None
+    last_engagement_at: datetime | None = None
+    tenure_days: int = 0
+    active_days: int = 0
+    first_paid_order_at: datetime | None = None
+    second_paid_order_at: datetime | None = None
+    first_activation_at: datetime | None = None
+    activation_delay_days: float | None = None
+    activated_within_window: bool | None = None
+    paid_order_count: int = 0
+    net_spend: tuple[tuple[str, int], ...] = ()
+    referral_count: int = 0
+    feedback_count: int = 0
+    devices_used: int = 0
+    last_fact_at: datetime | None = None
+
+
+def absent_view(person_id: str, as_of: datetime) -> PersonView:
+    """The view of a person nothing is known about."""
+    return PersonView(person_id, as_of)
+
+
+def _utc(as_of: datetime) -> datetime:
+    if as_of.tzinfo is None or as_of.utcoffset() is None:
+        raise ValueError("as_of must be timezone-aware")
+    return as_of.astimezone(UTC)
+
+
+def _stage_since(
+    timeline: StageTimeline, today: date, days: dict[date, DaySpan]
+) -> datetime | None:
+    since = timeline.stage_since(today)
+    if since is None:
+        return None
+    span = days.get(since)
+    return span.first_at if span is not None else datetime.combine(since, time(), UTC)
+
+
+def _self_bought_hardware(state: PersonState, orders: list[Order]) -> datetime | None:
+    for order in orders:
+        for_self = order.beneficiary_id is None or order.beneficiary_id in state.members
+        if for_self and any(item.category == "hardware" for item in order.items):
+            return order.at
+    return None
+
+
+def _activation_window(
+    bought: datetime | None, activated: datetime | None, as_of: datetime, config: LifecycleConfig
+) -> tuple[float | None, bool | None]:
+    if bought is None:
+        return None, None
+    window = timedelta(days=config.activation_window_days)
+    if activated is not None:
+        delay = round((activated - bought) / timedelta(days=1), 4)
+        return delay, activated <= bought + window
+    return None, (False if as_of >= bought + window else None)
+
+
+def derive(
+    state: PersonState, as_of: datetime, config: LifecycleConfig = DEFAULT_CONFIG
+) -> PersonView:
+    """The lifecycle view of a (resolved) person state as of ``as_of``.
+
+    Only facts at or before ``as_of`` count. An erased state yields an empty view with
+    ``erased=True`` whatever ``as_of`` is: its facts are gone.
+    """
+    as_of = _utc(as_of)
+    if state.erased:
+        return PersonView(state.person_id, as_of, erased=True, last_fact_at=state.erased_at)
+    days = engagement_days(state, as_of)
+    day_list = list(days)
+    today = as_of.date()
+    timeline = StageTimeline(day_list, config)
+    orders = paid_orders(state, as_of)
+    used = device_use_days(state, as_of)
+    spend = net_spend(state, as_of)
+    referrals = referral_count(state, as_of)
+    feedback = feedback_count(state, as_of)
+    sponsored = sponsored_devices(state, as_of)
+    activated = first_activation_at(state, as_of)
+    tenure = (day_list[-1] - day_list[0]).days if day_list else 0
+    level = relationship_level(
+        LevelInputs(len(orders), len(day_list), tenure, feedback, referrals), config
+    )
+    buyer_kind = buyer_kind_of(len(orders), config.repeat_purchase_min_orders)
+    score = value_score(spend, len(day_list), referrals, feedback, config)
+    bought = _self_bought_hardware(state, orders)
+    delay, within = _activation_window(bought, activated, as_of, config)
+    tags = TagInputs(
+        gift_payer=gives_gifts(state, as_of),
+        gift_recipient=receives_gifts(state, as_of),
+        sponsor=bool(sponsored),
+        referrer=referrals > 0,
+        referred=was_referred(state, as_of),
+        feedback_giver=feedback > 0,
+        subscriber=bool(active_subscriptions(state, as_of)),
+        subscription_cancelled=bool(cancelled_subscriptions(state, as_of)),
+        hardware_owner=bought is not None or activated is not None,
+        multi_device=len(used) >= 2,
+        never_activated=within is False and not used and not sponsored,
+        refunded=bool(refunded_orders(state, as_of)),
+        repeat_buyer=buyer_kind is BuyerKind.REPEAT_BUYER,
+        super_user=level is Level.SUPER,
+    )
+    return PersonView(
+        person_id=state.person_id,
+        as_of=as_of,
+        segment=segment_of(bool(orders), bool(used)),
+        buyer_kind=buyer_kind,
+        is_customer=bool(orders),
+        is_user=bool(used),
+        is_sponsor=bool(sponsored),
+        stage=timeline.stage_on(today),
+        stage_since=_stage_since(timeline, today, days),
+        level=level,
+        is_super_user=level is Level.SUPER,
+        tier=member_tier(score, config),
+        value_score=score,
+        tags=profile_tags(tags),
+        churn=churn_risk(day_list, today, config),
+        first_engagement_at=days[day_list[0]].first_at if day_list else None,
+        last_engagement_at=days[day_list[-1]].last_at if day_list else None,
+        tenure_days=tenure,
+        active_days=len(day_list),
+        first_paid_order_at=orders[0].at if orders else None,
+        second_paid_order_at=orders[1].at if len(orders) > 1 else None,
+        first_activation_at=activated,
+        activation_delay_days=delay,
+        activated_within_window=within,
+        paid_order_count=len(orders),
+        net_spend=tuple(spend.items()),
+        referral_count=referrals,
+        feedback_count=feedback,
+        devices_used=len(used),
+        last_fact_at=last_fact_at(state, as_of),
+    )

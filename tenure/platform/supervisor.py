@@ -1,0 +1,227 @@
+"""``tenure up``: start what is needed, watch it, stop all of it on Ctrl-C.
+
+Embedded parts (Postgres, the Tansu broker) are started only when their environment variable
+is unset. Services and workers run as child processes in their own process groups, so
+stopping the supervisor leaves no orphan. If the embedded broker dies, the supervisor
+restarts it, recreates the topics, publishes again what the broker lost (from the ingest
+ledger) and restarts the Kafka clients.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from tenure.config import TenureConfig
+from tenure.eventlog.admin import ensure_topics
+from tenure.eventlog.publisher import EventPublisher
+from tenure.eventlog.recovery import republish_unarchived
+from tenure.platform.status import PlatformStatus, clear_status, write_status
+from tenure.runtime.postgres import EmbeddedPostgres
+from tenure.runtime.process import ManagedProcess, StartupError, free_port, port_open
+from tenure.runtime.tansu import TansuBroker
+from tenure.storage.migrations import migrate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ChildSpec:
+    """A service or worker the supervisor runs and restarts."""
+
+    name: str
+    args: list[str]
+    ready_port: int
+    ready_path: str | None = None
+    process: ManagedProcess | None = None
+    restarts: int = 0
+    next_restart: float = 0.0
+
+
+@dataclass
+class Platform:
+    """The running platform and its parts."""
+
+    config: TenureConfig
+    postgres: EmbeddedPostgres | None = None
+    broker: TansuBroker | None = None
+    children: list[ChildSpec] = field(default_factory=list)
+    database_url: str = ""
+    kafka_bootstrap: str = ""
+    broker_recoveries: int = 0
+    ingest_url: str = ""
+    metrics_urls: dict[str, str] = field(default_factory=dict)
+    started_at: str = ""
+
+    @property
+    def logs(self) -> Path:
+        """Folder for the children's logs."""
+        return self.config.state_dir / "logs"
+
+    def start(self) -> PlatformStatus:
+        """Start every part and return where they are."""
+        state = self.config.state_dir
+        state.mkdir(parents=True, exist_ok=True)
+        if self.config.database_url:
+            self.database_url = self.config.database_url
+        else:
+            self.postgres = EmbeddedPostgres(state / "postgres", self.config.embedded_postgres_port)
+            self.postgres.start()
+            self.database_url = self.postgres.url
+        with psycopg.connect(self.database_url) as conn:
+            applied = migrate(conn)
+        log.info("migrations applied: %s", [m.version for m in applied] or "none (up to date)")
+        if self.config.kafka_bootstrap:
+            self.kafka_bootstrap = self.config.kafka_bootstrap
+        else:
+            self.broker = TansuBroker(self.logs, self.config.embedded_broker_port)
+            self.broker.start()
+            self.kafka_bootstrap = self.broker.bootstrap
+        ensure_topics(
+            self.kafka_bootstrap, self.config.topic_partitions, self.config.topic_replication
+        )
+        self._recover_lost_events()
+        ingest_port = self.config.ingest_port or free_port()
+        archiver_port = self.config.archiver_metrics_port or free_port()
+        validator_port = self.config.sdk_validator_metrics_port or free_port()
+        host = self.config.ingest_host
+        self.children = [
+            ChildSpec("ingest", ["serve", "ingest", "--host", host, "--port", str(ingest_port)],
+                      ingest_port, "/healthz"),
+            ChildSpec("archiver", ["worker", "archiver", "--metrics-port", str(archiver_port)],
+                      archiver_port),
+            ChildSpec("sdk-validator",
+                      ["worker", "sdk-validator", "--metrics-port", str(validator_port)],
+                      validator_port),
+        ]
+        for child in self.children:
+            self._start_child(child)
+        for child in self.children:
+            self._wait_child(child)
+        self.ingest_url = f"http://{host}:{ingest_port}"
+        self.metrics_urls = {
+            "ingest": f"{self.ingest_url}/metrics",
+            "archiver": f"http://127.0.0.1:{archiver_port}/metrics",
+            "sdk-validator": f"http://127.0.0.1:{validator_port}/metrics",
+        }
+        self.started_at = datetime.now(UTC).isoformat()
+        return self.publish_status()
+
+    def publish_status(self) -> PlatformStatus:
+        """Write (and return) the status file for scripts and other commands."""
+        processes = {c.name: c.process.pid for c in self.children if c.process and c.process.pid}
+        if self.postgres and self.postgres.process and self.postgres.process.pid:
+            processes["postgres"] = self.postgres.process.pid
+        if self.broker and self.broker.process and self.broker.process.pid:
+            processes["broker"] = self.broker.process.pid
+        status = PlatformStatus(
+            pid=os.getpid(),
+            started_at=self.started_at,
+            ingest_url=self.ingest_url,
+            query_url=None,
+            metrics_urls=self.metrics_urls,
+            kafka_bootstrap=self.kafka_bootstrap,
+            database_url=self.database_url,
+            broker="embedded tansu (memory-only)" if self.broker else "external",
+            postgres="embedded" if self.postgres else "external",
+            processes=processes,
+            broker_recoveries=self.broker_recoveries,
+        )
+        write_status(self.config.state_dir, status)
+        return status
+
+    def _child_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["TENURE_KAFKA_BOOTSTRAP"] = self.kafka_bootstrap
+        env["TENURE_DATABASE_URL"] = self.database_url
+        env["TENURE_STATE_DIR"] = str(self.config.state_dir)
+        return env
+
+    def _start_child(self, child: ChildSpec) -> None:
+        child.process = ManagedProcess(
+            child.name,
+            [sys.executable, "-m", "tenure.cli.app", *child.args],
+            self.logs / f"{child.name}.log",
+            env=self._child_env(),
+        )
+        child.process.start()
+
+    def _wait_child(self, child: ChildSpec, timeout: float = 60.0) -> None:
+        assert child.process is not None
+        port, path = child.ready_port, child.ready_path
+
+        def ready() -> bool:
+            if path is None:
+                return port_open("127.0.0.1", port)
+            return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=2).status_code == 200
+
+        child.process.wait_ready(ready, timeout)
+
+    def _recover_lost_events(self) -> None:
+        publisher = EventPublisher(self.kafka_bootstrap)
+        try:
+            with psycopg.connect(self.database_url) as conn:
+                republish_unarchived(conn, publisher)
+        finally:
+            publisher.close()
+
+    def watch(self, stop: threading.Event, poll_s: float = 1.0) -> None:
+        """Restart what dies until ``stop`` is set."""
+        while not stop.wait(poll_s):
+            if self.broker is not None and not self.broker.alive():
+                self.recover_broker()
+                continue
+            for child in self.children:
+                if child.process is not None and not child.process.alive():
+                    if time.monotonic() < child.next_restart:
+                        continue
+                    child.restarts += 1
+                    child.next_restart = time.monotonic() + min(30.0, 2.0**child.restarts)
+                    log.warning("%s exited (code %s); restarting (restart %d), see %s",
+                                child.name, child.process.popen.returncode
+                                if child.process.popen else None,
+                                child.restarts, child.process.log_path)
+                    self._start_child(child)
+                    self.publish_status()
+
+    def recover_broker(self) -> None:
+        """Restart the embedded broker and everything that talks to it; republish lost events."""
+        assert self.broker is not None
+        self.broker_recoveries += 1
+        log.warning("embedded broker died; restarting it (recovery %d)", self.broker_recoveries)
+        for child in self.children:
+            if child.process is not None:
+                child.process.stop(timeout=5)
+        self.broker.start()
+        ensure_topics(
+            self.kafka_bootstrap, self.config.topic_partitions, self.config.topic_replication
+        )
+        self._recover_lost_events()
+        for child in self.children:
+            self._start_child(child)
+        for child in self.children:
+            try:
+                self._wait_child(child)
+            except StartupError as exc:
+                log.error("%s did not come back: %s", child.name, exc)
+        self.publish_status()
+
+    def stop(self) -> None:
+        """Stop workers and services, then the broker, then Postgres."""
+        for child in reversed(self.children):
+            if child.process is not None:
+                child.process.stop(timeout=10)
+        if self.broker is not None:
+            self.broker.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+        clear_status(self.config.state_dir)

@@ -1,0 +1,235 @@
+"""The ingest path against a real broker (both tiers) and a real Postgres."""
+
+from __future__ import annotations
+
+import random
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import orjson
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from tenure.contract.topics import ROUTES
+from tenure.runtime.broker import LocalBroker
+from tenure.storage.tokens import create_token, revoke_token
+from tests.factories import EVENT_TYPES, make_event
+from tests.integration.pipeline import (
+    archived_ids,
+    ingest_server,
+    ledger_ids,
+    running_archiver,
+    wait_for_archive,
+)
+
+pytestmark = pytest.mark.kafka
+
+
+def post(url: str, token: str, events: object, content_type: str = "application/json") -> httpx.Response:
+    body = events if isinstance(events, bytes) else orjson.dumps(events)
+    return httpx.post(
+        f"{url}/v1/events",
+        content=body,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": content_type},
+        timeout=30,
+    )
+
+
+def test_every_type_is_accepted_published_keyed_and_archived(
+    broker: LocalBroker, pool, database_url: str, unique_source: str
+) -> None:
+    events = [make_event(t, source=unique_source, n=i) for i, t in enumerate(EVENT_TYPES)]
+    with ingest_server(pool, broker.bootstrap) as (url, token), running_archiver(
+        pool, broker.bootstrap
+    ):
+        reply = post(url, token, events)
+        assert reply.status_code == 200, reply.text
+        body = reply.json()
+        assert body["accepted"] == len(EVENT_TYPES)
+        assert [r["status"] for r in body["results"]] == ["accepted"] * len(EVENT_TYPES)
+        ids = wait_for_archive(database_url, unique_source, len(events))
+    assert sorted(ids) == sorted(e["id"] for e in events)
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT event_type, topic, record_key, ingested_at, envelope FROM event_archive"
+            " WHERE source = %s",
+            (unique_source,),
+        ).fetchall()
+    for event_type, topic, key, ingested_at, envelope in rows:
+        route = ROUTES[event_type]
+        assert topic == route.topic
+        assert key == envelope["data"][route.key_field]
+        assert ingested_at is not None and envelope["ingesttime"].endswith("Z")
+
+
+def test_events_are_on_the_partition_of_their_key(
+    broker: LocalBroker, pool, unique_source: str
+) -> None:
+    events = [make_event("device.used", source=unique_source, n=i % 3) for i in range(30)]
+    with ingest_server(pool, broker.bootstrap) as (url, token):
+        assert post(url, token, events).json()["accepted"] == 30
+    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False,
+                             consumer_timeout_ms=3000)
+    topic = ROUTES["device.used"].topic
+    parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+    consumer.assign(parts)
+    consumer.seek_to_beginning(*parts)
+    partitions_by_device: dict[str, set[int]] = {}
+    for record in consumer:
+        envelope = orjson.loads(record.value)
+        if envelope["source"] == unique_source:
+            assert record.key.decode() == envelope["data"]["device_id"]
+            partitions_by_device.setdefault(record.key.decode(), set()).add(record.partition)
+            assert dict(record.headers)["tenure-ingest-time"]
+    consumer.close()
+    assert set(partitions_by_device) == {"d0", "d1", "d2"}
+    assert all(len(p) == 1 for p in partitions_by_device.values())
+
+
+BAD_EVENTS = [
+    ({"specversion": "1.0", "id": "x", "source": "s", "type": "device.used",
+      "time": "2026-01-01T00:00:00Z", "data": {}}, "data.device_id"),
+    ({"specversion": "1.0", "id": "x", "source": "s", "type": "device.beamed",
+      "time": "2026-01-01T00:00:00Z", "data": {}}, "type"),
+    ({"specversion": "1.0", "id": "x", "source": "s", "type": "payment.refunded",
+      "time": "2026-01-01T00:00:00Z",
+      "data": {"order_id": "o", "payer_id": "p", "amount_minor": "12", "currency": "EUR"}},
+     "data.amount_minor"),
+    ({"specversion": "1.0", "id": "x", "source": "s", "type": "device.used",
+      "time": "yesterday", "data": {"device_id": "d"}}, "time"),
+    ({"id": "x", "source": "s", "type": "device.used", "time": "2026-01-01T00:00:00Z",
+      "data": {"device_id": "d"}}, "specversion"),
+    ([1, 2, 3], None),
+]
+
+
+def test_rejects_name_the_field_and_write_nothing(
+    broker: LocalBroker, pool, database_url: str, unique_source: str
+) -> None:
+    bad = []
+    for event, _ in BAD_EVENTS:
+        if isinstance(event, dict):
+            event = {**event, "source": unique_source}
+        bad.append(event)
+    future = make_event("device.used", source=unique_source,
+                        at=datetime.now(UTC) + timedelta(hours=2))
+    good = make_event("device.used", source=unique_source)
+    with ingest_server(pool, broker.bootstrap) as (url, token), running_archiver(
+        pool, broker.bootstrap
+    ):
+        reply = post(url, token, [*bad, future, good])
+        assert reply.status_code == 200
+        results = reply.json()["results"]
+        for (_, field), result in zip(BAD_EVENTS, results, strict=False):
+            assert result["status"] == "rejected"
+            assert result["reason"]
+            if field:
+                assert result["field"] == field, result
+        assert results[len(bad)]["status"] == "rejected"
+        assert results[len(bad)]["field"] == "time"
+        assert "future" in results[len(bad)]["reason"]
+        assert results[-1]["status"] == "accepted"
+        ids = wait_for_archive(database_url, unique_source, 1)
+    assert ids == [good["id"]]
+    assert ledger_ids(database_url, unique_source) == [good["id"]]
+
+
+def test_old_events_are_accepted(broker: LocalBroker, pool, unique_source: str) -> None:
+    old = make_event("device.used", source=unique_source,
+                     at=datetime.now(UTC) - timedelta(days=400))
+    with ingest_server(pool, broker.bootstrap) as (url, token):
+        assert post(url, token, [old]).json()["accepted"] == 1
+
+
+def test_request_level_errors(broker: LocalBroker, pool, database_url: str,
+                              unique_source: str) -> None:
+    event = make_event("device.used", source=unique_source)
+    with ingest_server(pool, broker.bootstrap, max_body_bytes=4096, max_batch_events=5) as (
+        url, token
+    ):
+        assert post(url, "nope", [event]).status_code == 401
+        assert httpx.post(f"{url}/v1/events", json=[event]).status_code == 401
+        assert post(url, token, b"[{not json", "application/json").status_code == 400
+        ndjson_bad = orjson.dumps(event) + b"\n{oops\n"
+        reply = post(url, token, ndjson_bad, "application/x-ndjson")
+        assert reply.status_code == 400 and "2" in reply.json()["error"]
+        assert post(url, token, [event], "text/plain").status_code == 415
+        assert post(url, token, b"[" + b" " * 5000 + b"]").status_code == 413
+        too_many = [make_event("device.used", source=unique_source) for _ in range(6)]
+        assert post(url, token, too_many).status_code == 413
+        all_bad = post(url, token, [{"type": "nope"}])
+        assert all_bad.status_code == 422 and all_bad.json()["rejected"] == 1
+        with pool.connection() as conn:
+            revoked = create_token(conn, "revoked-producer")
+            revoke_token(conn, revoked.split("_")[1])
+        assert post(url, revoked, [event]).status_code == 403
+        ok = post(url, token, orjson.dumps(event) + b"\n\n", "application/x-ndjson")
+        assert ok.status_code == 200 and ok.json()["accepted"] == 1
+    assert ledger_ids(database_url, unique_source) == [event["id"]]
+
+
+def test_the_same_event_twice_and_concurrently_is_one_row(
+    broker: LocalBroker, pool, database_url: str, unique_source: str
+) -> None:
+    event = make_event("payment.completed", source=unique_source)
+    other = make_event("device.used", source=unique_source)
+    with ingest_server(pool, broker.bootstrap) as (url, token), running_archiver(
+        pool, broker.bootstrap
+    ):
+        first = post(url, token, [event, event]).json()
+        assert [r["status"] for r in first["results"]] == ["accepted", "duplicate"]
+        assert post(url, token, [event]).json()["results"][0]["status"] == "duplicate"
+        with ThreadPoolExecutor(max_workers=12) as pool_:
+            replies = list(pool_.map(lambda _: post(url, token, [other]).json(), range(12)))
+        statuses = sorted(r["results"][0]["status"] for r in replies)
+        assert statuses == ["accepted"] + ["duplicate"] * 11
+        ids = wait_for_archive(database_url, unique_source, 2)
+    assert sorted(ids) == sorted([event["id"], other["id"]])
+
+
+def test_accounting_sent_equals_accepted_duplicates_rejected(
+    broker: LocalBroker, pool, database_url: str, unique_source: str
+) -> None:
+    rng = random.Random(7)
+    pool_of_events = [make_event(rng.choice(EVENT_TYPES), source=unique_source, n=i)
+                      for i in range(150)]
+    sent = accepted = duplicates = rejected = 0
+    with ingest_server(pool, broker.bootstrap) as (url, token), running_archiver(
+        pool, broker.bootstrap
+    ):
+        for _ in range(8):
+            batch = []
+            for _ in range(rng.randint(10, 60)):
+                roll = rng.random()
+                if roll < 0.2:
+                    broken = dict(rng.choice(pool_of_events))
+                    broken["data"] = {}
+                    broken["id"] = f"bad-{rng.random()}"
+                    batch.append(broken)
+                else:
+                    batch.append(rng.choice(pool_of_events))  # repeats become duplicates
+            reply = post(url, token, batch)
+            assert reply.status_code in (200, 422)
+            body = reply.json()
+            sent += len(batch)
+            accepted += body["accepted"]
+            duplicates += body["duplicates"]
+            rejected += body["rejected"]
+        ids = wait_for_archive(database_url, unique_source, accepted)
+    assert sent == accepted + duplicates + rejected
+    assert len(ids) == accepted == len(set(ids))
+    assert accepted > 0 and duplicates > 0 and rejected > 0
+
+
+def test_broker_failure_answers_503_and_keeps_no_claim(
+    pool, database_url: str, unique_source: str
+) -> None:
+    from tenure.runtime.process import free_port
+
+    event = make_event("device.used", source=unique_source)
+    with ingest_server(pool, f"127.0.0.1:{free_port()}") as (url, token):
+        reply = post(url, token, [event])
+    assert reply.status_code == 503 and reply.headers["retry-after"] == "1"
+    assert ledger_ids(database_url, unique_source) == []
+    assert archived_ids(database_url, unique_source) == []

@@ -1,0 +1,123 @@
+"""`tenure up` end to end on the embedded default: start, ingest, archive, broker crash, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from tests.factories import make_event
+from tests.integration.pipeline import wait_for_archive
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is gone for our purposes
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _tenure(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tenure.cli.app", *args], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def platform(scratch_dir: Path, postgres_server: object) -> Iterator[tuple[dict[str, str], dict]]:
+    state = scratch_dir / f"platform-{time.monotonic_ns()}"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TENURE_KAFKA_BOOTSTRAP", "TENURE_DATABASE_URL")}
+    env.update(TENURE_STATE_DIR=str(state), TENURE_INGEST_PORT="0",
+               TENURE_ARCHIVER_METRICS_PORT="0", TENURE_SDK_VALIDATOR_METRICS_PORT="0")
+    log = open(scratch_dir / "tenure-up.log", "ab")
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "tenure.cli.app", "up"], env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    status: dict = {}
+    while time.monotonic() - started < 120:
+        reply = _tenure("status", "--json", env=env)
+        if reply.returncode == 0:
+            status = json.loads(reply.stdout)
+            break
+        assert proc.poll() is None, (scratch_dir / "tenure-up.log").read_text()[-3000:]
+        time.sleep(0.5)
+    assert status, "tenure up did not report its status within 120 s"
+    status["startup_seconds"] = time.monotonic() - started
+    try:
+        yield env, status | {"supervisor": proc}
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def test_up_ingests_archives_survives_a_broker_crash_and_stops_cleanly(platform) -> None:
+    env, status = platform
+    assert status["startup_seconds"] < 120
+    for key in ("ingest_url", "kafka_bootstrap", "database_url", "metrics_urls"):
+        assert status[key]
+    token = _tenure("token", "create", "--producer", "e2e", env=env)
+    assert token.returncode == 0, token.stderr
+    token_value = token.stdout.strip()
+    headers = {"Authorization": f"Bearer {token_value}"}
+    source = "urn:tenure:e2e"
+    url = f"{status['ingest_url']}/v1/events"
+
+    first = [make_event("device.used", source=source, n=i) for i in range(50)]
+    reply = httpx.post(url, json=first, headers=headers, timeout=30)
+    assert reply.status_code == 200 and reply.json()["accepted"] == 50
+    for name, metrics_url in status["metrics_urls"].items():
+        assert httpx.get(metrics_url, timeout=5).status_code == 200, name
+
+    # Events acknowledged just before the memory-only broker dies must not be lost.
+    second = [make_event("feedback.submitted", source=source, n=i) for i in range(50)]
+    assert httpx.post(url, json=second, headers=headers, timeout=30).json()["accepted"] == 50
+    broker_pid = status["processes"]["broker"]
+    os.kill(broker_pid, signal.SIGKILL)
+    deadline = time.monotonic() + 90
+    recovered: dict = {}
+    while time.monotonic() < deadline:
+        reply_ = _tenure("status", "--json", env=env)
+        if reply_.returncode == 0:
+            recovered = json.loads(reply_.stdout)
+            if recovered["broker_recoveries"] >= 1:
+                break
+        time.sleep(0.5)
+    assert recovered.get("broker_recoveries") == 1
+    third = [make_event("device.activated", source=source, n=i) for i in range(50)]
+    for _ in range(60):
+        reply = httpx.post(url, json=third, headers=headers, timeout=30)
+        if reply.status_code == 200:
+            break
+        time.sleep(1)
+    assert reply.status_code == 200
+    ids = wait_for_archive(status["database_url"], source, 150, timeout=90)
+    assert sorted(ids) == sorted(e["id"] for e in first + second + third)
+
+    pids = list(recovered["processes"].values())
+    supervisor = status["supervisor"]
+    supervisor.send_signal(signal.SIGINT)
+    supervisor.wait(timeout=60)
+    assert supervisor.returncode == 0
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert [p for p in pids if _alive(p)] == []
+    assert _tenure("status", "--json", env=env).returncode == 1
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(status["database_url"], connect_timeout=2)

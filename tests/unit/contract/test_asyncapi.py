@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from schemas import SCHEMA_DIR, event_schema_path
+from tenure.contract import (
+    ALL_TOPICS,
+    CANONICAL_TOPICS,
+    DEAD_LETTERS,
+    EVENT_TYPES,
+    INGEST_TIME_HEADER,
+    LIFECYCLE_TRANSITIONS,
+    REASON_HEADER,
+    ROUTES,
+    SDK_EVENTS,
+)
+
+KEY_PREFIX = "$message.payload#/data/"
+
+
+@pytest.fixture(scope="module")
+def doc() -> Any:
+    return yaml.safe_load((SCHEMA_DIR / "asyncapi.yaml").read_text(encoding="utf-8"))
+
+
+def resolve_local(doc: Any, ref: str) -> Any:
+    assert ref.startswith("#/"), ref
+    node = doc
+    for part in ref[2:].split("/"):
+        node = node[part.replace("~1", "/").replace("~0", "~")]
+    return node
+
+
+def deref(doc: Any, node: Any) -> Any:
+    while isinstance(node, dict) and "$ref" in node and str(node["$ref"]).startswith("#/"):
+        node = resolve_local(doc, node["$ref"])
+    return node
+
+
+def all_refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return found + [r for v in node.values() for r in all_refs(v)]
+    if isinstance(node, list):
+        return [r for v in node for r in all_refs(v)]
+    return []
+
+
+def channel_by_address(doc: Any) -> dict[str, Any]:
+    return {ch["address"]: ch for ch in doc["channels"].values()}
+
+
+def test_is_asyncapi_3(doc: Any) -> None:
+    assert doc["asyncapi"].startswith("3.")
+
+
+def test_every_topic_has_exactly_one_channel(doc: Any) -> None:
+    addresses = [ch["address"] for ch in doc["channels"].values()]
+    assert sorted(addresses) == sorted(ALL_TOPICS)
+
+
+def test_canonical_channels_carry_the_routed_types_with_their_keys(doc: Any) -> None:
+    channels = channel_by_address(doc)
+    seen: dict[str, tuple[str, str]] = {}
+    for topic in CANONICAL_TOPICS:
+        for message_ref in channels[topic]["messages"].values():
+            message = deref(doc, message_ref)
+            key = message["x-tenure-key"]
+            assert key.startswith(KEY_PREFIX)
+            assert message["name"] not in seen
+            seen[message["name"]] = (topic, key.removeprefix(KEY_PREFIX))
+            assert message["bindings"]["kafka"]["key"]["type"] == "string"
+    assert seen == {t: (r.topic, r.key_field) for t, r in ROUTES.items()}
+
+
+@pytest.mark.parametrize("event_type", EVENT_TYPES)
+def test_message_payload_is_the_type_schema(doc: Any, event_type: str) -> None:
+    messages = [m for m in doc["components"]["messages"].values() if m["name"] == event_type]
+    assert len(messages) == 1
+    ref = messages[0]["payload"]["schema"]["$ref"]
+    assert (SCHEMA_DIR / ref).resolve() == event_schema_path(event_type).resolve()
+
+
+def test_headers(doc: Any) -> None:
+    channels = channel_by_address(doc)
+    for topic in CANONICAL_TOPICS:
+        for message_ref in channels[topic]["messages"].values():
+            headers = deref(doc, deref(doc, message_ref)["headers"])
+            assert INGEST_TIME_HEADER in headers["properties"]
+    for message_ref in channels[DEAD_LETTERS]["messages"].values():
+        headers = deref(doc, deref(doc, message_ref)["headers"])
+        assert REASON_HEADER in headers["required"]
+
+
+def test_sdk_and_lifecycle_channels(doc: Any) -> None:
+    channels = channel_by_address(doc)
+    sdk = [deref(doc, m) for m in channels[SDK_EVENTS]["messages"].values()]
+    assert sdk[0]["payload"]["schema"]["$ref"] == "./events/v1/envelope.json"
+    transition = [deref(doc, m) for m in channels[LIFECYCLE_TRANSITIONS]["messages"].values()]
+    payload = deref(doc, transition[0]["payload"])
+    assert {"id", "person_ref", "kind", "old", "new", "as_of"} <= set(payload["properties"])
+
+
+def test_every_ref_resolves(doc: Any) -> None:
+    refs = all_refs(doc)
+    assert refs
+    for ref in refs:
+        if ref.startswith("#/"):
+            assert resolve_local(doc, ref) is not None
+        else:
+            path: Path = (SCHEMA_DIR / ref).resolve()
+            assert path.is_file(), ref
+            assert SCHEMA_DIR in path.parents
+
+
+def test_operations_point_at_channels(doc: Any) -> None:
+    for operation in doc["operations"].values():
+        assert deref(doc, operation["channel"]) in doc["channels"].values()

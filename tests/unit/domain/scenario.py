@@ -1,0 +1,93 @@
+"""Concise builders of domain events for example-based tests (event time in days)."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+from tenure.domain import (
+    DeviceActivated,
+    DeviceDeactivated,
+    DeviceUsed,
+    EventId,
+    FeedbackSubmitted,
+    IdentityLinked,
+    PaymentCompleted,
+    PaymentItem,
+    PaymentRefunded,
+    PersonErasureRequested,
+    ReferralCompleted,
+    SubscriptionCancelled,
+)
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+_ids = itertools.count()
+
+
+def at(day: float, hour: float = 12) -> datetime:
+    return T0 + timedelta(days=day, hours=hour)
+
+
+def eid() -> EventId:
+    return ("test", f"e{next(_ids)}")
+
+
+def activated(
+    device: str, person: str, day: float, hour: float = 12, product: str = "watch"
+) -> DeviceActivated:
+    return DeviceActivated(eid(), at(day, hour), device, person, product)
+
+
+def used(device: str, day: float, person: str | None = None, hour: float = 12) -> DeviceUsed:
+    return DeviceUsed(eid(), at(day, hour), device, person, 60.0, "steps")
+
+
+def deactivated(device: str, day: float, reason: str = "reset", hour: float = 12) -> DeviceDeactivated:
+    return DeviceDeactivated(eid(), at(day, hour), device, reason)
+
+
+def item(
+    amount: int = 10_000,
+    category: str = "hardware",
+    device: str | None = None,
+    currency: str = "EUR",
+    sku: str = "watch-1",
+) -> PaymentItem:
+    return PaymentItem(sku, category, amount, currency, device)
+
+
+def paid(
+    order: str,
+    payer: str,
+    day: float,
+    *items: PaymentItem,
+    beneficiary: str | None = None,
+    hour: float = 12,
+) -> PaymentCompleted:
+    return PaymentCompleted(eid(), at(day, hour), order, payer, items or (item(),), beneficiary)
+
+
+def refunded(
+    order: str, payer: str, day: float, amount: int = 10_000, currency: str = "EUR"
+) -> PaymentRefunded:
+    return PaymentRefunded(eid(), at(day), order, payer, amount, currency)
+
+
+def cancelled(person: str, sku: str, day: float) -> SubscriptionCancelled:
+    return SubscriptionCancelled(eid(), at(day), person, sku)
+
+
+def referred(referrer: str, referee: str, day: float) -> ReferralCompleted:
+    return ReferralCompleted(eid(), at(day), referrer, referee)
+
+
+def feedback(person: str, day: float, rating: int | None = 5) -> FeedbackSubmitted:
+    return FeedbackSubmitted(eid(), at(day), person, "app", rating)
+
+
+def linked(person: str, alias: str, day: float) -> IdentityLinked:
+    return IdentityLinked(eid(), at(day), person, alias)
+
+
+def erasure(person: str, day: float) -> PersonErasureRequested:
+    return PersonErasureRequested(eid(), at(day), person)
