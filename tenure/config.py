@@ -32,7 +32,9 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "PostgreSQL URL. Unset: `tenure up` starts the embedded Postgres server.",
     ),
-    Setting("TENURE_STATE_DIR", ".tenure", "Where embedded Postgres data, logs and run files live."),
+    Setting(
+        "TENURE_STATE_DIR", ".tenure", "Where embedded Postgres data, logs and run files live."
+    ),
     Setting("TENURE_INGEST_HOST", "127.0.0.1", "Interface the ingest service listens on."),
     Setting("TENURE_INGEST_PORT", "8080", "Port of the ingest service (its /metrics too)."),
     Setting("TENURE_ARCHIVER_METRICS_PORT", "9101", "Port of the archiver's /metrics."),

@@ -21,13 +21,22 @@ def example_data(event_type: str, n: int = 0) -> dict[str, Any]:
             "order_id": f"o{n}",
             "payer_id": f"p{n}",
             "items": [
-                {"sku": "W-1", "category": "hardware", "amount_minor": 19900,
-                 "currency": "EUR", "device_id": f"d{n}"}
+                {
+                    "sku": "W-1",
+                    "category": "hardware",
+                    "amount_minor": 19900,
+                    "currency": "EUR",
+                    "device_id": f"d{n}",
+                }
             ],
             "beneficiary_id": f"kid{n}",
         },
-        "payment.refunded": {"order_id": f"o{n}", "payer_id": f"p{n}", "amount_minor": 19900,
-                             "currency": "EUR"},
+        "payment.refunded": {
+            "order_id": f"o{n}",
+            "payer_id": f"p{n}",
+            "amount_minor": 19900,
+            "currency": "EUR",
+        },
         "subscription.cancelled": {"person_id": f"p{n}", "sku": "CLOUD-1"},
         "referral.completed": {"referrer_id": f"p{n}", "referee_id": f"q{n}"},
         "feedback.submitted": {"person_id": f"p{n}", "channel": "app", "rating": 5},
@@ -37,9 +46,16 @@ def example_data(event_type: str, n: int = 0) -> dict[str, Any]:
 
 
 EVENT_TYPES = (
-    "device.activated", "device.used", "device.deactivated", "payment.completed",
-    "payment.refunded", "subscription.cancelled", "referral.completed", "feedback.submitted",
-    "identity.linked", "person.erasure_requested",
+    "device.activated",
+    "device.used",
+    "device.deactivated",
+    "payment.completed",
+    "payment.refunded",
+    "subscription.cancelled",
+    "referral.completed",
+    "feedback.submitted",
+    "identity.linked",
+    "person.erasure_requested",
 )
 
 

@@ -23,7 +23,6 @@ from tenure.eventlog.publisher import EventPublisher, PublishFailed
 log = logging.getLogger(__name__)
 
 
-
 class EventResultModel(BaseModel):
     """Outcome of one event of the batch."""
 
@@ -146,9 +145,17 @@ def create_app(
             accepted=result.count("accepted"),
             duplicates=result.count("duplicate"),
             rejected=result.count("rejected"),
-            results=[EventResultModel(
-                index=r.index, status=r.status, id=r.id, source=r.source, field=r.field,
-                reason=r.reason) for r in result.results],
+            results=[
+                EventResultModel(
+                    index=r.index,
+                    status=r.status,
+                    id=r.id,
+                    source=r.source,
+                    field=r.field,
+                    reason=r.reason,
+                )
+                for r in result.results
+            ],
         )
         status = 422 if response.rejected == len(items) else 200
         metrics.REQUESTS.labels(str(status)).inc()

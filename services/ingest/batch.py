@@ -13,14 +13,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-import orjson
 from psycopg_pool import ConnectionPool
 
 from services.ingest import metrics
 from tenure.contract import CloudEvent, Rejection, validate_event
-from tenure.contract import format_time
-from tenure.contract.topics import INGEST_TIME_HEADER
-from tenure.eventlog.publisher import EventPublisher, OutgoingRecord
+from tenure.eventlog.publisher import EventPublisher, event_record
 from tenure.storage import ledger
 
 Outcome = Literal["accepted", "duplicate", "rejected"]
@@ -81,9 +78,11 @@ def ingest_batch(
                 index, "rejected", event_id, source, checked.field, checked.reason
             )
             event_type = item.get("type") if isinstance(item, dict) else None
-            label = event_type if checked.category != "unknown_type" and isinstance(
-                event_type, str
-            ) else "unknown"
+            label = (
+                event_type
+                if checked.category != "unknown_type" and isinstance(event_type, str)
+                else "unknown"
+            )
             tallies.append(("rejected", label, checked.category))
         elif checked.identity in fresh:
             outcome[index] = EventResult(index, "duplicate", checked.id, checked.source)
@@ -104,18 +103,12 @@ def ingest_batch(
         )
         for _, event in fresh.values()
     ]
-    ingest_time = format_time(received_at).encode()
     if entries:
         with metrics.PUBLISH_SECONDS.time(), pool.connection() as conn, conn.transaction():
             claimed = ledger.claim(conn, entries)
             publisher.publish(
                 [
-                    OutgoingRecord(
-                        topic=e.topic,
-                        key=e.record_key,
-                        value=orjson.dumps(e.envelope),
-                        headers=((INGEST_TIME_HEADER, ingest_time),),
-                    )
+                    event_record(e.topic, e.record_key, e.envelope, received_at)
                     for e in entries
                     if e.identity in claimed
                 ]

@@ -79,7 +79,9 @@ class Archiver:
         self._report_lag()
         return n
 
-    def _count(self, rows: list[ArchiveRecord], inserted: Counter[str], dead: list[DeadLetter]) -> None:
+    def _count(
+        self, rows: list[ArchiveRecord], inserted: Counter[str], dead: list[DeadLetter]
+    ) -> None:
         read = Counter(r.topic for r in rows)
         for topic, total in read.items():
             new = inserted.get(topic, 0)
@@ -122,3 +124,23 @@ class Archiver:
         """Leave the group and close the clients."""
         self.consumer.close()
         self.publisher.close()
+
+
+def main(group_id: str = GROUP_ID) -> None:
+    """Run one archiver from the environment's configuration until SIGTERM or SIGINT."""
+    import signal
+
+    from tenure.config import TenureConfig
+
+    config = TenureConfig.from_env()
+    if not config.kafka_bootstrap or not config.database_url:
+        raise SystemExit("TENURE_KAFKA_BOOTSTRAP and TENURE_DATABASE_URL must be set")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with ConnectionPool(config.database_url, min_size=1, max_size=2) as pool:
+        archiver = Archiver(config.kafka_bootstrap, pool, group_id=group_id)
+        try:
+            archiver.run(stop)
+        finally:
+            archiver.close()

@@ -36,6 +36,7 @@ def faust_broker_settings() -> dict[str, Any]:
 
 def create_app(bootstrap: str, datadir: Path, future_tolerance: timedelta) -> faust.App:
     """Build the faust application (one agent) for the given broker."""
+    datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         APP_ID,
         broker=f"kafka://{bootstrap}",

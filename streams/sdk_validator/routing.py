@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import orjson
-
 from tenure.contract import MalformedBody, Rejection, decode_record, validate_event
-from tenure.contract import format_time
-from tenure.contract.topics import INGEST_TIME_HEADER
 from tenure.eventlog.deadletter import DeadLetter
-from tenure.eventlog.publisher import OutgoingRecord
+from tenure.eventlog.publisher import OutgoingRecord, event_record
 
 
 def route_sdk_record(
@@ -30,10 +26,4 @@ def route_sdk_record(
     checked = validate_event(item, now=now, future_tolerance=future_tolerance)
     if isinstance(checked, Rejection):
         return DeadLetter(key, raw, checked.category, checked.reason, checked.field, origin)
-    stamp = format_time(now)
-    return OutgoingRecord(
-        topic=checked.topic(),
-        key=checked.key(),
-        value=orjson.dumps(checked.to_json_dict(ingest_time=now)),
-        headers=((INGEST_TIME_HEADER, stamp.encode()),),
-    )
+    return event_record(checked.topic(), checked.key(), checked.to_json_dict(ingest_time=now), now)

@@ -15,7 +15,9 @@ from rich.console import Console
 
 from tenure.config import TenureConfig
 
-app = typer.Typer(help="Tenure: live customer and user lifecycle projections.", no_args_is_help=True)
+app = typer.Typer(
+    help="Tenure: live customer and user lifecycle projections.", no_args_is_help=True
+)
 serve_app = typer.Typer(help="Run an HTTP service.", no_args_is_help=True)
 worker_app = typer.Typer(help="Run a stream worker.", no_args_is_help=True)
 token_app = typer.Typer(help="Manage producer tokens.", no_args_is_help=True)
@@ -37,34 +39,29 @@ def _config() -> TenureConfig:
     return config
 
 
-def _database_url(config: TenureConfig) -> str:
-    """The database: TENURE_DATABASE_URL, else the one of a running `tenure up`."""
-    if config.database_url:
-        return config.database_url
+def _running(config: TenureConfig, configured: str | None, env: str, field: str) -> str:
+    """A server's address: its environment variable, else that of a running `tenure up`."""
+    if configured:
+        return configured
     from tenure.platform.status import read_status
 
     status = read_status(config.state_dir)
     if status is None:
         raise typer.BadParameter(
-            "TENURE_DATABASE_URL is unset and no `tenure up` is running in "
-            f"{config.state_dir}", param_hint="TENURE_DATABASE_URL"
+            f"{env} is unset and no `tenure up` is running in {config.state_dir}",
+            param_hint=env,
         )
-    return status.database_url
+    return str(getattr(status, field))
+
+
+def _database_url(config: TenureConfig) -> str:
+    """The database: TENURE_DATABASE_URL, else the one of a running `tenure up`."""
+    return _running(config, config.database_url, "TENURE_DATABASE_URL", "database_url")
 
 
 def _kafka_bootstrap(config: TenureConfig) -> str:
     """The broker: TENURE_KAFKA_BOOTSTRAP, else the one of a running `tenure up`."""
-    if config.kafka_bootstrap:
-        return config.kafka_bootstrap
-    from tenure.platform.status import read_status
-
-    status = read_status(config.state_dir)
-    if status is None:
-        raise typer.BadParameter(
-            "TENURE_KAFKA_BOOTSTRAP is unset and no `tenure up` is running in "
-            f"{config.state_dir}", param_hint="TENURE_KAFKA_BOOTSTRAP"
-        )
-    return status.kafka_bootstrap
+    return _running(config, config.kafka_bootstrap, "TENURE_KAFKA_BOOTSTRAP", "kafka_bootstrap")
 
 
 def _stop_on_signals() -> threading.Event:
@@ -98,7 +95,9 @@ def up() -> None:
         platform.stop()
         raise
     console.print("[green]Tenure is up.[/green] Ctrl-C stops everything.")
-    console.print(f"  ingest      {status.ingest_url}/v1/events  (OpenAPI: {status.ingest_url}/docs)")
+    console.print(
+        f"  ingest      {status.ingest_url}/v1/events  (OpenAPI: {status.ingest_url}/docs)"
+    )
     for name, url in status.metrics_urls.items():
         console.print(f"  metrics     {name}: {url}")
     console.print(f"  kafka       {status.kafka_bootstrap} ({status.broker})")
@@ -144,8 +143,10 @@ def migrate_command() -> None:
     config = _config()
     with psycopg.connect(_database_url(config)) as conn:
         applied = migrate(conn)
-    console.print(f"applied {len(applied)} migration(s): "
-                  f"{', '.join(f'{m.version:04d}_{m.name}' for m in applied) or 'none needed'}")
+    console.print(
+        f"applied {len(applied)} migration(s): "
+        f"{', '.join(f'{m.version:04d}_{m.name}' for m in applied) or 'none needed'}"
+    )
 
 
 @topics_app.command("create")

@@ -24,7 +24,8 @@ from functools import cache
 from typing import Any, Final
 
 from jsonschema import Draft202012Validator, ValidationError, validators
-from referencing import Registry, Resource
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
 
 from schemas import SCHEMA_DIR, event_schema_path
 from tenure.contract.envelope import CORE_ATTRIBUTES, CloudEvent
@@ -146,8 +147,11 @@ def _fast_checks(documents: Mapping[str, Any]) -> dict[str, _FastCheck]:
 @cache
 def _compiled(version: str = CONTRACT_VERSION) -> _Compiled:
     documents = _load_documents(version)
+    # Registered without "$schema": jsonschema picks the validator class of a referenced
+    # resource from its "$schema", which would bypass the ECMA ``pattern`` of _Validator.
     registry: Registry[Any] = Registry().with_resources(
-        (doc["$id"], Resource.from_contents(doc)) for doc in documents.values()
+        (doc["$id"], DRAFT202012.create_resource({k: v for k, v in doc.items() if k != "$schema"}))
+        for doc in documents.values()
     )
     validators = {
         name: _Validator(target, registry=registry) for name, target in _targets(documents).items()
@@ -295,7 +299,7 @@ def _schema_error(
         return None
     found = _first_error(validator.iter_errors(instance), prefix)
     if found is None and fast is not None:
-        # The engines disagree (e.g. a trailing newline, which Python's ``$`` lets through).
+        # The two engines disagree (should not happen: report it rather than accept).
         return (prefix or "event", "does not match the contract's JSON Schema", "unknown")
     return found
 

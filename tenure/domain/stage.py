@@ -15,7 +15,7 @@ at-risk threshold, the first matching rule wins:
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from datetime import date, timedelta
 from enum import StrEnum
@@ -49,9 +49,9 @@ class StageTimeline:
             comeback.append(latest)
         self._comeback = comeback
 
-    def stage_on(self, today: date) -> Stage:
-        """The stage on ``today`` counting only engagement days up to ``today``."""
-        known = bisect_right(self._days, today)
+    def stage_on(self, today: date, *, count_today: bool = True) -> Stage:
+        """The stage on ``today`` counting engagement days up to (and with) ``today``."""
+        known = (bisect_right if count_today else bisect_left)(self._days, today)
         if not known:
             return Stage.NONE
         silence = (today - self._days[known - 1]).days
@@ -83,3 +83,7 @@ class StageTimeline:
                 break
             since = candidate
         return since
+
+    def began_by_engagement(self, day: date) -> bool:
+        """Whether the stage of ``day`` is due to engagement on that day (not to time)."""
+        return self.stage_on(day) is not self.stage_on(day, count_today=False)

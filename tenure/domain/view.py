@@ -93,7 +93,9 @@ def _stage_since(
     if since is None:
         return None
     span = days.get(since)
-    return span.first_at if span is not None else datetime.combine(since, time(), UTC)
+    if span is not None and timeline.began_by_engagement(since):
+        return span.first_at
+    return datetime.combine(since, time(), UTC)
 
 
 def _self_bought_hardware(state: PersonState, orders: list[Order]) -> datetime | None:

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
+import orjson
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
+
+from tenure.contract import format_time
+from tenure.contract.topics import INGEST_TIME_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +33,18 @@ class OutgoingRecord:
     key: str
     value: bytes
     headers: tuple[tuple[str, bytes], ...] = ()
+
+
+def event_record(
+    topic: str, key: str, envelope: Mapping[str, Any], ingested_at: datetime
+) -> OutgoingRecord:
+    """The record of one accepted event: its envelope, keyed, with the ingest-time header."""
+    return OutgoingRecord(
+        topic=topic,
+        key=key,
+        value=orjson.dumps(envelope),
+        headers=((INGEST_TIME_HEADER, format_time(ingested_at).encode()),),
+    )
 
 
 class EventPublisher:

@@ -8,34 +8,24 @@ in the archive yet is published again. Duplicates are harmless: the archive is u
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-import orjson
 import psycopg
 
-from tenure.contract import format_time
-from tenure.contract.topics import INGEST_TIME_HEADER
-from tenure.eventlog.publisher import EventPublisher, OutgoingRecord
+from tenure.eventlog.publisher import EventPublisher, OutgoingRecord, event_record
 from tenure.storage import ledger
 
 log = logging.getLogger(__name__)
 
 
 def republish_unarchived(
-    conn: psycopg.Connection[object], publisher: EventPublisher, batch_size: int = 1000
+    conn: psycopg.Connection[Any], publisher: EventPublisher, batch_size: int = 1000
 ) -> int:
     """Publish every ledger entry missing from the archive again; return how many."""
     total = 0
     batch: list[OutgoingRecord] = []
     for entry in ledger.unarchived(conn):
-        stamp = format_time(entry.ingested_at).encode()
-        batch.append(
-            OutgoingRecord(
-                topic=entry.topic,
-                key=entry.record_key,
-                value=orjson.dumps(entry.envelope),
-                headers=((INGEST_TIME_HEADER, stamp),),
-            )
-        )
+        batch.append(event_record(entry.topic, entry.record_key, entry.envelope, entry.ingested_at))
         if len(batch) >= batch_size:
             publisher.publish(batch)
             total += len(batch)

@@ -95,13 +95,22 @@ class Platform:
         validator_port = self.config.sdk_validator_metrics_port or free_port()
         host = self.config.ingest_host
         self.children = [
-            ChildSpec("ingest", ["serve", "ingest", "--host", host, "--port", str(ingest_port)],
-                      ingest_port, "/healthz"),
-            ChildSpec("archiver", ["worker", "archiver", "--metrics-port", str(archiver_port)],
-                      archiver_port),
-            ChildSpec("sdk-validator",
-                      ["worker", "sdk-validator", "--metrics-port", str(validator_port)],
-                      validator_port),
+            ChildSpec(
+                "ingest",
+                ["serve", "ingest", "--host", host, "--port", str(ingest_port)],
+                ingest_port,
+                "/healthz",
+            ),
+            ChildSpec(
+                "archiver",
+                ["worker", "archiver", "--metrics-port", str(archiver_port)],
+                archiver_port,
+            ),
+            ChildSpec(
+                "sdk-validator",
+                ["worker", "sdk-validator", "--metrics-port", str(validator_port)],
+                validator_port,
+            ),
         ]
         for child in self.children:
             self._start_child(child)
@@ -186,10 +195,13 @@ class Platform:
                         continue
                     child.restarts += 1
                     child.next_restart = time.monotonic() + min(30.0, 2.0**child.restarts)
-                    log.warning("%s exited (code %s); restarting (restart %d), see %s",
-                                child.name, child.process.popen.returncode
-                                if child.process.popen else None,
-                                child.restarts, child.process.log_path)
+                    log.warning(
+                        "%s exited (code %s); restarting (restart %d), see %s",
+                        child.name,
+                        child.process.popen.returncode if child.process.popen else None,
+                        child.restarts,
+                        child.process.log_path,
+                    )
                     self._start_child(child)
                     self.publish_status()
 

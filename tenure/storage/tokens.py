@@ -12,6 +12,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import psycopg
 
@@ -41,7 +42,7 @@ def _digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
 
-def create_token(conn: psycopg.Connection[object], producer: str) -> str:
+def create_token(conn: psycopg.Connection[Any], producer: str) -> str:
     """Create a token for ``producer``, store its hash and return the token (shown once)."""
     if not producer.strip():
         raise ValueError("producer name must not be empty")
@@ -55,7 +56,7 @@ def create_token(conn: psycopg.Connection[object], producer: str) -> str:
     return f"tnr_{token_id}_{secret}"
 
 
-def authenticate(conn: psycopg.Connection[object], token: str) -> Producer | None:
+def authenticate(conn: psycopg.Connection[Any], token: str) -> Producer | None:
     """Return the token's producer (revoked or not), or ``None`` when the token is unknown."""
     match = _TOKEN.match(token)
     if not match:
@@ -68,13 +69,13 @@ def authenticate(conn: psycopg.Connection[object], token: str) -> Producer | Non
     ).fetchone()
     if row is None:
         return None
-    producer, stored, revoked = row  # type: ignore[misc]
+    producer, stored, revoked = row[0], row[1], row[2]
     if not hmac.compare_digest(bytes(stored), _digest(secret)):
         return None
     return Producer(token_id=token_id, producer=str(producer), revoked=bool(revoked))
 
 
-def revoke_token(conn: psycopg.Connection[object], token_id: str) -> bool:
+def revoke_token(conn: psycopg.Connection[Any], token_id: str) -> bool:
     """Revoke a token by id; return whether a live token was revoked."""
     with conn.transaction():
         cur = conn.execute(
@@ -85,10 +86,10 @@ def revoke_token(conn: psycopg.Connection[object], token_id: str) -> bool:
         return cur.rowcount == 1
 
 
-def list_tokens(conn: psycopg.Connection[object]) -> list[TokenRecord]:
+def list_tokens(conn: psycopg.Connection[Any]) -> list[TokenRecord]:
     """Every token, newest first, without secrets."""
     rows = conn.execute(
         "SELECT token_id, producer, created_at, revoked_at FROM producer_tokens"
         " ORDER BY created_at DESC"
     ).fetchall()
-    return [TokenRecord(*row) for row in rows]  # type: ignore[misc]
+    return [TokenRecord(r[0], r[1], r[2], r[3]) for r in rows]

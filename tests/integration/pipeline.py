@@ -60,17 +60,28 @@ def running_archiver(pool: ConnectionPool, bootstrap: str) -> Iterator[Archiver]
         archiver.close()
 
 
-def archived_ids(database_url: str, source: str) -> list[str]:
-    """Event ids of ``source`` in the archive (one entry per row)."""
+def event_ids_in(table: str, database_url: str, source: str) -> list[str]:
+    """Event ids of ``source`` in ``event_archive`` or ``ingest_ledger`` (one per row)."""
+    assert table in ("event_archive", "ingest_ledger")
     with psycopg.connect(database_url) as conn:
-        rows = conn.execute(
-            "SELECT event_id FROM event_archive WHERE source = %s", (source,)
-        ).fetchall()
+        rows = conn.execute(f"SELECT event_id FROM {table} WHERE source = %s", (source,)).fetchall()
     return [r[0] for r in rows]
 
 
-def wait_for_archive(database_url: str, source: str, expected: int, timeout: float = 60) -> list[str]:
-    """Wait until ``expected`` rows of ``source`` are archived (then a little more, to catch extras)."""
+def archived_ids(database_url: str, source: str) -> list[str]:
+    """Event ids of ``source`` in the archive."""
+    return event_ids_in("event_archive", database_url, source)
+
+
+def ledger_ids(database_url: str, source: str) -> list[str]:
+    """Event ids of ``source`` in the ingest ledger."""
+    return event_ids_in("ingest_ledger", database_url, source)
+
+
+def wait_for_archive(
+    database_url: str, source: str, expected: int, timeout: float = 60
+) -> list[str]:
+    """Wait until ``expected`` rows of ``source`` are archived, then briefly for extras."""
     deadline = time.monotonic() + timeout
     ids = archived_ids(database_url, source)
     while len(ids) < expected and time.monotonic() < deadline:
@@ -78,12 +89,3 @@ def wait_for_archive(database_url: str, source: str, expected: int, timeout: flo
         ids = archived_ids(database_url, source)
     time.sleep(0.5)
     return archived_ids(database_url, source)
-
-
-def ledger_ids(database_url: str, source: str) -> list[str]:
-    """Event ids of ``source`` in the ingest ledger."""
-    with psycopg.connect(database_url) as conn:
-        rows = conn.execute(
-            "SELECT event_id FROM ingest_ledger WHERE source = %s", (source,)
-        ).fetchall()
-    return [r[0] for r in rows]

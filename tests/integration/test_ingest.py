@@ -26,7 +26,9 @@ from tests.integration.pipeline import (
 pytestmark = pytest.mark.kafka
 
 
-def post(url: str, token: str, events: object, content_type: str = "application/json") -> httpx.Response:
+def post(
+    url: str, token: str, events: object, content_type: str = "application/json"
+) -> httpx.Response:
     body = events if isinstance(events, bytes) else orjson.dumps(events)
     return httpx.post(
         f"{url}/v1/events",
@@ -40,8 +42,9 @@ def test_every_type_is_accepted_published_keyed_and_archived(
     broker: LocalBroker, pool, database_url: str, unique_source: str
 ) -> None:
     events = [make_event(t, source=unique_source, n=i) for i, t in enumerate(EVENT_TYPES)]
-    with ingest_server(pool, broker.bootstrap) as (url, token), running_archiver(
-        pool, broker.bootstrap
+    with (
+        ingest_server(pool, broker.bootstrap) as (url, token),
+        running_archiver(pool, broker.bootstrap),
     ):
         reply = post(url, token, events)
         assert reply.status_code == 200, reply.text
@@ -69,8 +72,9 @@ def test_events_are_on_the_partition_of_their_key(
     events = [make_event("device.used", source=unique_source, n=i % 3) for i in range(30)]
     with ingest_server(pool, broker.bootstrap) as (url, token):
         assert post(url, token, events).json()["accepted"] == 30
-    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False,
-                             consumer_timeout_ms=3000)
+    consumer = KafkaConsumer(
+        bootstrap_servers=broker.bootstrap, enable_auto_commit=False, consumer_timeout_ms=3000
+    )
     topic = ROUTES["device.used"].topic
     parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
     consumer.assign(parts)
@@ -88,18 +92,60 @@ def test_events_are_on_the_partition_of_their_key(
 
 
 BAD_EVENTS = [
-    ({"specversion": "1.0", "id": "x", "source": "s", "type": "device.used",
-      "time": "2026-01-01T00:00:00Z", "data": {}}, "data.device_id"),
-    ({"specversion": "1.0", "id": "x", "source": "s", "type": "device.beamed",
-      "time": "2026-01-01T00:00:00Z", "data": {}}, "type"),
-    ({"specversion": "1.0", "id": "x", "source": "s", "type": "payment.refunded",
-      "time": "2026-01-01T00:00:00Z",
-      "data": {"order_id": "o", "payer_id": "p", "amount_minor": "12", "currency": "EUR"}},
-     "data.amount_minor"),
-    ({"specversion": "1.0", "id": "x", "source": "s", "type": "device.used",
-      "time": "yesterday", "data": {"device_id": "d"}}, "time"),
-    ({"id": "x", "source": "s", "type": "device.used", "time": "2026-01-01T00:00:00Z",
-      "data": {"device_id": "d"}}, "specversion"),
+    (
+        {
+            "specversion": "1.0",
+            "id": "x",
+            "source": "s",
+            "type": "device.used",
+            "time": "2026-01-01T00:00:00Z",
+            "data": {},
+        },
+        "data.device_id",
+    ),
+    (
+        {
+            "specversion": "1.0",
+            "id": "x",
+            "source": "s",
+            "type": "device.beamed",
+            "time": "2026-01-01T00:00:00Z",
+            "data": {},
+        },
+        "type",
+    ),
+    (
+        {
+            "specversion": "1.0",
+            "id": "x",
+            "source": "s",
+            "type": "payment.refunded",
+            "time": "2026-01-01T00:00:00Z",
+            "data": {"order_id": "o", "payer_id": "p", "amount_minor": "12", "currency": "EUR"},
+        },
+        "data.amount_minor",
+    ),
+    (
+        {
+            "specversion": "1.0",
+            "id": "x",
+            "source": "s",
+            "type": "device.used",
+            "time": "yesterday",
+            "data": {"device_id": "d"},
+        },
+        "time",
+    ),
+    (
+        {
+            "id": "x",
+            "source": "s",
+            "type": "device.used",
+            "time": "2026-01-01T00:00:00Z",
+            "data": {"device_id": "d"},
+        },
+        "specversion",
+    ),
     ([1, 2, 3], None),
 ]
 
@@ -112,11 +158,13 @@ def test_rejects_name_the_field_and_write_nothing(
         if isinstance(event, dict):
             event = {**event, "source": unique_source}
         bad.append(event)
-    future = make_event("device.used", source=unique_source,
-                        at=datetime.now(UTC) + timedelta(hours=2))
+    future = make_event(
+        "device.used", source=unique_source, at=datetime.now(UTC) + timedelta(hours=2)
+    )
     good = make_event("device.used", source=unique_source)
-    with ingest_server(pool, broker.bootstrap) as (url, token), running_archiver(
-        pool, broker.bootstrap
+    with (
+        ingest_server(pool, broker.bootstrap) as (url, token),
+        running_archiver(pool, broker.bootstrap),
     ):
         reply = post(url, token, [*bad, future, good])
         assert reply.status_code == 200
@@ -136,17 +184,20 @@ def test_rejects_name_the_field_and_write_nothing(
 
 
 def test_old_events_are_accepted(broker: LocalBroker, pool, unique_source: str) -> None:
-    old = make_event("device.used", source=unique_source,
-                     at=datetime.now(UTC) - timedelta(days=400))
+    old = make_event(
+        "device.used", source=unique_source, at=datetime.now(UTC) - timedelta(days=400)
+    )
     with ingest_server(pool, broker.bootstrap) as (url, token):
         assert post(url, token, [old]).json()["accepted"] == 1
 
 
-def test_request_level_errors(broker: LocalBroker, pool, database_url: str,
-                              unique_source: str) -> None:
+def test_request_level_errors(
+    broker: LocalBroker, pool, database_url: str, unique_source: str
+) -> None:
     event = make_event("device.used", source=unique_source)
     with ingest_server(pool, broker.bootstrap, max_body_bytes=4096, max_batch_events=5) as (
-        url, token
+        url,
+        token,
     ):
         assert post(url, "nope", [event]).status_code == 401
         assert httpx.post(f"{url}/v1/events", json=[event]).status_code == 401
@@ -174,8 +225,9 @@ def test_the_same_event_twice_and_concurrently_is_one_row(
 ) -> None:
     event = make_event("payment.completed", source=unique_source)
     other = make_event("device.used", source=unique_source)
-    with ingest_server(pool, broker.bootstrap) as (url, token), running_archiver(
-        pool, broker.bootstrap
+    with (
+        ingest_server(pool, broker.bootstrap) as (url, token),
+        running_archiver(pool, broker.bootstrap),
     ):
         first = post(url, token, [event, event]).json()
         assert [r["status"] for r in first["results"]] == ["accepted", "duplicate"]
@@ -192,11 +244,13 @@ def test_accounting_sent_equals_accepted_duplicates_rejected(
     broker: LocalBroker, pool, database_url: str, unique_source: str
 ) -> None:
     rng = random.Random(7)
-    pool_of_events = [make_event(rng.choice(EVENT_TYPES), source=unique_source, n=i)
-                      for i in range(150)]
+    pool_of_events = [
+        make_event(rng.choice(EVENT_TYPES), source=unique_source, n=i) for i in range(150)
+    ]
     sent = accepted = duplicates = rejected = 0
-    with ingest_server(pool, broker.bootstrap) as (url, token), running_archiver(
-        pool, broker.bootstrap
+    with (
+        ingest_server(pool, broker.bootstrap) as (url, token),
+        running_archiver(pool, broker.bootstrap),
     ):
         for _ in range(8):
             batch = []

@@ -31,22 +31,41 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _tenure(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tenure.cli.app", *args], env=env,
-                          capture_output=True, text=True, timeout=timeout)
+def _tenure(
+    *args: str, env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tenure.cli.app", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture
 def platform(scratch_dir: Path, postgres_server: object) -> Iterator[tuple[dict[str, str], dict]]:
     state = scratch_dir / f"platform-{time.monotonic_ns()}"
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("TENURE_KAFKA_BOOTSTRAP", "TENURE_DATABASE_URL")}
-    env.update(TENURE_STATE_DIR=str(state), TENURE_INGEST_PORT="0",
-               TENURE_ARCHIVER_METRICS_PORT="0", TENURE_SDK_VALIDATOR_METRICS_PORT="0")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("TENURE_KAFKA_BOOTSTRAP", "TENURE_DATABASE_URL")
+    }
+    env.update(
+        TENURE_STATE_DIR=str(state),
+        TENURE_INGEST_PORT="0",
+        TENURE_ARCHIVER_METRICS_PORT="0",
+        TENURE_SDK_VALIDATOR_METRICS_PORT="0",
+    )
     log = open(scratch_dir / "tenure-up.log", "ab")
     started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "tenure.cli.app", "up"], env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tenure.cli.app", "up"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     status: dict = {}
     while time.monotonic() - started < 120:
         reply = _tenure("status", "--json", env=env)

@@ -10,7 +10,7 @@ import pytest
 
 from tenure.runtime.postgres import EmbeddedPostgres
 from tenure.storage import migrations
-from tenure.storage.migrations import MigrationError, Migration, available_migrations, migrate
+from tenure.storage.migrations import Migration, MigrationError, available_migrations, migrate
 from tenure.storage.tokens import authenticate, create_token, list_tokens, revoke_token
 
 

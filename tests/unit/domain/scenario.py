@@ -9,6 +9,7 @@ from tenure.domain import (
     DeviceActivated,
     DeviceDeactivated,
     DeviceUsed,
+    DomainEvent,
     EventId,
     FeedbackSubmitted,
     IdentityLinked,
@@ -34,15 +35,15 @@ def eid() -> EventId:
 
 def activated(
     device: str, person: str, day: float, hour: float = 12, product: str = "watch"
-) -> DeviceActivated:
+) -> DomainEvent:
     return DeviceActivated(eid(), at(day, hour), device, person, product)
 
 
-def used(device: str, day: float, person: str | None = None, hour: float = 12) -> DeviceUsed:
+def used(device: str, day: float, person: str | None = None, hour: float = 12) -> DomainEvent:
     return DeviceUsed(eid(), at(day, hour), device, person, 60.0, "steps")
 
 
-def deactivated(device: str, day: float, reason: str = "reset", hour: float = 12) -> DeviceDeactivated:
+def deactivated(device: str, day: float, reason: str = "reset", hour: float = 12) -> DomainEvent:
     return DeviceDeactivated(eid(), at(day, hour), device, reason)
 
 
@@ -63,31 +64,31 @@ def paid(
     *items: PaymentItem,
     beneficiary: str | None = None,
     hour: float = 12,
-) -> PaymentCompleted:
+) -> DomainEvent:
     return PaymentCompleted(eid(), at(day, hour), order, payer, items or (item(),), beneficiary)
 
 
 def refunded(
     order: str, payer: str, day: float, amount: int = 10_000, currency: str = "EUR"
-) -> PaymentRefunded:
+) -> DomainEvent:
     return PaymentRefunded(eid(), at(day), order, payer, amount, currency)
 
 
-def cancelled(person: str, sku: str, day: float) -> SubscriptionCancelled:
+def cancelled(person: str, sku: str, day: float) -> DomainEvent:
     return SubscriptionCancelled(eid(), at(day), person, sku)
 
 
-def referred(referrer: str, referee: str, day: float) -> ReferralCompleted:
+def referred(referrer: str, referee: str, day: float) -> DomainEvent:
     return ReferralCompleted(eid(), at(day), referrer, referee)
 
 
-def feedback(person: str, day: float, rating: int | None = 5) -> FeedbackSubmitted:
+def feedback(person: str, day: float, rating: int | None = 5) -> DomainEvent:
     return FeedbackSubmitted(eid(), at(day), person, "app", rating)
 
 
-def linked(person: str, alias: str, day: float) -> IdentityLinked:
+def linked(person: str, alias: str, day: float) -> DomainEvent:
     return IdentityLinked(eid(), at(day), person, alias)
 
 
-def erasure(person: str, day: float) -> PersonErasureRequested:
+def erasure(person: str, day: float) -> DomainEvent:
     return PersonErasureRequested(eid(), at(day), person)

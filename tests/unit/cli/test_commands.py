@@ -1,0 +1,24 @@
+"""The CLI offers every command the docs and the platform supervisor use."""
+
+from __future__ import annotations
+
+from tests.cli_introspection import tenure_commands
+
+
+def test_commands_exist() -> None:
+    commands = tenure_commands()
+    expected = {
+        ("up",): {"--demo"},
+        ("status",): {"--json"},
+        ("migrate",): set(),
+        ("topics", "create"): set(),
+        ("token", "create"): {"--producer"},
+        ("token", "list"): set(),
+        ("token", "revoke"): set(),
+        ("serve", "ingest"): {"--host", "--port"},
+        ("worker", "archiver"): {"--metrics-port"},
+        ("worker", "sdk-validator"): {"--metrics-port"},
+    }
+    for path, options in expected.items():
+        assert path in commands, path
+        assert options <= commands[path], (path, commands[path])

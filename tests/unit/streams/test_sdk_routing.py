@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import orjson
+
+from streams.sdk_validator.routing import route_sdk_record
+from tenure.contract.topics import ROUTES
+from tenure.eventlog.deadletter import DeadLetter
+from tenure.eventlog.publisher import OutgoingRecord
+from tests.factories import EVENT_TYPES, make_event
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def route(value: bytes) -> OutgoingRecord | DeadLetter:
+    return route_sdk_record(
+        b"k", value, origin="sdk/0/1", now=NOW, future_tolerance=timedelta(seconds=300)
+    )
+
+
+def test_valid_events_go_to_their_topic_with_their_key_and_ingest_time() -> None:
+    for event_type in EVENT_TYPES:
+        event = make_event(event_type, at=NOW - timedelta(days=3))
+        routed = route(orjson.dumps(event))
+        assert isinstance(routed, OutgoingRecord), event_type
+        assert routed.topic == ROUTES[event_type].topic
+        assert routed.key == event["data"][ROUTES[event_type].key_field]
+        assert orjson.loads(routed.value)["ingesttime"] == "2026-11-23T12:00:00Z"
+        assert dict(routed.headers)["tenure-ingest-time"] == b"2026-11-23T12:00:00Z"
+
+
+def test_invalid_events_become_dead_letters_with_reason_and_field() -> None:
+    future = make_event("device.used", at=NOW + timedelta(hours=1))
+    missing = make_event("device.used", data={})
+    for value, category, field in [
+        (b"not json", "malformed", ""),
+        (orjson.dumps(future), "future_time", "time"),
+        (orjson.dumps(missing), "schema", "data.device_id"),
+    ]:
+        routed = route(value)
+        assert isinstance(routed, DeadLetter)
+        assert (routed.category, routed.field) == (category, field)
+        assert routed.value == value and routed.key == b"k" and routed.reason

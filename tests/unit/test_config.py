@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tenure.config import SETTINGS, TenureConfig, settings_table_markdown
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+
+
+def test_defaults() -> None:
+    config = TenureConfig.from_env({})
+    assert config.kafka_bootstrap is None and config.database_url is None
+    assert config.topic_partitions == 4 and config.future_tolerance_s == 300
+    assert config.max_batch_events == 1000 and config.max_body_bytes == 1 << 20
+
+
+def test_env_overrides_and_empty_means_default() -> None:
+    config = TenureConfig.from_env(
+        {
+            "TENURE_KAFKA_BOOTSTRAP": "k:9092",
+            "TENURE_TOPIC_PARTITIONS": "12",
+            "TENURE_DATABASE_URL": "",
+        }
+    )
+    assert config.kafka_bootstrap == "k:9092" and config.topic_partitions == 12
+    assert config.database_url is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("TENURE_TOPIC_PARTITIONS", "four", "must be an integer"),
+        ("TENURE_TOPIC_PARTITIONS", "0", "at least 1"),
+        ("TENURE_FUTURE_TOLERANCE_S", "-1", "must not be negative"),
+    ],
+)
+def test_bad_values_are_clear_errors(name: str, value: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message) as error:
+        TenureConfig.from_env({name: value})
+    assert name in str(error.value) or "TOLERANCE" in str(error.value)
+
+
+def test_docs_table_matches_settings() -> None:
+    text = DOCS.read_text()
+    start = text.index("<!-- settings-table:start -->") + len("<!-- settings-table:start -->")
+    end = text.index("<!-- settings-table:end -->")
+    assert text[start:end].strip() == settings_table_markdown()
+    assert len({s.env for s in SETTINGS}) == len(SETTINGS)
