@@ -46,6 +46,11 @@ SETTINGS: tuple[Setting, ...] = (
         "300",
         "Events whose time is more than this many seconds in the future are rejected.",
     ),
+    Setting(
+        "TENURE_ALLOWED_LATENESS_S",
+        "3600",
+        "Projections are derived as of the latest event time less this many seconds.",
+    ),
     Setting("TENURE_MAX_BATCH_EVENTS", "1000", "Most events one POST /v1/events may carry."),
     Setting("TENURE_MAX_BODY_BYTES", "1048576", "Largest request body the ingest service reads."),
     Setting(
@@ -90,6 +95,7 @@ class TenureConfig:
     topic_partitions: int
     topic_replication: int
     future_tolerance_s: int
+    allowed_lateness_s: int
     max_batch_events: int
     max_body_bytes: int
     embedded_broker_port: int
@@ -111,6 +117,7 @@ class TenureConfig:
             topic_partitions=_int(e, "TENURE_TOPIC_PARTITIONS"),
             topic_replication=_int(e, "TENURE_TOPIC_REPLICATION"),
             future_tolerance_s=_int(e, "TENURE_FUTURE_TOLERANCE_S"),
+            allowed_lateness_s=_int(e, "TENURE_ALLOWED_LATENESS_S"),
             max_batch_events=_int(e, "TENURE_MAX_BATCH_EVENTS"),
             max_body_bytes=_int(e, "TENURE_MAX_BODY_BYTES"),
             embedded_broker_port=_int(e, "TENURE_EMBEDDED_BROKER_PORT"),
@@ -125,8 +132,12 @@ class TenureConfig:
         ):
             if value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
-        if config.future_tolerance_s < 0:
-            raise ValueError("TENURE_FUTURE_TOLERANCE_S must not be negative")
+        for name, value in (
+            ("TENURE_FUTURE_TOLERANCE_S", config.future_tolerance_s),
+            ("TENURE_ALLOWED_LATENESS_S", config.allowed_lateness_s),
+        ):
+            if value < 0:
+                raise ValueError(f"{name} must not be negative, got {value}")
         return config
 
 

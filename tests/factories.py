@@ -77,3 +77,128 @@ def make_event(
         "time": rfc3339(at or datetime.now(UTC) - timedelta(minutes=5)),
         "data": data if data is not None else example_data(event_type, n),
     }
+
+
+def scenario(seed: int, people: int, *, source: str, end: datetime) -> list[dict[str, Any]]:
+    """A small population over ~120 days with every event type and known structure.
+
+    Buyers who activate and use their device, one-time buyers who never activate, gift
+    payers whose recipient uses the device, free users who later pay, referrals, feedback,
+    refunds, identity links and an erasure. Events are returned in event-time order.
+    """
+    import random
+
+    rng = random.Random(seed)
+    start = end - timedelta(days=120)
+    events: list[dict[str, Any]] = []
+    counter = iter(range(10**9))
+
+    def emit(event_type: str, at: datetime, data: dict[str, Any]) -> None:
+        events.append(
+            make_event(
+                event_type, source=source, at=at, data=data, event_id=f"s{seed}-{next(counter)}"
+            )
+        )
+
+    def day(d: float) -> datetime:
+        return min(start + timedelta(days=d), end - timedelta(minutes=1))
+
+    for n in range(people):
+        kind = ("connected", "one_time", "gift", "free", "super")[n % 5]
+        person, device = f"p{seed}-{n}", f"d{seed}-{n}"
+        t = rng.uniform(0, 5) if kind == "super" else rng.uniform(0, 60)
+        item = {
+            "sku": "W-1",
+            "category": "hardware",
+            "amount_minor": 19900,
+            "currency": "EUR",
+            "device_id": device,
+        }
+        if kind in ("connected", "one_time", "super"):
+            emit(
+                "payment.completed",
+                day(t),
+                {"order_id": f"o{seed}-{n}", "payer_id": person, "items": [item]},
+            )
+        if kind == "gift":
+            emit(
+                "payment.completed",
+                day(t),
+                {
+                    "order_id": f"o{seed}-{n}",
+                    "payer_id": person,
+                    "items": [item],
+                    "beneficiary_id": f"{person}-kid",
+                },
+            )
+        user = f"{person}-kid" if kind == "gift" else person
+        if kind != "one_time":
+            emit(
+                "device.activated",
+                day(t + rng.uniform(0, 5)),
+                {"device_id": device, "person_id": user, "product": "watch"},
+            )
+            uses, gap = (22, 5.0) if kind == "super" else (rng.randint(3, 25), rng.uniform(1, 4))
+            for u in range(uses):
+                emit("device.used", day(t + 1 + u * gap), {"device_id": device, "duration_s": 60})
+        if kind == "free" and n % 2:
+            emit(
+                "payment.completed",
+                day(t + 30),
+                {
+                    "order_id": f"o{seed}-{n}-sub",
+                    "payer_id": person,
+                    "items": [
+                        {
+                            "sku": "CLOUD",
+                            "category": "subscription",
+                            "amount_minor": 499,
+                            "currency": "EUR",
+                        }
+                    ],
+                },
+            )
+        if kind == "super":
+            emit(
+                "payment.completed",
+                day(t + 20),
+                {
+                    "order_id": f"o{seed}-{n}-b",
+                    "payer_id": person,
+                    "items": [
+                        {
+                            "sku": "BAND",
+                            "category": "accessory",
+                            "amount_minor": 2900,
+                            "currency": "EUR",
+                        }
+                    ],
+                },
+            )
+            emit(
+                "referral.completed",
+                day(t + 25),
+                {"referrer_id": person, "referee_id": f"p{seed}-{(n + 1) % people}"},
+            )
+            emit(
+                "feedback.submitted",
+                day(t + 26),
+                {"person_id": person, "channel": "app", "rating": 5},
+            )
+        if kind == "connected" and n % 3 == 0:
+            emit(
+                "payment.refunded",
+                day(t + 2),
+                {
+                    "order_id": f"o{seed}-{n}",
+                    "payer_id": person,
+                    "amount_minor": 19900,
+                    "currency": "EUR",
+                },
+            )
+    emit("identity.linked", day(70), {"person_id": f"p{seed}-0", "alias_id": f"p{seed}-0-web"})
+    emit("feedback.submitted", day(71), {"person_id": f"p{seed}-0-web", "channel": "web"})
+    if people > 3:
+        emit("person.erasure_requested", day(80), {"person_id": f"p{seed}-3"})
+    events.sort(key=lambda e: e["time"])
+    return events

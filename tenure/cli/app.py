@@ -7,11 +7,12 @@ import signal
 import sys
 import threading
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.progress import TaskID
 
 from tenure.config import TenureConfig
 
@@ -200,6 +201,53 @@ def token_revoke(token_id: str) -> None:
             console.print(f"no active token {token_id}")
             raise typer.Exit(1)
     console.print(f"revoked {token_id}")
+
+
+def _parse_instant(text: str) -> datetime:
+    try:
+        instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not an RFC 3339 instant") from None
+    if instant.tzinfo is None:
+        raise typer.BadParameter("the instant needs an offset, e.g. 2026-11-01T00:00:00Z")
+    return instant
+
+
+@app.command()
+def replay(
+    as_of: str | None = typer.Option(
+        None,
+        "--as-of",
+        help="Derive views as of this RFC 3339 instant, e.g. 2026-11-01T00:00:00Z "
+        "(default: the watermark).",
+    ),
+) -> None:
+    """Rebuild every lifecycle read model from the durable archive and swap it in."""
+    from rich.progress import Progress
+
+    from tenure.projection.replay import replay as run_replay
+
+    config = _config()
+    instant = _parse_instant(as_of) if as_of else None
+    with Progress(console=console, transient=True) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=max(total, 1))
+            bar.update(tasks[phase], completed=done, total=max(total, 1))
+
+        result = run_replay(
+            _database_url(config),
+            as_of=instant,
+            allowed_lateness=timedelta(seconds=config.allowed_lateness_s),
+            progress=progress,
+        )
+    console.print(
+        f"replayed {result.events} events (archive seq {result.archive_seq}) as of "
+        f"{result.as_of.isoformat() if result.as_of else '-'}: "
+        f"{result.persons} persons, {result.devices} devices"
+    )
 
 
 @serve_app.command("ingest")

@@ -183,6 +183,37 @@ def test_rejects_name_the_field_and_write_nothing(
     assert ledger_ids(database_url, unique_source) == [good["id"]]
 
 
+FIRST_REQUIRED = {
+    "device.activated": "device_id",
+    "device.used": "device_id",
+    "device.deactivated": "reason",
+    "payment.completed": "items",
+    "payment.refunded": "amount_minor",
+    "subscription.cancelled": "sku",
+    "referral.completed": "referee_id",
+    "feedback.submitted": "channel",
+    "identity.linked": "alias_id",
+    "person.erasure_requested": "person_id",
+}
+
+
+def test_every_type_without_a_required_field_is_rejected_naming_it(
+    broker: LocalBroker, pool, database_url: str, unique_source: str
+) -> None:
+    invalid = []
+    for event_type, field in FIRST_REQUIRED.items():
+        event = make_event(event_type, source=unique_source)
+        del event["data"][field]
+        invalid.append(event)
+    with ingest_server(pool, broker.bootstrap) as (url, token):
+        reply = post(url, token, invalid)
+    assert reply.status_code == 422
+    results = reply.json()["results"]
+    assert [r["field"] for r in results] == [f"data.{f}" for f in FIRST_REQUIRED.values()]
+    assert all(r["status"] == "rejected" and r["reason"] for r in results)
+    assert ledger_ids(database_url, unique_source) == []
+
+
 def test_old_events_are_accepted(broker: LocalBroker, pool, unique_source: str) -> None:
     old = make_event(
         "device.used", source=unique_source, at=datetime.now(UTC) - timedelta(days=400)

@@ -1,0 +1,1 @@
+"""Projections from the event log to read models: the batch replay (and, next, the stream)."""
