@@ -35,8 +35,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "TENURE_STATE_DIR", ".tenure", "Where embedded Postgres data, logs and run files live."
     ),
-    Setting("TENURE_INGEST_HOST", "127.0.0.1", "Interface the ingest service listens on."),
+    Setting("TENURE_INGEST_HOST", "127.0.0.1", "Interface the HTTP services listen on."),
     Setting("TENURE_INGEST_PORT", "8080", "Port of the ingest service (its /metrics too)."),
+    Setting("TENURE_QUERY_PORT", "8081", "Port of the query service (its /metrics too)."),
     Setting("TENURE_ARCHIVER_METRICS_PORT", "9101", "Port of the archiver's /metrics."),
     Setting("TENURE_SDK_VALIDATOR_METRICS_PORT", "9102", "Port of the SDK validator's /metrics."),
     Setting("TENURE_TOPIC_PARTITIONS", "4", "Partitions of each Tenure topic when created."),
@@ -90,6 +91,7 @@ class TenureConfig:
     state_dir: Path
     ingest_host: str
     ingest_port: int
+    query_port: int
     archiver_metrics_port: int
     sdk_validator_metrics_port: int
     topic_partitions: int
@@ -112,6 +114,7 @@ class TenureConfig:
             state_dir=Path(_get(e, "TENURE_STATE_DIR") or ".tenure").resolve(),
             ingest_host=_get(e, "TENURE_INGEST_HOST") or "127.0.0.1",
             ingest_port=_int(e, "TENURE_INGEST_PORT"),
+            query_port=_int(e, "TENURE_QUERY_PORT"),
             archiver_metrics_port=_int(e, "TENURE_ARCHIVER_METRICS_PORT"),
             sdk_validator_metrics_port=_int(e, "TENURE_SDK_VALIDATOR_METRICS_PORT"),
             topic_partitions=_int(e, "TENURE_TOPIC_PARTITIONS"),

@@ -13,8 +13,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, Field
 
+from services.auth import AuthFailure, ProducerAuthenticator
 from services.ingest import metrics
-from services.ingest.auth import AuthFailure, ProducerAuthenticator
 from services.ingest.batch import ingest_batch
 from tenure.contract import MalformedBody, decode_batch
 from tenure.contract.codec import SUPPORTED_CONTENT_TYPES
@@ -68,7 +68,7 @@ def create_app(
         version="1",
         description="Send CloudEvents 1.0 (structured JSON) to Tenure. See docs/contract.md.",
     )
-    auth = ProducerAuthenticator(pool)
+    auth = ProducerAuthenticator(pool, scope="ingest")
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:

@@ -99,12 +99,16 @@ def up() -> None:
     console.print(
         f"  ingest      {status.ingest_url}/v1/events  (OpenAPI: {status.ingest_url}/docs)"
     )
+    console.print(
+        f"  query       {status.query_url}/v1/persons  (OpenAPI: {status.query_url}/docs)"
+    )
     for name, url in status.metrics_urls.items():
         console.print(f"  metrics     {name}: {url}")
     console.print(f"  kafka       {status.kafka_bootstrap} ({status.broker})")
     console.print(f"  postgres    {status.database_url} ({status.postgres})")
     console.print(f"  logs        {config.state_dir / 'logs'}")
-    console.print("  token       tenure token create --producer NAME")
+    console.print("  tokens      tenure token create --producer NAME [--scope read]")
+    console.print("  rebuild     tenure replay")
     if not sys.stdout.isatty():  # scripts reading our output get the endpoints as JSON
         print(status.to_json(), flush=True)
     try:
@@ -163,15 +167,21 @@ def topics_create() -> None:
 
 
 @token_app.command("create")
-def token_create(producer: str = typer.Option(..., help="Name of the producer.")) -> None:
-    """Create a producer token and print it (it is shown only once)."""
+def token_create(
+    producer: str = typer.Option(..., "--producer", "--name", help="Who the token is for."),
+    scope: str = typer.Option("ingest", help="ingest (send events) or read (query API)."),
+) -> None:
+    """Create a token and print it (it is shown only once)."""
     import psycopg
 
     from tenure.storage.tokens import create_token
 
     config = _config()
     with psycopg.connect(_database_url(config)) as conn:
-        print(create_token(conn, producer))
+        try:
+            print(create_token(conn, producer, scope))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
 
 
 @token_app.command("list")
@@ -185,7 +195,10 @@ def token_list() -> None:
     with psycopg.connect(_database_url(config)) as conn:
         for t in list_tokens(conn):
             state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
-            print(f"{t.token_id}  {t.producer:24}  {t.created_at:%Y-%m-%d %H:%M}  {state}")
+            print(
+                f"{t.token_id}  {t.producer:24}  {t.scope:6}  "
+                f"{t.created_at:%Y-%m-%d %H:%M}  {state}"
+            )
 
 
 @token_app.command("revoke")
@@ -260,6 +273,18 @@ def serve_ingest(
 
     config = _config()
     serve(config, host or config.ingest_host, port or config.ingest_port)
+
+
+@serve_app.command("query")
+def serve_query(
+    host: str = typer.Option(None, help="Interface (default TENURE_INGEST_HOST)."),
+    port: int = typer.Option(None, help="Port (default TENURE_QUERY_PORT)."),
+) -> None:
+    """Serve the query API (persons, devices) with /metrics and /healthz."""
+    from services.query.server import serve
+
+    config = _config()
+    serve(config, host or config.ingest_host, port or config.query_port)
 
 
 @worker_app.command("archiver")

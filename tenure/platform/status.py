@@ -16,7 +16,7 @@ class PlatformStatus:
     pid: int
     started_at: str
     ingest_url: str
-    query_url: str | None
+    query_url: str
     metrics_urls: dict[str, str]
     kafka_bootstrap: str
     database_url: str

@@ -59,6 +59,7 @@ class Platform:
     kafka_bootstrap: str = ""
     broker_recoveries: int = 0
     ingest_url: str = ""
+    query_url: str = ""
     metrics_urls: dict[str, str] = field(default_factory=dict)
     started_at: str = ""
 
@@ -91,6 +92,7 @@ class Platform:
         )
         self._recover_lost_events()
         ingest_port = self.config.ingest_port or free_port()
+        query_port = self.config.query_port or free_port()
         archiver_port = self.config.archiver_metrics_port or free_port()
         validator_port = self.config.sdk_validator_metrics_port or free_port()
         host = self.config.ingest_host
@@ -99,6 +101,12 @@ class Platform:
                 "ingest",
                 ["serve", "ingest", "--host", host, "--port", str(ingest_port)],
                 ingest_port,
+                "/healthz",
+            ),
+            ChildSpec(
+                "query",
+                ["serve", "query", "--host", host, "--port", str(query_port)],
+                query_port,
                 "/healthz",
             ),
             ChildSpec(
@@ -117,8 +125,10 @@ class Platform:
         for child in self.children:
             self._wait_child(child)
         self.ingest_url = f"http://{host}:{ingest_port}"
+        self.query_url = f"http://{host}:{query_port}"
         self.metrics_urls = {
             "ingest": f"{self.ingest_url}/metrics",
+            "query": f"{self.query_url}/metrics",
             "archiver": f"http://127.0.0.1:{archiver_port}/metrics",
             "sdk-validator": f"http://127.0.0.1:{validator_port}/metrics",
         }
@@ -136,7 +146,7 @@ class Platform:
             pid=os.getpid(),
             started_at=self.started_at,
             ingest_url=self.ingest_url,
-            query_url=None,
+            query_url=self.query_url,
             metrics_urls=self.metrics_urls,
             kafka_bootstrap=self.kafka_bootstrap,
             database_url=self.database_url,

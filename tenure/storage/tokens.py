@@ -19,13 +19,18 @@ import psycopg
 _TOKEN = re.compile(r"^tnr_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 
 
+SCOPES = ("ingest", "read")
+"""What a token may do: send events (``ingest``) or query projections (``read``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Producer:
-    """Who a token belongs to."""
+    """Who a token belongs to and what it may do."""
 
     token_id: str
     producer: str
     revoked: bool
+    scope: str = "ingest"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,22 +41,26 @@ class TokenRecord:
     producer: str
     created_at: datetime
     revoked_at: datetime | None
+    scope: str
 
 
 def _digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
 
-def create_token(conn: psycopg.Connection[Any], producer: str) -> str:
+def create_token(conn: psycopg.Connection[Any], producer: str, scope: str = "ingest") -> str:
     """Create a token for ``producer``, store its hash and return the token (shown once)."""
     if not producer.strip():
         raise ValueError("producer name must not be empty")
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {', '.join(SCOPES)}, got {scope!r}")
     token_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     with conn.transaction():
         conn.execute(
-            "INSERT INTO producer_tokens (token_id, producer, token_hash) VALUES (%s, %s, %s)",
-            (token_id, producer, _digest(secret)),
+            "INSERT INTO producer_tokens (token_id, producer, token_hash, scope)"
+            " VALUES (%s, %s, %s, %s)",
+            (token_id, producer, _digest(secret), scope),
         )
     return f"tnr_{token_id}_{secret}"
 
@@ -63,16 +72,18 @@ def authenticate(conn: psycopg.Connection[Any], token: str) -> Producer | None:
         return None
     token_id, secret = match[1], match[2]
     row = conn.execute(
-        "SELECT producer, token_hash, revoked_at IS NOT NULL FROM producer_tokens"
+        "SELECT producer, token_hash, revoked_at IS NOT NULL, scope FROM producer_tokens"
         " WHERE token_id = %s",
         (token_id,),
     ).fetchone()
     if row is None:
         return None
-    producer, stored, revoked = row[0], row[1], row[2]
+    producer, stored, revoked, scope = row[0], row[1], row[2], row[3]
     if not hmac.compare_digest(bytes(stored), _digest(secret)):
         return None
-    return Producer(token_id=token_id, producer=str(producer), revoked=bool(revoked))
+    return Producer(
+        token_id=token_id, producer=str(producer), revoked=bool(revoked), scope=str(scope)
+    )
 
 
 def revoke_token(conn: psycopg.Connection[Any], token_id: str) -> bool:
@@ -89,7 +100,7 @@ def revoke_token(conn: psycopg.Connection[Any], token_id: str) -> bool:
 def list_tokens(conn: psycopg.Connection[Any]) -> list[TokenRecord]:
     """Every token, newest first, without secrets."""
     rows = conn.execute(
-        "SELECT token_id, producer, created_at, revoked_at FROM producer_tokens"
+        "SELECT token_id, producer, created_at, revoked_at, scope FROM producer_tokens"
         " ORDER BY created_at DESC"
     ).fetchall()
-    return [TokenRecord(r[0], r[1], r[2], r[3]) for r in rows]
+    return [TokenRecord(r[0], r[1], r[2], r[3], r[4]) for r in rows]

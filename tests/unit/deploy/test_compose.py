@@ -45,8 +45,8 @@ TENURE_ENV = frozenset(
 )
 
 ONE_SHOT = ("migrate", "topics")
-# The query service and the projection workers join these lists when they exist (issue 3).
-HTTP_SERVICES = ("ingest",)
+# The projection workers join these lists when they exist (issue 3).
+HTTP_SERVICES = ("ingest", "query")
 WORKERS = ("archiver", "sdk-validator")
 LONG_RUNNING = HTTP_SERVICES + WORKERS
 TENURE_SERVICES = ONE_SHOT + LONG_RUNNING
@@ -57,6 +57,7 @@ EXPECTED_COMMANDS: dict[str, tuple[tuple[str, ...], int | None]] = {
     "migrate": (("migrate",), None),
     "topics": (("topics", "create"), None),
     "ingest": (("serve", "ingest"), 8080),
+    "query": (("serve", "query"), 8081),
     "archiver": (("worker", "archiver"), 9101),
     "sdk-validator": (("worker", "sdk-validator"), 9102),
 }

@@ -1,4 +1,4 @@
-"""Bearer-token authentication of producers, with a short cache in front of Postgres."""
+"""Bearer-token authentication for the HTTP services, with a short cache in front of Postgres."""
 
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ class ProducerAuthenticator:
     time (documented in the README).
     """
 
-    def __init__(self, pool: ConnectionPool, ttl_s: float = 5.0) -> None:
+    def __init__(self, pool: ConnectionPool, scope: str, ttl_s: float = 5.0) -> None:
         self.pool = pool
+        self.scope = scope
         self.ttl_s = ttl_s
         self._cache: dict[str, tuple[float, Producer | None]] = {}
         self._lock = threading.Lock()
@@ -58,4 +59,8 @@ class ProducerAuthenticator:
             return AuthFailure(401, "unknown or malformed producer token")
         if producer.revoked:
             return AuthFailure(403, f"token {producer.token_id} was revoked")
+        if producer.scope != self.scope:
+            return AuthFailure(
+                403, f"token {producer.token_id} has scope {producer.scope!r}, not {self.scope!r}"
+            )
         return producer

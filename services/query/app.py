@@ -1,0 +1,88 @@
+"""The query HTTP service: persons and devices from the lifecycle read models."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import anyio.to_thread
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from psycopg_pool import ConnectionPool
+
+from services.auth import AuthFailure, ProducerAuthenticator
+from services.query import reads
+
+SEGMENTS = Literal["customer_and_user", "customer_only", "user_only", "prospect"]
+STAGES = Literal["none", "new", "active", "at_risk", "churned", "resurrected"]
+LEVELS = Literal["none", "micro", "weak", "strong", "super"]
+
+
+def create_app(*, pool: ConnectionPool) -> FastAPI:
+    """Build the query application around a database pool."""
+    app = FastAPI(
+        title="Tenure query",
+        version="1",
+        description="Lifecycle projections: persons (customers, users, both, neither) and "
+        "devices. Bearer tokens with scope 'read' (`tenure token create --scope read`).",
+    )
+    auth = ProducerAuthenticator(pool, scope="read")
+
+    async def authorised(request: Request) -> AuthFailure | None:
+        checked = await anyio.to_thread.run_sync(auth.check, request.headers.get("authorization"))
+        return checked if isinstance(checked, AuthFailure) else None
+
+    def refused(failure: AuthFailure) -> JSONResponse:
+        return JSONResponse({"error": failure.message}, status_code=failure.status)
+
+    def fetch(fn: Any, *args: Any) -> Any:
+        with pool.connection() as conn:
+            return fn(conn, *args)
+
+    @app.get("/healthz", summary="Liveness and readiness")
+    def healthz() -> dict[str, str]:
+        with pool.connection() as conn:
+            conn.execute("SELECT 1")
+        return {"status": "ok"}
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v1/persons/{person_id}", summary="One person's lifecycle view (id or alias)")
+    async def get_person(person_id: str, request: Request) -> Any:
+        if failure := await authorised(request):
+            return refused(failure)
+        row = await anyio.to_thread.run_sync(fetch, reads.person, person_id)
+        if row is None:
+            return JSONResponse({"error": "no such person"}, status_code=404)
+        return row
+
+    @app.get("/v1/devices/{device_id}", summary="One device's view")
+    async def get_device(device_id: str, request: Request) -> Any:
+        if failure := await authorised(request):
+            return refused(failure)
+        row = await anyio.to_thread.run_sync(fetch, reads.device, device_id)
+        if row is None:
+            return JSONResponse({"error": "no such device"}, status_code=404)
+        return row
+
+    @app.get("/v1/persons", summary="Persons by segment, stage, level, tier, super user")
+    async def list_persons(
+        request: Request,
+        segment: SEGMENTS | None = None,
+        stage: STAGES | None = None,
+        level: LEVELS | None = None,
+        tier: str | None = None,
+        super_user: bool | None = None,
+        after: str | None = Query(None, description="Cursor: the last person_id of a page."),
+        limit: int = Query(100, ge=1, le=1000),
+    ) -> Any:
+        if failure := await authorised(request):
+            return refused(failure)
+        filters = reads.PersonFilter(segment, stage, level, tier, super_user)
+        rows = await anyio.to_thread.run_sync(fetch, reads.persons_page, filters, after, limit)
+        next_cursor = rows[-1]["person_id"] if len(rows) == limit else None
+        return {"persons": rows, "next": next_cursor}
+
+    return app

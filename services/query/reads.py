@@ -1,0 +1,70 @@
+"""Reading the lifecycle read models: one person, one device, filtered pages of persons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from tenure.storage.read_models import DEVICE_COLUMNS, PERSON_COLUMNS
+
+
+@dataclass(frozen=True, slots=True)
+class PersonFilter:
+    """Filters of the persons list; ``None`` means any."""
+
+    segment: str | None = None
+    stage: str | None = None
+    level: str | None = None
+    tier: str | None = None
+    super_user: bool | None = None
+
+
+def _select(table: str, columns: tuple[str, ...]) -> sql.Composed:
+    return sql.SQL("SELECT {} FROM {}").format(
+        sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Identifier(table)
+    )
+
+
+def person(conn: psycopg.Connection[Any], person_id: str) -> dict[str, Any] | None:
+    """The row of a person by canonical id or by any alias of the same human."""
+    query = _select("persons", PERSON_COLUMNS) + sql.SQL(
+        " WHERE person_id = %s OR %s = ANY(aliases) ORDER BY person_id = %s DESC LIMIT 1"
+    )
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(query, (person_id, person_id, person_id)).fetchone()
+
+
+def device(conn: psycopg.Connection[Any], device_id: str) -> dict[str, Any] | None:
+    """The row of a device."""
+    query = _select("devices", DEVICE_COLUMNS) + sql.SQL(" WHERE device_id = %s")
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(query, (device_id,)).fetchone()
+
+
+def persons_page(
+    conn: psycopg.Connection[Any], filters: PersonFilter, after: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` persons matching ``filters``, in id order, after the cursor id."""
+    clauses: list[sql.Composable] = []
+    params: list[Any] = []
+    for column, value in (
+        ("segment", filters.segment),
+        ("stage", filters.stage),
+        ("level", filters.level),
+        ("tier", filters.tier),
+        ("is_super_user", filters.super_user),
+    ):
+        if value is not None:
+            clauses.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
+            params.append(value)
+    if after is not None:
+        clauses.append(sql.SQL("person_id > %s"))
+        params.append(after)
+    where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(clauses) if clauses else sql.SQL("")
+    query = _select("persons", PERSON_COLUMNS) + where + sql.SQL(" ORDER BY person_id LIMIT %s")
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(query, (*params, limit)).fetchall()
