@@ -40,6 +40,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TENURE_QUERY_PORT", "8081", "Port of the query service (its /metrics too)."),
     Setting("TENURE_ARCHIVER_METRICS_PORT", "9101", "Port of the archiver's /metrics."),
     Setting("TENURE_SDK_VALIDATOR_METRICS_PORT", "9102", "Port of the SDK validator's /metrics."),
+    Setting("TENURE_PROJECTOR_METRICS_PORT", "9103", "Port of the projector's /metrics."),
     Setting("TENURE_TOPIC_PARTITIONS", "4", "Partitions of each Tenure topic when created."),
     Setting("TENURE_TOPIC_REPLICATION", "1", "Replication factor of each topic when created."),
     Setting(
@@ -94,6 +95,7 @@ class TenureConfig:
     query_port: int
     archiver_metrics_port: int
     sdk_validator_metrics_port: int
+    projector_metrics_port: int
     topic_partitions: int
     topic_replication: int
     future_tolerance_s: int
@@ -117,6 +119,7 @@ class TenureConfig:
             query_port=_int(e, "TENURE_QUERY_PORT"),
             archiver_metrics_port=_int(e, "TENURE_ARCHIVER_METRICS_PORT"),
             sdk_validator_metrics_port=_int(e, "TENURE_SDK_VALIDATOR_METRICS_PORT"),
+            projector_metrics_port=_int(e, "TENURE_PROJECTOR_METRICS_PORT"),
             topic_partitions=_int(e, "TENURE_TOPIC_PARTITIONS"),
             topic_replication=_int(e, "TENURE_TOPIC_REPLICATION"),
             future_tolerance_s=_int(e, "TENURE_FUTURE_TOLERANCE_S"),

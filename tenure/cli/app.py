@@ -77,13 +77,17 @@ def _stop_on_signals() -> threading.Event:
 
 
 @app.command()
-def up() -> None:
+def up(
+    demo: bool = typer.Option(
+        False, "--demo", help="Also feed a simulated population (tenure simulate --follow)."
+    ),
+) -> None:
     """Start the platform (embedded broker and Postgres unless configured), until Ctrl-C."""
     from tenure.platform.supervisor import Platform
     from tenure.runtime.process import StartupError
 
     config = _config()
-    platform = Platform(config)
+    platform = Platform(config, demo=demo)
     stop = _stop_on_signals()
     try:
         with console.status("starting Tenure ..."):
@@ -331,6 +335,33 @@ def worker_sdk_validator(
     )
     worker = faust.Worker(faust_app, loglevel=config.log_level, quiet=True)
     worker.execute_from_commandline()
+
+
+@worker_app.command("projector")
+def worker_projector(
+    metrics_port: int = typer.Option(None, help="Port of /metrics."),
+) -> None:
+    """Project the canonical topics into lifecycle state, read models and transitions."""
+    from prometheus_client import start_http_server
+
+    from streams.projector.app import run
+
+    config = _config()
+    if not config.kafka_bootstrap or not config.database_url:
+        raise typer.BadParameter("TENURE_KAFKA_BOOTSTRAP and TENURE_DATABASE_URL must be set")
+    start_http_server(metrics_port or config.projector_metrics_port, addr="0.0.0.0")
+    run(
+        config.kafka_bootstrap,
+        config.database_url,
+        Path(config.state_dir) / "faust",
+        timedelta(seconds=config.allowed_lateness_s),
+        config.log_level,
+    )
+
+
+from tenure.cli.simulate import simulate_command  # noqa: E402
+
+app.command("simulate")(simulate_command)
 
 
 def main() -> None:

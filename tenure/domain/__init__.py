@@ -5,6 +5,21 @@ and the tests all call these functions. See ``docs/lifecycle.md`` for the defini
 """
 
 from tenure.domain.churn import ChurnRisk, churn_risk
+from tenure.domain.codec import (
+    decode_device_state,
+    decode_identity_graph,
+    decode_person_state,
+    device_state_from_json,
+    device_state_to_json,
+    encode_device_state,
+    encode_identity_graph,
+    encode_person_state,
+    identity_graph_from_json,
+    identity_graph_to_json,
+    person_state_from_json,
+    person_state_size,
+    person_state_to_json,
+)
 from tenure.domain.config import LifecycleConfig
 from tenure.domain.contribution import DeviceContribution, device_contributions
 from tenure.domain.device import (
@@ -98,12 +113,22 @@ __all__ = [
     "apply_person",
     "assemble",
     "churn_risk",
+    "decode_device_state",
+    "decode_identity_graph",
+    "decode_person_state",
     "derive",
     "device_contributions",
     "device_ids_of",
     "device_singleton",
+    "device_state_from_json",
+    "device_state_to_json",
+    "encode_device_state",
+    "encode_identity_graph",
+    "encode_person_state",
     "erase_from_device",
     "fold",
+    "identity_graph_from_json",
+    "identity_graph_to_json",
     "join_devices",
     "join_persons",
     "merge_component",
@@ -114,6 +139,9 @@ __all__ = [
     "parse_event",
     "person_ids_of",
     "person_singleton",
+    "person_state_from_json",
+    "person_state_size",
+    "person_state_to_json",
     "rekey",
     "resolve_persons",
     "tombstone_of",

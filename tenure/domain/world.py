@@ -17,20 +17,16 @@ from tenure.domain.config import LifecycleConfig
 from tenure.domain.contribution import device_contributions
 from tenure.domain.device import (
     DeviceState,
-    device_ids_of,
-    device_singleton,
     erase_from_device,
     join_devices,
 )
-from tenure.domain.events import DomainEvent, IdentityLinked
+from tenure.domain.events import DomainEvent
 from tenure.domain.identity import IdentityGraph, merge_identity, resolve_persons
 from tenure.domain.lattice import frozen_map
 from tenure.domain.person import (
     PersonState,
     erased_person,
     join_persons,
-    person_ids_of,
-    person_singleton,
     with_device_contribution,
 )
 from tenure.domain.view import DEFAULT_CONFIG, PersonView, derive
@@ -97,19 +93,10 @@ def assemble(
 
 def fold(events: Iterable[DomainEvent]) -> World:
     """Fold a set of events into a world (order and duplicates do not matter)."""
-    device_parts: dict[str, list[DeviceState]] = {}
-    person_parts: dict[str, list[PersonState]] = {}
-    links = IdentityGraph()
-    for event in events:
-        for device_id in device_ids_of(event):
-            device_parts.setdefault(device_id, []).append(device_singleton(device_id, event))
-        for person_id in person_ids_of(event):
-            person_parts.setdefault(person_id, []).append(person_singleton(person_id, event))
-        if isinstance(event, IdentityLinked):
-            links = links.with_link(event.person_id, event.alias_id)
-    devices = {d: join_devices(d, parts) for d, parts in device_parts.items()}
-    persons = {p: join_persons(p, parts) for p, parts in person_parts.items()}
-    return assemble(devices, persons, links)
+    from tenure.domain.neighbourhood import raw_fold
+
+    raw = raw_fold(events)
+    return assemble(raw.devices, raw.person_states, raw.identity)
 
 
 def merge_world(left: World, right: World) -> World:

@@ -52,6 +52,7 @@ class Platform:
     """The running platform and its parts."""
 
     config: TenureConfig
+    demo: bool = False
     postgres: EmbeddedPostgres | None = None
     broker: TansuBroker | None = None
     children: list[ChildSpec] = field(default_factory=list)
@@ -95,6 +96,7 @@ class Platform:
         query_port = self.config.query_port or free_port()
         archiver_port = self.config.archiver_metrics_port or free_port()
         validator_port = self.config.sdk_validator_metrics_port or free_port()
+        projector_port = self.config.projector_metrics_port or free_port()
         host = self.config.ingest_host
         self.children = [
             ChildSpec(
@@ -119,6 +121,11 @@ class Platform:
                 ["worker", "sdk-validator", "--metrics-port", str(validator_port)],
                 validator_port,
             ),
+            ChildSpec(
+                "projector",
+                ["worker", "projector", "--metrics-port", str(projector_port)],
+                projector_port,
+            ),
         ]
         for child in self.children:
             self._start_child(child)
@@ -131,9 +138,27 @@ class Platform:
             "query": f"{self.query_url}/metrics",
             "archiver": f"http://127.0.0.1:{archiver_port}/metrics",
             "sdk-validator": f"http://127.0.0.1:{validator_port}/metrics",
+            "projector": f"http://127.0.0.1:{projector_port}/metrics",
         }
         self.started_at = datetime.now(UTC).isoformat()
+        if self.demo:
+            self._start_demo()
         return self.publish_status()
+
+    def _start_demo(self) -> None:
+        """Feed a simulated population through the ingest API, then keep it coming."""
+        from tenure.storage.tokens import create_token
+
+        with psycopg.connect(self.database_url) as conn:
+            token = create_token(conn, "demo")
+        demo = ChildSpec(
+            "demo",
+            ["simulate", "--follow", "--ingest-url", self.ingest_url, "--token", token,
+             "--seed", str(int(time.time()))],
+            0,
+        )  # fmt: skip
+        self.children.append(demo)
+        self._start_child(demo)
 
     def publish_status(self) -> PlatformStatus:
         """Write (and return) the status file for scripts and other commands."""
@@ -177,6 +202,8 @@ class Platform:
     def _wait_child(self, child: ChildSpec, timeout: float = 60.0) -> None:
         assert child.process is not None
         port, path = child.ready_port, child.ready_path
+        if not port:
+            return  # nothing to probe (the demo feeder)
 
         def ready() -> bool:
             if path is None:
@@ -192,6 +219,16 @@ class Platform:
                 republish_unarchived(conn, publisher)
         finally:
             publisher.close()
+
+    def _catch_up_projection(self) -> None:
+        """Re-apply the archive: the lost broker may have held records not projected yet."""
+        from psycopg_pool import ConnectionPool
+
+        from tenure.projection.catch_up import catch_up_from_archive
+
+        with ConnectionPool(self.database_url, min_size=1, max_size=1) as pool:
+            n = catch_up_from_archive(pool)
+        log.warning("re-applied %d archived events to the live projection", n)
 
     def watch(self, stop: threading.Event, poll_s: float = 1.0) -> None:
         """Restart what dies until ``stop`` is set."""
@@ -228,6 +265,7 @@ class Platform:
             self.kafka_bootstrap, self.config.topic_partitions, self.config.topic_replication
         )
         self._recover_lost_events()
+        self._catch_up_projection()
         for child in self.children:
             self._start_child(child)
         for child in self.children:

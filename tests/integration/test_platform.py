@@ -79,9 +79,16 @@ def platform(scratch_dir: Path, postgres_server: object) -> Iterator[tuple[dict[
     try:
         yield env, status | {"supervisor": proc}
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        if proc.poll() is None:  # the test failed midway: stop it the way a user would
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for pid in status.get("processes", {}).values():
+            if _alive(pid):  # never leave a child behind, whatever happened
+                os.kill(pid, signal.SIGKILL)
         log.close()
 
 

@@ -102,7 +102,26 @@ def test_sdk_and_lifecycle_channels(doc: Any) -> None:
     assert sdk[0]["payload"]["schema"]["$ref"] == "./events/v1/envelope.json"
     transition = [deref(doc, m) for m in channels[LIFECYCLE_TRANSITIONS]["messages"].values()]
     payload = deref(doc, transition[0]["payload"])
-    assert {"id", "person_ref", "kind", "old", "new", "as_of"} <= set(payload["properties"])
+    assert {"person_id", "kind", "old", "new", "as_of"} <= set(
+        payload["properties"]["data"]["properties"]
+    )
+
+
+def test_published_transitions_match_the_documented_payload(doc: Any) -> None:
+    from datetime import UTC, datetime
+
+    from jsonschema import Draft202012Validator
+
+    from tenure.projection.outbox import transition_event
+
+    channels = channel_by_address(doc)
+    transition = [deref(doc, m) for m in channels[LIFECYCLE_TRANSITIONS]["messages"].values()]
+    schema = deref(doc, transition[0]["payload"])
+    at = datetime(2026, 5, 1, tzinfo=UTC)
+    event = transition_event("t-1", "p-1", "stage", "active", "at_risk", at, at)
+    Draft202012Validator(schema).validate(event)
+    bad = {**event, "data": {**event["data"], "kind": "mood"}}
+    assert not Draft202012Validator(schema).is_valid(bad)
 
 
 def test_every_ref_resolves(doc: Any) -> None:

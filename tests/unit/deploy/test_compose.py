@@ -45,9 +45,8 @@ TENURE_ENV = frozenset(
 )
 
 ONE_SHOT = ("migrate", "topics")
-# The projection workers join these lists when they exist (issue 3).
 HTTP_SERVICES = ("ingest", "query")
-WORKERS = ("archiver", "sdk-validator")
+WORKERS = ("archiver", "sdk-validator", "projector")
 LONG_RUNNING = HTTP_SERVICES + WORKERS
 TENURE_SERVICES = ONE_SHOT + LONG_RUNNING
 REQUIRED_SERVICES = frozenset({"kafka", "postgres", "prometheus", "grafana", *TENURE_SERVICES})
@@ -60,6 +59,7 @@ EXPECTED_COMMANDS: dict[str, tuple[tuple[str, ...], int | None]] = {
     "query": (("serve", "query"), 8081),
     "archiver": (("worker", "archiver"), 9101),
     "sdk-validator": (("worker", "sdk-validator"), 9102),
+    "projector": (("worker", "projector"), 9103),
 }
 
 
@@ -351,6 +351,19 @@ def test_prometheus_scrapes_every_service_on_its_port(services: dict[str, Any]) 
             assert host in services, f"{job} scrapes unknown service {host}"
             _sub, options = parse_tenure_command(_argv(services[host]["command"]))
             assert port == listen_port(options), f"{job}: {host}:{port}"
+
+
+def test_prometheus_finds_every_projector_replica_by_dns() -> None:
+    config = _load(PROMETHEUS_PATH)
+    (projector,) = [j for j in config["scrape_configs"] if j["job_name"] == "projector"]
+    assert projector["dns_sd_configs"] == [
+        {"names": ["projector"], "type": "A", "port": 9103, "refresh_interval": "15s"}
+    ]
+    assert "static_configs" not in projector
+
+
+def test_projector_runs_two_replicas(services: dict[str, Any]) -> None:
+    assert services["projector"]["deploy"]["replicas"] == 2
 
 
 def test_prometheus_container_reads_the_repo_config(services: dict[str, Any]) -> None:

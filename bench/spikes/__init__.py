@@ -1,0 +1,1 @@
+"""Throw-away measurements that inform a design decision (see ``docs/design/``)."""

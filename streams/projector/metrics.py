@@ -1,0 +1,40 @@
+"""Prometheus metrics of the projector. Labels never carry person or event ids."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+RECORDS = Counter(
+    "tenure_projector_records",
+    "Records read by the projector, by outcome (applied | dead_lettered).",
+    ["outcome"],
+)
+APPLY_SECONDS = Histogram(
+    "tenure_projector_apply_seconds",
+    "Time to merge one batch into the raw states and commit it.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+BATCH_RECORDS = Histogram(
+    "tenure_projector_batch_records",
+    "Records per projector batch.",
+    buckets=(1, 10, 50, 100, 500, 1000, 2000, 5000),
+)
+DERIVED = Counter(
+    "tenure_projector_derived",
+    "Read-model rows derived, by kind (person | device).",
+    ["kind"],
+)
+TRANSITIONS = Counter(
+    "tenure_lifecycle_transitions_published",
+    "Lifecycle transitions published to tenure.lifecycle.transitions.v1.",
+)
+BACKLOG = Gauge(
+    "tenure_projector_backlog",
+    "Persons and devices queued to be derived, by kind (person | device).",
+    ["kind"],
+)
+PROCESSING_LAG = Histogram(
+    "tenure_projector_event_age_seconds",
+    "Age of events when applied: now minus event time (devices sync late, so this is wide).",
+    buckets=(1, 5, 30, 60, 300, 3600, 86400, 7 * 86400, 30 * 86400, 365 * 86400),
+)

@@ -1,0 +1,123 @@
+"""The apply stage: merge a batch of events into the raw states, mark what must be derived.
+
+One transaction per batch (the caller's). Every write is a merge, so applying a batch
+twice, or two batches in any order, leaves the same raw state; Kafka offsets are committed
+only after the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from tenure.domain.device import DeviceState, device_ids_of, device_singleton, join_devices
+from tenure.domain.events import DomainEvent, IdentityLinked, PersonErasureRequested
+from tenure.domain.person import PersonState, join_persons, person_ids_of, person_singleton
+from tenure.projection import raw_store
+
+Partition = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    """What one batch changed."""
+
+    events: int
+    devices_changed: int
+    persons_changed: int
+    persons_marked: int
+    devices_marked: int
+
+
+def _merge_all(
+    current: Mapping[str, Any], parts: Mapping[str, list[Any]], join: Any
+) -> dict[str, Any]:
+    changed: dict[str, Any] = {}
+    for key, singletons in parts.items():
+        merged = join(key, [current[key], *singletons])
+        if merged != current[key]:
+            changed[key] = merged
+    return changed
+
+
+def _mark_dirty(conn: psycopg.Connection[Any], table: str, column: str, ids: Iterable[str]) -> int:
+    keys = sorted(set(ids))
+    if keys:
+        conn.execute(
+            f"INSERT INTO {table} ({column}) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING",
+            (keys,),
+        )
+    return len(keys)
+
+
+def _record_progress(conn: psycopg.Connection[Any], progress: Mapping[Partition, datetime]) -> None:
+    if not progress:
+        return
+    keys = sorted(progress)
+    conn.execute(
+        "INSERT INTO projection_progress (topic, kafka_partition, max_event_time)"
+        " SELECT * FROM unnest(%s::text[], %s::int[], %s::timestamptz[])"
+        " ON CONFLICT (topic, kafka_partition) DO UPDATE SET max_event_time ="
+        " GREATEST(projection_progress.max_event_time, EXCLUDED.max_event_time)",
+        ([t for t, _ in keys], [p for _, p in keys], [progress[k] for k in keys]),
+    )
+
+
+def apply_events(
+    conn: psycopg.Connection[Any],
+    events: Sequence[DomainEvent],
+    progress: Mapping[Partition, datetime],
+) -> ApplyResult:
+    """Merge ``events`` into the raw states and queue the humans and devices they affect.
+
+    ``progress`` is the latest event time per input partition in this batch. Must run in
+    the caller's transaction.
+    """
+    device_parts: dict[str, list[DeviceState]] = {}
+    person_parts: dict[str, list[PersonState]] = {}
+    links: list[tuple[str, str]] = []
+    spreading: set[str] = set()  # ids whose erasure or new link can reach other humans
+    for event in events:
+        for device_id in device_ids_of(event):
+            device_parts.setdefault(device_id, []).append(device_singleton(device_id, event))
+        for person_id in person_ids_of(event):
+            person_parts.setdefault(person_id, []).append(person_singleton(person_id, event))
+        if isinstance(event, IdentityLinked):
+            links.append((event.person_id, event.alias_id))
+            spreading.update((event.person_id, event.alias_id))
+        elif isinstance(event, PersonErasureRequested):
+            spreading.add(event.person_id)
+
+    # Lock order everywhere: devices, then persons, each by key.
+    devices = raw_store.lock_devices(conn, device_parts)
+    changed_devices = _merge_all(devices, device_parts, join_devices)
+    raw_store.save_devices(conn, changed_devices)
+    raw_store.add_mentions(
+        conn, ((p, d) for d, state in changed_devices.items() for p in state.person_ids)
+    )
+    persons = raw_store.lock_persons(conn, person_parts)
+    changed_persons = _merge_all(persons, person_parts, join_persons)
+    raw_store.save_persons(conn, changed_persons)
+    raw_store.add_links(conn, links)
+
+    dirty_persons = set(changed_persons) | {
+        p for state in changed_devices.values() for p in state.person_ids
+    }
+    dirty_devices = set(changed_devices)
+    if spreading:
+        # An erasure (or a link to an erased id) redacts every device the human mentions,
+        # which changes what those devices contribute to everybody else they mention.
+        human, _ = raw_store.components(conn, spreading)
+        reached = raw_store.devices_mentioning(conn, human)
+        dirty_devices |= reached
+        dirty_persons |= human | raw_store.persons_mentioned_by(conn, reached)
+    marked_persons = _mark_dirty(conn, "dirty_persons", "person_id", dirty_persons)
+    marked_devices = _mark_dirty(conn, "dirty_devices", "device_id", dirty_devices)
+    _record_progress(conn, progress)
+    return ApplyResult(
+        len(events), len(changed_devices), len(changed_persons), marked_persons, marked_devices
+    )

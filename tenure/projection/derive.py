@@ -1,0 +1,238 @@
+"""The derive stage: turn queued humans and devices into read-model rows and transitions.
+
+A pass claims a chunk of the ``dirty_persons`` / ``dirty_devices`` queues (``SKIP LOCKED``:
+workers share the queue), loads the raw neighbourhood of every claimed key in a handful of
+queries, assembles it with the pure core and derives the views as of the watermark. Rows
+are upserted only forward (``basis`` and ``as_of`` never decrease); a row that could not
+move forward is queued again. Transitions go to the ``lifecycle_transitions`` outbox in the
+same transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from tenure.domain.codec import person_state_size
+from tenure.domain.config import LifecycleConfig
+from tenure.domain.device_view import derive_device
+from tenure.domain.level import Level
+from tenure.domain.neighbourhood import RawWorld, device_neighbourhood, neighbourhood
+from tenure.domain.person import PersonState
+from tenure.domain.segment import Segment
+from tenure.domain.stage import Stage
+from tenure.domain.transitions import Transition, transitions
+from tenure.domain.view import DEFAULT_CONFIG, PersonView, derive
+from tenure.domain.world import assemble
+from tenure.projection import raw_store
+from tenure.projection.watermark import watermark
+from tenure.storage.read_models import DEVICE_COLUMNS, PERSON_COLUMNS, device_row, person_row
+
+Conn = psycopg.Connection[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DeriveResult:
+    """What one pass did."""
+
+    persons: int
+    devices: int
+    transitions: int
+    requeued: int
+
+
+def basis_of(part: RawWorld) -> int:
+    """The size of a raw neighbourhood: never decreases as facts arrive.
+
+    Devices count tombstones above facts (facts only merge when a tombstone is added);
+    erased persons rank above any live state (``person_state_size``).
+    """
+    return (
+        sum(len(d.tombstones) * 2**32 + d.fact_count for d in part.devices.values())
+        + sum(person_state_size(p) for p in part.person_states.values())
+        + len(part.identity.links)
+    )
+
+
+def current_watermark(conn: Conn, allowed_lateness: timedelta) -> datetime | None:
+    """The projection's as-of instant: the latest event time seen, less the lateness."""
+    row = conn.execute("SELECT max(max_event_time) FROM projection_progress").fetchone()
+    return watermark(row[0] if row else None, allowed_lateness)
+
+
+def _claim(conn: Conn, table: str, column: str, limit: int) -> list[str]:
+    query = sql.SQL(
+        "DELETE FROM {t} WHERE {c} IN (SELECT {c} FROM {t} ORDER BY {c} LIMIT %s"
+        " FOR UPDATE SKIP LOCKED) RETURNING {c}"
+    ).format(t=sql.Identifier(table), c=sql.Identifier(column))
+    return sorted(str(r[0]) for r in conn.execute(query, (limit,)).fetchall())
+
+
+def _load(conn: Conn, person_ids: list[str], device_ids: list[str]) -> RawWorld:
+    """The union of the neighbourhoods of the given persons and devices."""
+    humans, _ = raw_store.components(conn, person_ids)
+    devices = raw_store.devices_mentioning(conn, humans) | set(device_ids)
+    mentioned = raw_store.persons_mentioned_by(conn, devices)
+    ids, graph = raw_store.components(conn, humans | mentioned)
+    return RawWorld(
+        devices=raw_store.read_devices(conn, sorted(devices)),
+        person_states=raw_store.read_persons(conn, sorted(ids)),
+        identity=graph,
+    )
+
+
+def _old_views(conn: Conn, person_ids: list[str], as_of: datetime) -> dict[str, PersonView]:
+    rows = conn.execute(
+        "SELECT person_id, segment, stage, level, tier, is_super_user FROM persons"
+        " WHERE person_id = ANY(%s)",
+        (person_ids,),
+    ).fetchall()
+    return {
+        str(r[0]): PersonView(
+            str(r[0]),
+            as_of,
+            segment=Segment(r[1]),
+            stage=Stage(r[2]),
+            level=Level(r[3]),
+            tier=str(r[4]),
+            is_super_user=bool(r[5]),
+        )
+        for r in rows
+    }
+
+
+def _upsert(
+    conn: Conn, table: str, key: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> set[str]:
+    """Insert or move rows forward; return the keys that did not move (to queue again)."""
+    if not rows:
+        return set()
+    cols = (*columns, "basis")
+    staging = sql.Identifier(f"{table}_incoming")
+    conn.execute(
+        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS").format(
+            staging, sql.Identifier(table)
+        )
+    )
+    with conn.cursor().copy(
+        sql.SQL("COPY {} ({}) FROM STDIN").format(
+            staging, sql.SQL(", ").join(map(sql.Identifier, cols))
+        )
+    ) as copy:
+        for row in rows:
+            copy.write_row(row)
+    updates = sql.SQL(", ").join(
+        sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in cols if c != key
+    )
+    guard = sql.SQL("{t}.basis <= EXCLUDED.basis").format(t=sql.Identifier(table))
+    if "as_of" in columns:
+        guard = guard + sql.SQL(" AND {t}.as_of <= EXCLUDED.as_of").format(t=sql.Identifier(table))
+    moved = conn.execute(
+        sql.SQL(
+            "INSERT INTO {t} ({cols}) SELECT {cols} FROM {s} ON CONFLICT ({k}) DO UPDATE"
+            " SET {u} WHERE {g} RETURNING {k}"
+        ).format(
+            t=sql.Identifier(table),
+            cols=sql.SQL(", ").join(map(sql.Identifier, cols)),
+            s=staging,
+            k=sql.Identifier(key),
+            u=updates,
+            g=guard,
+        )
+    ).fetchall()
+    return {str(r[0]) for r in rows} - {str(r[0]) for r in moved}
+
+
+def _outbox(conn: Conn, found: list[Transition], as_of: datetime) -> None:
+    if found:
+        conn.execute(
+            "INSERT INTO lifecycle_transitions (transition_id, person_id, kind, old_value,"
+            " new_value, effective_at, as_of) SELECT * FROM unnest(%s::text[], %s::text[],"
+            " %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[])"
+            " ON CONFLICT (transition_id) DO NOTHING",
+            (
+                [t.id for t in found], [t.person_id for t in found], [t.kind for t in found],
+                [t.old for t in found], [t.new for t in found], [t.at for t in found],
+                [as_of] * len(found),
+            ),
+        )  # fmt: skip
+
+
+def derive_pass(
+    conn: Conn,
+    *,
+    allowed_lateness: timedelta,
+    config: LifecycleConfig = DEFAULT_CONFIG,
+    limit: int = 500,
+) -> DeriveResult:
+    """Derive one chunk of the queues in one transaction; return what was done."""
+    with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        as_of = current_watermark(conn, allowed_lateness)
+        if as_of is None:
+            return DeriveResult(0, 0, 0, 0)
+        person_ids = _claim(conn, "dirty_persons", "person_id", limit)
+        device_ids = _claim(conn, "dirty_devices", "device_id", limit)
+        if not person_ids and not device_ids:
+            return DeriveResult(0, 0, 0, 0)
+        raw = _load(conn, person_ids, device_ids)
+        world = assemble(raw.devices, raw.person_states, raw.identity)
+        canonical = raw.identity.canonical_ids()
+        humans = sorted({canonical.get(p, p) for p in person_ids})
+        members = {h: sorted(n for n, c in canonical.items() if c == h and n != h) for h in humans}
+        old = _old_views(
+            conn, sorted({*humans, *(m for ms in members.values() for m in ms)}), as_of
+        )
+        rows: list[tuple[Any, ...]] = []
+        gone: list[str] = []
+        found: list[Transition] = []
+        for human in humans:
+            state = world.persons.get(human, PersonState(human))
+            view = derive(state, as_of, config)
+            found += transitions(old.get(human), view)
+            gone += [m for m in members[human] if m in old]  # now aliases of ``human``
+            if view.erased:
+                gone.append(human)
+                continue
+            basis = basis_of(neighbourhood(raw, human))
+            rows.append((*person_row(view, members[human]), basis))
+        if gone:
+            conn.execute("DELETE FROM persons WHERE person_id = ANY(%s)", (sorted(gone),))
+        stale = _upsert(conn, "persons", "person_id", PERSON_COLUMNS, rows)
+        device_rows = [
+            (*device_row(derive_device(world.devices[d])), basis_of(device_neighbourhood(raw, d)))
+            for d in device_ids
+            if d in world.devices
+        ]
+        stale_devices = _upsert(conn, "devices", "device_id", DEVICE_COLUMNS, device_rows)
+        _outbox(conn, found, as_of)
+        if stale:
+            conn.execute(
+                "INSERT INTO dirty_persons SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING",
+                (sorted(stale),),
+            )
+        if stale_devices:
+            conn.execute(
+                "INSERT INTO dirty_devices SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING",
+                (sorted(stale_devices),),
+            )
+        return DeriveResult(
+            len(rows), len(device_rows), len(found), len(stale) + len(stale_devices)
+        )
+
+
+def queue_stale_persons(conn: Conn, allowed_lateness: timedelta) -> int:
+    """Queue every person derived as of an instant before the watermark (time moved on)."""
+    as_of = current_watermark(conn, allowed_lateness)
+    if as_of is None:
+        return 0
+    cur = conn.execute(
+        "INSERT INTO dirty_persons SELECT person_id FROM persons WHERE as_of < %s"
+        " ON CONFLICT DO NOTHING",
+        (as_of,),
+    )
+    return cur.rowcount

@@ -1,0 +1,76 @@
+"""Publishing lifecycle transitions from the Postgres outbox to Kafka.
+
+Transitions are written to ``lifecycle_transitions`` in the same transaction as the rows
+that caused them; this relay publishes the unpublished ones (acknowledged by the broker)
+and only then marks them published. A crash in between publishes them again with the same
+deterministic ids, so consumers de-duplicate.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+import psycopg
+
+from tenure.contract import format_time
+from tenure.contract.topics import LIFECYCLE_TRANSITIONS
+from tenure.eventlog.publisher import EventPublisher, OutgoingRecord
+
+TRANSITION_TYPE = "tenure.lifecycle.transition"
+TRANSITION_SOURCE = "urn:tenure:lifecycle"
+
+
+def transition_event(
+    transition_id: str,
+    person_id: str,
+    kind: str,
+    old: str,
+    new: str,
+    effective_at: datetime,
+    as_of: datetime,
+) -> dict[str, Any]:
+    """The CloudEvent published for one transition (its id is the transition's id)."""
+    return {
+        "specversion": "1.0",
+        "id": transition_id,
+        "source": TRANSITION_SOURCE,
+        "type": TRANSITION_TYPE,
+        "time": format_time(effective_at),
+        "subject": person_id,
+        "datacontenttype": "application/json",
+        "data": {
+            "person_id": person_id,
+            "kind": kind,
+            "old": old,
+            "new": new,
+            "as_of": format_time(as_of),
+        },
+    }
+
+
+def publish_pending(
+    conn: psycopg.Connection[Any], publisher: EventPublisher, limit: int = 1000
+) -> int:
+    """Publish up to ``limit`` unpublished transitions in outbox order; return how many."""
+    with conn.transaction():
+        rows = conn.execute(
+            "SELECT transition_id, person_id, kind, old_value, new_value, effective_at, as_of"
+            " FROM lifecycle_transitions WHERE published_at IS NULL ORDER BY seq LIMIT %s"
+            " FOR UPDATE SKIP LOCKED",
+            (limit,),
+        ).fetchall()
+        if not rows:
+            return 0
+        publisher.publish(
+            [
+                OutgoingRecord(LIFECYCLE_TRANSITIONS, str(r[1]), orjson.dumps(transition_event(*r)))
+                for r in rows
+            ]
+        )
+        conn.execute(
+            "UPDATE lifecycle_transitions SET published_at = now() WHERE transition_id = ANY(%s)",
+            ([r[0] for r in rows],),
+        )
+    return len(rows)

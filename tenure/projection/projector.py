@@ -1,0 +1,184 @@
+"""The live projector's work per batch of records, independent of the stream runtime.
+
+``project`` applies a batch (one transaction, retried on deadlock), then runs derive
+passes for up to a time budget and publishes pending transitions; ``settle`` does the
+time-driven part when no records arrive. The faust agent in ``streams/projector`` calls
+these from a worker thread; tests and benchmarks call them directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from tenure.domain.config import LifecycleConfig
+from tenure.domain.events import DomainEvent, parse_event
+from tenure.domain.view import DEFAULT_CONFIG
+from tenure.eventlog.deadletter import DeadLetter
+from tenure.eventlog.publisher import EventPublisher
+from tenure.projection.apply import ApplyResult, Partition, apply_events
+from tenure.projection.derive import DeriveResult, derive_pass, queue_stale_persons
+from tenure.projection.outbox import publish_pending
+
+log = logging.getLogger(__name__)
+
+RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingRecord:
+    """One Kafka record of a canonical topic."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass
+class ProjectorTotals:
+    """Running counts, for metrics and tests: every record ends in exactly one of them."""
+
+    applied: int = 0
+    dead_lettered: int = 0
+    persons_derived: int = 0
+    devices_derived: int = 0
+    transitions_published: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+
+def parse_records(
+    records: Sequence[IncomingRecord],
+) -> tuple[list[DomainEvent], dict[Partition, datetime], list[DeadLetter]]:
+    """Decode records into domain events, the latest event time per partition, dead letters."""
+    events: list[DomainEvent] = []
+    progress: dict[Partition, datetime] = {}
+    dead: list[DeadLetter] = []
+    for r in records:
+        try:
+            event = parse_event(orjson.loads(r.value or b""))
+        except (ValueError, KeyError, TypeError) as exc:
+            dead.append(
+                DeadLetter(r.key, r.value or b"", "projection", f"cannot project: {exc!r}", "",
+                           f"{r.topic}/{r.partition}/{r.offset}")
+            )  # fmt: skip
+            continue
+        events.append(event)
+        where = (r.topic, r.partition)
+        if where not in progress or event.at > progress[where]:
+            progress[where] = event.at
+    return events, progress, dead
+
+
+class Projector:
+    """Applies batches to the raw states and derives read models and transitions."""
+
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        publisher: EventPublisher,
+        *,
+        allowed_lateness: timedelta,
+        config: LifecycleConfig = DEFAULT_CONFIG,
+        derive_budget_s: float = 0.5,
+        derive_chunk: int = 500,
+    ) -> None:
+        self.pool = pool
+        self.publisher = publisher
+        self.allowed_lateness = allowed_lateness
+        self.config = config
+        self.derive_budget_s = derive_budget_s
+        self.derive_chunk = derive_chunk
+        self.totals = ProjectorTotals()
+
+    def _retrying(self, work: Any) -> Any:
+        for attempt in range(1, 11):
+            try:
+                with self.pool.connection() as conn:
+                    return work(conn)
+            except RETRYABLE as exc:
+                log.info("retrying after %s (attempt %d)", type(exc).__name__, attempt)
+                time.sleep(0.05 * attempt)
+        raise RuntimeError("gave up after 10 deadlocks or serialization failures")
+
+    def apply(self, records: Sequence[IncomingRecord]) -> ApplyResult:
+        """Apply a batch durably (dead letters acknowledged first); return what changed."""
+        events, progress, dead = parse_records(records)
+        if dead:
+            self.publisher.publish([d.to_record() for d in dead])
+            self.totals.dead_lettered += len(dead)
+
+        def work(conn: psycopg.Connection[Any]) -> ApplyResult:
+            with conn.transaction():
+                return apply_events(conn, events, progress)
+
+        result: ApplyResult = self._retrying(work)
+        self.totals.applied += len(events)
+        return result
+
+    def derive(self, budget_s: float | None = None) -> DeriveResult:
+        """Run derive passes until the queues are empty or the time budget is spent."""
+        deadline = time.monotonic() + (self.derive_budget_s if budget_s is None else budget_s)
+        persons = devices = found = requeued = 0
+        while True:
+            result: DeriveResult = self._retrying(
+                lambda conn: derive_pass(
+                    conn,
+                    allowed_lateness=self.allowed_lateness,
+                    config=self.config,
+                    limit=self.derive_chunk,
+                )
+            )
+            persons += result.persons
+            devices += result.devices
+            found += result.transitions
+            requeued += result.requeued
+            if (result.persons == 0 and result.devices == 0) or time.monotonic() > deadline:
+                break
+        self.totals.persons_derived += persons
+        self.totals.devices_derived += devices
+        return DeriveResult(persons, devices, found, requeued)
+
+    def publish_transitions(self) -> int:
+        """Publish pending transitions; return how many."""
+        total = 0
+        while True:
+            with self.pool.connection() as conn:
+                n = publish_pending(conn, self.publisher)
+            total += n
+            if n == 0:
+                break
+        self.totals.transitions_published += total
+        return total
+
+    def project(self, records: Sequence[IncomingRecord]) -> ApplyResult:
+        """Apply a batch, then derive within the budget and publish transitions."""
+        result = self.apply(records)
+        self.derive()
+        self.publish_transitions()
+        return result
+
+    def settle(self, budget_s: float = 2.0) -> DeriveResult:
+        """Time-driven work: re-derive persons the watermark has moved past; publish."""
+        with self.pool.connection() as conn:
+            queue_stale_persons(conn, self.allowed_lateness)
+        result = self.derive(budget_s)
+        self.publish_transitions()
+        return result
+
+    def backlog(self) -> tuple[int, int]:
+        """Queued persons and devices waiting to be derived."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT (SELECT count(*) FROM dirty_persons), (SELECT count(*) FROM dirty_devices)"
+            ).fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
