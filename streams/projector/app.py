@@ -19,8 +19,8 @@ from typing import Any
 
 import faust
 
+from streams.faust_app import tenure_faust_app
 from streams.projector import metrics
-from streams.sdk_validator.app import faust_broker_settings
 from tenure.contract.topics import CANONICAL_TOPICS
 from tenure.projection.projector import IncomingRecord, Projector
 
@@ -39,15 +39,12 @@ def _report(projector: Projector) -> None:
 
 def create_app(bootstrap: str, datadir: Path, projector: Projector) -> faust.App:
     """Build the faust application for the given broker and projector."""
-    datadir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    app = tenure_faust_app(
         APP_ID,
-        broker=f"kafka://{bootstrap}",
-        datadir=str(datadir),
-        store="memory://",
+        bootstrap,
+        datadir,
         stream_buffer_maxsize=BATCH_MAX * 2,
         broker_max_poll_records=BATCH_MAX,
-        **faust_broker_settings(),
     )
     sources = app.topic(*CANONICAL_TOPICS, key_serializer="raw", value_serializer="raw")
     lock = asyncio.Lock()  # one projector step at a time per process

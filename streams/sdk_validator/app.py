@@ -14,6 +14,7 @@ from typing import Any
 
 import faust
 
+from streams.faust_app import tenure_faust_app
 from streams.sdk_validator import metrics
 from streams.sdk_validator.routing import route_sdk_record
 from tenure.contract.topics import SDK_EVENTS
@@ -22,28 +23,9 @@ from tenure.eventlog.deadletter import DeadLetter
 APP_ID = "tenure-sdk-validator"
 
 
-def faust_broker_settings() -> dict[str, Any]:
-    """Faust settings every Tenure stream worker shares (see docs/brokers.md for why)."""
-    return {
-        "broker_session_timeout": 6.0,  # group joins take ~session_timeout/2 on Tansu
-        "broker_heartbeat_interval": 1.0,
-        "producer_acks": -1,
-        "consumer_auto_offset_reset": "earliest",
-        "web_enabled": False,
-        "topic_allow_declare": True,
-    }
-
-
 def create_app(bootstrap: str, datadir: Path, future_tolerance: timedelta) -> faust.App:
     """Build the faust application (one agent) for the given broker."""
-    datadir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
-        APP_ID,
-        broker=f"kafka://{bootstrap}",
-        datadir=str(datadir),
-        store="memory://",
-        **faust_broker_settings(),
-    )
+    app = tenure_faust_app(APP_ID, bootstrap, datadir)
     source = app.topic(SDK_EVENTS, key_serializer="raw", value_serializer="raw")
     sinks: dict[str, Any] = {}
 

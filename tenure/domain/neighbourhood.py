@@ -35,18 +35,35 @@ class RawWorld:
     identity: IdentityGraph = field(default_factory=IdentityGraph)
 
 
-def raw_fold(events: Iterable[DomainEvent]) -> RawWorld:
-    """Merge events per device and per person id, and collect identity links."""
-    device_parts: dict[str, list[DeviceState]] = {}
-    person_parts: dict[str, list[PersonState]] = {}
-    links = IdentityGraph()
+@dataclass(slots=True)
+class KeyedFacts:
+    """Events split into single-event states per device and per person id, and links."""
+
+    devices: dict[str, list[DeviceState]] = field(default_factory=dict)
+    persons: dict[str, list[PersonState]] = field(default_factory=dict)
+    links: list[IdentityLinked] = field(default_factory=list)
+
+
+def split_by_key(events: Iterable[DomainEvent]) -> KeyedFacts:
+    """Route each event to the device and person keys it is about."""
+    facts = KeyedFacts()
     for event in events:
         for device_id in device_ids_of(event):
-            device_parts.setdefault(device_id, []).append(device_singleton(device_id, event))
+            facts.devices.setdefault(device_id, []).append(device_singleton(device_id, event))
         for person_id in person_ids_of(event):
-            person_parts.setdefault(person_id, []).append(person_singleton(person_id, event))
+            facts.persons.setdefault(person_id, []).append(person_singleton(person_id, event))
         if isinstance(event, IdentityLinked):
-            links = links.with_link(event.person_id, event.alias_id)
+            facts.links.append(event)
+    return facts
+
+
+def raw_fold(events: Iterable[DomainEvent]) -> RawWorld:
+    """Merge events per device and per person id, and collect identity links."""
+    facts = split_by_key(events)
+    device_parts, person_parts = facts.devices, facts.persons
+    links = IdentityGraph()
+    for link in facts.links:
+        links = links.with_link(link.person_id, link.alias_id)
     return RawWorld(
         devices={d: join_devices(d, parts) for d, parts in device_parts.items()},
         person_states={p: join_persons(p, parts) for p, parts in person_parts.items()},

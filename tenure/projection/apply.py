@@ -14,9 +14,10 @@ from typing import Any
 
 import psycopg
 
-from tenure.domain.device import DeviceState, device_ids_of, device_singleton, join_devices
-from tenure.domain.events import DomainEvent, IdentityLinked, PersonErasureRequested
-from tenure.domain.person import PersonState, join_persons, person_ids_of, person_singleton
+from tenure.domain.device import join_devices
+from tenure.domain.events import DomainEvent, PersonErasureRequested
+from tenure.domain.neighbourhood import split_by_key
+from tenure.domain.person import join_persons
 from tenure.projection import raw_store
 
 Partition = tuple[str, int]
@@ -77,20 +78,11 @@ def apply_events(
     ``progress`` is the latest event time per input partition in this batch. Must run in
     the caller's transaction.
     """
-    device_parts: dict[str, list[DeviceState]] = {}
-    person_parts: dict[str, list[PersonState]] = {}
-    links: list[tuple[str, str]] = []
-    spreading: set[str] = set()  # ids whose erasure or new link can reach other humans
-    for event in events:
-        for device_id in device_ids_of(event):
-            device_parts.setdefault(device_id, []).append(device_singleton(device_id, event))
-        for person_id in person_ids_of(event):
-            person_parts.setdefault(person_id, []).append(person_singleton(person_id, event))
-        if isinstance(event, IdentityLinked):
-            links.append((event.person_id, event.alias_id))
-            spreading.update((event.person_id, event.alias_id))
-        elif isinstance(event, PersonErasureRequested):
-            spreading.add(event.person_id)
+    facts = split_by_key(events)
+    device_parts, person_parts = facts.devices, facts.persons
+    links = [(link.person_id, link.alias_id) for link in facts.links]
+    spreading = {p for link in links for p in link}  # a link or erasure can reach others
+    spreading |= {e.person_id for e in events if isinstance(e, PersonErasureRequested)}
 
     # Lock order everywhere: devices, then persons, each by key.
     devices = raw_store.lock_devices(conn, device_parts)
