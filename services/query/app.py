@@ -49,23 +49,21 @@ def create_app(*, pool: ConnectionPool) -> FastAPI:
     def prometheus_metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/v1/persons/{person_id}", summary="One person's lifecycle view (id or alias)")
-    async def get_person(person_id: str, request: Request) -> Any:
+    async def one(request: Request, reader: Any, key: str, what: str) -> Any:
         if failure := await authorised(request):
             return refused(failure)
-        row = await anyio.to_thread.run_sync(fetch, reads.person, person_id)
+        row = await anyio.to_thread.run_sync(fetch, reader, key)
         if row is None:
-            return JSONResponse({"error": "no such person"}, status_code=404)
+            return JSONResponse({"error": f"no such {what}"}, status_code=404)
         return row
+
+    @app.get("/v1/persons/{person_id}", summary="One person's lifecycle view (id or alias)")
+    async def get_person(person_id: str, request: Request) -> Any:
+        return await one(request, reads.person, person_id, "person")
 
     @app.get("/v1/devices/{device_id}", summary="One device's view")
     async def get_device(device_id: str, request: Request) -> Any:
-        if failure := await authorised(request):
-            return refused(failure)
-        row = await anyio.to_thread.run_sync(fetch, reads.device, device_id)
-        if row is None:
-            return JSONResponse({"error": "no such device"}, status_code=404)
-        return row
+        return await one(request, reads.device, device_id, "device")
 
     @app.get("/v1/persons", summary="Persons by segment, stage, level, tier, super user")
     async def list_persons(

@@ -89,3 +89,10 @@ def wait_for_archive(
         ids = archived_ids(database_url, source)
     time.sleep(0.5)
     return archived_ids(database_url, source)
+
+
+def plain_row(row: tuple) -> tuple:
+    """A read-model row with JSON text decoded, as Postgres returns jsonb as objects."""
+    import json
+
+    return tuple(json.loads(v) if isinstance(v, str) and v[:1] == "{" else v for v in row)

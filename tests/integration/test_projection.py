@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +18,7 @@ from tenure.projection.replay import aliases_by_person
 from tenure.runtime.broker import LocalBroker
 from tenure.storage.read_models import DEVICE_COLUMNS, PERSON_COLUMNS, device_row, person_row
 from tests.factories import scenario
+from tests.integration.pipeline import plain_row
 
 pytestmark = pytest.mark.kafka
 
@@ -28,9 +28,7 @@ LATENESS = timedelta(hours=1)
 def table(database_url: str, name: str, columns: tuple[str, ...]) -> list[tuple]:
     with psycopg.connect(database_url) as conn:
         rows = conn.execute(f"SELECT {', '.join(columns)} FROM {name} ORDER BY 1").fetchall()
-    return [
-        tuple(json.loads(v) if isinstance(v, str) and v[:1] == "{" else v for v in r) for r in rows
-    ]
+    return [plain_row(r) for r in rows]
 
 
 def expected(events: list[dict]) -> tuple[list[tuple], list[tuple]]:
@@ -39,10 +37,7 @@ def expected(events: list[dict]) -> tuple[list[tuple], list[tuple]]:
     aliases = aliases_by_person(world)
     persons = sorted(person_row(v, aliases.get(p, ())) for p, v in views(world, as_of).items())
     devices = sorted(device_row(derive_device(s)) for s in world.devices.values())
-    norm = [
-        tuple(json.loads(v) if isinstance(v, str) and v[:1] == "{" else v for v in r)
-        for r in persons
-    ]
+    norm = [plain_row(r) for r in persons]
     return norm, devices
 
 
@@ -218,7 +213,7 @@ def test_projector_worker_killed_mid_stream_ends_equal_to_the_fold(
             if row and row[0] is not None:
                 as_of = row[0] - LATENESS
                 want_persons = [
-                    tuple(json.loads(v) if isinstance(v, str) and v[:1] == "{" else v for v in r)
+                    plain_row(r)
                     for r in sorted(
                         person_row(v, aliases.get(p, ())) for p, v in views(world, as_of).items()
                     )

@@ -18,7 +18,7 @@ from tenure.runtime.broker import LocalBroker
 from tenure.storage.archive import read_envelopes
 from tenure.storage.read_models import DEVICE_COLUMNS, PERSON_COLUMNS, device_row, person_row
 from tests.factories import scenario
-from tests.integration.pipeline import ingest_server, running_archiver, wait_for_archive
+from tests.integration.pipeline import ingest_server, plain_row, running_archiver, wait_for_archive
 
 pytestmark = pytest.mark.kafka
 
@@ -29,13 +29,6 @@ def rows(database_url: str, table: str, columns: tuple[str, ...]) -> list[tuple]
             tuple(r)
             for r in conn.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY 1").fetchall()
         ]
-
-
-def normalise(row: tuple) -> tuple:
-    """Postgres returns jsonb as dicts; the writer sends JSON text."""
-    import json
-
-    return tuple(json.loads(v) if isinstance(v, str) and v[:1] == "{" else v for v in row)
 
 
 def test_replay_of_the_archive_equals_the_pure_fold(
@@ -75,9 +68,9 @@ def test_replay_of_the_archive_equals_the_pure_fold(
         person_row(v, aliases.get(p, ())) for p, v in views(world, as_of).items()
     )
     expected_devices = sorted(device_row(derive_device(s)) for s in world.devices.values())
-    got_persons = [normalise(r) for r in rows(database_url, "persons", PERSON_COLUMNS)]
+    got_persons = [plain_row(r) for r in rows(database_url, "persons", PERSON_COLUMNS)]
     got_devices = rows(database_url, "devices", DEVICE_COLUMNS)
-    assert got_persons == [normalise(r) for r in expected_persons]
+    assert got_persons == [plain_row(r) for r in expected_persons]
     assert got_devices == expected_devices
     segments = {r[3] for r in got_persons}
     assert {"customer_only", "user_only", "customer_and_user"} <= segments
@@ -87,4 +80,4 @@ def test_replay_of_the_archive_equals_the_pure_fold(
 
     again = replay(database_url)  # a second rebuild swaps in identical tables
     assert again.persons == result.persons
-    assert [normalise(r) for r in rows(database_url, "persons", PERSON_COLUMNS)] == got_persons
+    assert [plain_row(r) for r in rows(database_url, "persons", PERSON_COLUMNS)] == got_persons
