@@ -1,7 +1,5 @@
 """Valid example events of every v1 type, for tests that need real traffic."""
 
-# EVENT_TYPES is re-exported for tests: the contract's own list of v1 types.
-
 from __future__ import annotations
 
 import uuid

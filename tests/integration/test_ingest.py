@@ -11,10 +11,10 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from tenure.contract.topics import ROUTES
+from tenure.contract.topics import EVENT_TYPES, ROUTES
 from tenure.runtime.broker import LocalBroker
 from tenure.storage.tokens import create_token, revoke_token
-from tests.factories import EVENT_TYPES, make_event
+from tests.factories import make_event
 from tests.integration.pipeline import (
     archived_ids,
     ingest_server,

@@ -13,12 +13,18 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from tenure.contract.topics import DEAD_LETTERS, DEVICE_EVENTS, REASON_HEADER, SDK_EVENTS
+from tenure.contract.topics import (
+    DEAD_LETTERS,
+    DEVICE_EVENTS,
+    EVENT_TYPES,
+    REASON_HEADER,
+    SDK_EVENTS,
+)
 from tenure.eventlog.publisher import EventPublisher, OutgoingRecord
 from tenure.runtime.broker import LocalBroker
 from tenure.runtime.process import ManagedProcess, free_port, port_open
 from tenure.sdk import TenureProducer
-from tests.factories import EVENT_TYPES, make_event
+from tests.factories import make_event
 from tests.integration.conftest import env_for
 from tests.integration.pipeline import running_archiver, wait_for_archive
 

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from tenure.contract.topics import ROUTES
+from tenure.contract.topics import EVENT_TYPES, ROUTES
 from tenure.sdk.producer import sdk_record_key
-from tests.factories import EVENT_TYPES, make_event
+from tests.factories import make_event
 
 
 def test_sdk_keys_follow_the_ingest_routing() -> None:

@@ -5,10 +5,10 @@ from datetime import UTC, datetime, timedelta
 import orjson
 
 from streams.sdk_validator.routing import route_sdk_record
-from tenure.contract.topics import ROUTES
+from tenure.contract.topics import EVENT_TYPES, ROUTES
 from tenure.eventlog.deadletter import DeadLetter
 from tenure.eventlog.publisher import OutgoingRecord
-from tests.factories import EVENT_TYPES, make_event
+from tests.factories import make_event
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
