@@ -73,6 +73,18 @@ class PersonView:
     feedback_count: int = 0
     devices_used: int = 0
     last_fact_at: datetime | None = None
+    entry_path: str | None = None
+    """How the person came in, decided at entry (see :func:`entry_path_of`)."""
+    first_use_at: datetime | None = None
+    """First use of a device as its user (start of the conversion clock)."""
+    device_activation_at: datetime | None = None
+    """First activation of a device the person uses, or first use of one they paid for."""
+    products: tuple[str, ...] = ()
+    """Products of the devices the person used or paid for, sorted."""
+    cohort_week: date | None = None
+    """Monday (UTC) of the week of the first engagement."""
+    engaged_weeks: tuple[int, ...] = ()
+    """Week indices since ``cohort_week`` with at least one engagement, ascending."""
 
 
 def absent_view(person_id: str, as_of: datetime) -> PersonView:
@@ -118,6 +130,69 @@ def _activation_window(
     return None, (False if as_of >= bought + window else None)
 
 
+CONNECTED_BUYER = "connected_buyer"
+ONE_TIME_BUYER = "one_time_buyer"
+NON_PAYING_USER = "non_paying_user"
+ENTRY_PATHS: tuple[str, ...] = (CONNECTED_BUYER, ONE_TIME_BUYER, NON_PAYING_USER)
+"""The entry paths compared by the survival analytics (``entry:<path>`` groups)."""
+
+
+def entry_path_of(
+    first_paid: datetime | None,
+    first_use: datetime | None,
+    activated: datetime | None,
+    as_of: datetime,
+    config: LifecycleConfig = DEFAULT_CONFIG,
+) -> str | None:
+    """The entry path, decided at entry so comparing tenure by it is not circular.
+
+    * paid before (or without) using a device: a buyer. *connected buyer* if a device they
+      use was activated, or a device they paid for was first used, within A days of the
+      first paid order; *one-time buyer* once those A days passed without it; undecided
+      (``None``) while the window is still open;
+    * used a device before ever paying: *non-paying user* (later payments do not move them);
+    * neither (only referrals or feedback): ``None``.
+    """
+    if first_paid is not None and (first_use is None or first_paid <= first_use):
+        deadline = first_paid + timedelta(days=config.activation_window_days)
+        if activated is not None and activated <= deadline:
+            return CONNECTED_BUYER
+        return ONE_TIME_BUYER if as_of >= deadline else None
+    if first_use is not None:
+        return NON_PAYING_USER
+    return None
+
+
+def _device_activation_at(state: PersonState, as_of: datetime) -> datetime | None:
+    moments = [at for c in state.contributions for at in c.activations if at <= as_of]
+    for c in state.contributions:
+        if c.payer_id in state.members and c.paid_at is not None and c.paid_at <= as_of:
+            moments += [at for at in c.device_users.values() if at <= as_of]
+    return min(moments, default=None)
+
+
+def _products(
+    state: PersonState, used: dict[str, dict[date, DaySpan]], as_of: datetime
+) -> tuple[str, ...]:
+    found = {
+        c.product
+        for c in state.contributions
+        if c.product is not None
+        and (
+            c.device_id in used
+            or (c.payer_id in state.members and c.paid_at is not None and c.paid_at <= as_of)
+        )
+    }
+    return tuple(sorted(found))
+
+
+def _weeks(day_list: list[date]) -> tuple[date | None, tuple[int, ...]]:
+    if not day_list:
+        return None, ()
+    start = day_list[0] - timedelta(days=day_list[0].weekday())
+    return start, tuple(sorted({(d - start).days // 7 for d in day_list}))
+
+
 def derive(
     state: PersonState, as_of: datetime, config: LifecycleConfig = DEFAULT_CONFIG
 ) -> PersonView:
@@ -148,6 +223,9 @@ def derive(
     score = value_score(spend, len(day_list), referrals, feedback, config)
     bought = _self_bought_hardware(state, orders)
     delay, within = _activation_window(bought, activated, as_of, config)
+    first_use = min((s.first_at for d in used.values() for s in d.values()), default=None)
+    device_activation = _device_activation_at(state, as_of)
+    cohort, weeks = _weeks(day_list)
     tags = TagInputs(
         gift_payer=gives_gifts(state, as_of),
         gift_recipient=receives_gifts(state, as_of),
@@ -195,4 +273,12 @@ def derive(
         feedback_count=feedback,
         devices_used=len(used),
         last_fact_at=last_fact_at(state, as_of),
+        entry_path=entry_path_of(
+            orders[0].at if orders else None, first_use, device_activation, as_of, config
+        ),
+        first_use_at=first_use,
+        device_activation_at=device_activation,
+        products=_products(state, used, as_of),
+        cohort_week=cohort,
+        engaged_weeks=weeks,
     )

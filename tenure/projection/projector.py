@@ -19,6 +19,7 @@ import orjson
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from tenure.analytics.live import stage as survival_stage
 from tenure.domain.config import LifecycleConfig
 from tenure.domain.events import DomainEvent, parse_event
 from tenure.domain.view import DEFAULT_CONFIG
@@ -146,6 +147,7 @@ class Projector:
                 break
         self.totals.persons_derived += persons
         self.totals.devices_derived += devices
+        survival_stage.refresh(self.pool, self.allowed_lateness, self.config)  # live aggregates
         return DeriveResult(persons, devices, found, requeued)
 
     def publish_transitions(self) -> int:

@@ -11,6 +11,7 @@ import orjson
 import psycopg
 from psycopg import sql
 
+from tenure.analytics.live import store as survival_store
 from tenure.domain.device_view import DeviceView
 from tenure.domain.view import PersonView
 
@@ -21,7 +22,8 @@ PERSON_COLUMNS: tuple[str, ...] = (
     "tenure_days", "active_days", "first_paid_order_at", "second_paid_order_at",
     "first_activation_at", "activation_delay_days", "activated_within_window",
     "paid_order_count", "net_spend_minor", "referral_count", "feedback_count",
-    "devices_used", "last_fact_at",
+    "devices_used", "last_fact_at", "entry_path", "first_use_at", "device_activation_at",
+    "products", "cohort_week", "engaged_weeks",
 )  # fmt: skip
 """Columns of ``persons``, in the order :func:`person_row` fills them."""
 
@@ -46,7 +48,9 @@ def person_row(view: PersonView, aliases: Sequence[str]) -> tuple[Any, ...]:
         view.first_paid_order_at, view.second_paid_order_at, view.first_activation_at,
         view.activation_delay_days, view.activated_within_window, view.paid_order_count,
         orjson.dumps(dict(view.net_spend)).decode(), view.referral_count, view.feedback_count,
-        view.devices_used, view.last_fact_at,
+        view.devices_used, view.last_fact_at, view.entry_path, view.first_use_at,
+        view.device_activation_at, list(view.products), view.cohort_week,
+        list(view.engaged_weeks),
     )  # fmt: skip
 
 
@@ -94,7 +98,8 @@ def rebuild(
 ) -> tuple[int, int]:
     """Fill fresh copies of ``persons`` and ``devices`` and swap them in atomically.
 
-    Readers see the old tables until the swap commits, then the new ones; never a mix.
+    Readers see the old tables until the swap commits, then the new ones; never a mix. The
+    survival aggregates are recomputed from the new persons table in the same transaction.
     Returns the row counts written.
     """
     with conn.transaction():
@@ -114,6 +119,7 @@ def rebuild(
                     sql.Identifier(f"{table}_next"), sql.Identifier(table)
                 )
             )
+        survival_store.rebuild(conn, checkpoint.as_of)  # triggers + aggregates, same swap
         conn.execute(
             "INSERT INTO projection_checkpoints (projection, as_of, archive_seq, events)"
             " VALUES (%s, %s, %s, %s) ON CONFLICT (projection) DO UPDATE SET"

@@ -1,0 +1,236 @@
+"""Survival API routes: tenure curves, cohort retention, activation, conversion, repeat.
+
+Every route reads the live aggregates (``tenure.analytics.live``), never the persons table,
+as of ``as_of`` (default: the instant the aggregates were brought up to, the projection
+watermark). An ``as_of`` earlier than that is refused with 422: the aggregates cannot
+forget facts (use ``tenure replay --as-of`` for the past).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from psycopg_pool import ConnectionPool
+
+from services.auth import AuthFailure, ProducerAuthenticator
+from services.query.survival_metrics import attach_survival_gauges
+from tenure.analytics.lifetable import LifeTable
+from tenure.analytics.live import reader
+from tenure.analytics.live.contribution import ACTIVATION, CONVERSION, REPEAT
+from tenure.analytics.live.report import (
+    SelectorError,
+    logrank_report,
+    milestone_report,
+    parse_groups,
+    retention_report,
+    survival_report,
+)
+from tenure.domain.view import DEFAULT_CONFIG
+
+__all__ = ["AsOfError", "resolve_as_of", "survival_router"]
+
+CONFIDENCE = 0.95
+GROUPS_DOC = (
+    "Comma-separated group selectors: `all`, `entry:connected_buyer|one_time_buyer|"
+    "non_paying_user`, `segment:<segment>`, `stage:<stage>`, `level:<level>`, `tier:<tier>`, "
+    "`product:<product>`, `cohort:<YYYY-MM-DD, Monday of the first-engagement week>`."
+)
+AS_OF_DOC = (
+    "ISO-8601 instant with a time zone (default: the projection watermark the aggregates "
+    "were last brought up to). Earlier than that: 422. Later: people not yet churned are "
+    "re-judged and milestone censoring extended to that day, with no new facts."
+)
+MILESTONE_WINDOWS: dict[str, int] = {
+    ACTIVATION: DEFAULT_CONFIG.activation_window_days,
+    CONVERSION: 90,
+    REPEAT: 90,
+}
+"""Default ``window_days`` of each milestone's ``rate``."""
+
+
+class AsOfError(ValueError):
+    """An as-of instant the aggregates cannot answer for."""
+
+
+def resolve_as_of(text: str | None, state: reader.AggregateState) -> datetime | None:
+    """The instant to read at: ``text`` if given (not before the aggregates), else theirs."""
+    if text is None:
+        return state.as_of
+    try:
+        as_of = datetime.fromisoformat(text)
+    except ValueError:
+        raise AsOfError(f"as_of {text!r} is not an ISO-8601 instant") from None
+    if as_of.tzinfo is None:
+        raise AsOfError("as_of needs a time zone (e.g. 2026-05-01T00:00:00Z)")
+    if state.as_of is not None and as_of < state.as_of:
+        raise AsOfError(
+            f"as_of {as_of.isoformat()} is before the projection watermark "
+            f"{state.as_of.isoformat()}; the live aggregates only move forward "
+            "(rebuild the past with `tenure replay --as-of`)"
+        )
+    return as_of
+
+
+def _day(as_of: datetime | None) -> date | None:
+    return None if as_of is None else as_of.astimezone(UTC).date()
+
+
+def _iso(as_of: datetime | None) -> str | None:
+    return None if as_of is None else as_of.astimezone(UTC).isoformat()
+
+
+def survival_router(pool: ConnectionPool) -> APIRouter:
+    """The ``/v1/tenure/*`` routes over a database pool (read-scope bearer auth)."""
+    router = APIRouter(prefix="/v1/tenure", tags=["survival"])
+    auth = ProducerAuthenticator(pool, scope="read")
+    attach_survival_gauges(pool)
+
+    def run(work: Callable[[Any, reader.AggregateState], dict[str, Any]]) -> dict[str, Any]:
+        with pool.connection() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            return work(conn, reader.aggregate_state(conn))
+
+    async def answer(
+        request: Request, work: Callable[[Any, reader.AggregateState], dict[str, Any]]
+    ) -> Any:
+        checked = await anyio.to_thread.run_sync(auth.check, request.headers.get("authorization"))
+        if isinstance(checked, AuthFailure):
+            return JSONResponse({"error": checked.message}, status_code=checked.status)
+        try:
+            return await anyio.to_thread.run_sync(run, work)
+        except (SelectorError, AsOfError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=422)
+
+    @router.get(
+        "/survival",
+        summary="Kaplan-Meier tenure curves per group, with median, RMST and log-rank",
+        description="Active tenure (first to last engagement, UTC days) per group; churned "
+        "(event) after W days of silence as of `as_of`, otherwise censored at the same "
+        "duration. Greenwood variance, 95% log-log band, median (first day with S <= 0.5) "
+        "and its CI, restricted mean up to `horizon_days`, numbers at risk per day; the "
+        "log-rank test when exactly two groups are asked. See docs/metrics.md.",
+    )
+    async def survival(
+        request: Request,
+        groups: str | None = Query(None, description=GROUPS_DOC),
+        as_of: str | None = Query(None, description=AS_OF_DOC),
+        horizon_days: int = Query(180, ge=1, le=3650, description="RMST horizon in days."),
+    ) -> Any:
+        def work(conn: Any, state: reader.AggregateState) -> dict[str, Any]:
+            selected = parse_groups(groups)
+            at = resolve_as_of(as_of, state)
+            day = _day(at)
+            tables = [
+                reader.tenure_table(conn, g, day, state.churn_window_days)
+                if day is not None
+                else LifeTable()
+                for g in selected
+            ]
+            return {
+                "as_of": _iso(at),
+                "window_days": state.churn_window_days,
+                "confidence": CONFIDENCE,
+                "ci_transform": "log-log",
+                "groups": [
+                    survival_report(g, t, horizon_days, 1 - CONFIDENCE)
+                    for g, t in zip(selected, tables, strict=True)
+                ],
+                "logrank": logrank_report(selected, tables),
+            }
+
+        return await answer(request, work)
+
+    @router.get(
+        "/retention",
+        summary="Weekly cohort retention per group ('on' week N and 'on or after' week N)",
+        description="Cohort = Monday (UTC) of the first-engagement week. `on[k]`: share of "
+        "the cohort engaged in week k; `on_or_after[k]`: engaged in week k or any later "
+        "week. Rows cover the weeks started by `as_of`.",
+    )
+    async def retention(
+        request: Request,
+        groups: str | None = Query(None, description=GROUPS_DOC),
+        as_of: str | None = Query(None, description=AS_OF_DOC),
+    ) -> Any:
+        def work(conn: Any, state: reader.AggregateState) -> dict[str, Any]:
+            selected = parse_groups(groups)
+            at = resolve_as_of(as_of, state)
+            day = _day(at)
+            return {
+                "as_of": _iso(at),
+                "groups": [
+                    retention_report(g, reader.cohort_rows(conn, g, day) if day else [])
+                    for g in selected
+                ],
+            }
+
+        return await answer(request, work)
+
+    def milestone_route(
+        kind: str, summary: str, description: str, default: tuple[str, ...]
+    ) -> None:
+        async def endpoint(
+            request: Request,
+            groups: str | None = Query(None, description=GROUPS_DOC),
+            as_of: str | None = Query(None, description=AS_OF_DOC),
+            window_days: int = Query(
+                MILESTONE_WINDOWS[kind], ge=0, le=3650, description="Window of `rate`, days."
+            ),
+        ) -> Any:
+            def work(conn: Any, state: reader.AggregateState) -> dict[str, Any]:
+                selected = parse_groups(groups, default)
+                at = resolve_as_of(as_of, state)
+                day = _day(at)
+                return {
+                    "as_of": _iso(at),
+                    "window_days": window_days,
+                    "confidence": CONFIDENCE,
+                    "groups": [
+                        milestone_report(
+                            g,
+                            reader.milestone_table(conn, kind, g, day) if day else LifeTable(),
+                            window_days,
+                            1 - CONFIDENCE,
+                        )
+                        for g in selected
+                    ],
+                }
+
+            return await answer(request, work)
+
+        router.add_api_route(
+            f"/{kind}", endpoint, methods=["GET"], summary=summary, description=description
+        )
+
+    milestone_route(
+        ACTIVATION,
+        "Buyers -> users: time to activation and share activated within A days",
+        "Buyers by entry (paid before or without using a device). Day 0 = first paid order; "
+        "event = first activation of a device they use or first use of one they paid for. "
+        "`share`: Kaplan-Meier cumulative share activated by that day (censoring-aware); "
+        "`rate`: activated within `window_days` (default A = 14) among buyers watched that "
+        "long; `count`: activated by `as_of`.",
+        ("all",),
+    )
+    milestone_route(
+        CONVERSION,
+        "Users -> customers: time to first payment of non-paying users",
+        "Non-paying users by entry (used a device before paying). Day 0 = first device use; "
+        "event = first paid order. `rate`: paid within `window_days` (default 90) among "
+        "users watched that long; `count`: paid by `as_of`.",
+        ("all",),
+    )
+    milestone_route(
+        REPEAT,
+        "Customers -> repeat customers: time to the second paid order",
+        "Day 0 = first paid order; event = second paid order. `rate`: second order within "
+        "`window_days` (default 90) among customers watched that long; `count`: customers "
+        "with a second paid order by `as_of`. Default groups: connected vs one-time buyers.",
+        ("entry:connected_buyer", "entry:one_time_buyer"),
+    )
+    return router

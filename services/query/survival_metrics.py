@@ -1,0 +1,113 @@
+"""Prometheus gauges of the survival analytics, read from the live aggregates per scrape.
+
+Labels are group selectors only (``all`` and the entry paths): never a person id.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable
+from datetime import UTC
+from typing import Any
+
+import psycopg
+from prometheus_client.core import REGISTRY, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from psycopg_pool import ConnectionPool
+
+from tenure.analytics.curves import rate_within
+from tenure.analytics.kaplan_meier import kaplan_meier
+from tenure.analytics.live import reader
+from tenure.analytics.live.contribution import ACTIVATION, CONVERSION, REPEAT
+from tenure.analytics.summaries import median_survival
+from tenure.domain.view import DEFAULT_CONFIG, ENTRY_PATHS
+
+__all__ = ["COMPARISON_GROUPS", "SurvivalCollector", "attach_survival_gauges"]
+
+log = logging.getLogger(__name__)
+
+COMPARISON_GROUPS: tuple[str, ...] = ("all", *(f"entry:{p}" for p in ENTRY_PATHS))
+"""The groups the gauges are published for."""
+
+_RATES: tuple[tuple[str, str, str, int], ...] = (
+    (
+        "tenure_activation_rate",
+        "Share of buyers who activated a device within A days (among buyers watched A days)",
+        ACTIVATION,
+        DEFAULT_CONFIG.activation_window_days,
+    ),
+    (
+        "tenure_conversion_rate",
+        "Share of non-paying users who paid within 90 days (among users watched 90 days)",
+        CONVERSION,
+        90,
+    ),
+    (
+        "tenure_repeat_purchase_rate",
+        "Share of customers with a second paid order within 90 days (among those watched 90)",
+        REPEAT,
+        90,
+    ),
+)
+
+
+class SurvivalCollector(Collector):
+    """Collects people per group, median tenure per group and milestone rates."""
+
+    def __init__(self) -> None:
+        self.pool: ConnectionPool | None = None
+
+    def _families(self, conn: psycopg.Connection[Any]) -> list[Metric]:
+        people = GaugeMetricFamily(
+            "tenure_survival_people", "People with an active tenure, per comparison group",
+            labels=["group"],
+        )  # fmt: skip
+        median = GaugeMetricFamily(
+            "tenure_survival_median_days",
+            "Kaplan-Meier median active tenure in days per comparison group (absent: not reached)",
+            labels=["group"],
+        )
+        rates = {name: GaugeMetricFamily(name, doc, labels=["group"]) for name, doc, *_ in _RATES}
+        state = reader.aggregate_state(conn)
+        if state.as_of is None:
+            return [people, median, *rates.values()]
+        day = state.as_of.astimezone(UTC).date()
+        for group in COMPARISON_GROUPS:
+            table = reader.tenure_table(conn, group, day, state.churn_window_days)
+            people.add_metric([group], table.n)
+            if table.n:
+                m = median_survival(kaplan_meier(table)).median
+                if not math.isinf(m):
+                    median.add_metric([group], m)
+            for name, _, kind, window in _RATES:
+                share = rate_within(reader.milestone_table(conn, kind, group, day), window).share
+                if share is not None:
+                    rates[name].add_metric([group], share)
+        return [people, median, *rates.values()]
+
+    def collect(self) -> Iterable[Metric]:
+        """One consistent read of the aggregates per scrape; nothing on database errors."""
+        if self.pool is None:
+            return []
+        try:
+            with self.pool.connection(timeout=5) as conn, conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                return self._families(conn)
+        except (psycopg.Error, OSError) as exc:
+            log.warning("survival gauges unavailable: %s", exc)
+            return []
+
+
+_collector = SurvivalCollector()
+_registered = False
+
+
+def attach_survival_gauges(pool: ConnectionPool) -> SurvivalCollector:
+    """Register the collector once in the default registry and point it at ``pool``."""
+    global _registered
+    _collector.pool = pool
+    if not _registered:
+        REGISTRY.register(_collector)
+        _registered = True
+    return _collector

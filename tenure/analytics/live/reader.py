@@ -1,0 +1,115 @@
+"""Read the live aggregates as of an instant: life tables and cohort rows per group.
+
+Nothing here scans ``persons``: every function reads a handful of aggregate rows of one
+group. Time moves only two things, resolved at read time from the as-of UTC day ``T``:
+
+* tenure: a person not churned when derived counts as an event at ``T`` once
+  ``last_day <= T - W`` (``survival_tenure_open``), else as censored at the same duration;
+* milestones: people who have not reached it are censored at ``T - start_day``
+  (``milestone_pending`` holds them per start day).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from tenure.analytics.cohorts import CohortRow
+from tenure.analytics.lifetable import LifeTable
+
+__all__ = [
+    "AggregateState",
+    "aggregate_state",
+    "cohort_rows",
+    "milestone_table",
+    "tenure_table",
+]
+
+Conn = psycopg.Connection[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class AggregateState:
+    """The default as-of instant of the aggregates and the churn window they use."""
+
+    as_of: datetime | None
+    churn_window_days: int
+
+
+def aggregate_state(conn: Conn) -> AggregateState:
+    """Where the aggregates stand."""
+    row = conn.execute("SELECT as_of, churn_window_days FROM survival_state").fetchone()
+    if row is None:
+        return AggregateState(None, 30)
+    return AggregateState(row[0], int(row[1]))
+
+
+def _table(rows: list[tuple[Any, ...]]) -> LifeTable:
+    counts: dict[int, tuple[int, int]] = {}
+    for day, events, censored in rows:
+        e, c = counts.get(int(day), (0, 0))
+        counts[int(day)] = (e + int(events), c + int(censored))
+    return LifeTable.from_dict(counts)
+
+
+def tenure_table(conn: Conn, group: str, as_of_day: date, churn_window_days: int) -> LifeTable:
+    """Tenure life table of one group as of UTC day ``as_of_day``."""
+    churned_by = as_of_day - timedelta(days=churn_window_days)
+    rows = conn.execute(
+        "SELECT duration_day, n, 0 FROM survival_tenure_closed WHERE group_key = %s"
+        " UNION ALL SELECT duration_day, sum(n) FILTER (WHERE last_day <= %s),"
+        " sum(n) FILTER (WHERE last_day > %s) FROM survival_tenure_open WHERE group_key = %s"
+        " GROUP BY duration_day",
+        (group, churned_by, churned_by, group),
+    ).fetchall()
+    return _table([(d, e or 0, c or 0) for d, e, c in rows])
+
+
+def milestone_table(conn: Conn, kind: str, group: str, as_of_day: date) -> LifeTable:
+    """Time-to-milestone life table of one group as of UTC day ``as_of_day``."""
+    rows = conn.execute(
+        "SELECT duration_day, n, 0 FROM milestone_events WHERE kind = %s AND group_key = %s"
+        " UNION ALL SELECT %s::date - start_day, 0, n FROM milestone_pending"
+        " WHERE kind = %s AND group_key = %s AND start_day <= %s",
+        (kind, group, as_of_day, kind, group, as_of_day),
+    ).fetchall()
+    return _table(rows)
+
+
+def cohort_rows(conn: Conn, group: str, as_of_day: date) -> list[CohortRow]:
+    """Weekly cohort rows of one group; ``cohort:<monday>`` is that row of group ``all``.
+
+    Each row covers the weeks that have started by ``as_of_day`` (at least week 0).
+    """
+    where = "group_key = %s"
+    params: tuple[Any, ...] = (group,)
+    if group.startswith("cohort:"):
+        where = "group_key = 'all' AND cohort_week = %s"
+        params = (date.fromisoformat(group.removeprefix("cohort:")),)
+    sizes = conn.execute(
+        f"SELECT cohort_week, n FROM retention_cohorts WHERE {where} ORDER BY cohort_week",
+        params,
+    ).fetchall()
+    on: dict[tuple[date, int], int] = {}
+    last: dict[tuple[date, int], int] = {}
+    for target, table in ((on, "retention_on"), (last, "retention_last")):
+        for cohort, week, n in conn.execute(
+            f"SELECT cohort_week, week, n FROM {table} WHERE {where}", params
+        ).fetchall():
+            target[(cohort, int(week))] = int(n)
+    rows: list[CohortRow] = []
+    for cohort, size in sizes:
+        if not size:
+            continue
+        weeks = max(1, (as_of_day - cohort).days // 7 + 1)
+        running = sum(n for (c, w), n in last.items() if c == cohort and w >= weeks)
+        after = [0] * weeks
+        for k in range(weeks - 1, -1, -1):
+            running += last.get((cohort, k), 0)
+            after[k] = running
+        ons = tuple(on.get((cohort, k), 0) for k in range(weeks))
+        rows.append(CohortRow(cohort, int(size), ons, tuple(after)))
+    return rows

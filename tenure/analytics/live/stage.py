@@ -1,0 +1,73 @@
+"""The aggregates stage as the projector calls it: drain the queue, record the as-of instant."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from tenure.analytics.live.store import drain, record_as_of
+from tenure.domain.config import LifecycleConfig
+from tenure.projection.watermark import watermark
+
+__all__ = ["paused", "projection_watermark", "refresh"]
+
+log = logging.getLogger(__name__)
+
+_RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+_paused = False
+
+
+@contextmanager
+def paused() -> Iterator[None]:
+    """Skip the stage inside this block (benchmarks measure the projector without it)."""
+    global _paused
+    before, _paused = _paused, True
+    try:
+        yield
+    finally:
+        _paused = before
+
+
+def projection_watermark(conn: psycopg.Connection[Any], lateness: timedelta) -> datetime | None:
+    """The live projection's as-of instant: the latest event time seen less the lateness."""
+    row = conn.execute("SELECT max(max_event_time) FROM projection_progress").fetchone()
+    return watermark(row[0] if row else None, lateness)
+
+
+def refresh(
+    pool: ConnectionPool,
+    allowed_lateness: timedelta,
+    config: LifecycleConfig,
+    *,
+    chunk: int = 2000,
+) -> int:
+    """Bring the survival aggregates up to date with ``persons``; return persons moved."""
+    if _paused:
+        return 0
+    moved = 0
+    attempts = 0
+    with pool.connection() as conn:
+        while True:
+            try:
+                n = drain(conn, limit=chunk)
+            except _RETRYABLE as exc:
+                attempts += 1
+                if attempts > 10:
+                    raise
+                log.info("survival stage retrying after %s", type(exc).__name__)
+                time.sleep(0.05 * attempts)
+                continue
+            moved += n
+            if n == 0:
+                break
+        as_of = projection_watermark(conn, allowed_lateness)
+        if as_of is not None:
+            record_as_of(conn, as_of, config.inactivity_window_days)
+    return moved

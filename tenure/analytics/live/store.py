@@ -1,0 +1,324 @@
+"""The aggregates stage: keep the survival aggregates in Postgres equal to the persons table.
+
+Triggers on ``persons`` queue changed person ids in ``survival_dirty``. :func:`drain` claims
+a chunk (``FOR UPDATE SKIP LOCKED``: workers share the queue), takes a per-person advisory
+lock, and in one transaction subtracts each person's previous contribution (the
+``survival_contributions`` row) and adds the new one (from the current ``persons`` row).
+:func:`rebuild` recomputes everything from scratch (``tenure replay`` calls it after the
+swap); the aggregates are computed there by SQL from the contributions, independently of
+the incremental path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from tenure.analytics.live.contribution import (
+    Cell,
+    Contribution,
+    Milestone,
+    contribution_of,
+    delta,
+)
+
+__all__ = [
+    "AGGREGATE_TABLES",
+    "CONTRIBUTION_COLUMNS",
+    "PERSON_INPUTS",
+    "AggregateError",
+    "drain",
+    "read_aggregates",
+    "read_contributions",
+    "rebuild",
+    "record_as_of",
+]
+
+Conn = psycopg.Connection[Any]
+
+AGGREGATE_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
+    "survival_tenure_closed": (("group_key", "text"), ("duration_day", "integer")),
+    "survival_tenure_open": (
+        ("group_key", "text"),
+        ("duration_day", "integer"),
+        ("last_day", "date"),
+    ),
+    "milestone_events": (("kind", "text"), ("group_key", "text"), ("duration_day", "integer")),
+    "milestone_pending": (("kind", "text"), ("group_key", "text"), ("start_day", "date")),
+    "retention_cohorts": (("group_key", "text"), ("cohort_week", "date")),
+    "retention_on": (("group_key", "text"), ("cohort_week", "date"), ("week", "integer")),
+    "retention_last": (("group_key", "text"), ("cohort_week", "date"), ("week", "integer")),
+}
+"""Aggregate tables: key columns with their SQL types; each also has a count ``n``."""
+
+PERSON_INPUTS: tuple[str, ...] = (
+    "person_id", "segment", "stage", "level", "tier", "entry_path", "products",
+    "first_engagement_at", "last_engagement_at", "tenure_days", "cohort_week", "engaged_weeks",
+    "first_paid_order_at", "second_paid_order_at", "first_use_at", "device_activation_at",
+)  # fmt: skip
+"""The ``persons`` columns a contribution depends on (the triggers watch the same ones)."""
+
+CONTRIBUTION_COLUMNS: tuple[str, ...] = (
+    "person_id", "groups", "tenure_days", "last_day", "churned", "activation_start",
+    "activation_day", "conversion_start", "conversion_day", "repeat_start", "repeat_day",
+    "cohort_week", "engaged_weeks",
+)  # fmt: skip
+"""Columns of ``survival_contributions``."""
+
+_LOCK_NAMESPACE = 0x5E7A
+
+
+class AggregateError(RuntimeError):
+    """Removing a contribution that was never added (the transaction is rolled back)."""
+
+
+# advisory locks (namespace, hashtext(person_id))
+
+
+def _milestone_cols(m: Milestone | None) -> tuple[Any, Any]:
+    return (None, None) if m is None else (m.start, m.reached)
+
+
+def contribution_row(person_id: str, c: Contribution) -> tuple[Any, ...]:
+    """The ``survival_contributions`` row of a contribution."""
+    return (
+        person_id, list(c.groups), c.tenure_days, c.last_day, c.churned,
+        *_milestone_cols(c.activation), *_milestone_cols(c.conversion),
+        *_milestone_cols(c.repeat), c.cohort_week, list(c.engaged_weeks),
+    )  # fmt: skip
+
+
+def _milestone(start: Any, reached: Any) -> Milestone | None:
+    return None if start is None else Milestone(start, reached)
+
+
+def contribution_from_row(row: Mapping[str, Any]) -> Contribution:
+    """Read back a ``survival_contributions`` row."""
+    return Contribution(
+        groups=tuple(row["groups"]),
+        tenure_days=row["tenure_days"],
+        last_day=row["last_day"],
+        churned=row["churned"],
+        activation=_milestone(row["activation_start"], row["activation_day"]),
+        conversion=_milestone(row["conversion_start"], row["conversion_day"]),
+        repeat=_milestone(row["repeat_start"], row["repeat_day"]),
+        cohort_week=row["cohort_week"],
+        engaged_weeks=tuple(row["engaged_weeks"]),
+    )
+
+
+def _select(table: str, columns: Iterable[str]) -> sql.Composed:
+    return sql.SQL("SELECT {} FROM {}").format(
+        sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Identifier(table)
+    )
+
+
+def _apply_counts(conn: Conn, change: Mapping[Cell, int]) -> None:
+    """Add signed counts to the aggregate tables (sorted keys: a stable lock order)."""
+    by_table: dict[str, list[tuple[tuple[Any, ...], int]]] = {}
+    for (table, key), n in change.items():
+        by_table.setdefault(table, []).append((key, n))
+    for table in sorted(by_table):
+        entries = sorted(by_table[table])
+        keys = AGGREGATE_TABLES[table]
+        names = [k for k, _ in keys]
+        columns = [[key[i] for key, _ in entries] for i in range(len(keys))]
+        counts = [n for _, n in entries]
+        unnest = sql.SQL("unnest({})").format(
+            sql.SQL(", ").join(
+                sql.SQL("%s::{}[]").format(sql.SQL(t)) for _, t in (*keys, ("n", "bigint"))
+            )
+        )
+        t = sql.Identifier(table)
+        key_list = sql.SQL(", ").join(map(sql.Identifier, names))
+        after = conn.execute(
+            sql.SQL(
+                "INSERT INTO {t} ({k}, n) SELECT * FROM {u} ON CONFLICT ({k})"
+                " DO UPDATE SET n = {t}.n + EXCLUDED.n RETURNING n"
+            ).format(t=t, k=key_list, u=unnest),
+            (*columns, counts),
+        ).fetchall()
+        if any(r[0] < 0 for r in after):
+            raise AggregateError(f"{table}: a count went negative; the aggregates are corrupt")
+        match = sql.SQL(" AND ").join(
+            sql.SQL("{t}.{c} = u.{c}").format(t=t, c=sql.Identifier(c)) for c in names
+        )
+        conn.execute(
+            sql.SQL("DELETE FROM {t} USING {u} AS u({k}, n) WHERE {m} AND {t}.n = 0").format(
+                t=t, u=unnest, k=key_list, m=match
+            ),
+            (*columns, counts),
+        )
+
+
+def _claim(conn: Conn, limit: int) -> list[str]:
+    rows = conn.execute(
+        "DELETE FROM survival_dirty WHERE person_id IN (SELECT person_id FROM survival_dirty"
+        " ORDER BY person_id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING person_id",
+        (limit,),
+    ).fetchall()
+    return sorted(str(r[0]) for r in rows)
+
+
+def _lock(conn: Conn, person_ids: list[str]) -> None:
+    conn.execute(
+        "SELECT count(pg_advisory_xact_lock(%s, h)) FROM (SELECT DISTINCT hashtext(p) AS h"
+        " FROM unnest(%s::text[]) p ORDER BY h) s",
+        (_LOCK_NAMESPACE, person_ids),
+    )
+
+
+def read_contributions(conn: Conn, person_ids: list[str] | None = None) -> dict[str, Contribution]:
+    """Stored contributions (of the given persons, or all)."""
+    query = _select("survival_contributions", CONTRIBUTION_COLUMNS)
+    params: tuple[Any, ...] = ()
+    if person_ids is not None:
+        query += sql.SQL(" WHERE person_id = ANY(%s)")
+        params = (person_ids,)
+    with conn.cursor(row_factory=dict_row) as cur:
+        return {r["person_id"]: contribution_from_row(r) for r in cur.execute(query, params)}
+
+
+def _persons(conn: Conn, person_ids: list[str]) -> dict[str, Contribution]:
+    query = _select("persons", PERSON_INPUTS) + sql.SQL(" WHERE person_id = ANY(%s)")
+    with conn.cursor(row_factory=dict_row) as cur:
+        return {r["person_id"]: contribution_of(r) for r in cur.execute(query, (person_ids,))}
+
+
+def drain(conn: Conn, *, limit: int = 2000) -> int:
+    """Move one chunk of queued persons to their current contribution; return how many.
+
+    One transaction: claim, lock, read old contributions and current persons rows,
+    apply the summed deltas, store the new contributions. Runs under READ COMMITTED, so
+    after the locks it sees what a concurrent worker committed for the same persons.
+    """
+    with conn.transaction():
+        person_ids = _claim(conn, limit)
+        if not person_ids:
+            return 0
+        _lock(conn, person_ids)
+        old = read_contributions(conn, person_ids)
+        new = _persons(conn, person_ids)
+        change: dict[Cell, int] = {}
+        for pid in person_ids:
+            for cell, n in delta(old.get(pid), new.get(pid)).items():
+                change[cell] = change.get(cell, 0) + n
+        _apply_counts(conn, {c: n for c, n in change.items() if n})
+        gone = sorted(set(old) - set(new))
+        if gone:
+            conn.execute("DELETE FROM survival_contributions WHERE person_id = ANY(%s)", (gone,))
+        changed = [pid for pid in sorted(new) if old.get(pid) != new[pid]]
+        if changed:
+            cols = sql.SQL(", ").join(map(sql.Identifier, CONTRIBUTION_COLUMNS))
+            updates = sql.SQL(", ").join(
+                sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
+                for c in CONTRIBUTION_COLUMNS[1:]
+            )
+            with conn.cursor() as cur:
+                cur.executemany(
+                    sql.SQL(
+                        "INSERT INTO survival_contributions ({}) VALUES ({})"
+                        " ON CONFLICT (person_id) DO UPDATE SET {}"
+                    ).format(
+                        cols,
+                        sql.SQL(", ").join(sql.Placeholder() * len(CONTRIBUTION_COLUMNS)),
+                        updates,
+                    ),
+                    [contribution_row(pid, new[pid]) for pid in changed],
+                )
+        return len(person_ids)
+
+
+def record_as_of(conn: Conn, as_of: datetime | None, churn_window_days: int) -> None:
+    """Move the aggregates' default as-of instant forward (never back) and record W."""
+    with conn.transaction():
+        conn.execute(
+            "UPDATE survival_state SET as_of = CASE WHEN as_of IS NULL OR as_of < %s"
+            " THEN %s ELSE as_of END, churn_window_days = %s",
+            (as_of, as_of, churn_window_days),
+        )
+
+
+_FROM_SCRATCH: tuple[str, ...] = (
+    "INSERT INTO survival_tenure_closed (group_key, duration_day, n)"
+    " SELECT g, tenure_days, count(*) FROM survival_contributions, unnest(groups) g"
+    " WHERE tenure_days IS NOT NULL AND last_day IS NOT NULL AND churned GROUP BY 1, 2",
+    "INSERT INTO survival_tenure_open (group_key, duration_day, last_day, n)"
+    " SELECT g, tenure_days, last_day, count(*) FROM survival_contributions, unnest(groups) g"
+    " WHERE tenure_days IS NOT NULL AND last_day IS NOT NULL AND NOT churned"
+    " GROUP BY 1, 2, 3",
+    "INSERT INTO milestone_events (kind, group_key, duration_day, n)"
+    " SELECT m.kind, g, greatest(0, m.reached - m.start), count(*)"
+    " FROM survival_contributions c, unnest(c.groups) g, LATERAL (VALUES"
+    " ('activation', c.activation_start, c.activation_day),"
+    " ('conversion', c.conversion_start, c.conversion_day),"
+    " ('repeat', c.repeat_start, c.repeat_day)) m(kind, start, reached)"
+    " WHERE m.start IS NOT NULL AND m.reached IS NOT NULL GROUP BY 1, 2, 3",
+    "INSERT INTO milestone_pending (kind, group_key, start_day, n)"
+    " SELECT m.kind, g, m.start, count(*)"
+    " FROM survival_contributions c, unnest(c.groups) g, LATERAL (VALUES"
+    " ('activation', c.activation_start, c.activation_day),"
+    " ('conversion', c.conversion_start, c.conversion_day),"
+    " ('repeat', c.repeat_start, c.repeat_day)) m(kind, start, reached)"
+    " WHERE m.start IS NOT NULL AND m.reached IS NULL GROUP BY 1, 2, 3",
+    "INSERT INTO retention_cohorts (group_key, cohort_week, n)"
+    " SELECT g, cohort_week, count(*) FROM survival_contributions, unnest(groups) g"
+    " WHERE cohort_week IS NOT NULL AND g NOT LIKE 'cohort:%' GROUP BY 1, 2",
+    "INSERT INTO retention_on (group_key, cohort_week, week, n)"
+    " SELECT g, cohort_week, w, count(*) FROM survival_contributions, unnest(groups) g,"
+    " unnest(engaged_weeks) w"
+    " WHERE cohort_week IS NOT NULL AND g NOT LIKE 'cohort:%' GROUP BY 1, 2, 3",
+    "INSERT INTO retention_last (group_key, cohort_week, week, n)"
+    " SELECT g, cohort_week, engaged_weeks[cardinality(engaged_weeks)], count(*)"
+    " FROM survival_contributions, unnest(groups) g"
+    " WHERE cohort_week IS NOT NULL AND cardinality(engaged_weeks) > 0"
+    " AND g NOT LIKE 'cohort:%' GROUP BY 1, 2, 3",
+)
+
+
+def rebuild(conn: Conn, as_of: datetime | None, churn_window_days: int | None = None) -> int:
+    """Recompute contributions and aggregates from the ``persons`` table from scratch.
+
+    Runs in the caller's transaction (``read_models.rebuild`` calls it right after the swap,
+    so readers see old tables and old aggregates, or new and new). Also re-installs the
+    triggers on the (new) persons table and empties the queue. ``churn_window_days`` of
+    ``None`` keeps the recorded W. Returns the persons read.
+    """
+    conn.execute("SELECT survival_install_triggers()")
+    tables = ["survival_dirty", "survival_contributions", *AGGREGATE_TABLES]
+    conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(sql.Identifier, tables))))
+    n = 0
+    copy_sql = sql.SQL("COPY survival_contributions ({}) FROM STDIN").format(
+        sql.SQL(", ").join(map(sql.Identifier, CONTRIBUTION_COLUMNS))
+    )
+    with conn.cursor(name="survival_persons", row_factory=dict_row) as source:
+        source.execute(_select("persons", PERSON_INPUTS))
+        while batch := source.fetchmany(20_000):
+            rows = [contribution_row(r["person_id"], contribution_of(r)) for r in batch]
+            with conn.cursor().copy(copy_sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            n += len(rows)
+    for statement in _FROM_SCRATCH:
+        conn.execute(statement.encode())
+    conn.execute(
+        "UPDATE survival_state SET as_of = %s, churn_window_days = coalesce(%s, churn_window_days)",
+        (as_of, churn_window_days),
+    )
+    return n
+
+
+def read_aggregates(conn: Conn) -> dict[Cell, int]:
+    """Every aggregate cell with its count (for tests and audits)."""
+    counts: dict[Cell, int] = {}
+    for table, keys in AGGREGATE_TABLES.items():
+        names = [k for k, _ in keys]
+        for row in conn.execute(_select(table, (*names, "n"))).fetchall():
+            if row[-1]:
+                counts[(table, tuple(row[:-1]))] = int(row[-1])
+    return counts
