@@ -18,11 +18,11 @@ import sys
 import time
 from collections.abc import Sequence
 
-from bench import archiver, ingest_http, validation
+from bench import archiver, ingest_http, survival, validation
 from bench.result import Result
 from bench.servers import BROKERS, Servers, Unavailable, servers
 
-BENCHMARKS: tuple[str, ...] = (validation.NAME, ingest_http.NAME, archiver.NAME)
+BENCHMARKS: tuple[str, ...] = (validation.NAME, ingest_http.NAME, archiver.NAME, survival.NAME)
 """Every benchmark, in the order ``python -m bench`` runs them."""
 
 
@@ -50,7 +50,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=int,
         help="events per benchmark (defaults: "
         f"validation {validation.DEFAULT_SIZE}, ingest_http {ingest_http.DEFAULT_SIZE}, "
-        f"archiver {archiver.DEFAULT_SIZE})",
+        f"archiver {archiver.DEFAULT_SIZE}, survival {survival.DEFAULT_SIZE} persons)",
     )
     parser.add_argument("--broker", choices=BROKERS, default="tansu", help="default: tansu")
     parser.add_argument(
@@ -83,6 +83,8 @@ def run_one(name: str, args: argparse.Namespace, env: Servers | None) -> Result:
         )
     if name == archiver.NAME:
         return archiver.run(env, args.size or archiver.DEFAULT_SIZE)
+    if name == survival.NAME:
+        return survival.run(env, args.size or survival.DEFAULT_SIZE)
     raise ValueError(name)
 
 
