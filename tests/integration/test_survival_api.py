@@ -240,3 +240,36 @@ def test_bad_requests_and_auth(served) -> None:
     assert 'tenure_survival_people{group="all"}' in metrics
     assert 'tenure_activation_rate{group="all"}' in metrics
     assert "tenure_survival_median_days" in metrics
+
+
+def test_grafana_views_agree_with_the_api(served, pool) -> None:
+    url, token, _, _ = served
+    body = get(url, token, "/v1/tenure/survival", groups="all,entry:connected_buyer").json()
+    with pool.connection() as conn:
+        for got in body["groups"]:
+            rows = conn.execute(
+                "SELECT duration_day, events, censored FROM survival_counts"
+                " WHERE group_key = %s ORDER BY 1",
+                (got["group"],),
+            ).fetchall()
+            assert sum(r[1] for r in rows) == got["events"]
+            assert sum(r[2] for r in rows) == got["censored"]
+            at_risk = {p["day"]: p["at_risk"] for p in got["curve"]}
+            for d, _, _ in rows:
+                assert at_risk[d] == sum(r[1] + r[2] for r in rows if r[0] >= d)
+        matrix = conn.execute(
+            "SELECT cohort_week, week, size, on_count, on_or_after_count FROM retention_matrix"
+            " WHERE group_key = 'all' ORDER BY 1, 2"
+        ).fetchall()
+        counts = conn.execute(
+            "SELECT kind, n, count FROM milestone_counts WHERE group_key = 'all' ORDER BY 1"
+        ).fetchall()
+    retention = get(url, token, "/v1/tenure/retention").json()["groups"][0]["cohorts"]
+    assert matrix == [
+        (date.fromisoformat(c["cohort"]), k, c["size"], c["on_count"][k], c["on_or_after_count"][k])
+        for c in retention
+        for k in range(len(c["on"]))
+    ]
+    for kind, n, count in counts:
+        got = get(url, token, f"/v1/tenure/{kind}", groups="all").json()["groups"][0]
+        assert (n, count) == (got["n"], got["count"])
