@@ -13,8 +13,9 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import anyio.to_thread
+import orjson
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from psycopg_pool import ConnectionPool
 
 from services.auth import AuthFailure, ProducerAuthenticator
@@ -102,9 +103,10 @@ def survival_router(pool: ConnectionPool) -> APIRouter:
         if isinstance(checked, AuthFailure):
             return JSONResponse({"error": checked.message}, status_code=checked.status)
         try:
-            return await anyio.to_thread.run_sync(run, work)
+            body = await anyio.to_thread.run_sync(run, work)
         except (SelectorError, AsOfError) as exc:
             return JSONResponse({"error": str(exc)}, status_code=422)
+        return Response(orjson.dumps(body), media_type="application/json")
 
     @router.get(
         "/survival",
@@ -126,9 +128,7 @@ def survival_router(pool: ConnectionPool) -> APIRouter:
             at = resolve_as_of(as_of, state)
             day = _day(at)
             tables = [
-                reader.tenure_table(conn, g, day, state.churn_window_days)
-                if day is not None
-                else LifeTable()
+                reader.tenure_table(conn, g, day, state) if day is not None else LifeTable()
                 for g in selected
             ]
             return {

@@ -74,7 +74,7 @@ class SurvivalCollector(Collector):
             return [people, median, *rates.values()]
         day = state.as_of.astimezone(UTC).date()
         for group in COMPARISON_GROUPS:
-            table = reader.tenure_table(conn, group, day, state.churn_window_days)
+            table = reader.tenure_table(conn, group, day, state)
             people.add_metric([group], table.n)
             if table.n:
                 m = median_survival(kaplan_meier(table)).median

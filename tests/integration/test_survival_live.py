@@ -47,12 +47,34 @@ def live(database_url: str) -> tuple[dict, dict, int]:
         return read_aggregates(conn), read_contributions(conn), int(queued[0]) if queued else 0
 
 
+def now_table(database_url: str) -> tuple[dict, dict]:
+    """``survival_tenure_now`` and the same life table counted from the contributions."""
+    with psycopg.connect(database_url) as conn:
+        state = conn.execute(
+            "SELECT (as_of AT TIME ZONE 'UTC')::date - churn_window_days FROM survival_state"
+        ).fetchone()
+        rows = conn.execute("SELECT * FROM survival_tenure_now").fetchall()
+        contributions = read_contributions(conn)
+    assert state is not None and state[0] is not None
+    want: dict = {}
+    for c in contributions.values():
+        if c.tenure_days is None:
+            continue
+        event = bool(c.churned) or c.last_day <= state[0]
+        for g in c.groups:
+            counts = want.setdefault((g, c.tenure_days), [0, 0])
+            counts[0 if event else 1] += 1
+    return {(g, d): [e, n] for g, d, e, n in rows}, want
+
+
 def assert_live_equals_scratch(database_url: str) -> int:
     aggregates, contributions, queued = live(database_url)
     want_aggregates, want_contributions = from_scratch(database_url)
     assert queued == 0
     assert contributions == want_contributions
     assert aggregates == want_aggregates
+    got_now, want_now = now_table(database_url)
+    assert got_now == want_now
     return len(want_contributions)
 
 

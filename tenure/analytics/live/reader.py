@@ -12,7 +12,7 @@ group. Time moves only two things, resolved at read time from the as-of UTC day 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -55,9 +55,19 @@ def _table(rows: list[tuple[Any, ...]]) -> LifeTable:
     return LifeTable.from_dict(counts)
 
 
-def tenure_table(conn: Conn, group: str, as_of_day: date, churn_window_days: int) -> LifeTable:
-    """Tenure life table of one group as of UTC day ``as_of_day``."""
-    churned_by = as_of_day - timedelta(days=churn_window_days)
+def tenure_table(conn: Conn, group: str, as_of_day: date, state: AggregateState) -> LifeTable:
+    """Tenure life table of one group as of UTC day ``as_of_day`` (not before the state's).
+
+    At the state's own day this reads ``survival_tenure_now`` (one row per duration day);
+    at a later day it re-judges the people not churned when derived.
+    """
+    if state.as_of is not None and as_of_day == state.as_of.astimezone(UTC).date():
+        rows = conn.execute(
+            "SELECT duration_day, events, censored FROM survival_tenure_now WHERE group_key = %s",
+            (group,),
+        ).fetchall()
+        return _table(rows)
+    churned_by = as_of_day - timedelta(days=state.churn_window_days)
     rows = conn.execute(
         "SELECT duration_day, n, 0 FROM survival_tenure_closed WHERE group_key = %s"
         " UNION ALL SELECT duration_day, sum(n) FILTER (WHERE last_day <= %s),"
@@ -93,23 +103,25 @@ def cohort_rows(conn: Conn, group: str, as_of_day: date) -> list[CohortRow]:
         f"SELECT cohort_week, n FROM retention_cohorts WHERE {where} ORDER BY cohort_week",
         params,
     ).fetchall()
-    on: dict[tuple[date, int], int] = {}
-    last: dict[tuple[date, int], int] = {}
+    on: dict[date, dict[int, int]] = {}
+    last: dict[date, dict[int, int]] = {}
     for target, table in ((on, "retention_on"), (last, "retention_last")):
         for cohort, week, n in conn.execute(
             f"SELECT cohort_week, week, n FROM {table} WHERE {where}", params
         ).fetchall():
-            target[(cohort, int(week))] = int(n)
+            target.setdefault(cohort, {})[int(week)] = int(n)
     rows: list[CohortRow] = []
     for cohort, size in sizes:
         if not size:
             continue
         weeks = max(1, (as_of_day - cohort).days // 7 + 1)
-        running = sum(n for (c, w), n in last.items() if c == cohort and w >= weeks)
+        ons, lasts = on.get(cohort, {}), last.get(cohort, {})
+        running = sum(n for w, n in lasts.items() if w >= weeks)
         after = [0] * weeks
         for k in range(weeks - 1, -1, -1):
-            running += last.get((cohort, k), 0)
+            running += lasts.get(k, 0)
             after[k] = running
-        ons = tuple(on.get((cohort, k), 0) for k in range(weeks))
-        rows.append(CohortRow(cohort, int(size), ons, tuple(after)))
+        rows.append(
+            CohortRow(cohort, int(size), tuple(ons.get(k, 0) for k in range(weeks)), tuple(after))
+        )
     return rows

@@ -12,7 +12,7 @@ the incremental path.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import psycopg
@@ -202,6 +202,7 @@ def drain(conn: Conn, *, limit: int = 2000) -> int:
         if not person_ids:
             return 0
         _lock(conn, person_ids)
+        churned_by = _churned_by(conn, "FOR SHARE")
         old = read_contributions(conn, person_ids)
         new = _persons(conn, person_ids)
         change: dict[Cell, int] = {}
@@ -209,6 +210,8 @@ def drain(conn: Conn, *, limit: int = 2000) -> int:
             for cell, n in delta(old.get(pid), new.get(pid)).items():
                 change[cell] = change.get(cell, 0) + n
         _apply_counts(conn, {c: n for c, n in change.items() if n})
+        if churned_by is not None:
+            _apply_now(conn, change, churned_by)
         gone = sorted(set(old) - set(new))
         if gone:
             conn.execute("DELETE FROM survival_contributions WHERE person_id = ANY(%s)", (gone,))
@@ -234,14 +237,98 @@ def drain(conn: Conn, *, limit: int = 2000) -> int:
         return len(person_ids)
 
 
+def _churned_by(conn: Conn, lock: str) -> date | None:
+    """Last engagement day that counts as churned at the state's as-of day (``None``: unset).
+
+    ``lock`` is ``FOR SHARE`` (drains, which classify by it) or ``FOR UPDATE`` (moving it).
+    """
+    row = conn.execute(
+        "SELECT (as_of AT TIME ZONE 'UTC')::date - churn_window_days FROM survival_state " + lock
+    ).fetchone()
+    return None if row is None or row[0] is None else row[0]
+
+
+def _apply_now(conn: Conn, change: Mapping[Cell, int], churned_by: date) -> None:
+    """Mirror tenure cell changes into ``survival_tenure_now`` (state day ``churned_by + W``)."""
+    now: dict[tuple[str, int], list[int]] = {}
+    for (table, key), n in change.items():
+        if table == "survival_tenure_closed" or (
+            table == "survival_tenure_open" and key[2] <= churned_by
+        ):
+            now.setdefault((key[0], key[1]), [0, 0])[0] += n
+        elif table == "survival_tenure_open":
+            now.setdefault((key[0], key[1]), [0, 0])[1] += n
+    entries = sorted((k, v) for k, v in now.items() if v != [0, 0])
+    if not entries:
+        return
+    after = conn.execute(
+        "INSERT INTO survival_tenure_now (group_key, duration_day, events, censored)"
+        " SELECT * FROM unnest(%s::text[], %s::integer[], %s::bigint[], %s::bigint[])"
+        " ON CONFLICT (group_key, duration_day) DO UPDATE SET"
+        " events = survival_tenure_now.events + EXCLUDED.events,"
+        " censored = survival_tenure_now.censored + EXCLUDED.censored"
+        " RETURNING events, censored",
+        (
+            [k[0] for k, _ in entries], [k[1] for k, _ in entries],
+            [v[0] for _, v in entries], [v[1] for _, v in entries],
+        ),
+    ).fetchall()  # fmt: skip
+    if any(e < 0 or c < 0 for e, c in after):
+        raise AggregateError("survival_tenure_now: a count went negative")
+    conn.execute("DELETE FROM survival_tenure_now WHERE events = 0 AND censored = 0")
+
+
+_NOW_FROM_SCRATCH = (
+    "INSERT INTO survival_tenure_now (group_key, duration_day, events, censored)"
+    " SELECT group_key, duration_day, sum(e), sum(c) FROM ("
+    " SELECT group_key, duration_day, n AS e, 0 AS c FROM survival_tenure_closed"
+    " UNION ALL SELECT group_key, duration_day,"
+    " CASE WHEN last_day <= %(by)s THEN n ELSE 0 END,"
+    " CASE WHEN last_day <= %(by)s THEN 0 ELSE n END"
+    " FROM survival_tenure_open) t GROUP BY 1, 2"
+)
+
+
+def _recompute_now(conn: Conn) -> None:
+    conn.execute("TRUNCATE survival_tenure_now")
+    by = _churned_by(conn, "")
+    if by is not None:
+        conn.execute(_NOW_FROM_SCRATCH, {"by": by})
+
+
 def record_as_of(conn: Conn, as_of: datetime | None, churn_window_days: int) -> None:
-    """Move the aggregates' default as-of instant forward (never back) and record W."""
+    """Move the aggregates' default as-of instant forward (never back) and record W.
+
+    When its UTC day advances, people not churned when derived whose last engagement day
+    has now fallen ``W`` days behind move from censored to events in
+    ``survival_tenure_now`` (a few rows per day crossed).
+    """
     with conn.transaction():
+        row = conn.execute(
+            "SELECT as_of, churn_window_days, (as_of AT TIME ZONE 'UTC')::date - churn_window_days"
+            " FROM survival_state FOR UPDATE"
+        ).fetchone()
+        if row is None or as_of is None:
+            return
+        old_as_of, old_window, old_by = row
+        if old_as_of is not None and as_of <= old_as_of and churn_window_days == old_window:
+            return
         conn.execute(
-            "UPDATE survival_state SET as_of = CASE WHEN as_of IS NULL OR as_of < %s"
-            " THEN %s ELSE as_of END, churn_window_days = %s",
-            (as_of, as_of, churn_window_days),
+            "UPDATE survival_state SET as_of = greatest(as_of, %s), churn_window_days = %s",
+            (as_of, churn_window_days),
         )
+        new_by = _churned_by(conn, "")
+        if old_by is None or churn_window_days != old_window:
+            _recompute_now(conn)
+        elif new_by is not None and new_by > old_by:
+            conn.execute(
+                "INSERT INTO survival_tenure_now AS t (group_key, duration_day, events, censored)"
+                " SELECT group_key, duration_day, sum(n), -sum(n) FROM survival_tenure_open"
+                " WHERE last_day > %s AND last_day <= %s GROUP BY 1, 2"
+                " ON CONFLICT (group_key, duration_day) DO UPDATE SET"
+                " events = t.events + EXCLUDED.events, censored = t.censored + EXCLUDED.censored",
+                (old_by, new_by),
+            )
 
 
 _FROM_SCRATCH: tuple[str, ...] = (
@@ -290,7 +377,7 @@ def rebuild(conn: Conn, as_of: datetime | None, churn_window_days: int | None = 
     ``None`` keeps the recorded W. Returns the persons read.
     """
     conn.execute("SELECT survival_install_triggers()")
-    tables = ["survival_dirty", "survival_contributions", *AGGREGATE_TABLES]
+    tables = ["survival_dirty", "survival_contributions", "survival_tenure_now", *AGGREGATE_TABLES]
     conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(sql.Identifier, tables))))
     n = 0
     copy_sql = sql.SQL("COPY survival_contributions ({}) FROM STDIN").format(
@@ -310,6 +397,7 @@ def rebuild(conn: Conn, as_of: datetime | None, churn_window_days: int | None = 
         "UPDATE survival_state SET as_of = %s, churn_window_days = coalesce(%s, churn_window_days)",
         (as_of, churn_window_days),
     )
+    _recompute_now(conn)
     return n
 
 

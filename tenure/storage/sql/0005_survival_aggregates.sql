@@ -50,6 +50,16 @@ CREATE TABLE survival_tenure_open (
     PRIMARY KEY (group_key, duration_day, last_day)
 );
 
+-- The tenure life table at the UTC day of survival_state.as_of: what the default queries,
+-- the gauges and Grafana read (one row per group and duration day).
+CREATE TABLE survival_tenure_now (
+    group_key     text NOT NULL,
+    duration_day  integer NOT NULL,
+    events        bigint NOT NULL,
+    censored      bigint NOT NULL,
+    PRIMARY KEY (group_key, duration_day)
+);
+
 -- Time-to-milestone (kind: activation, conversion, repeat): reached at duration_day ...
 CREATE TABLE milestone_events (
     kind          text NOT NULL,
@@ -154,8 +164,10 @@ BEGIN
 END $$;
 SELECT survival_install_triggers();
 
--- Rows derived before this migration lack the new columns: derive them again.
+-- Rows derived before this migration lack the new columns: derive them again, and give
+-- every existing person a contribution.
 INSERT INTO dirty_persons SELECT person_id FROM persons ON CONFLICT DO NOTHING;
+INSERT INTO survival_dirty SELECT person_id FROM persons ON CONFLICT DO NOTHING;
 
 -- Grafana: tenure life table as of survival_state.as_of (events and censorings per day).
 CREATE VIEW survival_counts AS
