@@ -257,6 +257,9 @@ def test_grafana_views_agree_with_the_api(served, pool) -> None:
             at_risk = {p["day"]: p["at_risk"] for p in got["curve"]}
             for d, _, _ in rows:
                 assert at_risk[d] == sum(r[1] + r[2] for r in rows if r[0] >= d)
+        now = conn.execute("SELECT * FROM survival_tenure_now ORDER BY 1, 2").fetchall()
+        view = conn.execute("SELECT * FROM survival_counts ORDER BY 1, 2").fetchall()
+        assert now == view and len(now) > 50
         matrix = conn.execute(
             "SELECT cohort_week, week, size, on_count, on_or_after_count FROM retention_matrix"
             " WHERE group_key = 'all' ORDER BY 1, 2"

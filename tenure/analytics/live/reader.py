@@ -29,6 +29,7 @@ __all__ = [
 ]
 
 Conn = psycopg.Connection[Any]
+_EPOCH = date(1970, 1, 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,19 +104,23 @@ def cohort_rows(conn: Conn, group: str, as_of_day: date) -> list[CohortRow]:
         f"SELECT cohort_week, n FROM retention_cohorts WHERE {where} ORDER BY cohort_week",
         params,
     ).fetchall()
-    on: dict[date, dict[int, int]] = {}
-    last: dict[date, dict[int, int]] = {}
-    for target, table in ((on, "retention_on"), (last, "retention_last")):
-        for cohort, week, n in conn.execute(
-            f"SELECT cohort_week, week, n FROM {table} WHERE {where}", params
-        ).fetchall():
-            target.setdefault(cohort, {})[int(week)] = int(n)
+    # Days since the epoch rather than dates: ~3k rows per group parse much faster as ints.
+    on: dict[int, dict[int, int]] = {}
+    last: dict[int, dict[int, int]] = {}
+    for is_on, cohort, week, n in conn.execute(
+        f"SELECT true, cohort_week - DATE '1970-01-01', week, n FROM retention_on WHERE {where}"
+        f" UNION ALL SELECT false, cohort_week - DATE '1970-01-01', week, n FROM retention_last"
+        f" WHERE {where}",
+        params + params,
+    ).fetchall():
+        (on if is_on else last).setdefault(cohort, {})[week] = n
     rows: list[CohortRow] = []
     for cohort, size in sizes:
         if not size:
             continue
+        key = (cohort - _EPOCH).days
         weeks = max(1, (as_of_day - cohort).days // 7 + 1)
-        ons, lasts = on.get(cohort, {}), last.get(cohort, {})
+        ons, lasts = on.get(key, {}), last.get(key, {})
         running = sum(n for w, n in lasts.items() if w >= weeks)
         after = [0] * weeks
         for k in range(weeks - 1, -1, -1):
