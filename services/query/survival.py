@@ -54,6 +54,44 @@ MILESTONE_WINDOWS: dict[str, int] = {
 """Default ``window_days`` of each milestone's ``rate``."""
 
 
+def _example(body: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {
+            "description": "Per-group results",
+            "content": {"application/json": {"example": body}},
+        },
+        401: {"description": 'Missing or invalid bearer token: `{"error": ...}`'},
+        403: {"description": 'Token without the read scope: `{"error": ...}`'},
+        422: {"description": 'Unknown group selector or unusable as_of: `{"error": ...}`'},
+    }
+
+
+SURVIVAL_EXAMPLE = {
+    "as_of": "2026-11-01T00:00:00+00:00", "window_days": 30, "confidence": 0.95,
+    "ci_transform": "log-log",
+    "groups": [{
+        "group": "entry:connected_buyer", "n": 120, "events": 40, "censored": 80,
+        "median_days": 41.0, "median_ci": [33.0, 55.0], "rmst_days": 50.2,
+        "rmst_horizon_days": 180,
+        "curve": [{"day": 0, "survival": 1.0, "ci_low": 1.0, "ci_high": 1.0, "at_risk": 120}],
+    }],
+    "logrank": {"groups": ["entry:connected_buyer", "entry:one_time_buyer"],
+                "statistic": 3.1, "p_value": 0.07},
+}  # fmt: skip
+RETENTION_EXAMPLE = {
+    "as_of": "2026-11-01T00:00:00+00:00",
+    "groups": [{"group": "all", "cohorts": [{
+        "cohort": "2026-03-02", "size": 50, "on": [1.0, 0.6], "on_or_after": [1.0, 0.7],
+        "on_count": [50, 30], "on_or_after_count": [50, 35]}]}],
+}  # fmt: skip
+MILESTONE_EXAMPLE = {
+    "as_of": "2026-11-01T00:00:00+00:00", "window_days": 14, "confidence": 0.95,
+    "groups": [{"group": "all", "n": 100, "count": 70, "rate": 0.72, "eligible": 90,
+                "curve": [{"day": 0, "share": 0.0, "ci_low": 0.0, "ci_high": 0.0,
+                           "at_risk": 100}]}],
+}  # fmt: skip
+
+
 class AsOfError(ValueError):
     """An as-of instant the aggregates cannot answer for."""
 
@@ -116,6 +154,7 @@ def survival_router(pool: ConnectionPool) -> APIRouter:
         "duration. Greenwood variance, 95% log-log band, median (first day with S <= 0.5) "
         "and its CI, restricted mean up to `horizon_days`, numbers at risk per day; the "
         "log-rank test when exactly two groups are asked. See docs/metrics.md.",
+        responses=_example(SURVIVAL_EXAMPLE),
     )
     async def survival(
         request: Request,
@@ -151,6 +190,7 @@ def survival_router(pool: ConnectionPool) -> APIRouter:
         description="Cohort = Monday (UTC) of the first-engagement week. `on[k]`: share of "
         "the cohort engaged in week k; `on_or_after[k]`: engaged in week k or any later "
         "week. Rows cover the weeks started by `as_of`.",
+        responses=_example(RETENTION_EXAMPLE),
     )
     async def retention(
         request: Request,
@@ -204,7 +244,12 @@ def survival_router(pool: ConnectionPool) -> APIRouter:
             return await answer(request, work)
 
         router.add_api_route(
-            f"/{kind}", endpoint, methods=["GET"], summary=summary, description=description
+            f"/{kind}",
+            endpoint,
+            methods=["GET"],
+            summary=summary,
+            description=description,
+            responses=_example(MILESTONE_EXAMPLE),
         )
 
     milestone_route(

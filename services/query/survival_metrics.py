@@ -86,6 +86,17 @@ class SurvivalCollector(Collector):
                     rates[name].add_metric([group], share)
         return [people, median, *rates.values()]
 
+    def describe(self) -> Iterable[Metric]:
+        """The metric names, without reading the database (used at registration)."""
+        return [
+            GaugeMetricFamily(name, doc, labels=["group"])
+            for name, doc in (
+                ("tenure_survival_people", "People with an active tenure"),
+                ("tenure_survival_median_days", "Median active tenure in days"),
+                *((name, doc) for name, doc, *_ in _RATES),
+            )
+        ]
+
     def collect(self) -> Iterable[Metric]:
         """One consistent read of the aggregates per scrape; nothing on database errors."""
         if self.pool is None:
