@@ -34,9 +34,10 @@ from psycopg_pool import ConnectionPool
 from bench.result import Result, percentile, rate
 from bench.servers import Servers
 from services.query.app import create_app
+from services.query.survival import milestone_body, retention_body, survival_body
 from tenure.analytics.kaplan_meier import kaplan_meier
 from tenure.analytics.lifetable import LifeTable
-from tenure.analytics.live import stage
+from tenure.analytics.live import reader, stage
 from tenure.analytics.live import store as survival_store
 from tenure.analytics.logrank import logrank_test
 from tenure.analytics.summaries import median_survival, restricted_mean_survival_time
@@ -54,6 +55,10 @@ PROJECTOR_PEOPLE = 120
 """Simulated people for the upkeep part (about 60 events each)."""
 AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
 REQUESTS = 200
+PATH_NOTE = (
+    "p50/p99: real HTTP (uvicorn in this process, httpx client in the same process); "
+    "function_*: the route's query function on one connection, no HTTP"
+)
 LATENESS = timedelta(hours=1)
 
 QUERIES: tuple[tuple[str, dict[str, str]], ...] = (
@@ -196,6 +201,30 @@ def _scan_survival(pool: ConnectionPool) -> float:
     return time.perf_counter() - started
 
 
+def _function_latencies(
+    pool: ConnectionPool, name: str, params: dict[str, str], n: int
+) -> list[float]:
+    """The route's own query function (one read-only snapshot + orjson), without HTTP."""
+    groups = params["groups"]
+    out: list[float] = []
+    with pool.connection() as conn:
+        for i in range(n + 10):
+            started = time.perf_counter()
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                state = reader.aggregate_state(conn)
+                if name.startswith("survival"):
+                    body = survival_body(conn, state, groups, None, 180)
+                elif name.startswith("retention"):
+                    body = retention_body(conn, state, groups, None)
+                else:
+                    body = milestone_body(conn, state, "activation", groups, None, 14)
+            orjson.dumps(body)
+            if i >= 10:
+                out.append(time.perf_counter() - started)
+    return out
+
+
 def _latencies(
     url: str, token: str, path: str, params: dict[str, str], requests: int
 ) -> list[float]:
@@ -280,6 +309,9 @@ def run(
                     "p99_ms": round(percentile(lat, 99) * 1000, 2),
                     "requests": len(lat),
                 }
+                fn = _function_latencies(pool, name, params, requests)
+                measured[name]["function_p50_ms"] = round(percentile(fn, 50) * 1000, 2)
+                measured[name]["function_p99_ms"] = round(percentile(fn, 99) * 1000, 2)
                 _log(f"{name}: {measured[name]}")
         scans = [_scan_survival(pool) for _ in range(5)]
     scan_p50_ms = round(statistics.median(scans) * 1000, 1)
@@ -304,7 +336,7 @@ def run(
     return Result(
         name=NAME,
         params={"persons": size, "requests_per_query": requests, "projector_events": len(records),
-                "as_of": AS_OF.isoformat(), "path": "real HTTP (uvicorn in-process, httpx)"},
+                "as_of": AS_OF.isoformat(), "path": PATH_NOTE},
         measured=measured,
         baseline={"survival_two_groups_scan_p50_ms": scan_p50_ms, **load},
         ratio=round(scan_p50_ms / p50, 2) if p50 else 0.0,

@@ -33,7 +33,14 @@ from tenure.analytics.live.report import (
 )
 from tenure.domain.view import DEFAULT_CONFIG
 
-__all__ = ["AsOfError", "resolve_as_of", "survival_router"]
+__all__ = [
+    "AsOfError",
+    "milestone_body",
+    "resolve_as_of",
+    "retention_body",
+    "survival_body",
+    "survival_router",
+]
 
 CONFIDENCE = 0.95
 GROUPS_DOC = (
@@ -123,6 +130,74 @@ def _iso(as_of: datetime | None) -> str | None:
     return None if as_of is None else as_of.astimezone(UTC).isoformat()
 
 
+def survival_body(
+    conn: Any, state: reader.AggregateState, groups: str | None, as_of: str | None, horizon: int
+) -> dict[str, Any]:
+    """The ``/survival`` answer (the route runs it in one read-only snapshot)."""
+    selected = parse_groups(groups)
+    at = resolve_as_of(as_of, state)
+    day = _day(at)
+    tables = [
+        reader.tenure_table(conn, g, day, state) if day is not None else LifeTable()
+        for g in selected
+    ]
+    return {
+        "as_of": _iso(at),
+        "window_days": state.churn_window_days,
+        "confidence": CONFIDENCE,
+        "ci_transform": "log-log",
+        "groups": [
+            survival_report(g, t, horizon, 1 - CONFIDENCE)
+            for g, t in zip(selected, tables, strict=True)
+        ],
+        "logrank": logrank_report(selected, tables),
+    }
+
+
+def retention_body(
+    conn: Any, state: reader.AggregateState, groups: str | None, as_of: str | None
+) -> dict[str, Any]:
+    """The ``/retention`` answer."""
+    selected = parse_groups(groups)
+    at = resolve_as_of(as_of, state)
+    day = _day(at)
+    return {
+        "as_of": _iso(at),
+        "groups": [
+            retention_report(g, reader.cohort_rows(conn, g, day) if day else []) for g in selected
+        ],
+    }
+
+
+def milestone_body(
+    conn: Any,
+    state: reader.AggregateState,
+    kind: str,
+    groups: str | None,
+    as_of: str | None,
+    window_days: int,
+    default: tuple[str, ...] = ("all",),
+) -> dict[str, Any]:
+    """The ``/activation``, ``/conversion`` or ``/repeat`` answer."""
+    selected = parse_groups(groups, default)
+    at = resolve_as_of(as_of, state)
+    day = _day(at)
+    return {
+        "as_of": _iso(at),
+        "window_days": window_days,
+        "confidence": CONFIDENCE,
+        "groups": [
+            milestone_report(
+                g,
+                reader.milestone_table(conn, kind, g, day) if day else LifeTable(),
+                window_days,
+                1 - CONFIDENCE,
+            )
+            for g in selected
+        ],
+    }
+
+
 def survival_router(pool: ConnectionPool) -> APIRouter:
     """The ``/v1/tenure/*`` routes over a database pool (read-scope bearer auth)."""
     router = APIRouter(prefix="/v1/tenure", tags=["survival"])
@@ -162,27 +237,9 @@ def survival_router(pool: ConnectionPool) -> APIRouter:
         as_of: str | None = Query(None, description=AS_OF_DOC),
         horizon_days: int = Query(180, ge=1, le=3650, description="RMST horizon in days."),
     ) -> Any:
-        def work(conn: Any, state: reader.AggregateState) -> dict[str, Any]:
-            selected = parse_groups(groups)
-            at = resolve_as_of(as_of, state)
-            day = _day(at)
-            tables = [
-                reader.tenure_table(conn, g, day, state) if day is not None else LifeTable()
-                for g in selected
-            ]
-            return {
-                "as_of": _iso(at),
-                "window_days": state.churn_window_days,
-                "confidence": CONFIDENCE,
-                "ci_transform": "log-log",
-                "groups": [
-                    survival_report(g, t, horizon_days, 1 - CONFIDENCE)
-                    for g, t in zip(selected, tables, strict=True)
-                ],
-                "logrank": logrank_report(selected, tables),
-            }
-
-        return await answer(request, work)
+        return await answer(
+            request, lambda conn, state: survival_body(conn, state, groups, as_of, horizon_days)
+        )
 
     @router.get(
         "/retention",
@@ -197,19 +254,7 @@ def survival_router(pool: ConnectionPool) -> APIRouter:
         groups: str | None = Query(None, description=GROUPS_DOC),
         as_of: str | None = Query(None, description=AS_OF_DOC),
     ) -> Any:
-        def work(conn: Any, state: reader.AggregateState) -> dict[str, Any]:
-            selected = parse_groups(groups)
-            at = resolve_as_of(as_of, state)
-            day = _day(at)
-            return {
-                "as_of": _iso(at),
-                "groups": [
-                    retention_report(g, reader.cohort_rows(conn, g, day) if day else [])
-                    for g in selected
-                ],
-            }
-
-        return await answer(request, work)
+        return await answer(request, lambda conn, state: retention_body(conn, state, groups, as_of))
 
     def milestone_route(
         kind: str, summary: str, description: str, default: tuple[str, ...]
@@ -222,26 +267,12 @@ def survival_router(pool: ConnectionPool) -> APIRouter:
                 MILESTONE_WINDOWS[kind], ge=0, le=3650, description="Window of `rate`, days."
             ),
         ) -> Any:
-            def work(conn: Any, state: reader.AggregateState) -> dict[str, Any]:
-                selected = parse_groups(groups, default)
-                at = resolve_as_of(as_of, state)
-                day = _day(at)
-                return {
-                    "as_of": _iso(at),
-                    "window_days": window_days,
-                    "confidence": CONFIDENCE,
-                    "groups": [
-                        milestone_report(
-                            g,
-                            reader.milestone_table(conn, kind, g, day) if day else LifeTable(),
-                            window_days,
-                            1 - CONFIDENCE,
-                        )
-                        for g in selected
-                    ],
-                }
-
-            return await answer(request, work)
+            return await answer(
+                request,
+                lambda conn, state: milestone_body(
+                    conn, state, kind, groups, as_of, window_days, default
+                ),
+            )
 
         router.add_api_route(
             f"/{kind}",

@@ -104,29 +104,37 @@ def cohort_rows(conn: Conn, group: str, as_of_day: date) -> list[CohortRow]:
         f"SELECT cohort_week, n FROM retention_cohorts WHERE {where} ORDER BY cohort_week",
         params,
     ).fetchall()
-    # Days since the epoch rather than dates: ~3k rows per group parse much faster as ints.
-    on: dict[int, dict[int, int]] = {}
-    last: dict[int, dict[int, int]] = {}
-    for is_on, cohort, week, n in conn.execute(
-        f"SELECT true, cohort_week - DATE '1970-01-01', week, n FROM retention_on WHERE {where}"
-        f" UNION ALL SELECT false, cohort_week - DATE '1970-01-01', week, n FROM retention_last"
-        f" WHERE {where}",
+    # Per cohort (as days since the epoch: ints parse fast), weeks and counts as arrays.
+    on: dict[int, tuple[list[int], list[int]]] = {}
+    last: dict[int, tuple[list[int], list[int]]] = {}
+    for is_on, cohort, weeks_of, counts in conn.execute(
+        "SELECT is_on, cohort_week - DATE '1970-01-01', array_agg(week ORDER BY week),"
+        " array_agg(n ORDER BY week) FROM ("
+        f" SELECT true AS is_on, cohort_week, week, n FROM retention_on WHERE {where}"
+        f" UNION ALL SELECT false, cohort_week, week, n FROM retention_last WHERE {where}"
+        ") c GROUP BY 1, 2",
         params + params,
     ).fetchall():
-        (on if is_on else last).setdefault(cohort, {})[week] = n
+        (on if is_on else last)[cohort] = (weeks_of, counts)
     rows: list[CohortRow] = []
     for cohort, size in sizes:
         if not size:
             continue
         key = (cohort - _EPOCH).days
         weeks = max(1, (as_of_day - cohort).days // 7 + 1)
-        ons, lasts = on.get(key, {}), last.get(key, {})
-        running = sum(n for w, n in lasts.items() if w >= weeks)
-        after = [0] * weeks
+        ons = [0] * weeks
+        for w, n in zip(*on.get(key, ((), ())), strict=True):
+            if w < weeks:
+                ons[w] = n
+        after = [0] * (weeks + 1)
+        beyond = 0
+        for w, n in zip(*last.get(key, ((), ())), strict=True):
+            if w < weeks:
+                after[w] = n
+            else:
+                beyond += n
+        after[weeks] = beyond
         for k in range(weeks - 1, -1, -1):
-            running += lasts.get(k, 0)
-            after[k] = running
-        rows.append(
-            CohortRow(cohort, int(size), tuple(ons.get(k, 0) for k in range(weeks)), tuple(after))
-        )
+            after[k] += after[k + 1]
+        rows.append(CohortRow(cohort, int(size), tuple(ons), tuple(after[:weeks])))
     return rows
