@@ -145,6 +145,8 @@ def _apply_counts(conn: Conn, change: Mapping[Cell, int]) -> None:
         ).fetchall()
         if any(r[0] < 0 for r in after):
             raise AggregateError(f"{table}: a count went negative; the aggregates are corrupt")
+        if all(n > 0 for n in counts):
+            continue  # only a removal can bring a count to zero
         match = sql.SQL(" AND ").join(
             sql.SQL("{t}.{c} = u.{c}").format(t=t, c=sql.Identifier(c)) for c in names
         )
@@ -154,6 +156,29 @@ def _apply_counts(conn: Conn, change: Mapping[Cell, int]) -> None:
             ),
             (*columns, counts),
         )
+
+
+def _store_contributions(conn: Conn, rows: list[tuple[Any, ...]]) -> None:
+    """Upsert contribution rows: COPY into a session staging table, then one INSERT."""
+    cols = sql.SQL(", ").join(map(sql.Identifier, CONTRIBUTION_COLUMNS))
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS survival_contributions_incoming"
+        " (LIKE survival_contributions) ON COMMIT DELETE ROWS"
+    )
+    with conn.cursor().copy(
+        sql.SQL("COPY survival_contributions_incoming ({}) FROM STDIN").format(cols)
+    ) as copy:
+        for row in rows:
+            copy.write_row(row)
+    updates = sql.SQL(", ").join(
+        sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in CONTRIBUTION_COLUMNS[1:]
+    )
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO survival_contributions ({c}) SELECT {c} FROM"
+            " survival_contributions_incoming ON CONFLICT (person_id) DO UPDATE SET {u}"
+        ).format(c=cols, u=updates)
+    )
 
 
 def _claim(conn: Conn, limit: int) -> list[str]:
@@ -217,23 +242,7 @@ def drain(conn: Conn, *, limit: int = 2000) -> int:
             conn.execute("DELETE FROM survival_contributions WHERE person_id = ANY(%s)", (gone,))
         changed = [pid for pid in sorted(new) if old.get(pid) != new[pid]]
         if changed:
-            cols = sql.SQL(", ").join(map(sql.Identifier, CONTRIBUTION_COLUMNS))
-            updates = sql.SQL(", ").join(
-                sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
-                for c in CONTRIBUTION_COLUMNS[1:]
-            )
-            with conn.cursor() as cur:
-                cur.executemany(
-                    sql.SQL(
-                        "INSERT INTO survival_contributions ({}) VALUES ({})"
-                        " ON CONFLICT (person_id) DO UPDATE SET {}"
-                    ).format(
-                        cols,
-                        sql.SQL(", ").join(sql.Placeholder() * len(CONTRIBUTION_COLUMNS)),
-                        updates,
-                    ),
-                    [contribution_row(pid, new[pid]) for pid in changed],
-                )
+            _store_contributions(conn, [contribution_row(pid, new[pid]) for pid in changed])
         return len(person_ids)
 
 
@@ -275,7 +284,14 @@ def _apply_now(conn: Conn, change: Mapping[Cell, int], churned_by: date) -> None
     ).fetchall()  # fmt: skip
     if any(e < 0 or c < 0 for e, c in after):
         raise AggregateError("survival_tenure_now: a count went negative")
-    conn.execute("DELETE FROM survival_tenure_now WHERE events = 0 AND censored = 0")
+    shrunk = [k for k, v in entries if min(v) < 0]
+    if shrunk:
+        conn.execute(
+            "DELETE FROM survival_tenure_now t USING unnest(%s::text[], %s::integer[]) u(g, d)"
+            " WHERE t.group_key = u.g AND t.duration_day = u.d AND t.events = 0"
+            " AND t.censored = 0",
+            ([k[0] for k in shrunk], [k[1] for k in shrunk]),
+        )
 
 
 _NOW_FROM_SCRATCH = (
