@@ -12,6 +12,7 @@ from psycopg_pool import ConnectionPool
 
 from services.auth import AuthFailure, ProducerAuthenticator
 from services.query import reads
+from services.query.dashboard import mount_dashboard
 
 SEGMENTS = Literal["customer_and_user", "customer_only", "user_only", "prospect"]
 STAGES = Literal["none", "new", "active", "at_risk", "churned", "resurrected"]
@@ -83,4 +84,5 @@ def create_app(*, pool: ConnectionPool) -> FastAPI:
         next_cursor = rows[-1]["person_id"] if len(rows) == limit else None
         return {"persons": rows, "next": next_cursor}
 
+    mount_dashboard(app, pool)
     return app
