@@ -113,7 +113,8 @@ def up(
     console.print(f"  postgres    {status.database_url} ({status.postgres})")
     console.print(f"  logs        {config.state_dir / 'logs'}")
     console.print("  tokens      tenure token create --producer NAME [--scope read]")
-    console.print("  rebuild     tenure replay")
+    console.print("  rebuild     tenure replay [--metrics-port PORT]")
+    console.print(f"  dashboard   {status.dashboard_url}", soft_wrap=True, highlight=False)
     if not sys.stdout.isatty():  # scripts reading our output get the endpoints as JSON
         print(status.to_json(), flush=True)
     try:
