@@ -34,6 +34,7 @@ SELECT count(*) FILTER (WHERE is_customer),
                         AND second_paid_order_at IS NOT NULL),
        count(*) FILTER (WHERE buyer_kind = 'one_time_buyer'),
        count(*) FILTER (WHERE buyer_kind = 'repeat_buyer'),
+       count(*) FILTER (WHERE segment = 'customer_only' AND buyer_kind = 'one_time_buyer'),
        count(*) FILTER (WHERE is_super_user),
        count(*) FILTER (WHERE is_sponsor),
        max(as_of)
@@ -86,10 +87,12 @@ def _funnels(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     row = conn.execute(FUNNEL_SQL).fetchone()
     assert row is not None  # an aggregate without GROUP BY always returns one row
     buyers, activated, in_window, users_first, converted, converted_twice = row[:6]
-    one_time, repeat, super_users, sponsors, as_of = row[6:]
+    one_time, repeat, one_time_never_used, super_users, sponsors, as_of = row[6:]
     return {
         "as_of": _iso(as_of),
         "buyer_kinds": {"one_time_buyer": one_time, "repeat_buyer": repeat},
+        # The domain's one-time buyer: paid exactly once and is not a user.
+        "one_time_buyers": one_time_never_used,
         "super_users": super_users,
         "sponsors": sponsors,
         "funnels": {

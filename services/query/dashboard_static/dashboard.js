@@ -92,8 +92,9 @@
     const rate = activation[0].count ? (100 * activation[2].count / activation[0].count).toFixed(1) + "%" : "-";
     const items = [
       ["people", summary.persons],
-      ["customers and users", summary.segments.customer_and_user],
-      ["one-time buyers", summary.buyer_kinds.one_time_buyer],
+      ["connected buyers (pay and use)", summary.segments.customer_and_user],
+      ["one-time buyers (paid once, no use)", summary.one_time_buyers],
+      ["non-paying users", summary.segments.user_only],
       ["repeat buyers", summary.buyer_kinds.repeat_buyer],
       ["super users", summary.super_users],
       ["sponsors (payer is not the user)", summary.sponsors],
@@ -233,9 +234,10 @@
       .join("; ");
   }
 
-  function noAnalytics(which) {
-    const text = "The analytics API (/v1/tenure/*) is not served by this query service.";
-    document.getElementById(which + "-note").textContent = text;
+  // Without the analytics API (/v1/tenure/*) its cards are hidden and a notice says why.
+  function showAnalytics(which, available) {
+    document.getElementById(which + "-note").closest("section").hidden = !available;
+    if (!available) document.getElementById("analytics-missing").hidden = false;
   }
 
   async function refresh() {
@@ -244,24 +246,21 @@
     drawSummary(summary);
     const analytics = summary.analytics;
     const groups = ENTRY_GROUPS.join(",");
+    for (const which of ["survival", "retention", "activation", "conversion"]) {
+      showAnalytics(which, analytics[which]);
+    }
     if (analytics.survival) {
       state.data.survival = await api("/v1/tenure/survival?groups=" + encodeURIComponent(groups));
       drawSurvival(state.data.survival);
-    } else {
-      noAnalytics("survival");
     }
     if (analytics.retention) {
       state.data.retention = await api("/v1/tenure/retention?groups=all");
       drawRetention(state.data.retention);
-    } else {
-      noAnalytics("retention");
     }
     for (const which of ["activation", "conversion"]) {
       if (analytics[which]) {
         state.data[which] = await api(`/v1/tenure/${which}?groups=all`);
         drawCurve(which, state.data[which]);
-      } else {
-        noAnalytics(which);
       }
     }
   }
