@@ -13,7 +13,8 @@ import httpx
 import psycopg
 import pytest
 
-from tests.integration.observability.conftest import Observed
+from tests.conftest import skip_tier
+from tests.integration.observability.conftest import PROMETHEUS_MISSING, Observed
 from tests.unit.deploy.dashboards import PanelQuery, dashboard_queries
 
 RATE_INTERVAL = "5m"  # what Grafana's $__rate_interval stands for here: covers the whole run
@@ -24,6 +25,8 @@ SQL = [q for q in dashboard_queries() if q.language == "sql"]
 
 @pytest.mark.parametrize("query", PROMQL, ids=[q.id for q in PROMQL])
 def test_promql_panel_returns_data(observed: Observed, query: PanelQuery) -> None:
+    if not observed.prometheus_url:
+        skip_tier("prometheus", PROMETHEUS_MISSING)
     expr = query.text.replace("$__rate_interval", RATE_INTERVAL)
     assert "$" not in expr, f"unsubstituted Grafana variable in {expr}"
     reply = httpx.get(
