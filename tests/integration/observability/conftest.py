@@ -116,6 +116,22 @@ def _start_prometheus(
     raise TimeoutError("prometheus did not become ready")
 
 
+def _wait_until_scraped(prometheus_url: str, jobs: set[str], timeout: float = 30) -> None:
+    """Until Prometheus has scraped every job successfully (the baseline before the load)."""
+    deadline = time.monotonic() + timeout
+    healthy: set[str] = set()
+    while time.monotonic() < deadline:
+        targets = httpx.get(f"{prometheus_url}/api/v1/targets", timeout=5).json()
+        healthy = {
+            t["labels"]["job"] for t in targets["data"]["activeTargets"] if t["health"] == "up"
+        }
+        if jobs <= healthy:
+            time.sleep(1.5)  # one more scrape each: a baseline sample before any event
+            return
+        time.sleep(0.3)
+    raise TimeoutError(f"Prometheus scraped only {sorted(healthy)} of {sorted(jobs)}")
+
+
 def _scrape_while(urls: dict[str, str], stop: threading.Event, into: list[tuple[str, str]]) -> None:
     """Scrape every process's /metrics every half second until ``stop`` (under load)."""
     while not stop.wait(0.5):
@@ -184,7 +200,7 @@ def _metric_value(text: str, name: str) -> float | None:
 
 
 def _replay_with_metrics(env: dict[str, str], port: int, workdir: Path) -> subprocess.Popen[bytes]:
-    args = ["replay", "--metrics-port", str(port), "--metrics-hold", "8"]
+    args = ["replay", "--metrics-port", str(port), "--metrics-hold", "20"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "tenure.cli.app", *args],
         env=env,
@@ -261,6 +277,8 @@ def observed(scratch_dir: Path, postgres_server: EmbeddedPostgres) -> Iterator[O
         prometheus, prometheus_url = _start_prometheus(
             {**status["metrics_urls"], "replay": replay_url}, workdir / "prometheus"
         )
+        if prometheus_url:
+            _wait_until_scraped(prometheus_url, set(status["metrics_urls"]))
         token = _tenure("token", "create", "--producer", "observed", env=env).strip()
         read_token = _tenure(
             "token", "create", "--producer", "observed-reader", "--scope", "read", env=env
@@ -284,7 +302,15 @@ def observed(scratch_dir: Path, postgres_server: EmbeddedPostgres) -> Iterator[O
             stop_scraping.set()
             scraper.join()
         replay = _replay_with_metrics(env, replay_port, workdir)
-        time.sleep(3)  # Prometheus scrapes every second: let it see the finished replay
+        query_metrics = status["metrics_urls"]["query"]
+        deadline = time.monotonic() + 20  # the business gauges are cached for a few seconds
+        while (
+            _metric_value(httpx.get(query_metrics, timeout=5).text, "tenure_replay_last_events")
+            is None
+        ):
+            assert time.monotonic() < deadline, "the query service never reported the replay"
+            time.sleep(0.5)
+        time.sleep(2)  # Prometheus scrapes every second: let it see the finished replay
         evaluated_at = time.time()
         for name_, url in {**status["metrics_urls"], "replay": replay_url}.items():
             scrapes.append((name_, httpx.get(url, timeout=5).text))

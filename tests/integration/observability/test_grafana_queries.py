@@ -13,6 +13,8 @@ import httpx
 import psycopg
 import pytest
 
+from tenure.analytics.kaplan_meier import kaplan_meier
+from tenure.analytics.lifetable import LifeTable
 from tests.conftest import skip_tier
 from tests.integration.observability.conftest import PROMETHEUS_MISSING, Observed
 from tests.unit.deploy.dashboards import PanelQuery, dashboard_queries
@@ -49,3 +51,34 @@ def test_sql_panel_returns_rows(observed: Observed, query: PanelQuery) -> None:
         rows = conn.execute(query.text).fetchall()  # type: ignore[arg-type]
     assert rows, f"no rows for {query.id}"
     assert any(v is not None for row in rows for v in row)
+
+
+def test_tenure_survival_panel_equals_the_python_kaplan_meier(observed: Observed) -> None:
+    """The SQL Kaplan-Meier of the Tenure dashboard equals tenure.analytics (lifelines')."""
+    (panel,) = [q for q in SQL if q.panel.startswith("Survival by segment")]
+    with psycopg.connect(observed.database_url) as conn:
+        drawn = conn.execute(panel.text).fetchall()  # type: ignore[arg-type]
+        people = conn.execute(
+            "SELECT segment, tenure_days, stage = 'churned' FROM persons "
+            "WHERE first_engagement_at IS NOT NULL AND segment <> 'prospect'"
+        ).fetchall()
+    names = {
+        "customer_and_user": "customers who use it",
+        "customer_only": "customers who do not use it",
+        "user_only": "non-paying users",
+    }
+    by_group: dict[str, list[tuple[int, bool]]] = {}
+    for segment, days, churned in people:
+        by_group.setdefault(names[segment], []).append((days, churned))
+    expected = {}
+    for group, obs in by_group.items():
+        curve = kaplan_meier(LifeTable.from_durations([d for d, _ in obs], [e for _, e in obs]))
+        for point in curve.points:
+            expected[(group, point.day)] = point
+    assert len(drawn) >= len(by_group) > 1
+    for group, day, survival, low, high, at_risk in drawn:
+        point = expected[(group, day)]
+        assert at_risk == point.at_risk
+        assert float(survival) == pytest.approx(point.survival, abs=1e-4)
+        assert float(low) == pytest.approx(point.ci_low, abs=1e-4)
+        assert float(high) == pytest.approx(point.ci_high, abs=1e-4)
