@@ -34,8 +34,11 @@ ANALYTICS_ROUTES = {
 
 
 def analytics_available(app: FastAPI) -> dict[str, bool]:
-    """Which analytics routes this service serves (the page fetches only those)."""
-    paths = {getattr(route, "path", None) for route in app.routes}
+    """Which analytics routes this service serves (the page fetches only those).
+
+    Read from the OpenAPI document: included routers are not plain routes in ``app.routes``.
+    """
+    paths = set(app.openapi().get("paths", {}))
     return {name: path in paths for name, path in ANALYTICS_ROUTES.items()}
 
 

@@ -155,25 +155,37 @@
     pipeline(summary);
   }
 
+  // The CI band of a step curve as one polygon: along ci_high, then back along ci_low.
+  function bandPolygon(curve) {
+    const upper = [];
+    const lower = [];
+    curve.forEach((p, i) => {
+      const next = i + 1 < curve.length ? curve[i + 1].day : p.day;
+      upper.push([p.day, p.ci_high], [next, p.ci_high]);
+      lower.push([p.day, p.ci_low], [next, p.ci_low]);
+    });
+    return upper.concat(lower.reverse());
+  }
+
   function drawSurvival(survival) {
     const series = [];
     survival.groups.forEach((g, i) => {
       const color = COLORS[i % COLORS.length];
       const name = groupName(g.group);
-      const stack = "ci-" + i;
+      const polygon = bandPolygon(g.curve);
       series.push({
-        name: name + " CI low", type: "line", step: "end", stack: stack, symbol: "none",
-        lineStyle: { opacity: 0 }, tooltip: { show: false },
-        data: g.curve.map((p) => [p.day, p.ci_low]),
+        name: name + " CI", type: "custom", silent: true, z: 1, tooltip: { show: false },
+        data: g.curve.map((p) => [p.day, p.ci_low, p.ci_high]),
+        encode: { x: 0, y: [1, 2] },
+        renderItem: (params, api) => params.dataIndex !== 0 ? null : {
+          type: "polygon",
+          shape: { points: polygon.map((point) => api.coord(point)) },
+          style: { fill: color, opacity: 0.15 },
+        },
       });
       series.push({
-        name: name + " CI", type: "line", step: "end", stack: stack, symbol: "none",
-        lineStyle: { opacity: 0 }, areaStyle: { color: color, opacity: 0.15 }, tooltip: { show: false },
-        data: g.curve.map((p) => [p.day, p.ci_high - p.ci_low]),
-      });
-      series.push({
-        name: name, type: "line", step: "end", symbol: "none", lineStyle: { color: color, width: 2 },
-        itemStyle: { color: color },
+        name: name, type: "line", step: "end", symbol: "none", z: 2,
+        lineStyle: { color: color, width: 2 }, itemStyle: { color: color },
         data: g.curve.map((p) => [p.day, p.survival]),
         markLine: g.median_days === null ? undefined : {
           symbol: "none", label: { formatter: "median " + g.median_days + " d" },
@@ -206,9 +218,10 @@
     const data = [];
     cohorts.forEach((c, y) => c.on.forEach((share, x) => data.push([x, y, share])));
     chart("retention").setOption({
-      grid: { left: 90, right: 30, top: 10, bottom: 60 },
+      grid: { left: 110, right: 30, top: 10, bottom: 80 },
       tooltip: { position: "top" },
-      xAxis: { type: "category", name: "week", data: Array.from({ length: weeks }, (_, i) => String(i)) },
+      xAxis: { type: "category", name: "weeks since first engagement", nameLocation: "middle", nameGap: 25,
+        data: Array.from({ length: weeks }, (_, i) => String(i)) },
       yAxis: { type: "category", data: cohorts.map((c) => `${c.cohort} (${c.size})`) },
       visualMap: { min: 0, max: 1, calculable: true, orient: "horizontal", left: "center", bottom: 0,
         inRange: { color: ["#f4f5f7", "#2f6fdb"] } },

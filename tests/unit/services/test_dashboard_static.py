@@ -39,3 +39,22 @@ def test_page_script_reads_the_token_from_the_fragment_and_the_contract_routes()
 def test_static_folder_is_packaged() -> None:
     pyproject = (Path(__file__).resolve().parents[3] / "pyproject.toml").read_text()
     assert "query/dashboard_static/" in pyproject
+
+
+def test_analytics_routes_are_found_in_included_routers() -> None:
+    from fastapi import APIRouter, FastAPI
+
+    from services.query.dashboard import analytics_available
+
+    app = FastAPI()
+    router = APIRouter(prefix="/v1/tenure")
+
+    @router.get("/survival")
+    def survival() -> dict[str, str]:
+        return {}
+
+    assert not any(analytics_available(app).values())
+    app.include_router(router)
+    app.openapi_schema = None  # as when the app is built with the router already included
+    found = analytics_available(app)
+    assert found["survival"] and not found["retention"]
