@@ -8,7 +8,7 @@ contract's categories); never an id.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import REGISTRY, Counter, Gauge
 
 DEAD_LETTERS = Counter(
     "tenure_dead_letters",
@@ -16,8 +16,18 @@ DEAD_LETTERS = Counter(
     "reason category.",
     ["worker", "category"],
 )
-CONSUMER_LAG = Gauge(
-    "tenure_consumer_lag",
-    "Records behind the fetch high watermark, per consumer group, topic and partition.",
-    ["group", "topic", "partition"],
-)
+
+
+def _consumer_lag() -> Gauge:
+    """``tenure_consumer_lag``; reused if another worker's module registered it first."""
+    existing = getattr(REGISTRY, "_names_to_collectors", {}).get("tenure_consumer_lag")
+    if isinstance(existing, Gauge):
+        return existing
+    return Gauge(
+        "tenure_consumer_lag",
+        "Records behind the fetch high watermark, per consumer group, topic and partition.",
+        ["group", "topic", "partition"],
+    )
+
+
+CONSUMER_LAG = _consumer_lag()
