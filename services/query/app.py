@@ -12,6 +12,7 @@ from psycopg_pool import ConnectionPool
 
 from services.auth import AuthFailure, ProducerAuthenticator
 from services.query import reads
+from services.query.dashboard import mount_dashboard
 from services.query.survival import survival_router
 
 SEGMENTS = Literal["customer_and_user", "customer_only", "user_only", "prospect"]
@@ -85,4 +86,5 @@ def create_app(*, pool: ConnectionPool) -> FastAPI:
         return {"persons": rows, "next": next_cursor}
 
     app.include_router(survival_router(pool))
+    mount_dashboard(app, pool)
     return app

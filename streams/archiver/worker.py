@@ -12,12 +12,14 @@ import logging
 import threading
 import time
 from collections import Counter
+from datetime import UTC, datetime
 
 from kafka import KafkaConsumer
 from psycopg_pool import ConnectionPool
 
 from streams.archiver import metrics
 from streams.archiver.records import to_archive_record
+from streams.pipeline_metrics import DEAD_LETTERS
 from tenure.contract.topics import CANONICAL_TOPICS
 from tenure.eventlog.deadletter import DeadLetter
 from tenure.eventlog.publisher import EventPublisher
@@ -75,6 +77,7 @@ class Archiver:
             self.publisher.publish([d.to_record() for d in dead])
             self.consumer.commit()
             self._count(rows, inserted, dead)
+            self._observe_latency(rows)
             metrics.BATCH_RECORDS.observe(n)
         self._report_lag()
         return n
@@ -91,7 +94,18 @@ class Archiver:
             self.totals["duplicate"] += total - new
         for d in dead:
             metrics.RECORDS.labels(d.origin.split("/")[0], "dead_lettered").inc()
+            DEAD_LETTERS.labels("archiver", d.category).inc()
             self.totals["dead_lettered"] += 1
+
+    @staticmethod
+    def _observe_latency(rows: list[ArchiveRecord]) -> None:
+        """Latency from event time and from ingest time, once the rows are durable."""
+        now = datetime.now(UTC)
+        for row in rows:
+            metrics.EVENT_AGE.observe(max(0.0, (now - row.event_time).total_seconds()))
+            if row.ingested_at is not None:
+                latency = (now - row.ingested_at).total_seconds()
+                metrics.INGEST_LATENCY.observe(max(0.0, latency))
 
     def _report_lag(self) -> None:
         for tp in self.consumer.assignment():

@@ -15,6 +15,7 @@ from typing import Any
 import faust
 
 from streams.faust_app import tenure_faust_app
+from streams.pipeline_metrics import CONSUMER_LAG, DEAD_LETTERS
 from streams.sdk_validator import metrics
 from streams.sdk_validator.routing import route_sdk_record
 from tenure.contract.topics import SDK_EVENTS
@@ -45,6 +46,7 @@ def create_app(bootstrap: str, datadir: Path, future_tolerance: timedelta) -> fa
                 )
                 if isinstance(routed, DeadLetter):
                     metrics.SDK_RECORDS.labels("dead_lettered", routed.category).inc()
+                    DEAD_LETTERS.labels("sdk-validator", routed.category).inc()
                     routed_record = routed.to_record()
                 else:
                     metrics.SDK_RECORDS.labels("forwarded", "").inc()
@@ -63,5 +65,18 @@ def create_app(bootstrap: str, datadir: Path, future_tolerance: timedelta) -> fa
                 pending.append(sent)
             await asyncio.gather(*pending)  # acknowledged before the offsets are committed
             yield len(events)
+
+    @app.timer(2.0)  # type: ignore[untyped-decorator]
+    async def report_lag() -> None:
+        """Lag of this worker's partitions: fetch high watermark minus position."""
+        consumer = app.consumer
+        for tp in consumer.assignment():
+            if tp.topic != SDK_EVENTS:
+                continue
+            high = consumer.highwater(tp)
+            position = await consumer.position(tp)
+            if high is None or position is None:
+                continue
+            CONSUMER_LAG.labels(APP_ID, tp.topic, str(tp.partition)).set(max(0, high - position))
 
     return app

@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -112,7 +113,8 @@ def up(
     console.print(f"  postgres    {status.database_url} ({status.postgres})")
     console.print(f"  logs        {config.state_dir / 'logs'}")
     console.print("  tokens      tenure token create --producer NAME [--scope read]")
-    console.print("  rebuild     tenure replay")
+    console.print("  rebuild     tenure replay [--metrics-port PORT]")
+    console.print(f"  dashboard   {status.dashboard_url}", soft_wrap=True, highlight=False)
     if not sys.stdout.isatty():  # scripts reading our output get the endpoints as JSON
         print(status.to_json(), flush=True)
     try:
@@ -238,14 +240,34 @@ def replay(
         help="Derive views as of this RFC 3339 instant, e.g. 2026-11-01T00:00:00Z "
         "(default: the watermark).",
     ),
+    metrics_port: int | None = typer.Option(
+        None,
+        "--metrics-port",
+        help="Serve the replay's progress on this port's /metrics while it runs "
+        "(tenure_replay_progress_ratio{phase}, tenure_replay_running).",
+    ),
+    metrics_hold: float = typer.Option(
+        0.0,
+        "--metrics-hold",
+        min=0.0,
+        help="With --metrics-port: keep /metrics up this many seconds after the replay ends, "
+        "so a scraper sees the finished state.",
+    ),
 ) -> None:
     """Rebuild every lifecycle read model from the durable archive and swap it in."""
     from rich.progress import Progress
 
+    from tenure.cli import replay_metrics
     from tenure.projection.replay import replay as run_replay
 
     config = _config()
     instant = _parse_instant(as_of) if as_of else None
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr="0.0.0.0")
+        console.print(f"replay progress on http://127.0.0.1:{metrics_port}/metrics")
+    replay_metrics.start()
     with Progress(console=console, transient=True) as bar:
         tasks: dict[str, TaskID] = {}
 
@@ -253,6 +275,7 @@ def replay(
             if phase not in tasks:
                 tasks[phase] = bar.add_task(phase, total=max(total, 1))
             bar.update(tasks[phase], completed=done, total=max(total, 1))
+            replay_metrics.report(phase, done, total)
 
         result = run_replay(
             _database_url(config),
@@ -260,11 +283,14 @@ def replay(
             allowed_lateness=timedelta(seconds=config.allowed_lateness_s),
             progress=progress,
         )
+    replay_metrics.finish()
     console.print(
         f"replayed {result.events} events (archive seq {result.archive_seq}) as of "
         f"{result.as_of.isoformat() if result.as_of else '-'}: "
         f"{result.persons} persons, {result.devices} devices"
     )
+    if metrics_port is not None and metrics_hold > 0:
+        time.sleep(metrics_hold)
 
 
 @serve_app.command("ingest")

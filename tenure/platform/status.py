@@ -24,6 +24,8 @@ class PlatformStatus:
     postgres: str
     processes: dict[str, int]
     broker_recoveries: int = 0
+    dashboard_url: str = ""
+    """The built-in dashboard with a read token in its fragment (``/dashboard#token=...``)."""
 
     def to_json(self) -> str:
         """The status as pretty JSON."""
@@ -40,6 +42,8 @@ def write_status(state_dir: Path, status: PlatformStatus) -> None:
     path = status_path(state_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
+    tmp.touch(mode=0o600)  # the dashboard URL carries a read token
+    tmp.chmod(0o600)
     tmp.write_text(status.to_json())
     tmp.replace(path)
 

@@ -63,6 +63,8 @@ class Platform:
     query_url: str = ""
     metrics_urls: dict[str, str] = field(default_factory=dict)
     started_at: str = ""
+    dashboard_url: str = ""
+    dashboard_token_id: str = ""
 
     @property
     def logs(self) -> Path:
@@ -141,9 +143,32 @@ class Platform:
             "projector": f"http://127.0.0.1:{projector_port}/metrics",
         }
         self.started_at = datetime.now(UTC).isoformat()
+        self._create_dashboard_link()
         if self.demo:
             self._start_demo()
         return self.publish_status()
+
+    def _create_dashboard_link(self) -> None:
+        """A read token for the built-in dashboard page, carried in the URL fragment."""
+        from tenure.storage.tokens import create_token
+
+        with psycopg.connect(self.database_url) as conn:
+            token = create_token(conn, "dashboard", "read")
+        self.dashboard_token_id = token.split("_")[1]
+        self.dashboard_url = f"{self.query_url}/dashboard#token={token}"
+
+    def _revoke_dashboard_link(self) -> None:
+        """Revoke the dashboard's read token (the link stops working with the platform)."""
+        if not self.dashboard_token_id:
+            return
+        from tenure.storage.tokens import revoke_token
+
+        try:
+            with psycopg.connect(self.database_url, connect_timeout=5) as conn:
+                revoke_token(conn, self.dashboard_token_id)
+        except psycopg.Error as exc:
+            log.warning("could not revoke the dashboard token: %s", exc)
+        self.dashboard_token_id = ""
 
     def _start_demo(self) -> None:
         """Feed a simulated population through the ingest API, then keep it coming."""
@@ -172,6 +197,7 @@ class Platform:
             started_at=self.started_at,
             ingest_url=self.ingest_url,
             query_url=self.query_url,
+            dashboard_url=self.dashboard_url,
             metrics_urls=self.metrics_urls,
             kafka_bootstrap=self.kafka_bootstrap,
             database_url=self.database_url,
@@ -282,6 +308,7 @@ class Platform:
                 child.process.stop(timeout=10)
         if self.broker is not None:
             self.broker.stop()
+        self._revoke_dashboard_link()
         if self.postgres is not None:
             self.postgres.stop()
         clear_status(self.config.state_dir)

@@ -1,0 +1,33 @@
+"""Pipeline metrics every stream worker shares: dead letters and consumer lag.
+
+Defined once so that workers running in one Python process (tests, embedded runs) do not
+register the same metric name twice. Labels are bounded: worker or consumer group names,
+topics, partition numbers and rejection categories (``malformed``, ``envelope``, the
+contract's categories); never an id.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import REGISTRY, Counter, Gauge
+
+DEAD_LETTERS = Counter(
+    "tenure_dead_letters",
+    "Records sent to the dead-letter topic, by worker (archiver | sdk-validator | ...) and "
+    "reason category.",
+    ["worker", "category"],
+)
+
+
+def _consumer_lag() -> Gauge:
+    """``tenure_consumer_lag``; reused if another worker's module registered it first."""
+    existing = getattr(REGISTRY, "_names_to_collectors", {}).get("tenure_consumer_lag")
+    if isinstance(existing, Gauge):
+        return existing
+    return Gauge(
+        "tenure_consumer_lag",
+        "Records behind the fetch high watermark, per consumer group, topic and partition.",
+        ["group", "topic", "partition"],
+    )
+
+
+CONSUMER_LAG = _consumer_lag()

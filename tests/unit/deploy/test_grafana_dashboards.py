@@ -1,0 +1,98 @@
+"""The Grafana provisioning and dashboards are well-formed and use what really exists."""
+
+from __future__ import annotations
+
+import importlib
+import re
+
+import yaml
+from prometheus_client.core import REGISTRY
+
+from services.query.business_metrics import Snapshot, families
+from tests.unit.deploy.dashboards import (
+    DASHBOARDS,
+    DATASOURCES,
+    ROOT,
+    dashboard_queries,
+    load_dashboards,
+    panels,
+)
+
+METRIC_MODULES = (
+    "services.ingest.metrics",
+    "streams.archiver.metrics",
+    "streams.sdk_validator.metrics",
+    "streams.projector.metrics",
+    "streams.pipeline_metrics",
+    "tenure.cli.replay_metrics",
+)
+
+
+def _exposed_names() -> set[str]:
+    """Every sample name the processes can expose (registered metrics and business gauges)."""
+    for module in METRIC_MODULES:
+        importlib.import_module(module)
+    names = {s.name for m in REGISTRY.collect() for s in m.samples}
+    names |= {f"{m.name}_bucket" for m in REGISTRY.collect() if m.type == "histogram"}
+    for metric in REGISTRY.collect():
+        names.add(metric.name + ("_total" if metric.type == "counter" else ""))
+    snap = Snapshot(
+        persons=[("customer_only", "new", "micro", "none", "one_time_buyer", 1, 0, 0, 0, 1)],
+        transitions=[("segment", 1, 0)],
+        max_event_time=1.0,
+        checkpoint=(1.0, 1, 1),
+    )
+    names |= {m.name for m in families(snap)}
+    names |= {"up"}
+    return names
+
+
+def test_three_dashboards_with_unique_uids_and_titles() -> None:
+    boards = load_dashboards()
+    assert set(boards) == {"customers-vs-users", "tenure", "pipeline-health"}
+    assert len({b["uid"] for b in boards.values()}) == 3
+    for board in boards.values():
+        ids = [p["id"] for p in board["panels"]]
+        assert len(ids) == len(set(ids))
+        assert panels(board)
+
+
+def test_every_panel_uses_a_provisioned_datasource_by_uid() -> None:
+    provisioned = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/datasources/datasources.yml").read_text()
+    )
+    by_uid = {d["uid"]: d["type"] for d in provisioned["datasources"]}
+    assert by_uid == DATASOURCES
+    for board in load_dashboards().values():
+        for panel in panels(board):
+            assert panel["datasource"]["uid"] in by_uid
+            for target in panel["targets"]:
+                assert by_uid[target["datasource"]["uid"]] == target["datasource"]["type"]
+
+
+def test_promql_names_only_metrics_the_processes_expose() -> None:
+    exposed = _exposed_names()
+    for query in dashboard_queries():
+        if query.language != "promql":
+            continue
+        for name in re.findall(r"\b(tenure_[a-z_]+|up)\b", query.text):
+            assert name in exposed, f"{query.id}: {name} is not exposed by any process"
+
+
+def test_sql_panels_use_no_grafana_macros_and_name_no_person_ids() -> None:
+    for query in dashboard_queries():
+        if query.language != "sql":
+            continue
+        assert "$" not in query.text, query.id
+        assert "person_id" not in query.text and "device_id" not in query.text, query.id
+
+
+def test_provisioning_loads_the_dashboards_folder_that_compose_mounts() -> None:
+    provider = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/dashboards/dashboards.yml").read_text()
+    )["providers"][0]
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    mounts = compose["services"]["grafana"]["volumes"]
+    assert f"./deploy/grafana/dashboards:{provider['options']['path']}:ro" in mounts
+    assert "./deploy/grafana/provisioning:/etc/grafana/provisioning:ro" in mounts
+    assert DASHBOARDS.is_dir()

@@ -1,0 +1,60 @@
+"""The dashboard page's assets are served locally, the vendored library with its licence."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from services.query.dashboard import ANALYTICS_ROUTES, STATIC
+
+
+def test_page_references_only_local_assets_that_exist() -> None:
+    html = (STATIC / "index.html").read_text()
+    refs = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert refs
+    for ref in refs:
+        if ref.startswith("data:"):
+            continue
+        assert ref.startswith("/dashboard/static/"), f"{ref} is not served locally"
+        assert (STATIC / ref.removeprefix("/dashboard/static/")).is_file(), ref
+
+
+def test_vendored_echarts_carries_its_licence_and_version() -> None:
+    vendor = STATIC / "vendor" / "echarts"
+    assert (vendor / "echarts.min.js").stat().st_size > 500_000
+    assert "Apache License" in (vendor / "LICENSE").read_text()
+    assert "5.6.0" in (vendor / "VERSION").read_text()
+    assert 'version="5.6.0"' in (vendor / "echarts.min.js").read_text()
+
+
+def test_page_script_reads_the_token_from_the_fragment_and_the_contract_routes() -> None:
+    script = (STATIC / "dashboard.js").read_text()
+    assert "location.hash" in script and "location.search" not in script
+    assert "/v1/dashboard/summary" in script
+    for name, path in ANALYTICS_ROUTES.items():
+        if name != "repeat":
+            assert path.rsplit("/", 1)[0] in script
+
+
+def test_static_folder_is_packaged() -> None:
+    pyproject = (Path(__file__).resolve().parents[3] / "pyproject.toml").read_text()
+    assert "query/dashboard_static/" in pyproject
+
+
+def test_analytics_routes_are_found_in_included_routers() -> None:
+    from fastapi import APIRouter, FastAPI
+
+    from services.query.dashboard import analytics_available
+
+    app = FastAPI()
+    router = APIRouter(prefix="/v1/tenure")
+
+    @router.get("/survival")
+    def survival() -> dict[str, str]:
+        return {}
+
+    assert not any(analytics_available(app).values())
+    app.include_router(router)
+    app.openapi_schema = None  # as when the app is built with the router already included
+    found = analytics_available(app)
+    assert found["survival"] and not found["retention"]
