@@ -8,17 +8,18 @@ only after the transaction.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import psycopg
 
-from tenure.domain.device import join_devices
+from tenure.domain.device import DeviceState
 from tenure.domain.events import DomainEvent, PersonErasureRequested
 from tenure.domain.neighbourhood import split_by_key
-from tenure.domain.person import join_persons
+from tenure.domain.person import PersonState
 from tenure.projection import raw_store
+from tenure.projection.raw_cache import DEVICES, PERSONS, Merged, StateCache, merge_batch
 
 Partition = tuple[str, int]
 
@@ -34,15 +35,27 @@ class ApplyResult:
     devices_marked: int
 
 
-def _merge_all(
-    current: Mapping[str, Any], parts: Mapping[str, list[Any]], join: Any
-) -> dict[str, Any]:
-    changed: dict[str, Any] = {}
-    for key, singletons in parts.items():
-        merged = join(key, [current[key], *singletons])
-        if merged != current[key]:
-            changed[key] = merged
-    return changed
+@dataclass(slots=True)
+class RawCaches:
+    """The raw states this process last wrote or read (see :mod:`raw_cache`)."""
+
+    devices: StateCache[DeviceState] = field(default_factory=StateCache)
+    persons: StateCache[PersonState] = field(default_factory=StateCache)
+
+    def clear(self) -> None:
+        """Forget every cached state."""
+        self.devices.clear()
+        self.persons.clear()
+
+
+def _new_mentions(merged: Merged[DeviceState]) -> list[tuple[str, str]]:
+    """(person, device) pairs the changed devices mention and their stored state did not."""
+    pairs = []
+    for device_id, state in merged.changed.items():
+        old = merged.before.get(device_id)
+        known = old.person_ids if old is not None else frozenset()
+        pairs += [(p, device_id) for p in state.person_ids - known]
+    return pairs
 
 
 def _mark_dirty(conn: psycopg.Connection[Any], table: str, column: str, ids: Iterable[str]) -> int:
@@ -72,12 +85,15 @@ def apply_events(
     conn: psycopg.Connection[Any],
     events: Sequence[DomainEvent],
     progress: Mapping[Partition, datetime],
+    caches: RawCaches | None = None,
 ) -> ApplyResult:
     """Merge ``events`` into the raw states and queue the humans and devices they affect.
 
     ``progress`` is the latest event time per input partition in this batch. Must run in
-    the caller's transaction.
+    the caller's transaction. ``caches`` (the process's raw states) saves reading states
+    back; without it every touched state is read.
     """
+    caches = RawCaches() if caches is None else caches
     facts = split_by_key(events)
     device_parts, person_parts = facts.devices, facts.persons
     links = [(link.person_id, link.alias_id) for link in facts.links]
@@ -85,15 +101,10 @@ def apply_events(
     spreading |= {e.person_id for e in events if isinstance(e, PersonErasureRequested)}
 
     # Lock order everywhere: devices, then persons, each by key.
-    devices = raw_store.lock_devices(conn, device_parts)
-    changed_devices = _merge_all(devices, device_parts, join_devices)
-    raw_store.save_devices(conn, changed_devices)
-    raw_store.add_mentions(
-        conn, ((p, d) for d, state in changed_devices.items() for p in state.person_ids)
-    )
-    persons = raw_store.lock_persons(conn, person_parts)
-    changed_persons = _merge_all(persons, person_parts, join_persons)
-    raw_store.save_persons(conn, changed_persons)
+    devices = merge_batch(conn, DEVICES, caches.devices, device_parts)
+    changed_devices = devices.changed
+    raw_store.add_mentions(conn, _new_mentions(devices))
+    changed_persons = merge_batch(conn, PERSONS, caches.persons, person_parts).changed
     raw_store.add_links(conn, links)
 
     dirty_persons = set(changed_persons) | {

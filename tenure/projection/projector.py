@@ -24,7 +24,7 @@ from tenure.domain.events import DomainEvent, parse_event
 from tenure.domain.view import DEFAULT_CONFIG
 from tenure.eventlog.deadletter import DeadLetter
 from tenure.eventlog.publisher import EventPublisher
-from tenure.projection.apply import ApplyResult, Partition, apply_events
+from tenure.projection.apply import ApplyResult, Partition, RawCaches, apply_events
 from tenure.projection.derive import DeriveResult, derive_pass, queue_stale_persons
 from tenure.projection.outbox import publish_pending
 
@@ -99,6 +99,7 @@ class Projector:
         self.derive_budget_s = derive_budget_s
         self.derive_chunk = derive_chunk
         self.totals = ProjectorTotals()
+        self.caches = RawCaches()
 
     def _retrying(self, work: Any) -> Any:
         for attempt in range(1, 11):
@@ -119,7 +120,7 @@ class Projector:
 
         def work(conn: psycopg.Connection[Any]) -> ApplyResult:
             with conn.transaction():
-                return apply_events(conn, events, progress)
+                return apply_events(conn, events, progress, self.caches)
 
         result: ApplyResult = self._retrying(work)
         self.totals.applied += len(events)
