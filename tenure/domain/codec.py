@@ -797,20 +797,6 @@ def encode_device_state(state: DeviceState) -> bytes:
     return orjson.dumps(document, option=_DUMPS_OPTIONS)
 
 
-# --------------------------------------------------------------------------- bytes
-
-
-def _dumps(document: dict[str, Any]) -> bytes:
-    return orjson.dumps(document, option=_DUMPS_OPTIONS)
-
-
-def _loads(data: bytes | bytearray | memoryview | str, kind: str) -> dict[str, Any]:
-    document = orjson.loads(data)
-    if not isinstance(document, dict):
-        raise _fail(f"{kind} state", "a JSON object", document)
-    return document
-
-
 def decode_device_state(data: bytes | bytearray | memoryview | str) -> DeviceState:
     """The device state encoded by :func:`encode_device_state` (``ValueError`` if not one)."""
     return device_state_from_json(_loads(data, "device"))

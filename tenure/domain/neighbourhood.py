@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from tenure.domain.device import DeviceState, device_ids_of, device_singleton, join_devices
-from tenure.domain.events import DomainEvent, IdentityLinked
+from tenure.domain.events import DeviceUsed, DomainEvent, IdentityLinked
 from tenure.domain.identity import IdentityGraph
 from tenure.domain.lattice import frozen_map
 from tenure.domain.person import PersonState, join_persons, person_ids_of, person_singleton
@@ -55,6 +55,34 @@ def split_by_key(events: Iterable[DomainEvent]) -> KeyedFacts:
         if isinstance(event, IdentityLinked):
             facts.links.append(event)
     return facts
+
+
+@dataclass(slots=True)
+class KeyedBatch:
+    """A batch routed to its keys: device events per device, single-event person states
+    per person id, and links (the projector's input to :func:`fold_device_events` and
+    :func:`join_persons`)."""
+
+    devices: dict[str, list[DomainEvent]] = field(default_factory=dict)
+    persons: dict[str, list[PersonState]] = field(default_factory=dict)
+    links: list[IdentityLinked] = field(default_factory=list)
+
+
+def group_by_key(events: Iterable[DomainEvent]) -> KeyedBatch:
+    """Route each event to the device and person keys it is about (as :func:`split_by_key`)."""
+    batch = KeyedBatch()
+    devices, persons = batch.devices, batch.persons
+    for event in events:
+        if type(event) is DeviceUsed:  # most events: one device, no person key
+            devices.setdefault(event.device_id, []).append(event)
+            continue
+        for device_id in device_ids_of(event):
+            devices.setdefault(device_id, []).append(event)
+        for person_id in person_ids_of(event):
+            persons.setdefault(person_id, []).append(person_singleton(person_id, event))
+        if isinstance(event, IdentityLinked):
+            batch.links.append(event)
+    return batch
 
 
 def raw_fold(events: Iterable[DomainEvent]) -> RawWorld:

@@ -16,7 +16,7 @@ import psycopg
 
 from tenure.domain.device import DeviceState
 from tenure.domain.events import DomainEvent, PersonErasureRequested
-from tenure.domain.neighbourhood import split_by_key
+from tenure.domain.neighbourhood import group_by_key
 from tenure.domain.person import PersonState
 from tenure.projection import raw_store
 from tenure.projection.raw_cache import DEVICES, PERSONS, Merged, StateCache, merge_batch
@@ -48,14 +48,17 @@ class RawCaches:
         self.persons.clear()
 
 
-def _new_mentions(merged: Merged[DeviceState]) -> list[tuple[str, str]]:
-    """(person, device) pairs the changed devices mention and their stored state did not."""
-    pairs = []
+def _mentions(merged: Merged[DeviceState]) -> tuple[list[tuple[str, str]], set[str]]:
+    """(person, device) pairs the changed devices mention and their stored state did not;
+    and every person the changed devices mention (their views depend on the devices)."""
+    pairs: list[tuple[str, str]] = []
+    everyone: set[str] = set()
     for device_id, state in merged.changed.items():
+        ids = state.person_ids
+        everyone |= ids
         old = merged.before.get(device_id)
-        known = old.person_ids if old is not None else frozenset()
-        pairs += [(p, device_id) for p in state.person_ids - known]
-    return pairs
+        pairs += [(p, device_id) for p in (ids - old.person_ids if old is not None else ids)]
+    return pairs, everyone
 
 
 def _mark_dirty(conn: psycopg.Connection[Any], table: str, column: str, ids: Iterable[str]) -> int:
@@ -94,7 +97,7 @@ def apply_events(
     back; without it every touched state is read.
     """
     caches = RawCaches() if caches is None else caches
-    facts = split_by_key(events)
+    facts = group_by_key(events)
     device_parts, person_parts = facts.devices, facts.persons
     links = [(link.person_id, link.alias_id) for link in facts.links]
     spreading = {p for link in links for p in link}  # a link or erasure can reach others
@@ -103,13 +106,12 @@ def apply_events(
     # Lock order everywhere: devices, then persons, each by key.
     devices = merge_batch(conn, DEVICES, caches.devices, device_parts)
     changed_devices = devices.changed
-    raw_store.add_mentions(conn, _new_mentions(devices))
+    pairs, mentioned = _mentions(devices)
+    raw_store.add_mentions(conn, pairs)
     changed_persons = merge_batch(conn, PERSONS, caches.persons, person_parts).changed
     raw_store.add_links(conn, links)
 
-    dirty_persons = set(changed_persons) | {
-        p for state in changed_devices.values() for p in state.person_ids
-    }
+    dirty_persons = set(changed_persons) | mentioned
     dirty_devices = set(changed_devices)
     if spreading:
         # An erasure (or a link to an erased id) redacts every device the human mentions,

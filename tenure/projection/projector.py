@@ -42,6 +42,7 @@ class IncomingRecord:
     offset: int
     key: bytes | None
     value: bytes | None
+    timestamp_ms: int | None = None
 
 
 @dataclass
@@ -56,16 +57,30 @@ class ProjectorTotals:
     by_kind: dict[str, int] = field(default_factory=dict)
 
 
-def parse_records(
-    records: Sequence[IncomingRecord],
-) -> tuple[list[DomainEvent], dict[Partition, datetime], list[DeadLetter]]:
+@dataclass(frozen=True, slots=True)
+class ParsedBatch:
+    """A batch of records decoded: its events, the latest event time per partition, and
+    the records that are not events (to dead-letter)."""
+
+    events: list[DomainEvent]
+    progress: dict[Partition, datetime]
+    dead: list[DeadLetter]
+
+    @property
+    def size(self) -> int:
+        """Records in the batch."""
+        return len(self.events) + len(self.dead)
+
+
+def parse_records(records: Sequence[IncomingRecord]) -> ParsedBatch:
     """Decode records into domain events, the latest event time per partition, dead letters."""
     events: list[DomainEvent] = []
     progress: dict[Partition, datetime] = {}
     dead: list[DeadLetter] = []
+    loads = orjson.loads
     for r in records:
         try:
-            event = parse_event(orjson.loads(r.value or b""))
+            event = parse_event(loads(r.value or b""))
         except (ValueError, KeyError, TypeError) as exc:
             dead.append(
                 DeadLetter(r.key, r.value or b"", "projection", f"cannot project: {exc!r}", "",
@@ -74,9 +89,10 @@ def parse_records(
             continue
         events.append(event)
         where = (r.topic, r.partition)
-        if where not in progress or event.at > progress[where]:
+        latest = progress.get(where)
+        if latest is None or event.at > latest:
             progress[where] = event.at
-    return events, progress, dead
+    return ParsedBatch(events, progress, dead)
 
 
 class Projector:
@@ -100,6 +116,7 @@ class Projector:
         self.derive_chunk = derive_chunk
         self.totals = ProjectorTotals()
         self.caches = RawCaches()
+        self.last_write_s = 0.0
 
     def _retrying(self, work: Any) -> Any:
         for attempt in range(1, 11):
@@ -113,17 +130,22 @@ class Projector:
 
     def apply(self, records: Sequence[IncomingRecord]) -> ApplyResult:
         """Apply a batch durably (dead letters acknowledged first); return what changed."""
-        events, progress, dead = parse_records(records)
-        if dead:
-            self.publisher.publish([d.to_record() for d in dead])
-            self.totals.dead_lettered += len(dead)
+        return self.apply_parsed(parse_records(records))
+
+    def apply_parsed(self, batch: ParsedBatch) -> ApplyResult:
+        """Apply a decoded batch durably (dead letters acknowledged first)."""
+        if batch.dead:
+            self.publisher.publish([d.to_record() for d in batch.dead])
+            self.totals.dead_lettered += len(batch.dead)
 
         def work(conn: psycopg.Connection[Any]) -> ApplyResult:
             with conn.transaction():
-                return apply_events(conn, events, progress, self.caches)
+                return apply_events(conn, batch.events, batch.progress, self.caches)
 
+        started = time.perf_counter()
         result: ApplyResult = self._retrying(work)
-        self.totals.applied += len(events)
+        self.last_write_s = time.perf_counter() - started
+        self.totals.applied += len(batch.events)
         return result
 
     def derive(self, budget_s: float | None = None) -> DeriveResult:
@@ -154,7 +176,7 @@ class Projector:
         total = 0
         while True:
             with self.pool.connection() as conn:
-                n = publish_pending(conn, self.publisher)
+                n = publish_pending(conn, self.publisher, by_kind=self.totals.by_kind)
             total += n
             if n == 0:
                 break

@@ -28,7 +28,7 @@ from tenure.domain.codec import (
     encode_device_state,
     encode_person_state,
 )
-from tenure.domain.device import DeviceState, join_devices
+from tenure.domain.device import DeviceState, fold_device_events
 from tenure.domain.person import PersonState, join_persons
 
 Conn = psycopg.Connection[Any]
@@ -43,14 +43,19 @@ class RawTable(Generic[S]):
     key: str
     encode: Callable[[S], bytes]
     decode: Callable[[bytes | str], S]
-    join: Callable[[str, Iterable[S]], S]
+    fold: Callable[[str, S | None, list[Any]], S]
+    """Join a key's batch parts into its state (``None``: a new key)."""
+
+
+def _fold_person(person_id: str, base: PersonState | None, parts: list[Any]) -> PersonState:
+    return join_persons(person_id, parts if base is None else [base, *parts])
 
 
 DEVICES: RawTable[DeviceState] = RawTable(
-    "raw_device_states", "device_id", encode_device_state, decode_device_state, join_devices
+    "raw_device_states", "device_id", encode_device_state, decode_device_state, fold_device_events
 )
 PERSONS: RawTable[PersonState] = RawTable(
-    "raw_person_states", "person_id", encode_person_state, decode_person_state, join_persons
+    "raw_person_states", "person_id", encode_person_state, decode_person_state, _fold_person
 )
 
 
@@ -145,10 +150,10 @@ def update_states(conn: Conn, kind: RawTable[S], docs: Mapping[str, bytes]) -> d
 
 
 def merge_batch(
-    conn: Conn, kind: RawTable[S], cache: StateCache[S], parts: Mapping[str, list[S]]
+    conn: Conn, kind: RawTable[S], cache: StateCache[S], parts: Mapping[str, list[Any]]
 ) -> Merged[S]:
-    """Join each key's singleton states of a batch into its stored state (in ``conn``'s
-    transaction); write what changed. Returns the changed states and their previous ones."""
+    """Fold each key's batch parts into its stored state (in ``conn``'s transaction) and
+    write what changed. Returns the changed states and their previous ones."""
     keys = sorted(parts)
     versions = lock_versions(conn, kind, keys)
     current: dict[str, S] = {}
@@ -165,7 +170,7 @@ def merge_batch(
     changed: dict[str, S] = {}
     before: dict[str, S | None] = {}
     fresh_keys = [k for k in keys if k not in versions]
-    created = {k: kind.join(k, parts[k]) for k in fresh_keys}
+    created = {k: kind.fold(k, None, parts[k]) for k in fresh_keys}
     inserted = insert_states(conn, kind, {k: kind.encode(s) for k, s in created.items()})
     for key in inserted:
         changed[key], before[key] = created[key], None
@@ -180,8 +185,8 @@ def merge_batch(
         if key in inserted:
             continue
         old = current[key]
-        new = kind.join(key, [old, *parts[key]])
-        if new != old:
+        new = kind.fold(key, old, parts[key])
+        if new is not old and new != old:
             updates[key], before[key] = new, old
     written = update_states(conn, kind, {k: kind.encode(s) for k, s in updates.items()})
     changed |= updates

@@ -69,7 +69,7 @@ def test_cli_rejects_unknown_benchmark() -> None:
     with pytest.raises(SystemExit):
         main(["--only", "nope"])
     assert parse_args([]).broker == "tansu"
-    assert BENCHMARKS == ("validation", "ingest_http", "archiver")
+    assert BENCHMARKS == ("validation", "ingest_http", "archiver", "projection")
 
 
 def test_cli_prints_one_json_line(capsys: pytest.CaptureFixture[str]) -> None:
