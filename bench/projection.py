@@ -144,9 +144,13 @@ def _persons_derived(samples: dict[str, float]) -> int:
 
 
 def _backlog(database_url: str) -> int:
+    """Queued persons and devices, plus persons derived as of before the watermark."""
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
             "SELECT (SELECT count(*) FROM dirty_persons) + (SELECT count(*) FROM dirty_devices)"
+            " + (SELECT count(*) FROM persons WHERE as_of < (SELECT max(max_event_time)"
+            " FROM projection_progress) - make_interval(secs => %s))",
+            (LATENESS_S,),
         ).fetchone()
     return int(row[0]) if row else 0
 
@@ -236,6 +240,10 @@ def _committed_total(bootstrap: str) -> int:
         consumer.close()
 
 
+def _say(message: str) -> None:
+    print(f"bench projection: {message}", file=sys.stderr, flush=True)
+
+
 def _wait(condition: Any, what: str) -> float:
     deadline = time.monotonic() + TIMEOUT_S
     while not condition():
@@ -257,6 +265,7 @@ def run(servers: Servers, size: int = DEFAULT_SIZE, mix: str = "device") -> Resu
     try:
         produce_s = produce_all(broker.bootstrap, ingest_records(events))
         raw_n, raw_s = asyncio.run(_raw_consume(broker.bootstrap, size, settings))
+        _say(f"raw getmany: {raw_n / raw_s:,.0f} events/s; starting the projector")
 
         worker, port = _start_worker(broker.bootstrap, database_url, servers.root)
         meter = CpuMeter(
@@ -278,6 +287,7 @@ def run(servers: Servers, size: int = DEFAULT_SIZE, mix: str = "device") -> Resu
             t_end = _wait(lambda: _records_done(_metrics(port)) >= size, "every record applied")
             cpu = meter.stop()
             at_end = _metrics(port)
+            _say(f"applied {size - first[0]} events in {t_end - t_first:.2f} s; deriving ...")
             t_derived = _wait(lambda: _backlog(database_url) == 0, "the derive queues to drain")
             derived = _persons_derived(_metrics(port)) - _persons_derived(at_end)
         finally:

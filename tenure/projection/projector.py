@@ -159,6 +159,7 @@ class Projector:
                     allowed_lateness=self.allowed_lateness,
                     config=self.config,
                     limit=self.derive_chunk,
+                    caches=self.caches,
                 )
             )
             persons += result.persons

@@ -192,3 +192,25 @@ def merge_batch(
     changed |= updates
     cache.put({**inserted, **written}, changed)
     return Merged(changed, before)
+
+
+def read_cached(
+    conn: Conn, kind: RawTable[S], cache: StateCache[S], keys: list[str]
+) -> dict[str, S]:
+    """The stored states of ``keys`` that exist (no lock), decoding only those the cache
+    does not hold at the row's current version."""
+    if not keys:
+        return {}
+    query = sql.SQL(
+        "SELECT {k}, xmin::text::bigint, state::text FROM {t} WHERE {k} = ANY(%s)"
+    ).format(k=sql.Identifier(kind.key), t=sql.Identifier(kind.table))
+    states: dict[str, S] = {}
+    decoded: dict[str, int] = {}
+    for key, xmin, text in conn.execute(query, (keys,)).fetchall():
+        state = cache.fresh(str(key), int(xmin))
+        if state is None:
+            state = kind.decode(text)
+            decoded[str(key)] = int(xmin)
+        states[str(key)] = state
+    cache.put(decoded, states)
+    return states
