@@ -34,7 +34,11 @@ GROUP_ID = "tenure-projector"
 """The consumer group of the hot path (the group the projector has always committed in)."""
 BATCH_MAX = 5000
 SETTLE_EVERY_S = 1.0
-DERIVE_BUDGET_S = 0.5
+DERIVE_BUDGET_S = 0.8
+"""Seconds of derive work per settle tick when the apply stage is caught up (a fifth
+while it is behind)."""
+STALE_PER_SETTLE = 5000
+"""Persons the moving watermark made stale, queued per tick (the longest-stale first)."""
 
 
 def _report(projector: Projector) -> None:
@@ -72,11 +76,11 @@ def create_app(
             return
         async with lock:
             kinds_before = dict(projector.totals.by_kind)
-            # The apply stage comes first: while it is behind, derive gets a small slice.
+            # The apply stage comes first: while it is behind, derive gets small slices.
             behind = any(h.behind for h in hot)
-            budget = derive_budget_s / 5 if behind else derive_budget_s
+            budget, chunk = (derive_budget_s / 5, 50) if behind else (derive_budget_s, None)
             try:
-                derived = await asyncio.to_thread(projector.settle, budget)
+                derived = await asyncio.to_thread(projector.settle, budget, chunk, STALE_PER_SETTLE)
                 await asyncio.to_thread(_report, projector)
             except Exception:
                 log.exception("settling failed; will retry")

@@ -15,7 +15,13 @@ from typing import Any
 import psycopg
 
 from tenure.domain.device import DeviceState
-from tenure.domain.events import DomainEvent, PersonErasureRequested
+from tenure.domain.events import (
+    DeviceActivated,
+    DeviceUsed,
+    DomainEvent,
+    PaymentCompleted,
+    PersonErasureRequested,
+)
 from tenure.domain.neighbourhood import group_by_key
 from tenure.domain.person import PersonState
 from tenure.projection import raw_store
@@ -32,6 +38,7 @@ class ApplyResult:
     devices_changed: int
     persons_changed: int
     persons_marked: int
+    """Persons queued by their own events (those queued through a device are not counted)."""
     devices_marked: int
 
 
@@ -48,17 +55,49 @@ class RawCaches:
         self.persons.clear()
 
 
-def _mentions(merged: Merged[DeviceState]) -> tuple[list[tuple[str, str]], set[str]]:
-    """(person, device) pairs the changed devices mention and their stored state did not;
-    and every person the changed devices mention (their views depend on the devices)."""
+def _named(device_id: str, events: Iterable[DomainEvent]) -> set[str]:
+    """Person ids the events name about ``device_id`` (what they add to its mentions)."""
+    named: set[str] = set()
+    for event in events:
+        if isinstance(event, DeviceUsed | DeviceActivated):
+            if event.person_id is not None:
+                named.add(event.person_id)
+        elif isinstance(event, PaymentCompleted):
+            named.add(event.payer_id)
+            if event.beneficiary_id is not None:
+                named.add(event.beneficiary_id)
+    return named
+
+
+def _new_mentions(
+    merged: Merged[DeviceState], parts: Mapping[str, list[DomainEvent]]
+) -> list[tuple[str, str]]:
+    """(person, device) pairs the changed devices mention and their stored state did not.
+
+    Without tombstones a device mentions exactly the ids its facts name, so the ids this
+    batch names are enough (a pair already recorded is skipped by the insert); with
+    tombstones (redaction), the states are compared.
+    """
     pairs: list[tuple[str, str]] = []
-    everyone: set[str] = set()
     for device_id, state in merged.changed.items():
-        ids = state.person_ids
-        everyone |= ids
-        old = merged.before.get(device_id)
-        pairs += [(p, device_id) for p in (ids - old.person_ids if old is not None else ids)]
-    return pairs, everyone
+        if state.tombstones:
+            old = merged.before.get(device_id)
+            ids = state.person_ids - (old.person_ids if old is not None else frozenset())
+        else:
+            ids = frozenset(_named(device_id, parts[device_id]))
+        pairs += [(p, device_id) for p in ids]
+    return pairs
+
+
+def _mark_mentioned_dirty(conn: psycopg.Connection[Any], device_ids: Iterable[str]) -> None:
+    """Queue every person a changed device mentions (their views depend on it)."""
+    keys = sorted(device_ids)
+    if keys:
+        conn.execute(
+            "INSERT INTO dirty_persons (person_id) SELECT DISTINCT person_id FROM device_mentions"
+            " WHERE device_id = ANY(%s) ORDER BY 1 ON CONFLICT DO NOTHING",
+            (keys,),
+        )
 
 
 def _mark_dirty(conn: psycopg.Connection[Any], table: str, column: str, ids: Iterable[str]) -> int:
@@ -106,12 +145,12 @@ def apply_events(
     # Lock order everywhere: devices, then persons, each by key.
     devices = merge_batch(conn, DEVICES, caches.devices, device_parts)
     changed_devices = devices.changed
-    pairs, mentioned = _mentions(devices)
-    raw_store.add_mentions(conn, pairs)
+    raw_store.add_mentions(conn, _new_mentions(devices, device_parts))
     changed_persons = merge_batch(conn, PERSONS, caches.persons, person_parts).changed
     raw_store.add_links(conn, links)
 
-    dirty_persons = set(changed_persons) | mentioned
+    _mark_mentioned_dirty(conn, changed_devices)
+    dirty_persons = set(changed_persons)
     dirty_devices = set(changed_devices)
     if spreading:
         # An erasure (or a link to an erased id) redacts every device the human mentions,

@@ -233,14 +233,18 @@ def derive_pass(
         )
 
 
-def queue_stale_persons(conn: Conn, allowed_lateness: timedelta) -> int:
-    """Queue every person derived as of an instant before the watermark (time moved on)."""
+def queue_stale_persons(conn: Conn, allowed_lateness: timedelta, limit: int | None = None) -> int:
+    """Queue persons derived as of an instant before the watermark (time moved on).
+
+    With ``limit``, at most that many, the longest-stale first, so a moving watermark
+    cannot flood the queue; repeated calls reach everybody.
+    """
     as_of = current_watermark(conn, allowed_lateness)
     if as_of is None:
         return 0
     cur = conn.execute(
         "INSERT INTO dirty_persons SELECT person_id FROM persons WHERE as_of < %s"
-        " ON CONFLICT DO NOTHING",
-        (as_of,),
+        " ORDER BY as_of LIMIT %s ON CONFLICT DO NOTHING",
+        (as_of, limit),
     )
     return cur.rowcount

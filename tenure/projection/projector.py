@@ -148,9 +148,14 @@ class Projector:
         self.totals.applied += len(batch.events)
         return result
 
-    def derive(self, budget_s: float | None = None) -> DeriveResult:
-        """Run derive passes until the queues are empty or the time budget is spent."""
+    def derive(self, budget_s: float | None = None, chunk: int | None = None) -> DeriveResult:
+        """Run derive passes until the queues are empty or the time budget is spent.
+
+        ``chunk`` (default: the projector's) is how many persons and devices one pass
+        claims; smaller chunks keep a pass within a small budget.
+        """
         deadline = time.monotonic() + (self.derive_budget_s if budget_s is None else budget_s)
+        limit = self.derive_chunk if chunk is None else chunk
         persons = devices = found = requeued = 0
         while True:
             result: DeriveResult = self._retrying(
@@ -158,7 +163,7 @@ class Projector:
                     conn,
                     allowed_lateness=self.allowed_lateness,
                     config=self.config,
-                    limit=self.derive_chunk,
+                    limit=limit,
                     caches=self.caches,
                 )
             )
@@ -191,11 +196,16 @@ class Projector:
         self.publish_transitions()
         return result
 
-    def settle(self, budget_s: float = 2.0) -> DeriveResult:
-        """Time-driven work: re-derive persons the watermark has moved past; publish."""
+    def settle(
+        self, budget_s: float = 2.0, chunk: int | None = None, stale_limit: int | None = None
+    ) -> DeriveResult:
+        """Time-driven work: re-derive persons the watermark has moved past; publish.
+
+        ``stale_limit`` bounds how many stale persons are queued per call (default: all).
+        """
         with self.pool.connection() as conn:
-            queue_stale_persons(conn, self.allowed_lateness)
-        result = self.derive(budget_s)
+            queue_stale_persons(conn, self.allowed_lateness, stale_limit)
+        result = self.derive(budget_s, chunk)
         self.publish_transitions()
         return result
 
