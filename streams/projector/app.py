@@ -80,7 +80,9 @@ def create_app(
             behind = any(h.behind for h in hot)
             budget, chunk = (derive_budget_s / 5, 50) if behind else (derive_budget_s, None)
             try:
-                derived = await asyncio.to_thread(projector.settle, budget, chunk, STALE_PER_SETTLE)
+                derived = await asyncio.to_thread(
+                    projector.settle, budget, chunk, 0 if behind else STALE_PER_SETTLE
+                )
                 await asyncio.to_thread(_report, projector)
             except Exception:
                 log.exception("settling failed; will retry")
@@ -97,7 +99,14 @@ def run(
     bootstrap: str, database_url: str, datadir: Path, allowed_lateness: timedelta, log_level: str
 ) -> None:
     """Run one projector worker process until stopped."""
+    import gc
+
     from psycopg_pool import ConnectionPool
+
+    # The hot path allocates millions of short-lived objects over a large live heap of
+    # cached states: collecting the young generation less often saves ~18% of its CPU
+    # (see docs/design/projector-throughput.md).
+    gc.set_threshold(100_000, 50, 100)
 
     from tenure.eventlog.publisher import EventPublisher
 

@@ -26,6 +26,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -103,7 +104,8 @@ class ProjectorHotPath(Service):
         self._inflight: asyncio.Task[None] | None = None
         self.batches = 0
         self.behind = False
-        """True while polls come back full: the apply stage is not caught up."""
+        """True while records wait to be applied (full polls, or a lag over a tenth of a
+        batch): the derive stage then gets only small slices."""
         self._next_lag_report = 0.0
 
     async def on_start(self) -> None:
@@ -143,7 +145,8 @@ class ProjectorHotPath(Service):
                 timeout_ms=self.settings.poll_ms, max_records=self.settings.batch_max
             )
             fetched = {tp: ms for tp, ms in fetched.items() if ms}
-            self.behind = sum(len(ms) for ms in fetched.values()) >= self.settings.batch_max
+            if sum(len(ms) for ms in fetched.values()) >= self.settings.batch_max:
+                self.behind = True
             parsed = parse_records(_records(fetched)) if fetched else None
             await self.flush()  # the previous batch: durable, committed
             if parsed is not None:
@@ -171,6 +174,9 @@ class ProjectorHotPath(Service):
         metrics.APPLY_SECONDS.observe(took)
         metrics.SINK_WRITE_SECONDS.observe(self.projector.last_write_s)
         metrics.BATCH_RECORDS.observe(parsed.size)
+        now = datetime.now(UTC)
+        for latest in parsed.progress.values():  # per partition: its newest event
+            metrics.PROCESSING_LAG.observe(max(0.0, (now - latest).total_seconds()))
         metrics.RECORDS.labels("applied").inc(self.projector.totals.applied - before[0])
         metrics.RECORDS.labels("dead_lettered").inc(self.projector.totals.dead_lettered - before[1])
 
@@ -186,14 +192,17 @@ class ProjectorHotPath(Service):
         consumer = self.consumer
         if consumer is None or time.monotonic() < self._next_lag_report:
             return
-        self._next_lag_report = time.monotonic() + 1.0
+        self._next_lag_report = time.monotonic() + 0.5
+        total = 0
         for tp in consumer.assignment():
             high = consumer.highwater(tp)
             if high is not None:
                 lag = max(0, high - await consumer.position(tp))
+                total += lag
                 metrics.CONSUMER_LAG.labels(
                     self.settings.group_id, tp.topic, str(tp.partition)
                 ).set(lag)
+        self.behind = total > self.settings.batch_max // 10
 
 
 __all__ = ["EXIT_UNPROJECTABLE", "HotPathSettings", "KafkaError", "ProjectorHotPath"]
