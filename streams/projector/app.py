@@ -35,8 +35,8 @@ GROUP_ID = "tenure-projector"
 BATCH_MAX = 5000
 SETTLE_EVERY_S = 1.0
 DERIVE_BUDGET_S = 0.8
-"""Seconds of derive work per settle tick when the apply stage is caught up (a fifth
-while it is behind)."""
+"""Seconds of one derive slice when the apply stage is caught up (slices then run back to
+back); while it is behind, a fifth of that per second."""
 STALE_PER_SETTLE = 5000
 """Persons the moving watermark made stale, queued per tick (the longest-stale first)."""
 
@@ -67,30 +67,37 @@ def create_app(
             hot.append(self)
 
     app.service(HotPath)
-    lock = asyncio.Lock()  # one derive slice at a time
 
-    @app.timer(SETTLE_EVERY_S)  # type: ignore[untyped-decorator]
-    async def settle() -> None:
-        """Derive what batches queued and time made stale; publish transitions."""
-        if lock.locked():
-            return
-        async with lock:
-            kinds_before = dict(projector.totals.by_kind)
-            # The apply stage comes first: while it is behind, derive gets small slices.
-            behind = any(h.behind for h in hot)
-            budget, chunk = (derive_budget_s / 5, 50) if behind else (derive_budget_s, None)
-            try:
-                derived = await asyncio.to_thread(
-                    projector.settle, budget, chunk, 0 if behind else STALE_PER_SETTLE
-                )
-                await asyncio.to_thread(_report, projector)
-            except Exception:
-                log.exception("settling failed; will retry")
-                return
+    async def settle_once() -> bool:
+        """One derive slice; True when it found work."""
+        kinds_before = dict(projector.totals.by_kind)
+        # The apply stage comes first: while it is behind, derive gets small slices.
+        behind = any(h.behind for h in hot)
+        budget, chunk = (derive_budget_s / 5, 50) if behind else (derive_budget_s, None)
+        derived = await asyncio.to_thread(
+            projector.settle, budget, chunk, 0 if behind else STALE_PER_SETTLE
+        )
+        await asyncio.to_thread(_report, projector)
         metrics.DERIVED.labels("person").inc(derived.persons)
         metrics.DERIVED.labels("device").inc(derived.devices)
         for kind, total in projector.totals.by_kind.items():
             metrics.TRANSITIONS.labels(kind).inc(total - kinds_before.get(kind, 0))
+        if behind:  # leave most of the time to the apply stage
+            await asyncio.sleep(SETTLE_EVERY_S - budget)
+        return bool(derived.persons or derived.devices)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def settle() -> None:
+        """Derive what batches queued and time made stale, back to back while there is work
+        (slices while the apply stage is behind); publish transitions."""
+        while True:
+            try:
+                busy = await settle_once()
+            except Exception:
+                log.exception("settling failed; will retry")
+                busy = False
+            if not busy:
+                await asyncio.sleep(SETTLE_EVERY_S)
 
     return app
 
