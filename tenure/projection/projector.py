@@ -2,8 +2,10 @@
 
 ``project`` applies a batch (one transaction, retried on deadlock), then runs derive
 passes for up to a time budget and publishes pending transitions; ``settle`` does the
-time-driven part when no records arrive. The faust agent in ``streams/projector`` calls
-these from a worker thread; tests and benchmarks call them directly.
+time-driven part and the derive work the apply stage queued. The worker in
+``streams/projector`` calls ``apply_parsed`` (hot path) and ``settle`` (derive task) from
+worker threads; tests and benchmarks call them directly. The raw states the process wrote
+or read stay cached (``caches``), checked against each row's version.
 """
 
 from __future__ import annotations
