@@ -5,6 +5,7 @@ Examples::
     python -m bench                                   # all, embedded Tansu broker
     python -m bench --only validation --size 50000
     python -m bench --only ingest_http,archiver --broker apache-kafka
+    python -m bench --only projection --size 100000 --broker apache-kafka
 
 Progress and server logs go to stderr; stdout holds only the result lines.
 """
@@ -18,11 +19,17 @@ import sys
 import time
 from collections.abc import Sequence
 
-from bench import archiver, ingest_http, survival, validation
+from bench import archiver, ingest_http, projection, survival, validation
 from bench.result import Result
 from bench.servers import BROKERS, Servers, Unavailable, servers
 
-BENCHMARKS: tuple[str, ...] = (validation.NAME, ingest_http.NAME, archiver.NAME, survival.NAME)
+BENCHMARKS: tuple[str, ...] = (
+    validation.NAME,
+    ingest_http.NAME,
+    archiver.NAME,
+    projection.NAME,
+    survival.NAME,
+)
 """Every benchmark, in the order ``python -m bench`` runs them."""
 
 
@@ -50,7 +57,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=int,
         help="events per benchmark (defaults: "
         f"validation {validation.DEFAULT_SIZE}, ingest_http {ingest_http.DEFAULT_SIZE}, "
-        f"archiver {archiver.DEFAULT_SIZE}, survival {survival.DEFAULT_SIZE} persons)",
+        f"archiver {archiver.DEFAULT_SIZE}, projection {projection.DEFAULT_SIZE}, "
+        f"survival {survival.DEFAULT_SIZE} persons)",
     )
     parser.add_argument("--broker", choices=BROKERS, default="tansu", help="default: tansu")
     parser.add_argument(
@@ -66,6 +74,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="ingest_http events per request (default %(default)s)",
     )
     parser.add_argument("--repeats", type=int, default=5, help="validation timing repeats")
+    parser.add_argument(
+        "--mix", choices=projection.MIXES, default="device", help="projection event mix"
+    )
     return parser.parse_args(argv)
 
 
@@ -83,6 +94,8 @@ def run_one(name: str, args: argparse.Namespace, env: Servers | None) -> Result:
         )
     if name == archiver.NAME:
         return archiver.run(env, args.size or archiver.DEFAULT_SIZE)
+    if name == projection.NAME:
+        return projection.run(env, args.size or projection.DEFAULT_SIZE, mix=args.mix)
     if name == survival.NAME:
         return survival.run(env, args.size or survival.DEFAULT_SIZE)
     raise ValueError(name)

@@ -1,6 +1,7 @@
 """In-process cost of Tenure's live projector stages (no Kafka): apply and derive.
 
-``python -m bench.spikes.projector_apply [--events N]`` prints one JSON line. The baseline
+``python -m bench.spikes.projector_apply [--events N] [--batch B] [--mix device]`` prints one
+JSON line. The baseline
 is the pure fold of the same events in the same run (``tenure.domain.world.fold``), so the
 ratio shows what Postgres state storage and per-batch locking cost on top of the core.
 """
@@ -8,6 +9,7 @@ ratio shows what Postgres state storage and per-batch locking cost on top of the
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import pathlib
@@ -44,9 +46,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--mix", choices=("simulator", "device"), default="simulator")
     args = parser.parse_args()
-    envelopes = [d.envelope for d in simulate(SimulationParameters(people=500)).deliveries]
-    envelopes = envelopes[: args.events]
+    if args.mix == "device":  # the mix of ``python -m bench --only projection``
+        from bench.projection import device_mix
+
+        envelopes = device_mix(args.events)
+        gc.set_threshold(100_000, 50, 100)  # as the worker sets it
+    else:
+        envelopes = [d.envelope for d in simulate(SimulationParameters(people=500)).deliveries]
+        envelopes = envelopes[: args.events]
     started = time.perf_counter()
     fold(parse_event(orjson.loads(orjson.dumps(e))) for e in envelopes)
     fold_s = time.perf_counter() - started
@@ -76,7 +85,7 @@ def main() -> None:
         server.stop()
     n = len(envelopes)
     print(json.dumps({
-        "name": "projector_apply", "events": n, "batch": args.batch,
+        "name": "projector_apply", "events": n, "batch": args.batch, "mix": args.mix,
         "apply_events_per_s": round(n / apply_s), "baseline_fold_events_per_s": round(n / fold_s),
         "ratio": round(fold_s / apply_s, 3), "persons": persons,
         "derive_persons_per_s": round(persons / derive_s, 1),

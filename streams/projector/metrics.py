@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
 RECORDS = Counter(
     "tenure_projector_records",
@@ -26,7 +26,9 @@ DERIVED = Counter(
 )
 TRANSITIONS = Counter(
     "tenure_lifecycle_transitions_published",
-    "Lifecycle transitions published to tenure.lifecycle.transitions.v1.",
+    "Lifecycle transitions published to tenure.lifecycle.transitions.v1, by kind"
+    " (segment | stage | level | tier | super_user).",
+    ["kind"],
 )
 BACKLOG = Gauge(
     "tenure_projector_backlog",
@@ -37,4 +39,31 @@ PROCESSING_LAG = Histogram(
     "tenure_projector_event_age_seconds",
     "Age of events when applied: now minus event time (devices sync late, so this is wide).",
     buckets=(1, 5, 30, 60, 300, 3600, 86400, 7 * 86400, 30 * 86400, 365 * 86400),
+)
+
+
+def _shared_consumer_lag() -> Gauge:
+    """``tenure_consumer_lag``, the gauge the archiver also exports (same name and labels);
+    reused when both live in one process (tests), so registration cannot clash."""
+    existing = getattr(REGISTRY, "_names_to_collectors", {}).get("tenure_consumer_lag")
+    if isinstance(existing, Gauge):
+        return existing
+    return Gauge(
+        "tenure_consumer_lag",
+        "Records behind the fetch high watermark, per consumer group, topic and partition.",
+        ["group", "topic", "partition"],
+    )
+
+
+CONSUMER_LAG = _shared_consumer_lag()
+INGEST_LATENCY = Histogram(
+    "tenure_projector_ingest_latency_seconds",
+    "Now minus the Kafka record timestamp when the record's batch is durable in Postgres"
+    " (observed per batch and partition, for its oldest record).",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
+)
+SINK_WRITE_SECONDS = Histogram(
+    "tenure_projector_sink_write_seconds",
+    "Time of one batch's Postgres transaction (merge into the raw states and commit).",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )

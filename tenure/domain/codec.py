@@ -34,6 +34,7 @@ adding a tombstone can collapse facts that then name the same erased marker.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, Final, TypeVar
@@ -725,9 +726,75 @@ def _loads(data: bytes | bytearray | memoryview | str, kind: str) -> dict[str, A
     return document
 
 
+def _use_order(entry: tuple[UseKey, DaySpan]) -> tuple[date, bool, str]:
+    (day, person), _ = entry
+    return (day, person is None, person or "")
+
+
+_WHOLE_SECOND: Final = re.compile(rb'("\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)Z"')
+"""A time orjson wrote without a fraction (:func:`_time` always writes microseconds)."""
+_OFFSET: Final = re.compile(rb'[+-]\d\d:\d\d"')
+"""A time orjson wrote with an offset other than ``Z`` (:func:`_time` converts to UTC)."""
+_FRACTION: Final = re.compile(rb'\.\d{6}Z"')
+
+
+def _with_fraction(match: re.Match[bytes]) -> bytes:
+    return match[1] + b'.000000Z"'
+
+
+def _fast_uses(uses: Mapping[UseKey, DaySpan]) -> orjson.Fragment | None:
+    """The JSON of ``uses`` as :func:`device_state_to_json` writes it, in one orjson call.
+
+    Dates and times are left to orjson, then whole-second times get their ``.000000``.
+    ``None`` (use the reference path) when a person id is not plain (escaped, or sorting
+    below ``"``: then only canonical bytes give the order) or looks like a time, or a
+    time is not UTC.
+    """
+    named = "".join([person for _, person in uses if person])
+    if named and ("\\" in named or min(named) <= '"' or "Z" in named):
+        return None
+    try:
+        items = sorted(uses.items())  # (day, person) keys are unique: spans never compared
+    except TypeError:  # a day with both named and unnamed uses
+        items = sorted(uses.items(), key=_use_order)
+    raw = orjson.dumps(
+        [[key, [span.first_at, span.last_at]] for key, span in items], option=orjson.OPT_UTC_Z
+    )
+    if _OFFSET.search(raw):
+        return None
+    fractions = len(_FRACTION.findall(raw))
+    if not fractions:  # every time is a whole second (and no person id holds a "Z")
+        raw = raw.replace(b'Z"', b'.000000Z"')
+    elif fractions != 2 * len(items):
+        raw = _WHOLE_SECOND.sub(_with_fraction, raw)
+    return orjson.Fragment(raw)
+
+
+def _small_sorted_list(values: frozenset[T], encode: Callable[[T], Json]) -> list[Json]:
+    return [encode(v) for v in values] if len(values) < 2 else _sorted_list(values, encode)
+
+
 def encode_device_state(state: DeviceState) -> bytes:
-    """Canonical UTF-8 JSON bytes of a device state (equal states give equal bytes)."""
-    return _dumps(device_state_to_json(state))
+    """Canonical UTF-8 JSON bytes of a device state (equal states give equal bytes).
+
+    The same bytes as ``orjson.dumps(device_state_to_json(state), option=OPT_SORT_KEYS)``
+    (property-tested), with the ``uses`` (most of a device) written in one orjson call,
+    several times faster on the projector's hot path.
+    """
+    uses = _fast_uses(state.uses)
+    if uses is None:
+        return _dumps(device_state_to_json(state))
+    document = {
+        "v": SCHEMA_VERSION,
+        "kind": "device",
+        "device_id": state.device_id,
+        "activations": _small_sorted_list(state.activations, _activation),
+        "deactivations": _small_sorted_list(state.deactivations, _deactivation),
+        "purchases": _small_sorted_list(state.purchases, _purchase),
+        "uses": uses,
+        "tombstones": sorted(state.tombstones),
+    }
+    return orjson.dumps(document, option=_DUMPS_OPTIONS)
 
 
 def decode_device_state(data: bytes | bytearray | memoryview | str) -> DeviceState:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from types import MappingProxyType
+from typing import Any
 
 from tenure.domain.erasure import ERASED, redact, tombstone_of
 from tenure.domain.events import (
@@ -207,6 +209,56 @@ def device_singleton(device_id: str, event: DomainEvent) -> DeviceState:
             return DeviceState(device_id, tombstones=frozenset({tombstone_of(event.person_id)}))
         case _:
             return empty
+
+
+def fold_device_events(
+    device_id: str, base: DeviceState | None, events: Iterable[DomainEvent]
+) -> DeviceState:
+    """``join_devices(device_id, [base, *(device_singleton(device_id, e) for e in events)])``.
+
+    The same join, computed with one mutable accumulator per field instead of a state per
+    event (the projector's per-batch path). Returns ``base`` itself when the events add
+    nothing to it.
+    """
+    state = DeviceState(device_id) if base is None else base
+    if state.device_id != device_id:
+        raise ValueError("cannot merge states of different devices")
+    facts: dict[str, set[Any]] = {}
+    uses: dict[UseKey, DaySpan] | None = None
+    for event in events:
+        kind = type(event)
+        if kind is DeviceUsed:
+            assert isinstance(event, DeviceUsed)
+            if event.device_id != device_id:
+                continue
+            at = event.at
+            key: UseKey = (at.date(), event.person_id)
+            if uses is None:
+                uses = dict(state.uses)
+            span = uses.get(key)
+            if span is None:
+                uses[key] = DaySpan(at, at)
+            elif at < span.first_at:
+                uses[key] = DaySpan(at, span.last_at)
+            elif at > span.last_at:
+                uses[key] = DaySpan(span.first_at, at)
+            continue
+        single = device_singleton(device_id, event)
+        for name in ("activations", "deactivations", "purchases", "tombstones"):
+            new = getattr(single, name)
+            if new and not new <= getattr(state, name):
+                facts.setdefault(name, set(getattr(state, name))).update(new)
+    if not facts and (uses is None or uses == state.uses):
+        return state
+    joined = DeviceState(
+        device_id,
+        frozenset(facts["activations"]) if "activations" in facts else state.activations,
+        frozenset(facts["deactivations"]) if "deactivations" in facts else state.deactivations,
+        frozenset(facts["purchases"]) if "purchases" in facts else state.purchases,
+        state.uses if uses is None else MappingProxyType(uses),
+        frozenset(facts["tombstones"]) if "tombstones" in facts else state.tombstones,
+    )
+    return _redacted(joined)
 
 
 def apply_device(state: DeviceState, event: DomainEvent) -> DeviceState:

@@ -82,7 +82,17 @@ def merge_component(
     state of their own. If any state is erased the whole human is erased (erasure is
     absorbing).
     """
-    merged = join_persons(canonical_id, (rekey(s, canonical_id) for s in states))
+    parts = list(states)
+    only = parts[0] if len(parts) == 1 else None
+    if (
+        only is not None
+        and only.person_id == canonical_id
+        and only.erased_at is None
+        and canonical_id not in only.aliases
+    ):
+        merged = only  # joining one state alone gives the state itself
+    else:
+        merged = join_persons(canonical_id, (rekey(s, canonical_id) for s in parts))
     if merged.erased:
         return merged
     aliases = (merged.aliases | frozenset(members)) - {canonical_id}

@@ -12,9 +12,11 @@ every join and ignores every later event.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from types import MappingProxyType
+from typing import Any, TypeVar
 
 from tenure.domain.contribution import DeviceContribution
 from tenure.domain.device import DeviceVersion
@@ -30,6 +32,8 @@ from tenure.domain.events import (
     SubscriptionCancelled,
 )
 from tenure.domain.lattice import earliest, frozen_map, join_maps
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,20 +139,31 @@ class PersonState:
         return [self.device_contrib[key].contribution for key in sorted(self.device_contrib)]
 
 
+def _earlier(left: T, right: T, key: Callable[[T], Any]) -> T:
+    """The earlier of two facts by ``key``; a tie between different facts (one event id
+    delivered with two payloads) goes to the smaller ``repr``, so the join commutes."""
+    a, b = key(left), key(right)
+    if a != b:
+        return left if a < b else right
+    if left == right:
+        return left
+    return left if repr(left) <= repr(right) else right
+
+
 def _earlier_order(left: Order, right: Order) -> Order:
-    return min(left, right, key=lambda o: (o.at, o.event_id))
+    return _earlier(left, right, lambda o: (o.at, o.event_id))
 
 
 def _earlier_refund(left: Refund, right: Refund) -> Refund:
-    return min(left, right, key=lambda r: (r.at, r.event_id))
+    return _earlier(left, right, lambda r: (r.at, r.event_id))
 
 
 def _earlier_gift(left: GiftReceived, right: GiftReceived) -> GiftReceived:
-    return min(left, right, key=lambda g: (g.at, g.event_id))
+    return _earlier(left, right, lambda g: (g.at, g.event_id))
 
 
 def _earlier_cancellation(left: Cancellation, right: Cancellation) -> Cancellation:
-    return min(left, right, key=lambda c: (c.at, c.sku))
+    return _earlier(left, right, lambda c: (c.at, c.sku))
 
 
 def _newer_contribution(
@@ -246,6 +261,17 @@ def with_device_contribution(
     if contribution.person_id not in state.members:
         raise ValueError("contribution is for a different person")
     key: ContributionKey = (contribution.device_id, contribution.person_id)
+    if state.erased_at is not None:
+        return erased_person(state.person_id, state.erased_at)  # erasure absorbs every join
+    if state.person_id not in state.aliases:  # a joined state: only the one map changes
+        pushed_entry = VersionedContribution(version, contribution)
+        current = state.device_contrib.get(key)
+        chosen = pushed_entry if current is None else _newer_contribution(current, pushed_entry)
+        if chosen is current:
+            return state
+        contributions = dict(state.device_contrib)
+        contributions[key] = chosen
+        return replace(state, device_contrib=MappingProxyType(contributions))
     pushed = PersonState(
         state.person_id,
         device_contrib=frozen_map({key: VersionedContribution(version, contribution)}),

@@ -21,7 +21,7 @@ from tenure.domain.codec import person_state_size
 from tenure.domain.config import LifecycleConfig
 from tenure.domain.device_view import derive_device
 from tenure.domain.level import Level
-from tenure.domain.neighbourhood import RawWorld, device_neighbourhood, neighbourhood
+from tenure.domain.neighbourhood import NeighbourhoodIndex, RawWorld
 from tenure.domain.person import PersonState
 from tenure.domain.segment import Segment
 from tenure.domain.stage import Stage
@@ -29,6 +29,8 @@ from tenure.domain.transitions import Transition, transitions
 from tenure.domain.view import DEFAULT_CONFIG, PersonView, derive
 from tenure.domain.world import assemble
 from tenure.projection import raw_store
+from tenure.projection.apply import RawCaches
+from tenure.projection.raw_cache import DEVICES, PERSONS, read_cached
 from tenure.projection.watermark import watermark
 from tenure.storage.read_models import DEVICE_COLUMNS, PERSON_COLUMNS, device_row, person_row
 
@@ -72,15 +74,15 @@ def _claim(conn: Conn, table: str, column: str, limit: int) -> list[str]:
     return sorted(str(r[0]) for r in conn.execute(query, (limit,)).fetchall())
 
 
-def _load(conn: Conn, person_ids: list[str], device_ids: list[str]) -> RawWorld:
+def _load(conn: Conn, person_ids: list[str], device_ids: list[str], caches: RawCaches) -> RawWorld:
     """The union of the neighbourhoods of the given persons and devices."""
     humans, _ = raw_store.components(conn, person_ids)
     devices = raw_store.devices_mentioning(conn, humans) | set(device_ids)
     mentioned = raw_store.persons_mentioned_by(conn, devices)
     ids, graph = raw_store.components(conn, humans | mentioned)
     return RawWorld(
-        devices=raw_store.read_devices(conn, sorted(devices)),
-        person_states=raw_store.read_persons(conn, sorted(ids)),
+        devices=read_cached(conn, DEVICES, caches.devices, sorted(devices)),
+        person_states=read_cached(conn, PERSONS, caches.persons, sorted(ids)),
         identity=graph,
     )
 
@@ -168,8 +170,13 @@ def derive_pass(
     allowed_lateness: timedelta,
     config: LifecycleConfig = DEFAULT_CONFIG,
     limit: int = 500,
+    caches: RawCaches | None = None,
 ) -> DeriveResult:
-    """Derive one chunk of the queues in one transaction; return what was done."""
+    """Derive one chunk of the queues in one transaction; return what was done.
+
+    ``caches`` (the process's decoded raw states, checked against each row's version)
+    saves decoding the states it holds.
+    """
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         as_of = current_watermark(conn, allowed_lateness)
@@ -179,11 +186,12 @@ def derive_pass(
         device_ids = _claim(conn, "dirty_devices", "device_id", limit)
         if not person_ids and not device_ids:
             return DeriveResult(0, 0, 0, 0)
-        raw = _load(conn, person_ids, device_ids)
+        raw = _load(conn, person_ids, device_ids, RawCaches() if caches is None else caches)
         world = assemble(raw.devices, raw.person_states, raw.identity)
-        canonical = raw.identity.canonical_ids()
+        index = NeighbourhoodIndex(raw)
+        canonical = index.canonical
         humans = sorted({canonical.get(p, p) for p in person_ids})
-        members = {h: sorted(n for n, c in canonical.items() if c == h and n != h) for h in humans}
+        members = {h: sorted(index.members.get(h, set()) - {h}) for h in humans}
         old = _old_views(
             conn, sorted({*humans, *(m for ms in members.values() for m in ms)}), as_of
         )
@@ -198,13 +206,13 @@ def derive_pass(
             if view.erased:
                 gone.append(human)
                 continue
-            basis = basis_of(neighbourhood(raw, human))
+            basis = basis_of(index.neighbourhood(human))
             rows.append((*person_row(view, members[human]), basis))
         if gone:
             conn.execute("DELETE FROM persons WHERE person_id = ANY(%s)", (sorted(gone),))
         stale = _upsert(conn, "persons", "person_id", PERSON_COLUMNS, rows)
         device_rows = [
-            (*device_row(derive_device(world.devices[d])), basis_of(device_neighbourhood(raw, d)))
+            (*device_row(derive_device(world.devices[d])), basis_of(index.device_neighbourhood(d)))
             for d in device_ids
             if d in world.devices
         ]
@@ -225,14 +233,18 @@ def derive_pass(
         )
 
 
-def queue_stale_persons(conn: Conn, allowed_lateness: timedelta) -> int:
-    """Queue every person derived as of an instant before the watermark (time moved on)."""
+def queue_stale_persons(conn: Conn, allowed_lateness: timedelta, limit: int | None = None) -> int:
+    """Queue persons derived as of an instant before the watermark (time moved on).
+
+    With ``limit``, at most that many, the longest-stale first, so a moving watermark
+    cannot flood the queue; repeated calls reach everybody.
+    """
     as_of = current_watermark(conn, allowed_lateness)
     if as_of is None:
         return 0
     cur = conn.execute(
         "INSERT INTO dirty_persons SELECT person_id FROM persons WHERE as_of < %s"
-        " ON CONFLICT DO NOTHING",
-        (as_of,),
+        " ORDER BY as_of LIMIT %s ON CONFLICT DO NOTHING",
+        (as_of, limit),
     )
     return cur.rowcount

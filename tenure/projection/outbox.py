@@ -51,9 +51,15 @@ def transition_event(
 
 
 def publish_pending(
-    conn: psycopg.Connection[Any], publisher: EventPublisher, limit: int = 1000
+    conn: psycopg.Connection[Any],
+    publisher: EventPublisher,
+    limit: int = 1000,
+    by_kind: dict[str, int] | None = None,
 ) -> int:
-    """Publish up to ``limit`` unpublished transitions in outbox order; return how many."""
+    """Publish up to ``limit`` unpublished transitions in outbox order; return how many.
+
+    ``by_kind``, when given, is incremented per transition kind published.
+    """
     with conn.transaction():
         rows = conn.execute(
             "SELECT transition_id, person_id, kind, old_value, new_value, effective_at, as_of"
@@ -73,4 +79,7 @@ def publish_pending(
             "UPDATE lifecycle_transitions SET published_at = now() WHERE transition_id = ANY(%s)",
             ([r[0] for r in rows],),
         )
+    if by_kind is not None:
+        for r in rows:
+            by_kind[str(r[2])] = by_kind.get(str(r[2]), 0) + 1
     return len(rows)

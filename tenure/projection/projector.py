@@ -2,8 +2,10 @@
 
 ``project`` applies a batch (one transaction, retried on deadlock), then runs derive
 passes for up to a time budget and publishes pending transitions; ``settle`` does the
-time-driven part when no records arrive. The faust agent in ``streams/projector`` calls
-these from a worker thread; tests and benchmarks call them directly.
+time-driven part and the derive work the apply stage queued. The worker in
+``streams/projector`` calls ``apply_parsed`` (hot path) and ``settle`` (derive task) from
+worker threads; tests and benchmarks call them directly. The raw states the process wrote
+or read stay cached (``caches``), checked against each row's version.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from tenure.domain.events import DomainEvent, parse_event
 from tenure.domain.view import DEFAULT_CONFIG
 from tenure.eventlog.deadletter import DeadLetter
 from tenure.eventlog.publisher import EventPublisher
-from tenure.projection.apply import ApplyResult, Partition, apply_events
+from tenure.projection.apply import ApplyResult, Partition, RawCaches, apply_events
 from tenure.projection.derive import DeriveResult, derive_pass, queue_stale_persons
 from tenure.projection.outbox import publish_pending
 
@@ -43,6 +45,7 @@ class IncomingRecord:
     offset: int
     key: bytes | None
     value: bytes | None
+    timestamp_ms: int | None = None
 
 
 @dataclass
@@ -57,16 +60,30 @@ class ProjectorTotals:
     by_kind: dict[str, int] = field(default_factory=dict)
 
 
-def parse_records(
-    records: Sequence[IncomingRecord],
-) -> tuple[list[DomainEvent], dict[Partition, datetime], list[DeadLetter]]:
+@dataclass(frozen=True, slots=True)
+class ParsedBatch:
+    """A batch of records decoded: its events, the latest event time per partition, and
+    the records that are not events (to dead-letter)."""
+
+    events: list[DomainEvent]
+    progress: dict[Partition, datetime]
+    dead: list[DeadLetter]
+
+    @property
+    def size(self) -> int:
+        """Records in the batch."""
+        return len(self.events) + len(self.dead)
+
+
+def parse_records(records: Sequence[IncomingRecord]) -> ParsedBatch:
     """Decode records into domain events, the latest event time per partition, dead letters."""
     events: list[DomainEvent] = []
     progress: dict[Partition, datetime] = {}
     dead: list[DeadLetter] = []
+    loads = orjson.loads
     for r in records:
         try:
-            event = parse_event(orjson.loads(r.value or b""))
+            event = parse_event(loads(r.value or b""))
         except (ValueError, KeyError, TypeError) as exc:
             dead.append(
                 DeadLetter(r.key, r.value or b"", "projection", f"cannot project: {exc!r}", "",
@@ -75,9 +92,10 @@ def parse_records(
             continue
         events.append(event)
         where = (r.topic, r.partition)
-        if where not in progress or event.at > progress[where]:
+        latest = progress.get(where)
+        if latest is None or event.at > latest:
             progress[where] = event.at
-    return events, progress, dead
+    return ParsedBatch(events, progress, dead)
 
 
 class Projector:
@@ -100,6 +118,8 @@ class Projector:
         self.derive_budget_s = derive_budget_s
         self.derive_chunk = derive_chunk
         self.totals = ProjectorTotals()
+        self.caches = RawCaches()
+        self.last_write_s = 0.0
 
     def _retrying(self, work: Any) -> Any:
         for attempt in range(1, 11):
@@ -113,22 +133,32 @@ class Projector:
 
     def apply(self, records: Sequence[IncomingRecord]) -> ApplyResult:
         """Apply a batch durably (dead letters acknowledged first); return what changed."""
-        events, progress, dead = parse_records(records)
-        if dead:
-            self.publisher.publish([d.to_record() for d in dead])
-            self.totals.dead_lettered += len(dead)
+        return self.apply_parsed(parse_records(records))
+
+    def apply_parsed(self, batch: ParsedBatch) -> ApplyResult:
+        """Apply a decoded batch durably (dead letters acknowledged first)."""
+        if batch.dead:
+            self.publisher.publish([d.to_record() for d in batch.dead])
+            self.totals.dead_lettered += len(batch.dead)
 
         def work(conn: psycopg.Connection[Any]) -> ApplyResult:
             with conn.transaction():
-                return apply_events(conn, events, progress)
+                return apply_events(conn, batch.events, batch.progress, self.caches)
 
+        started = time.perf_counter()
         result: ApplyResult = self._retrying(work)
-        self.totals.applied += len(events)
+        self.last_write_s = time.perf_counter() - started
+        self.totals.applied += len(batch.events)
         return result
 
-    def derive(self, budget_s: float | None = None) -> DeriveResult:
-        """Run derive passes until the queues are empty or the time budget is spent."""
+    def derive(self, budget_s: float | None = None, chunk: int | None = None) -> DeriveResult:
+        """Run derive passes until the queues are empty or the time budget is spent.
+
+        ``chunk`` (default: the projector's) is how many persons and devices one pass
+        claims; smaller chunks keep a pass within a small budget.
+        """
         deadline = time.monotonic() + (self.derive_budget_s if budget_s is None else budget_s)
+        limit = self.derive_chunk if chunk is None else chunk
         persons = devices = found = requeued = 0
         while True:
             result: DeriveResult = self._retrying(
@@ -136,7 +166,8 @@ class Projector:
                     conn,
                     allowed_lateness=self.allowed_lateness,
                     config=self.config,
-                    limit=self.derive_chunk,
+                    limit=limit,
+                    caches=self.caches,
                 )
             )
             persons += result.persons
@@ -155,7 +186,7 @@ class Projector:
         total = 0
         while True:
             with self.pool.connection() as conn:
-                n = publish_pending(conn, self.publisher)
+                n = publish_pending(conn, self.publisher, by_kind=self.totals.by_kind)
             total += n
             if n == 0:
                 break
@@ -169,11 +200,16 @@ class Projector:
         self.publish_transitions()
         return result
 
-    def settle(self, budget_s: float = 2.0) -> DeriveResult:
-        """Time-driven work: re-derive persons the watermark has moved past; publish."""
+    def settle(
+        self, budget_s: float = 2.0, chunk: int | None = None, stale_limit: int | None = None
+    ) -> DeriveResult:
+        """Time-driven work: re-derive persons the watermark has moved past; publish.
+
+        ``stale_limit`` bounds how many stale persons are queued per call (default: all).
+        """
         with self.pool.connection() as conn:
-            queue_stale_persons(conn, self.allowed_lateness)
-        result = self.derive(budget_s)
+            queue_stale_persons(conn, self.allowed_lateness, stale_limit)
+        result = self.derive(budget_s, chunk)
         self.publish_transitions()
         return result
 

@@ -159,23 +159,11 @@ def _projector_process(broker: LocalBroker, database_url: str, scratch, name: st
     return proc
 
 
-def test_projector_worker_killed_mid_stream_ends_equal_to_the_fold(
-    broker: LocalBroker, pool, database_url: str, scratch_dir, unique_source: str
-) -> None:
-    """Through Kafka and the faust worker process: SIGKILL, restart, same final state."""
-    import time
-
+def _sender(broker: LocalBroker):
     from tenure.contract.topics import ROUTES
-
-    end = datetime.now(UTC) - timedelta(hours=2)
-    events = scenario(23, 40, source=unique_source, end=end)
-    rng = random.Random(13)
-    deliveries = events + rng.sample(events, 40)
-    rng.shuffle(deliveries)
-    # Fresh topics would be cleaner; the shared ones also hold other tests' events, so
-    # the expected state is the fold of everything on the canonical topics.
-    publisher = EventPublisher(broker.bootstrap)
     from tenure.eventlog.publisher import event_record
+
+    publisher = EventPublisher(broker.bootstrap)
 
     def send(batch: list[dict]) -> None:
         publisher.publish(
@@ -190,6 +178,58 @@ def test_projector_worker_killed_mid_stream_ends_equal_to_the_fold(
             ]
         )
 
+    return publisher, send
+
+
+def _wait_for_the_fold(database_url: str, events: list[dict], timeout_s: float = 120) -> None:
+    """This test's persons and devices end equal to the fold of its events.
+
+    The shared topics also hold other tests' events; this test's ids are its own, so its
+    persons must equal the fold of its events as of the projection's watermark (which
+    other tests' later events may have moved).
+    """
+    import time
+
+    world = fold(parse_event(e) for e in events)
+    aliases = aliases_by_person(world)
+    mine_devices = sorted(device_row(derive_device(s)) for s in world.devices.values())
+    got_persons: list[tuple] = []
+    want_persons: list[tuple] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute("SELECT max(max_event_time) FROM projection_progress").fetchone()
+        if row and row[0] is not None:
+            as_of = row[0] - LATENESS
+            want_persons = [
+                plain_row(r)
+                for r in sorted(
+                    person_row(v, aliases.get(p, ())) for p, v in views(world, as_of).items()
+                )
+            ]
+            ids = {r[0] for r in want_persons}
+            got_persons = [r for r in table(database_url, "persons", PERSON_COLUMNS) if r[0] in ids]
+            if got_persons == want_persons:
+                break
+        time.sleep(1)
+    assert want_persons and got_persons == want_persons
+    device_ids = {r[0] for r in mine_devices}
+    got_devices = [r for r in table(database_url, "devices", DEVICE_COLUMNS) if r[0] in device_ids]
+    assert got_devices == mine_devices
+
+
+def test_projector_worker_killed_mid_stream_ends_equal_to_the_fold(
+    broker: LocalBroker, pool, database_url: str, scratch_dir, unique_source: str
+) -> None:
+    """Through Kafka and the worker process: SIGKILL, restart, same final state."""
+    import time
+
+    end = datetime.now(UTC) - timedelta(hours=2)
+    events = scenario(23, 40, source=unique_source, end=end)
+    rng = random.Random(13)
+    deliveries = events + rng.sample(events, 40)
+    rng.shuffle(deliveries)
+    publisher, send = _sender(broker)
     half = len(deliveries) // 2
     send(deliveries[:half])
     first = _projector_process(broker, database_url, scratch_dir, f"projector-a-{broker.name}")
@@ -197,38 +237,32 @@ def test_projector_worker_killed_mid_stream_ends_equal_to_the_fold(
     first.kill()
     send(deliveries[half:])
     second = _projector_process(broker, database_url, scratch_dir, f"projector-b-{broker.name}")
-    # The shared topics also hold other tests' events; this test's ids (seed 23) are its
-    # own, so its persons and devices must equal the fold of its events, as of the
-    # projection's watermark (which other tests' later events may have moved).
-    world = fold(parse_event(e) for e in events)
-    aliases = aliases_by_person(world)
-    mine_devices = sorted(device_row(derive_device(s)) for s in world.devices.values())
-    got_persons: list[tuple] = []
-    want_persons: list[tuple] = []
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            with psycopg.connect(database_url) as conn:
-                row = conn.execute("SELECT max(max_event_time) FROM projection_progress").fetchone()
-            if row and row[0] is not None:
-                as_of = row[0] - LATENESS
-                want_persons = [
-                    plain_row(r)
-                    for r in sorted(
-                        person_row(v, aliases.get(p, ())) for p, v in views(world, as_of).items()
-                    )
-                ]
-                ids = {r[0] for r in want_persons}
-                got_persons = [
-                    r for r in table(database_url, "persons", PERSON_COLUMNS) if r[0] in ids
-                ]
-                if got_persons == want_persons:
-                    break
-            time.sleep(1)
+        _wait_for_the_fold(database_url, events)
     finally:
         second.stop()
         publisher.close()
-    assert want_persons and got_persons == want_persons
-    device_ids = {r[0] for r in mine_devices}
-    got_devices = [r for r in table(database_url, "devices", DEVICE_COLUMNS) if r[0] in device_ids]
-    assert got_devices == mine_devices
+
+
+def test_two_projector_workers_in_one_group_end_equal_to_the_fold(
+    broker: LocalBroker, pool, database_url: str, scratch_dir, unique_source: str
+) -> None:
+    """Two worker processes share the group's partitions and end in the fold's state."""
+    end = datetime.now(UTC) - timedelta(hours=2)
+    events = scenario(24, 40, source=unique_source, end=end)
+    rng = random.Random(17)
+    deliveries = events + rng.sample(events, 40)
+    rng.shuffle(deliveries)
+    publisher, send = _sender(broker)
+    workers = [
+        _projector_process(broker, database_url, scratch_dir, f"projector-{n}-{broker.name}")
+        for n in ("c", "d")
+    ]
+    try:
+        for i in range(0, len(deliveries), 20):
+            send(deliveries[i : i + 20])
+        _wait_for_the_fold(database_url, events)
+    finally:
+        for worker in workers:
+            worker.stop()
+        publisher.close()

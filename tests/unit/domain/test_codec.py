@@ -335,3 +335,37 @@ def test_documents_hold_only_plain_json_types() -> None:
     ):
         assert through_stdlib_json(document) == document
         assert orjson.loads(orjson.dumps(document)) == document
+
+
+def _reference_bytes(device: DeviceState) -> bytes:
+    return orjson.dumps(device_state_to_json(device), option=orjson.OPT_SORT_KEYS)
+
+
+@PROPERTY
+@given(event_sets())
+def test_fast_device_encoding_writes_the_reference_bytes(events: list[DomainEvent]) -> None:
+    devices, _, _ = all_states(events)
+    for device in devices:
+        assert encode_device_state(device) == _reference_bytes(device)
+
+
+@PROPERTY
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.sampled_from(["", "p", "p!", "p ", 'p"', "p\\", "pé", "p\n"])),
+            st.integers(0, 3 * 86_400_000_000),
+        ),
+        max_size=12,
+    )
+)
+def test_fast_device_encoding_orders_odd_person_ids_like_canonical_bytes(
+    uses: list[tuple[str | None, int]],
+) -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    events: list[DomainEvent] = [
+        DeviceUsed(("s", str(i)), start + timedelta(microseconds=us), "d", person)
+        for i, (person, us) in enumerate(uses)
+    ]
+    device = raw_device("d", events)
+    assert encode_device_state(device) == _reference_bytes(device)

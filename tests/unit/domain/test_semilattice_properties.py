@@ -172,3 +172,18 @@ def test_derived_views_are_well_formed(data: st.DataObject, events: list[DomainE
         assert transitions(earlier, later) == transitions(earlier, later)
         assert all(t.person_id == person_id for t in transitions(earlier, later))
         assert later.active_days >= earlier.active_days
+
+
+@PROPERTY
+@given(event_sets(), event_sets(), st.sampled_from(DEVICES))
+def test_folding_a_batch_into_a_device_equals_joining_its_singletons(
+    before: list[DomainEvent], batch: list[DomainEvent], device_id: str
+) -> None:
+    from tenure.domain.device import fold_device_events
+
+    for base in (None, device_state(device_id, before)):
+        joined = join_devices(
+            device_id,
+            [base or DeviceState(device_id), *(device_singleton(device_id, e) for e in batch)],
+        )
+        assert fold_device_events(device_id, base, batch) == joined

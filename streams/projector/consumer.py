@@ -1,0 +1,210 @@
+"""The projector's hot path: one aiokafka consumer in the group, batches in, Postgres, commit.
+
+faust's per-message consumer path costs about 230 µs of CPU per record here, far over
+the budget of a 20,000 events/s worker (``docs/design/projector-throughput.md``), so
+the projector is a faust app whose work runs in this :class:`mode.Service` (started and
+stopped by the faust worker) around its own :class:`aiokafka.AIOKafkaConsumer`:
+
+- ``getmany`` batches (up to ``batch_max`` records) from the canonical topics, as a
+  member of the consumer group ``group_id`` (Kafka assigns the partitions; more than
+  one worker shares them);
+- a batch is decoded while the previous one is written (the write runs in a thread,
+  holding Postgres round trips off the event loop);
+- offsets are committed only after a batch's transaction is durable. A failed write stops
+  the process (exit code 70, uncommitted records are delivered again: every write is a
+  merge, so a repeat is harmless);
+- before partitions are revoked, the batch in flight is finished and committed and the
+  cached raw states dropped (the cache is checked against each row's version, so this
+  bounds memory; it is not needed for correctness).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
+from mode import Service
+
+from streams.projector import metrics
+from tenure.projection.projector import IncomingRecord, ParsedBatch, Projector, parse_records
+
+log = logging.getLogger(__name__)
+
+EXIT_UNPROJECTABLE = 70
+"""Exit code of a worker that could not write a batch (its supervisor restarts it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HotPathSettings:
+    """How the hot path consumes."""
+
+    bootstrap: str
+    group_id: str
+    topics: tuple[str, ...]
+    batch_max: int = 5000
+    poll_ms: int = 200
+    session_timeout_ms: int = 6000  # group joins take ~session_timeout/2 on Tansu
+    heartbeat_interval_ms: int = 1000
+    max_partition_fetch_bytes: int = 4 * 1024 * 1024
+
+
+def _records(fetched: dict[TopicPartition, list[Any]]) -> list[IncomingRecord]:
+    return [
+        IncomingRecord(m.topic, m.partition, m.offset, m.key, m.value, m.timestamp)
+        for messages in fetched.values()
+        for m in messages
+    ]
+
+
+def _offsets(fetched: dict[TopicPartition, list[Any]]) -> dict[TopicPartition, int]:
+    return {tp: messages[-1].offset + 1 for tp, messages in fetched.items() if messages}
+
+
+def _oldest_timestamps(fetched: dict[TopicPartition, list[Any]]) -> list[int]:
+    return [min(m.timestamp for m in messages) for messages in fetched.values() if messages]
+
+
+class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, service: ProjectorHotPath) -> None:
+        self.service = service
+
+    async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        await self.service.flush()
+        self.service.projector.caches.clear()
+        for tp in revoked:
+            metrics.CONSUMER_LAG.remove(self.service.settings.group_id, tp.topic, str(tp.partition))
+
+    async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        log.info("projector assigned %d partitions", len(assigned))
+
+
+class ProjectorHotPath(Service):
+    """Consume, apply and commit; see the module doc."""
+
+    def __init__(
+        self,
+        projector: Projector,
+        settings: HotPathSettings,
+        on_failure: Callable[[], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.projector = projector
+        self.settings = settings
+        self.on_failure = on_failure or (lambda: os._exit(EXIT_UNPROJECTABLE))
+        self.consumer: AIOKafkaConsumer | None = None
+        self._inflight: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.behind = False
+        """True while records wait to be applied (full polls, or a lag over a tenth of a
+        batch): the derive stage then gets only small slices."""
+        self._next_lag_report = 0.0
+
+    async def on_start(self) -> None:
+        """Join the group."""
+        s = self.settings
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=s.bootstrap,
+            group_id=s.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=s.session_timeout_ms,
+            heartbeat_interval_ms=s.heartbeat_interval_ms,
+            max_partition_fetch_bytes=s.max_partition_fetch_bytes,
+        )
+        self.consumer.subscribe(list(s.topics), listener=_Revocations(self))
+        await self.consumer.start()
+
+    async def on_stop(self) -> None:
+        """Finish the batch in flight, commit it, leave the group."""
+        try:
+            await self.flush()
+        finally:
+            if self.consumer is not None:
+                await self.consumer.stop()
+
+    async def flush(self) -> None:
+        """Wait until the batch in flight is durable and its offsets committed."""
+        inflight = self._inflight
+        if inflight is not None:
+            await asyncio.shield(inflight)
+
+    @Service.task
+    async def _consume(self) -> None:
+        assert self.consumer is not None
+        while not self.should_stop:
+            fetched = await self.consumer.getmany(
+                timeout_ms=self.settings.poll_ms, max_records=self.settings.batch_max
+            )
+            fetched = {tp: ms for tp, ms in fetched.items() if ms}
+            if sum(len(ms) for ms in fetched.values()) >= self.settings.batch_max:
+                self.behind = True
+            parsed = parse_records(_records(fetched)) if fetched else None
+            await self.flush()  # the previous batch: durable, committed
+            if parsed is not None:
+                self._inflight = asyncio.create_task(self._write(fetched, parsed))
+            await self._report_lag()
+
+    async def _write(self, fetched: dict[TopicPartition, list[Any]], parsed: ParsedBatch) -> None:
+        before = self.projector.totals.applied, self.projector.totals.dead_lettered
+        await self._guarded(lambda: asyncio.to_thread(self._apply, parsed))
+        assert self.consumer is not None
+        try:
+            await self.consumer.commit(_offsets(fetched))
+        except (CommitFailedError, IllegalStateError) as exc:
+            # The group moved on (rebalance): the next owner reads these records again.
+            log.warning("offsets not committed (%s); records will be delivered again", exc)
+        now_ms = time.time() * 1000
+        for ts in _oldest_timestamps(fetched):
+            metrics.INGEST_LATENCY.observe(max(0.0, (now_ms - ts) / 1000))
+        # Counted once durable and committed (the benchmark reads these).
+        totals = self.projector.totals
+        metrics.RECORDS.labels("applied").inc(totals.applied - before[0])
+        metrics.RECORDS.labels("dead_lettered").inc(totals.dead_lettered - before[1])
+        self.batches += 1
+
+    def _apply(self, parsed: ParsedBatch) -> None:
+        started = time.perf_counter()
+        self.projector.apply_parsed(parsed)
+        took = time.perf_counter() - started
+        metrics.APPLY_SECONDS.observe(took)
+        metrics.SINK_WRITE_SECONDS.observe(self.projector.last_write_s)
+        metrics.BATCH_RECORDS.observe(parsed.size)
+        now = datetime.now(UTC)
+        for latest in parsed.progress.values():  # per partition: its newest event
+            metrics.PROCESSING_LAG.observe(max(0.0, (now - latest).total_seconds()))
+
+    async def _guarded(self, work: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await work()
+        except Exception:
+            log.exception("a batch could not be projected; stopping so it is redelivered")
+            self.on_failure()
+            raise
+
+    async def _report_lag(self) -> None:
+        consumer = self.consumer
+        if consumer is None or time.monotonic() < self._next_lag_report:
+            return
+        self._next_lag_report = time.monotonic() + 0.5
+        total = 0
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            if high is not None:
+                lag = max(0, high - await consumer.position(tp))
+                total += lag
+                metrics.CONSUMER_LAG.labels(
+                    self.settings.group_id, tp.topic, str(tp.partition)
+                ).set(lag)
+        self.behind = total > self.settings.batch_max // 10
+
+
+__all__ = ["EXIT_UNPROJECTABLE", "HotPathSettings", "ProjectorHotPath"]
