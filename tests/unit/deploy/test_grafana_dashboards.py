@@ -9,6 +9,7 @@ import yaml
 from prometheus_client.core import REGISTRY
 
 from services.query.business_metrics import Snapshot, families
+from services.query.survival_metrics import SurvivalCollector
 from tests.unit.deploy.dashboards import (
     DASHBOARDS,
     DATASOURCES,
@@ -43,6 +44,7 @@ def _exposed_names() -> set[str]:
         checkpoint=(1.0, 1, 1),
     )
     names |= {m.name for m in families(snap)}
+    names |= {m.name for m in SurvivalCollector().describe()}
     names |= {"up"}
     return names
 
@@ -85,6 +87,38 @@ def test_sql_panels_use_no_grafana_macros_and_name_no_person_ids() -> None:
             continue
         assert "$" not in query.text, query.id
         assert "person_id" not in query.text and "device_id" not in query.text, query.id
+
+
+def _relations_read(sql: str) -> set[str]:
+    """Tables and views a query reads (FROM / JOIN targets that are not its own CTEs)."""
+    sql = re.sub(r"extract\(\w+ FROM", "extract(", sql)
+    ctes = set(re.findall(r"\b([a-z_][a-z0-9_]*)(?:\([^)]*\))? AS \(", sql))
+    named = set(re.findall(r"\b(?:FROM|JOIN)\s+([a-z_][a-z0-9_]*)", sql))
+    return named - ctes - {"lateral"}
+
+
+def test_sql_panels_read_relations_the_migrations_create() -> None:
+    created: set[str] = set()
+    for migration in sorted((ROOT / "tenure/storage/sql").glob("*.sql")):
+        created |= set(re.findall(r"CREATE (?:TABLE|VIEW) ([a-z_]+)", migration.read_text()))
+    for query in dashboard_queries():
+        if query.language == "sql":
+            read = _relations_read(query.text)
+            assert read and read <= created, f"{query.id}: {sorted(read - created)} do not exist"
+
+
+def test_tenure_dashboard_reads_the_live_aggregates() -> None:
+    """Survival, retention and milestone counts come from the aggregates, not a persons scan."""
+    read: dict[str, set[str]] = {}
+    for query in dashboard_queries():
+        if query.dashboard == "tenure" and query.language == "sql":
+            read[query.panel] = _relations_read(query.text)
+    survival = [p for p in read if p.startswith(("Survival by", "Median tenure"))]
+    assert len(survival) == 3
+    assert all(read[p] == {"survival_tenure_now"} for p in survival)
+    retention = [p for p in read if p.startswith("Weekly cohort retention")]
+    assert len(retention) == 2 and all(read[p] == {"retention_matrix"} for p in retention)
+    assert {"milestone_counts"} in read.values()
 
 
 def test_provisioning_loads_the_dashboards_folder_that_compose_mounts() -> None:
