@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
+
+from streams.pipeline_metrics import CONSUMER_LAG as CONSUMER_LAG
 
 RECORDS = Counter(
     "tenure_projector_records",
@@ -42,20 +44,6 @@ PROCESSING_LAG = Histogram(
 )
 
 
-def _shared_consumer_lag() -> Gauge:
-    """``tenure_consumer_lag``, the gauge the archiver also exports (same name and labels);
-    reused when both live in one process (tests), so registration cannot clash."""
-    existing = getattr(REGISTRY, "_names_to_collectors", {}).get("tenure_consumer_lag")
-    if isinstance(existing, Gauge):
-        return existing
-    return Gauge(
-        "tenure_consumer_lag",
-        "Records behind the fetch high watermark, per consumer group, topic and partition.",
-        ["group", "topic", "partition"],
-    )
-
-
-CONSUMER_LAG = _shared_consumer_lag()
 INGEST_LATENCY = Histogram(
     "tenure_projector_ingest_latency_seconds",
     "Now minus the Kafka record timestamp when the record's batch is durable in Postgres"

@@ -5,16 +5,21 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
+import orjson
 import psycopg
 from psycopg_pool import ConnectionPool
 
 from services.ingest.app import create_app
+from streams.archiver.records import to_archive_record
 from streams.archiver.worker import Archiver
 from tenure.eventlog.publisher import EventPublisher
+from tenure.storage import archive
+from tenure.storage.archive import ArchiveRecord
 from tenure.storage.tokens import create_token
 from tests.integration.conftest import ServerThread
 
@@ -96,3 +101,13 @@ def plain_row(row: tuple) -> tuple:
     import json
 
     return tuple(json.loads(v) if isinstance(v, str) and v[:1] == "{" else v for v in row)
+
+
+def archive_events(conn: psycopg.Connection[Any], events: Sequence[dict[str, Any]]) -> None:
+    """Append events to the durable archive as if the archiver had read them from one partition."""
+    records = []
+    for offset, event in enumerate(events):
+        record = to_archive_record("t", 0, offset, b"k", orjson.dumps(event))
+        assert isinstance(record, ArchiveRecord)
+        records.append(record)
+    archive.append(conn, records)

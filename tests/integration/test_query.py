@@ -8,27 +8,18 @@ import httpx
 import pytest
 
 from services.query.app import create_app
-from streams.archiver.records import to_archive_record
 from tenure.projection.replay import replay
-from tenure.storage import archive
-from tenure.storage.archive import ArchiveRecord
 from tenure.storage.tokens import create_token
 from tests.factories import scenario
 from tests.integration.conftest import ServerThread
+from tests.integration.pipeline import archive_events
 
 
 @pytest.fixture
 def query(pool, database_url: str):
     events = scenario(5, 20, source="urn:tenure:query-test", end=datetime.now(UTC))
-    import orjson
-
-    records = []
-    for offset, event in enumerate(events):
-        record = to_archive_record("t", 0, offset, b"k", orjson.dumps(event))
-        assert isinstance(record, ArchiveRecord)
-        records.append(record)
     with pool.connection() as conn, conn.transaction():
-        archive.append(conn, records)
+        archive_events(conn, events)
         read = create_token(conn, "dashboard", scope="read")
         ingest = create_token(conn, "fleet", scope="ingest")
     replay(database_url, allowed_lateness=timedelta(0))

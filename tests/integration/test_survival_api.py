@@ -12,7 +12,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import numpy as np
-import orjson
 import pytest
 from lifelines import KaplanMeierFitter
 from lifelines.statistics import logrank_test
@@ -20,13 +19,11 @@ from lifelines.utils import median_survival_times, restricted_mean_survival_time
 from psycopg.rows import dict_row
 
 from services.query.app import create_app
-from streams.archiver.records import to_archive_record
 from tenure.projection.replay import replay
-from tenure.storage import archive
-from tenure.storage.archive import ArchiveRecord
 from tenure.storage.tokens import create_token
 from tests.factories import scenario
 from tests.integration.conftest import ServerThread
+from tests.integration.pipeline import archive_events
 
 W = 30
 TOL = 1e-9
@@ -35,13 +32,8 @@ TOL = 1e-9
 @pytest.fixture
 def served(pool, database_url: str):
     events = scenario(7, 150, source="urn:tenure:survival-api-test", end=datetime.now(UTC))
-    records = []
-    for offset, event in enumerate(events):
-        record = to_archive_record("t", 0, offset, b"k", orjson.dumps(event))
-        assert isinstance(record, ArchiveRecord)
-        records.append(record)
     with pool.connection() as conn, conn.transaction():
-        archive.append(conn, records)
+        archive_events(conn, events)
         token = create_token(conn, "dashboard", scope="read")
     result = replay(database_url, allowed_lateness=timedelta(0))
     with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
