@@ -90,12 +90,18 @@ def _new_mentions(
 
 
 def _mark_mentioned_dirty(conn: psycopg.Connection[Any], device_ids: Iterable[str]) -> None:
-    """Queue every person a changed device mentions (their views depend on it)."""
+    """Queue every person a changed device mentions (their views depend on it).
+
+    An existing queue row is touched, not left alone: a derive pass whose snapshot predates
+    this batch then fails to claim it (serialization error, retried) instead of consuming
+    the mark with the old state.
+    """
     keys = sorted(device_ids)
     if keys:
         conn.execute(
             "INSERT INTO dirty_persons (person_id) SELECT DISTINCT person_id FROM device_mentions"
-            " WHERE device_id = ANY(%s) ORDER BY 1 ON CONFLICT DO NOTHING",
+            " WHERE device_id = ANY(%s) ORDER BY 1"
+            " ON CONFLICT (person_id) DO UPDATE SET person_id = EXCLUDED.person_id",
             (keys,),
         )
 
@@ -104,7 +110,8 @@ def _mark_dirty(conn: psycopg.Connection[Any], table: str, column: str, ids: Ite
     keys = sorted(set(ids))
     if keys:
         conn.execute(
-            f"INSERT INTO {table} ({column}) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING",
+            f"INSERT INTO {table} ({column}) SELECT unnest(%s::text[])"
+            f" ON CONFLICT ({column}) DO UPDATE SET {column} = EXCLUDED.{column}",
             (keys,),
         )
     return len(keys)

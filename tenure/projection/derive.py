@@ -177,15 +177,18 @@ def derive_pass(
     ``caches`` (the process's decoded raw states, checked against each row's version)
     saves decoding the states it holds.
     """
-    with conn.transaction():
+    with conn.transaction() as claimed:
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        as_of = current_watermark(conn, allowed_lateness)
-        if as_of is None:
-            return DeriveResult(0, 0, 0, 0)
+        # The claim is the transaction's first statement, so it takes the snapshot: a key
+        # queued again after it (apply touches the queue row) fails the claim with a
+        # serialization error (retried) or stays queued; never a claim on a stale snapshot.
         person_ids = _claim(conn, "dirty_persons", "person_id", limit)
         device_ids = _claim(conn, "dirty_devices", "device_id", limit)
         if not person_ids and not device_ids:
             return DeriveResult(0, 0, 0, 0)
+        as_of = current_watermark(conn, allowed_lateness)
+        if as_of is None:
+            raise psycopg.Rollback(claimed)  # nothing derivable yet: the queue stays as it was
         raw = _load(conn, person_ids, device_ids, RawCaches() if caches is None else caches)
         world = assemble(raw.devices, raw.person_states, raw.identity)
         index = NeighbourhoodIndex(raw)
@@ -231,6 +234,7 @@ def derive_pass(
         return DeriveResult(
             len(rows), len(device_rows), len(found), len(stale) + len(stale_devices)
         )
+    return DeriveResult(0, 0, 0, 0)
 
 
 def queue_stale_persons(conn: Conn, allowed_lateness: timedelta, limit: int | None = None) -> int:
