@@ -53,6 +53,18 @@ class Observed:
     scrapes: list[tuple[str, str]] = field(default_factory=list)
     replay_metrics_url: str = ""
 
+    def api(self, path: str, groups: str) -> dict[str, Any]:
+        """GET a query-service endpoint with ``groups=`` and the run's read token; 200 asserted."""
+        reply = httpx.get(
+            f"{self.status['query_url']}{path}",
+            params={"groups": groups},
+            headers={"Authorization": f"Bearer {self.read_token}"},
+            timeout=30,
+        )
+        assert reply.status_code == 200, reply.text
+        body: dict[str, Any] = reply.json()
+        return body
+
 
 def _tenure(*args: str, env: dict[str, str], timeout: float = 120) -> str:
     done = subprocess.run(

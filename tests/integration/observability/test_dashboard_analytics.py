@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
 from tests.integration.observability.browser import Page
@@ -31,18 +29,6 @@ NAMES = {
     "entry:non_paying_user": "non-paying users",
     "all": "everyone",
 }
-
-
-def _api(observed: Observed, path: str, groups: str) -> dict[str, Any]:
-    reply = httpx.get(
-        f"{observed.status['query_url']}{path}",
-        params={"groups": groups},
-        headers={"Authorization": f"Bearer {observed.read_token}"},
-        timeout=30,
-    )
-    assert reply.status_code == 200, reply.text
-    body: dict[str, Any] = reply.json()
-    return body
 
 
 def _same(drawn: list[list[float]], expected: list[tuple[float, ...]]) -> bool:
@@ -67,7 +53,7 @@ def test_survival_retention_and_milestone_charts_match_the_api(observed: Observe
         errors = list(page.errors)
         medians = page.evaluate("document.getElementById('medians').innerText")
     assert errors == []
-    survival = _api(observed, "/v1/tenure/survival", ENTRY)
+    survival = observed.api("/v1/tenure/survival", ENTRY)
     drawn = {s["name"]: s["data"] for s in charts["survival"]}
     assert len(survival["groups"]) == 3
     for group in survival["groups"]:
@@ -78,7 +64,7 @@ def test_survival_retention_and_milestone_charts_match_the_api(observed: Observe
         band = [(p["day"], p["ci_low"], p["ci_high"]) for p in curve]
         assert _same(drawn[f"{name} CI"], band)
         assert name in medians and str(group["n"]) in medians
-    retention = _api(observed, "/v1/tenure/retention", "all")
+    retention = observed.api("/v1/tenure/retention", "all")
     cells = sorted(
         (x, y, share)
         for y, cohort in enumerate(retention["groups"][0]["cohorts"])
@@ -86,7 +72,7 @@ def test_survival_retention_and_milestone_charts_match_the_api(observed: Observe
     )
     assert cells and sorted(tuple(c) for c in charts["retention"][0]["data"]) == cells
     for which in ("activation", "conversion"):
-        result = _api(observed, f"/v1/tenure/{which}", "all")
+        result = observed.api(f"/v1/tenure/{which}", "all")
         lines = {s["name"]: s["data"] for s in charts[which]}
         for group in result["groups"]:
             expected = [(p["day"], p["share"]) for p in group["curve"]]

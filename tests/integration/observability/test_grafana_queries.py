@@ -139,18 +139,6 @@ def test_median_tenure_panel_equals_the_python_median(observed: Observed) -> Non
     assert reached, "no group reached its median: the check compared only nulls"
 
 
-def _api(observed: Observed, path: str, groups: str) -> dict[str, Any]:
-    reply = httpx.get(
-        f"{observed.status['query_url']}{path}",
-        params={"groups": groups},
-        headers={"Authorization": f"Bearer {observed.read_token}"},
-        timeout=30,
-    )
-    assert reply.status_code == 200, reply.text
-    body: dict[str, Any] = reply.json()
-    return body
-
-
 RETENTION = [q for q in TENURE_SQL if q.panel.startswith("Weekly cohort retention")]
 
 
@@ -160,7 +148,7 @@ def test_retention_panel_equals_the_analytics_api(observed: Observed, panel: Pan
     share = "on_or_after" if "or later" in panel.panel else "on"
     with psycopg.connect(observed.database_url) as conn:
         drawn = conn.execute(panel.text).fetchall()  # type: ignore[arg-type]
-    (group,) = _api(observed, "/v1/tenure/retention", "all")["groups"]
+    (group,) = observed.api("/v1/tenure/retention", "all")["groups"]
     expected = {
         (f"{c['cohort']} ({c['size']})", week): value
         for c in group["cohorts"]
@@ -183,7 +171,7 @@ def test_milestone_panel_equals_the_analytics_api(observed: Observed) -> None:
     }
     expected = {}
     for kind in ("activation", "conversion", "repeat"):
-        for group in _api(observed, f"/v1/tenure/{kind}", ",".join(names))["groups"]:
+        for group in observed.api(f"/v1/tenure/{kind}", ",".join(names))["groups"]:
             if group["n"]:
                 expected[(kind, names[group["group"]])] = (group["n"], group["count"])
     assert {(kind, group) for kind, group, *_ in drawn} == set(expected)
