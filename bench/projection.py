@@ -43,9 +43,9 @@ from bench.servers import CpuMeter, Servers, broker_pid
 from streams.projector.app import BATCH_MAX, GROUP_ID
 from streams.projector.consumer import HotPathSettings
 from tenure.contract.topics import CANONICAL_TOPICS
-from tenure.domain.codec import decode_device_state, decode_person_state
 from tenure.domain.events import parse_event
 from tenure.domain.neighbourhood import raw_fold
+from tenure.projection.raw_cache import DEVICES, PERSONS, read_all
 
 NAME = "projection"
 DEFAULT_SIZE = 100_000
@@ -147,7 +147,8 @@ def _backlog(database_url: str) -> int:
     """Queued persons and devices, plus persons derived as of before the watermark."""
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
-            "SELECT (SELECT count(*) FROM dirty_persons) + (SELECT count(*) FROM dirty_devices)"
+            "SELECT (SELECT count(DISTINCT person_id) FROM dirty_persons)"
+            " + (SELECT count(DISTINCT device_id) FROM dirty_devices)"
             " + (SELECT count(*) FROM persons WHERE as_of < (SELECT max(max_event_time)"
             " FROM projection_progress) - make_interval(secs => %s))",
             (LATENESS_S,),
@@ -180,14 +181,8 @@ def _check_raw_states(database_url: str, events: list[Event]) -> dict[str, int]:
     """Raw states in Postgres must equal the pure per-key fold of the events."""
     want = raw_fold(parse_event(e) for e in events)
     with psycopg.connect(database_url) as conn:
-        devices = {
-            str(k): decode_device_state(v)
-            for k, v in conn.execute("SELECT device_id, state::text FROM raw_device_states")
-        }
-        persons = {
-            str(k): decode_person_state(v)
-            for k, v in conn.execute("SELECT person_id, state::text FROM raw_person_states")
-        }
+        devices = read_all(conn, DEVICES)  # compacted rows joined with any deltas left
+        persons = read_all(conn, PERSONS)
     if devices != dict(want.devices):
         raise RuntimeError("raw device states differ from the pure fold")
     if persons != dict(want.person_states):
@@ -249,7 +244,7 @@ def _wait(condition: Any, what: str) -> float:
     while not condition():
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+        time.sleep(0.1)  # each poll costs the worker a /metrics page
     return time.perf_counter()
 
 

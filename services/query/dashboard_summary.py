@@ -44,8 +44,8 @@ PIPELINE_SQL = """
 SELECT (SELECT max(seq) FROM event_archive),
        (SELECT archived_at FROM event_archive ORDER BY seq DESC LIMIT 1),
        (SELECT max(max_event_time) FROM projection_progress),
-       (SELECT count(*) FROM dirty_persons),
-       (SELECT count(*) FROM dirty_devices),
+       (SELECT count(DISTINCT person_id) FROM dirty_persons),
+       (SELECT count(DISTINCT device_id) FROM dirty_devices),
        (SELECT count(*) FROM lifecycle_transitions WHERE published_at IS NULL),
        (SELECT max(seq) FROM lifecycle_transitions)
 """

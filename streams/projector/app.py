@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -32,11 +34,17 @@ APP_ID = "tenure-projector-runtime"
 """The faust app's id (timers, CLI). Not a consumer group: faust subscribes to nothing."""
 GROUP_ID = "tenure-projector"
 """The consumer group of the hot path (the group the projector has always committed in)."""
-BATCH_MAX = 5000
+BATCH_MAX = 10000
 SETTLE_EVERY_S = 1.0
 DERIVE_BUDGET_S = 0.8
 """Seconds of one derive slice when the apply stage is caught up (slices then run back to
-back); while it is behind, a fifth of that per second."""
+back)."""
+STARVED_AFTER_S = 10.0
+"""While the apply stage is behind, derive waits; but at least every this many seconds it
+gets a small slice (a fifth of the budget, 50 keys), so a sustained overload cannot stop
+the read models altogether."""
+SWITCH_INTERVAL_S = 0.0005
+"""The interpreter's thread switch interval in the worker (see ``run``)."""
 STALE_PER_SETTLE = 5000
 """Persons the moving watermark made stale, queued per tick (the longest-stale first)."""
 
@@ -60,6 +68,7 @@ def create_app(
     settings = HotPathSettings(bootstrap, GROUP_ID, CANONICAL_TOPICS, batch_max=batch_max)
 
     hot: list[ProjectorHotPath] = []
+    last_slice = [time.monotonic()]
 
     class HotPath(ProjectorHotPath):
         def __init__(self, **kwargs: Any) -> None:
@@ -73,6 +82,10 @@ def create_app(
         kinds_before = dict(projector.totals.by_kind)
         # The apply stage comes first: while it is behind, derive gets small slices.
         behind = any(h.behind for h in hot)
+        if behind and time.monotonic() - last_slice[0] < STARVED_AFTER_S:
+            await asyncio.sleep(SETTLE_EVERY_S)  # the apply stage has the process
+            return False
+        last_slice[0] = time.monotonic()
         budget, chunk = (derive_budget_s / 5, 50) if behind else (derive_budget_s, None)
         derived = await asyncio.to_thread(
             projector.settle, budget, chunk, 0 if behind else STALE_PER_SETTLE
@@ -114,6 +127,10 @@ def run(
     # cached states: collecting the young generation less often saves ~18% of its CPU
     # (see docs/design/projector-throughput.md).
     gc.set_threshold(100_000, 50, 100)
+    # The write thread waits on Postgres many times per batch while the event loop thread
+    # decodes and folds the next one; with the default 5 ms switch interval each wake-up
+    # of the write thread waits for the GIL (a convoy), and the writes fall behind.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
 
     from tenure.eventlog.publisher import EventPublisher
 

@@ -8,9 +8,10 @@ stopped by the faust worker) around its own :class:`aiokafka.AIOKafkaConsumer`:
 - ``getmany`` batches (up to ``batch_max`` records) from the canonical topics, as a
   member of the consumer group ``group_id`` (Kafka assigns the partitions; more than
   one worker shares them);
-- a batch is decoded while the previous one is written (the write runs in a thread,
-  holding Postgres round trips off the event loop);
-- offsets are committed only after a batch's transaction is durable. A failed write stops
+- a batch is decoded, folded per key and encoded while the previous one is written (the
+  write, Postgres only, runs in a thread);
+- offsets are committed only after a batch's transaction is durable, in batch order; the
+  next batch's write does not wait for the commit round trip. A failed write stops
   the process (exit code 70, uncommitted records are delivered again: every write is a
   merge, so a repeat is harmless);
 - before partitions are revoked, the batch in flight is finished and committed and the
@@ -24,7 +25,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -34,7 +35,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 from mode import Service
 
 from streams.projector import metrics
-from tenure.projection.projector import IncomingRecord, ParsedBatch, Projector, parse_records
+from tenure.projection.projector import PreparedParse, Projector, parse_records
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +57,8 @@ class HotPathSettings:
     max_partition_fetch_bytes: int = 4 * 1024 * 1024
 
 
-def _records(fetched: dict[TopicPartition, list[Any]]) -> list[IncomingRecord]:
-    return [
-        IncomingRecord(m.topic, m.partition, m.offset, m.key, m.value, m.timestamp)
-        for messages in fetched.values()
-        for m in messages
-    ]
+def _records(fetched: dict[TopicPartition, list[Any]]) -> Iterator[Any]:
+    return (m for messages in fetched.values() for m in messages)
 
 
 def _offsets(fetched: dict[TopicPartition, list[Any]]) -> dict[TopicPartition, int]:
@@ -101,7 +98,10 @@ class ProjectorHotPath(Service):
         self.settings = settings
         self.on_failure = on_failure or (lambda: os._exit(EXIT_UNPROJECTABLE))
         self.consumer: AIOKafkaConsumer | None = None
-        self._inflight: asyncio.Task[None] | None = None
+        self._writing: asyncio.Task[None] | None = None
+        """The write of the latest batch."""
+        self._committing: asyncio.Task[None] | None = None
+        """The commit of the latest batch (after its write and the previous commit)."""
         self.batches = 0
         self.behind = False
         """True while records wait to be applied (full polls, or a lag over a tenth of a
@@ -132,10 +132,15 @@ class ProjectorHotPath(Service):
                 await self.consumer.stop()
 
     async def flush(self) -> None:
-        """Wait until the batch in flight is durable and its offsets committed."""
-        inflight = self._inflight
-        if inflight is not None:
-            await asyncio.shield(inflight)
+        """Wait until every batch in flight is durable and its offsets committed."""
+        for task in (self._writing, self._committing):
+            if task is not None:
+                await asyncio.shield(task)
+
+    async def _written(self) -> None:
+        """Wait until the latest batch is durable (its commit may still be in flight)."""
+        if self._writing is not None:
+            await asyncio.shield(self._writing)
 
     @Service.task
     async def _consume(self) -> None:
@@ -147,15 +152,31 @@ class ProjectorHotPath(Service):
             fetched = {tp: ms for tp, ms in fetched.items() if ms}
             if sum(len(ms) for ms in fetched.values()) >= self.settings.batch_max:
                 self.behind = True
-            parsed = parse_records(_records(fetched)) if fetched else None
-            await self.flush()  # the previous batch: durable, committed
-            if parsed is not None:
-                self._inflight = asyncio.create_task(self._write(fetched, parsed))
+            # Decoding, folding and encoding (CPU) overlap the previous batch's write.
+            prepared = self.projector.prepare(parse_records(_records(fetched))) if fetched else None
+            await self._written()  # the previous batch is durable (its commit may be running)
+            if prepared is not None:
+                writing = asyncio.create_task(self._write(prepared))
+                self._committing = asyncio.create_task(
+                    self._commit(fetched, prepared, writing, self._committing)
+                )
+                self._writing = writing
             await self._report_lag()
 
-    async def _write(self, fetched: dict[TopicPartition, list[Any]], parsed: ParsedBatch) -> None:
-        before = self.projector.totals.applied, self.projector.totals.dead_lettered
-        await self._guarded(lambda: asyncio.to_thread(self._apply, parsed))
+    async def _write(self, prepared: PreparedParse) -> None:
+        await self._guarded(lambda: asyncio.to_thread(self._apply, prepared))
+
+    async def _commit(
+        self,
+        fetched: dict[TopicPartition, list[Any]],
+        prepared: PreparedParse,
+        writing: asyncio.Task[None],
+        previous: asyncio.Task[None] | None,
+    ) -> None:
+        """Commit a batch's offsets once it is durable and the previous batch committed."""
+        await writing
+        if previous is not None:
+            await previous
         assert self.consumer is not None
         try:
             await self.consumer.commit(_offsets(fetched))
@@ -166,14 +187,14 @@ class ProjectorHotPath(Service):
         for ts in _oldest_timestamps(fetched):
             metrics.INGEST_LATENCY.observe(max(0.0, (now_ms - ts) / 1000))
         # Counted once durable and committed (the benchmark reads these).
-        totals = self.projector.totals
-        metrics.RECORDS.labels("applied").inc(totals.applied - before[0])
-        metrics.RECORDS.labels("dead_lettered").inc(totals.dead_lettered - before[1])
+        metrics.RECORDS.labels("applied").inc(len(prepared.parsed.events))
+        metrics.RECORDS.labels("dead_lettered").inc(len(prepared.parsed.dead))
         self.batches += 1
 
-    def _apply(self, parsed: ParsedBatch) -> None:
+    def _apply(self, prepared: PreparedParse) -> None:
+        parsed = prepared.parsed
         started = time.perf_counter()
-        self.projector.apply_parsed(parsed)
+        self.projector.write(prepared)
         took = time.perf_counter() - started
         metrics.APPLY_SECONDS.observe(took)
         metrics.SINK_WRITE_SECONDS.observe(self.projector.last_write_s)

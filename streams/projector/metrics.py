@@ -13,7 +13,7 @@ RECORDS = Counter(
 )
 APPLY_SECONDS = Histogram(
     "tenure_projector_apply_seconds",
-    "Time to merge one batch into the raw states and commit it.",
+    "Time of one batch's write stage: append its deltas, queue its keys, commit.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 BATCH_RECORDS = Histogram(

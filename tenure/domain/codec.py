@@ -797,6 +797,39 @@ def encode_device_state(state: DeviceState) -> bytes:
     return orjson.dumps(document, option=_DUMPS_OPTIONS)
 
 
+def encode_device_delta(state: DeviceState) -> bytes:
+    """UTF-8 JSON of a device state that :func:`decode_device_state` reads back exactly,
+    written in one orjson call and **not canonical** (facts in set order, times as orjson
+    writes them): the projector's delta log, where documents are only ever decoded. (A
+    naive time, which no parsed event carries, would be written as UTC.)
+    """
+    document = {
+        "v": SCHEMA_VERSION,
+        "kind": "device",
+        "device_id": state.device_id,
+        "activations": [
+            {"at": a.at, "event_id": a.event_id, "person_id": a.person_id, "product": a.product}
+            for a in state.activations
+        ],
+        "deactivations": [
+            {"at": d.at, "event_id": d.event_id, "reason": d.reason} for d in state.deactivations
+        ],
+        "purchases": [
+            {
+                "at": p.at,
+                "order_id": p.order_id,
+                "event_id": p.event_id,
+                "payer_id": p.payer_id,
+                "beneficiary_id": p.beneficiary_id,
+            }
+            for p in state.purchases
+        ],
+        "uses": [[key, (span.first_at, span.last_at)] for key, span in state.uses.items()],
+        "tombstones": list(state.tombstones),
+    }
+    return orjson.dumps(document, option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC)
+
+
 def decode_device_state(data: bytes | bytearray | memoryview | str) -> DeviceState:
     """The device state encoded by :func:`encode_device_state` (``ValueError`` if not one)."""
     return device_state_from_json(_loads(data, "device"))

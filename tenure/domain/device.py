@@ -132,11 +132,15 @@ class DeviceState:
     @property
     def person_ids(self) -> frozenset[str]:
         """Every (unredacted) person id the device facts mention."""
-        ids: set[str | None] = {a.person_id for a in self.activations}
-        ids.update(p.payer_id for p in self.purchases)
-        ids.update(p.beneficiary_id for p in self.purchases)
-        ids.update(person for _, person in self.uses)
-        return frozenset(i for i in ids if i is not None and i != ERASED)
+        ids: set[str | None] = {person for _, person in self.uses}
+        if self.activations:
+            ids.update(a.person_id for a in self.activations)
+        for p in self.purchases:
+            ids.add(p.payer_id)
+            ids.add(p.beneficiary_id)
+        ids.discard(None)
+        ids.discard(ERASED)
+        return frozenset(ids)  # type: ignore[arg-type]
 
 
 def _redacted(state: DeviceState) -> DeviceState:
@@ -211,6 +215,34 @@ def device_singleton(device_id: str, event: DomainEvent) -> DeviceState:
             return empty
 
 
+_EMPTY_FACTS: frozenset[Any] = frozenset()
+
+
+def _fact(device_id: str, event: DomainEvent) -> tuple[str, Any] | None:
+    """The (field, fact) a non-use event adds to device ``device_id`` (as
+    :func:`device_singleton`), or ``None``."""
+    kind = type(event)
+    if kind is DeviceActivated:
+        assert isinstance(event, DeviceActivated)
+        if event.device_id == device_id:
+            return "activations", Activation(
+                event.at, event.event_id, event.person_id, event.product
+            )
+    elif kind is PaymentCompleted:
+        assert isinstance(event, PaymentCompleted)
+        if any(i.device_id == device_id for i in event.items):
+            return "purchases", DevicePurchase(
+                event.at, event.order_id, event.event_id, event.payer_id, event.beneficiary_id
+            )
+    else:
+        single = device_singleton(device_id, event)
+        for name in ("deactivations", "tombstones", "activations", "purchases"):
+            found: frozenset[Any] = getattr(single, name)
+            if found:
+                return name, next(iter(found))
+    return None
+
+
 def fold_device_events(
     device_id: str, base: DeviceState | None, events: Iterable[DomainEvent]
 ) -> DeviceState:
@@ -220,21 +252,19 @@ def fold_device_events(
     event (the projector's per-batch path). Returns ``base`` itself when the events add
     nothing to it.
     """
-    state = DeviceState(device_id) if base is None else base
-    if state.device_id != device_id:
+    if base is not None and base.device_id != device_id:
         raise ValueError("cannot merge states of different devices")
     facts: dict[str, set[Any]] = {}
     uses: dict[UseKey, DaySpan] | None = None
     for event in events:
-        kind = type(event)
-        if kind is DeviceUsed:
+        if type(event) is DeviceUsed:
             assert isinstance(event, DeviceUsed)
             if event.device_id != device_id:
                 continue
             at = event.at
             key: UseKey = (at.date(), event.person_id)
             if uses is None:
-                uses = dict(state.uses)
+                uses = {} if base is None else dict(base.uses)
             span = uses.get(key)
             if span is None:
                 uses[key] = DaySpan(at, at)
@@ -243,20 +273,31 @@ def fold_device_events(
             elif at > span.last_at:
                 uses[key] = DaySpan(span.first_at, at)
             continue
-        single = device_singleton(device_id, event)
-        for name in ("activations", "deactivations", "purchases", "tombstones"):
-            new = getattr(single, name)
-            if new and not new <= getattr(state, name):
-                facts.setdefault(name, set(getattr(state, name))).update(new)
-    if not facts and (uses is None or uses == state.uses):
-        return state
+        found = _fact(device_id, event)
+        if found is not None:
+            name, fact = found
+            known: frozenset[Any] = _EMPTY_FACTS if base is None else getattr(base, name)
+            if fact not in known:
+                facts.setdefault(name, set(known)).add(fact)
+    if base is None:
+        joined = DeviceState(
+            device_id,
+            frozenset(facts.get("activations", ())),
+            frozenset(facts.get("deactivations", ())),
+            frozenset(facts.get("purchases", ())),
+            frozen_map() if uses is None else MappingProxyType(uses),
+            frozenset(facts.get("tombstones", ())),
+        )
+        return _redacted(joined)
+    if not facts and (uses is None or uses == base.uses):
+        return base
     joined = DeviceState(
         device_id,
-        frozenset(facts["activations"]) if "activations" in facts else state.activations,
-        frozenset(facts["deactivations"]) if "deactivations" in facts else state.deactivations,
-        frozenset(facts["purchases"]) if "purchases" in facts else state.purchases,
-        state.uses if uses is None else MappingProxyType(uses),
-        frozenset(facts["tombstones"]) if "tombstones" in facts else state.tombstones,
+        frozenset(facts["activations"]) if "activations" in facts else base.activations,
+        frozenset(facts["deactivations"]) if "deactivations" in facts else base.deactivations,
+        frozenset(facts["purchases"]) if "purchases" in facts else base.purchases,
+        base.uses if uses is None else MappingProxyType(uses),
+        frozenset(facts["tombstones"]) if "tombstones" in facts else base.tombstones,
     )
     return _redacted(joined)
 

@@ -17,19 +17,41 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
+_EMPTY: Mapping[object, object] = MappingProxyType({})
+"""The empty read-only map, shared (nothing can change it)."""
+
+
 def frozen_map(entries: Mapping[K, V] | None = None) -> Mapping[K, V]:
     """Wrap a mapping in a read-only view (a copy; equality ignores insertion order)."""
-    return MappingProxyType(dict(entries or {}))
+    if not entries:
+        return _EMPTY  # type: ignore[return-value]
+    return MappingProxyType(dict(entries))
 
 
 def join_maps(maps: Iterable[Mapping[K, V]], join: Callable[[V, V], V]) -> Mapping[K, V]:
-    """Union of maps; values present under the same key are combined with ``join``."""
-    merged: dict[K, V] = {}
+    """Union of maps; values present under the same key are combined with ``join``.
+
+    When at most one of the maps has entries, that map is returned (read-only maps are
+    never copied).
+    """
+    merged: dict[K, V] | None = None
+    only: Mapping[K, V] | None = None
     for entries in maps:
+        if not entries:
+            continue
+        if only is None:
+            only = entries
+            continue
+        if merged is None:
+            merged = dict(only)
         for key, value in entries.items():
             current = merged.get(key)
             merged[key] = value if current is None else join(current, value)
-    return frozen_map(merged)
+    if merged is not None:
+        return MappingProxyType(merged)
+    if only is None or not isinstance(only, MappingProxyType):
+        return frozen_map(only)
+    return only
 
 
 @dataclass(frozen=True, slots=True, order=True)

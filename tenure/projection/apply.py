@@ -1,119 +1,72 @@
-"""The apply stage: merge a batch of events into the raw states, mark what must be derived.
+"""The apply stage: append a batch's facts to the raw states, mark what must be derived.
 
-One transaction per batch (the caller's). Every write is a merge, so applying a batch
-twice, or two batches in any order, leaves the same raw state; Kafka offsets are committed
-only after the transaction.
+One transaction per batch (the caller's). Each key's facts of the batch are folded into one
+delta and appended (:mod:`tenure.projection.raw_log`): nothing is read or locked, and every
+raw state is a join, so applying a batch twice, or two batches in any order, leaves the
+same raw state. Kafka offsets are committed only after the transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import psycopg
 
 from tenure.domain.device import DeviceState
-from tenure.domain.events import (
-    DeviceActivated,
-    DeviceUsed,
-    DomainEvent,
-    PaymentCompleted,
-    PersonErasureRequested,
-)
+from tenure.domain.events import DomainEvent, PersonErasureRequested
 from tenure.domain.neighbourhood import group_by_key
 from tenure.domain.person import PersonState
 from tenure.projection import raw_store
-from tenure.projection.raw_cache import DEVICES, PERSONS, Merged, StateCache, merge_batch
+from tenure.projection.raw_cache import DEVICES, PERSONS, RawCaches
+from tenure.projection.raw_log import DeltaRows, append_deltas, delta_rows
 
 Partition = tuple[str, int]
 
 
 @dataclass(frozen=True, slots=True)
 class ApplyResult:
-    """What one batch changed."""
+    """What one batch touched."""
 
     events: int
-    devices_changed: int
-    persons_changed: int
+    devices_touched: int
+    persons_touched: int
     persons_marked: int
     """Persons queued by their own events (those queued through a device are not counted)."""
     devices_marked: int
 
 
-@dataclass(slots=True)
-class RawCaches:
-    """The raw states this process last wrote or read (see :mod:`raw_cache`)."""
-
-    devices: StateCache[DeviceState] = field(default_factory=StateCache)
-    persons: StateCache[PersonState] = field(default_factory=StateCache)
-
-    def clear(self) -> None:
-        """Forget every cached state."""
-        self.devices.clear()
-        self.persons.clear()
+def _mentions(folds: Mapping[str, DeviceState]) -> list[tuple[str, str]]:
+    """(person, device) pairs the batch's device folds mention (pairs already recorded
+    are skipped by the insert)."""
+    return [(p, device_id) for device_id, state in folds.items() for p in state.person_ids]
 
 
-def _named(device_id: str, events: Iterable[DomainEvent]) -> set[str]:
-    """Person ids the events name about ``device_id`` (what they add to its mentions)."""
-    named: set[str] = set()
-    for event in events:
-        if isinstance(event, DeviceUsed | DeviceActivated):
-            if event.person_id is not None:
-                named.add(event.person_id)
-        elif isinstance(event, PaymentCompleted):
-            named.add(event.payer_id)
-            if event.beneficiary_id is not None:
-                named.add(event.beneficiary_id)
-    return named
+def _queue_persons(
+    conn: psycopg.Connection[Any], person_ids: Iterable[str], device_ids: Iterable[str]
+) -> int:
+    """Queue ``person_ids`` and every person a touched device mentions (their views depend
+    on it); return how many ``person_ids`` were queued.
 
-
-def _new_mentions(
-    merged: Merged[DeviceState], parts: Mapping[str, list[DomainEvent]]
-) -> list[tuple[str, str]]:
-    """(person, device) pairs the changed devices mention and their stored state did not.
-
-    Without tombstones a device mentions exactly the ids its facts name, so the ids this
-    batch names are enough (a pair already recorded is skipped by the insert); with
-    tombstones (redaction), the states are compared.
+    The queue is append-only (a mark per key and batch): a derive pass whose snapshot
+    predates this batch does not see, so does not consume, its marks.
     """
-    pairs: list[tuple[str, str]] = []
-    for device_id, state in merged.changed.items():
-        if state.tombstones:
-            old = merged.before.get(device_id)
-            ids = state.person_ids - (old.person_ids if old is not None else frozenset())
-        else:
-            ids = frozenset(_named(device_id, parts[device_id]))
-        pairs += [(p, device_id) for p in ids]
-    return pairs
-
-
-def _mark_mentioned_dirty(conn: psycopg.Connection[Any], device_ids: Iterable[str]) -> None:
-    """Queue every person a changed device mentions (their views depend on it).
-
-    An existing queue row is touched, not left alone: a derive pass whose snapshot predates
-    this batch then fails to claim it (serialization error, retried) instead of consuming
-    the mark with the old state.
-    """
-    keys = sorted(device_ids)
-    if keys:
+    persons, devices = sorted(set(person_ids)), sorted(set(device_ids))
+    if persons or devices:
         conn.execute(
-            "INSERT INTO dirty_persons (person_id) SELECT DISTINCT person_id FROM device_mentions"
-            " WHERE device_id = ANY(%s) ORDER BY 1"
-            " ON CONFLICT (person_id) DO UPDATE SET person_id = EXCLUDED.person_id",
-            (keys,),
+            "INSERT INTO dirty_persons (person_id) SELECT unnest(%b::text[])"
+            " UNION SELECT person_id FROM device_mentions WHERE device_id = ANY(%b)",
+            (persons, devices),
         )
+    return len(persons)
 
 
-def _mark_dirty(conn: psycopg.Connection[Any], table: str, column: str, ids: Iterable[str]) -> int:
-    keys = sorted(set(ids))
+def _queue_devices(conn: psycopg.Connection[Any], device_ids: Iterable[str]) -> int:
+    keys = sorted(set(device_ids))
     if keys:
-        conn.execute(
-            f"INSERT INTO {table} ({column}) SELECT unnest(%s::text[])"
-            f" ON CONFLICT ({column}) DO UPDATE SET {column} = EXCLUDED.{column}",
-            (keys,),
-        )
+        conn.execute("INSERT INTO dirty_devices (device_id) SELECT unnest(%b::text[])", (keys,))
     return len(keys)
 
 
@@ -123,10 +76,79 @@ def _record_progress(conn: psycopg.Connection[Any], progress: Mapping[Partition,
     keys = sorted(progress)
     conn.execute(
         "INSERT INTO projection_progress (topic, kafka_partition, max_event_time)"
-        " SELECT * FROM unnest(%s::text[], %s::int[], %s::timestamptz[])"
+        " SELECT * FROM unnest(%b::text[], %b::int[], %b::timestamptz[])"
         " ON CONFLICT (topic, kafka_partition) DO UPDATE SET max_event_time ="
         " GREATEST(projection_progress.max_event_time, EXCLUDED.max_event_time)",
         ([t for t, _ in keys], [p for _, p in keys], [progress[k] for k in keys]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedBatch:
+    """A batch folded and encoded per key, ready to write (see :func:`prepare_batch`)."""
+
+    events: int
+    devices: DeltaRows[DeviceState]
+    persons: DeltaRows[PersonState]
+    mentions: list[tuple[str, str]]
+    links: list[tuple[str, str]]
+    spreading: frozenset[str]
+    """Ids whose whole neighbourhood must be derived again (links, erasures)."""
+    progress: Mapping[Partition, datetime]
+
+
+def prepare_batch(
+    events: Sequence[DomainEvent],
+    progress: Mapping[Partition, datetime],
+    caches: RawCaches | None = None,
+) -> PreparedBatch:
+    """Group ``events`` per key, fold and encode each key's part: all the CPU work of
+    applying a batch, with no database (so it can overlap the previous batch's write).
+
+    ``progress`` is the latest event time per input partition in this batch. ``caches``
+    remembers the deltas for the derive stage.
+    """
+    caches = RawCaches() if caches is None else caches
+    facts = group_by_key(events)
+    links = [(link.person_id, link.alias_id) for link in facts.links]
+    spreading = {p for link in links for p in link}  # a link or erasure can reach others
+    spreading |= {e.person_id for e in events if isinstance(e, PersonErasureRequested)}
+    devices = delta_rows(DEVICES, facts.devices, caches.devices)
+    return PreparedBatch(
+        len(events),
+        devices,
+        delta_rows(PERSONS, facts.persons, caches.persons),
+        _mentions(devices.folds),
+        links,
+        frozenset(spreading),
+        progress,
+    )
+
+
+def write_batch(conn: psycopg.Connection[Any], batch: PreparedBatch) -> ApplyResult:
+    """Append a prepared batch to the raw states and queue the humans and devices it
+    affects. Must run in the caller's transaction."""
+    append_deltas(conn, batch.devices)
+    touched_devices = sorted(batch.devices.folds)
+    raw_store.add_mentions(conn, batch.mentions)
+    append_deltas(conn, batch.persons)
+    touched_persons = sorted(batch.persons.folds)
+    raw_store.add_links(conn, batch.links)
+
+    dirty_persons = set(touched_persons)
+    dirty_devices = set(touched_devices)
+    if batch.spreading:
+        # An erasure (or a link to an erased id) redacts every device the human mentions,
+        # which changes what those devices contribute to everybody else they mention.
+        human, _ = raw_store.components(conn, batch.spreading)
+        reached = raw_store.devices_mentioning(conn, human)
+        dirty_devices |= reached
+        dirty_persons |= human | raw_store.persons_mentioned_by(conn, reached)
+    marked_persons = _queue_persons(conn, dirty_persons, touched_devices)
+    marked_devices = _queue_devices(conn, dirty_devices)
+    _record_progress(conn, batch.progress)
+    return ApplyResult(
+        batch.events, len(touched_devices), len(touched_persons), marked_persons, marked_devices
     )
 
 
@@ -136,39 +158,6 @@ def apply_events(
     progress: Mapping[Partition, datetime],
     caches: RawCaches | None = None,
 ) -> ApplyResult:
-    """Merge ``events`` into the raw states and queue the humans and devices they affect.
-
-    ``progress`` is the latest event time per input partition in this batch. Must run in
-    the caller's transaction. ``caches`` (the process's raw states) saves reading states
-    back; without it every touched state is read.
-    """
-    caches = RawCaches() if caches is None else caches
-    facts = group_by_key(events)
-    device_parts, person_parts = facts.devices, facts.persons
-    links = [(link.person_id, link.alias_id) for link in facts.links]
-    spreading = {p for link in links for p in link}  # a link or erasure can reach others
-    spreading |= {e.person_id for e in events if isinstance(e, PersonErasureRequested)}
-
-    # Lock order everywhere: devices, then persons, each by key.
-    devices = merge_batch(conn, DEVICES, caches.devices, device_parts)
-    changed_devices = devices.changed
-    raw_store.add_mentions(conn, _new_mentions(devices, device_parts))
-    changed_persons = merge_batch(conn, PERSONS, caches.persons, person_parts).changed
-    raw_store.add_links(conn, links)
-
-    _mark_mentioned_dirty(conn, changed_devices)
-    dirty_persons = set(changed_persons)
-    dirty_devices = set(changed_devices)
-    if spreading:
-        # An erasure (or a link to an erased id) redacts every device the human mentions,
-        # which changes what those devices contribute to everybody else they mention.
-        human, _ = raw_store.components(conn, spreading)
-        reached = raw_store.devices_mentioning(conn, human)
-        dirty_devices |= reached
-        dirty_persons |= human | raw_store.persons_mentioned_by(conn, reached)
-    marked_persons = _mark_dirty(conn, "dirty_persons", "person_id", dirty_persons)
-    marked_devices = _mark_dirty(conn, "dirty_devices", "device_id", dirty_devices)
-    _record_progress(conn, progress)
-    return ApplyResult(
-        len(events), len(changed_devices), len(changed_persons), marked_persons, marked_devices
-    )
+    """Append ``events`` to the raw states and queue the humans and devices they affect
+    (:func:`prepare_batch` then :func:`write_batch`, in the caller's transaction)."""
+    return write_batch(conn, prepare_batch(events, progress, caches))

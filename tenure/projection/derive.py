@@ -2,7 +2,8 @@
 
 A pass claims a chunk of the ``dirty_persons`` / ``dirty_devices`` queues (``SKIP LOCKED``:
 workers share the queue), loads the raw neighbourhood of every claimed key in a handful of
-queries, assembles it with the pure core and derives the views as of the watermark. Rows
+queries, assembles it with the pure core and derives the views as of the watermark. The
+claimed keys' raw deltas, just joined, are compacted in the same transaction. Rows
 are upserted only forward (``basis`` and ``as_of`` never decrease); a row that could not
 move forward is queued again. Transitions go to the ``lifecycle_transitions`` outbox in the
 same transaction.
@@ -29,8 +30,8 @@ from tenure.domain.transitions import Transition, transitions
 from tenure.domain.view import DEFAULT_CONFIG, PersonView, derive
 from tenure.domain.world import assemble
 from tenure.projection import raw_store
-from tenure.projection.apply import RawCaches
-from tenure.projection.raw_cache import DEVICES, PERSONS, read_cached
+from tenure.projection.raw_cache import DEVICES, PERSONS, RawCaches, read_cached
+from tenure.projection.raw_log import compact
 from tenure.projection.watermark import watermark
 from tenure.storage.read_models import DEVICE_COLUMNS, PERSON_COLUMNS, device_row, person_row
 
@@ -67,30 +68,53 @@ def current_watermark(conn: Conn, allowed_lateness: timedelta) -> datetime | Non
 
 
 def _claim(conn: Conn, table: str, column: str, limit: int) -> list[str]:
+    # The queue holds a mark per key and batch: take the first mark of ``limit`` keys
+    # (skipping marks another pass holds), then every mark of those keys.
     query = sql.SQL(
-        "DELETE FROM {t} WHERE {c} IN (SELECT {c} FROM {t} ORDER BY {c} LIMIT %s"
-        " FOR UPDATE SKIP LOCKED) RETURNING {c}"
+        "DELETE FROM {t} WHERE {c} IN (SELECT {c} FROM {t} WHERE ctid IN (SELECT DISTINCT ON"
+        " ({c}) ctid FROM {t} ORDER BY {c} LIMIT %s) FOR UPDATE SKIP LOCKED) RETURNING {c}"
     ).format(t=sql.Identifier(table), c=sql.Identifier(column))
-    return sorted(str(r[0]) for r in conn.execute(query, (limit,)).fetchall())
+    return sorted({str(r[0]) for r in conn.execute(query, (limit,)).fetchall()})
 
 
-def _load(conn: Conn, person_ids: list[str], device_ids: list[str], caches: RawCaches) -> RawWorld:
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    raw: RawWorld
+    devices_with_deltas: frozenset[str]
+    persons_with_deltas: frozenset[str]
+
+
+def _load(conn: Conn, person_ids: list[str], device_ids: list[str], caches: RawCaches) -> _Loaded:
     """The union of the neighbourhoods of the given persons and devices."""
     humans, _ = raw_store.components(conn, person_ids)
     devices = raw_store.devices_mentioning(conn, humans) | set(device_ids)
     mentioned = raw_store.persons_mentioned_by(conn, devices)
     ids, graph = raw_store.components(conn, humans | mentioned)
-    return RawWorld(
-        devices=read_cached(conn, DEVICES, caches.devices, sorted(devices)),
-        person_states=read_cached(conn, PERSONS, caches.persons, sorted(ids)),
-        identity=graph,
+    device_read = read_cached(conn, DEVICES, caches.devices, sorted(devices))
+    person_read = read_cached(conn, PERSONS, caches.persons, sorted(ids))
+    return _Loaded(
+        RawWorld(devices=device_read.states, person_states=person_read.states, identity=graph),
+        device_read.with_deltas,
+        person_read.with_deltas,
     )
+
+
+def _compact_claimed(
+    conn: Conn, loaded: _Loaded, person_ids: list[str], device_ids: list[str], caches: RawCaches
+) -> None:
+    """Write the joined raw states of the claimed keys that had deltas back as compacted
+    rows (each claimed key is compacted by the pass that claimed it)."""
+    raw = loaded.raw
+    devices = {d: raw.devices[d] for d in device_ids if d in loaded.devices_with_deltas}
+    persons = {p: raw.person_states[p] for p in person_ids if p in loaded.persons_with_deltas}
+    compact(conn, DEVICES, caches.devices, devices)
+    compact(conn, PERSONS, caches.persons, persons)
 
 
 def _old_views(conn: Conn, person_ids: list[str], as_of: datetime) -> dict[str, PersonView]:
     rows = conn.execute(
         "SELECT person_id, segment, stage, level, tier, is_super_user FROM persons"
-        " WHERE person_id = ANY(%s)",
+        " WHERE person_id = ANY(%b)",
         (person_ids,),
     ).fetchall()
     return {
@@ -153,8 +177,8 @@ def _outbox(conn: Conn, found: list[Transition], as_of: datetime) -> None:
     if found:
         conn.execute(
             "INSERT INTO lifecycle_transitions (transition_id, person_id, kind, old_value,"
-            " new_value, effective_at, as_of) SELECT * FROM unnest(%s::text[], %s::text[],"
-            " %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[])"
+            " new_value, effective_at, as_of) SELECT * FROM unnest(%b::text[], %b::text[],"
+            " %b::text[], %b::text[], %b::text[], %b::timestamptz[], %b::timestamptz[])"
             " ON CONFLICT (transition_id) DO NOTHING",
             (
                 [t.id for t in found], [t.person_id for t in found], [t.kind for t in found],
@@ -189,7 +213,9 @@ def derive_pass(
         as_of = current_watermark(conn, allowed_lateness)
         if as_of is None:
             raise psycopg.Rollback(claimed)  # nothing derivable yet: the queue stays as it was
-        raw = _load(conn, person_ids, device_ids, RawCaches() if caches is None else caches)
+        caches = RawCaches() if caches is None else caches
+        loaded = _load(conn, person_ids, device_ids, caches)
+        raw = loaded.raw
         world = assemble(raw.devices, raw.person_states, raw.identity)
         index = NeighbourhoodIndex(raw)
         canonical = index.canonical
@@ -212,7 +238,7 @@ def derive_pass(
             basis = basis_of(index.neighbourhood(human))
             rows.append((*person_row(view, members[human]), basis))
         if gone:
-            conn.execute("DELETE FROM persons WHERE person_id = ANY(%s)", (sorted(gone),))
+            conn.execute("DELETE FROM persons WHERE person_id = ANY(%b)", (sorted(gone),))
         stale = _upsert(conn, "persons", "person_id", PERSON_COLUMNS, rows)
         device_rows = [
             (*device_row(derive_device(world.devices[d])), basis_of(index.device_neighbourhood(d)))
@@ -221,14 +247,15 @@ def derive_pass(
         ]
         stale_devices = _upsert(conn, "devices", "device_id", DEVICE_COLUMNS, device_rows)
         _outbox(conn, found, as_of)
+        _compact_claimed(conn, loaded, person_ids, device_ids, caches)
         if stale:
             conn.execute(
-                "INSERT INTO dirty_persons SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING",
+                "INSERT INTO dirty_persons SELECT unnest(%b::text[])",
                 (sorted(stale),),
             )
         if stale_devices:
             conn.execute(
-                "INSERT INTO dirty_devices SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING",
+                "INSERT INTO dirty_devices SELECT unnest(%b::text[])",
                 (sorted(stale_devices),),
             )
         return DeriveResult(
@@ -247,8 +274,9 @@ def queue_stale_persons(conn: Conn, allowed_lateness: timedelta, limit: int | No
     if as_of is None:
         return 0
     cur = conn.execute(
-        "INSERT INTO dirty_persons SELECT person_id FROM persons WHERE as_of < %s"
-        " ORDER BY as_of LIMIT %s ON CONFLICT DO NOTHING",
+        "INSERT INTO dirty_persons SELECT person_id FROM persons p WHERE as_of < %s"
+        " AND NOT EXISTS (SELECT 1 FROM dirty_persons d WHERE d.person_id = p.person_id)"
+        " ORDER BY as_of LIMIT %s",
         (as_of, limit),
     )
     return cur.rowcount

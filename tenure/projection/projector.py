@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import psycopg
@@ -27,9 +27,16 @@ from tenure.domain.events import DomainEvent, parse_event
 from tenure.domain.view import DEFAULT_CONFIG
 from tenure.eventlog.deadletter import DeadLetter
 from tenure.eventlog.publisher import EventPublisher
-from tenure.projection.apply import ApplyResult, Partition, RawCaches, apply_events
+from tenure.projection.apply import (
+    ApplyResult,
+    Partition,
+    PreparedBatch,
+    prepare_batch,
+    write_batch,
+)
 from tenure.projection.derive import DeriveResult, derive_pass, queue_stale_persons
 from tenure.projection.outbox import publish_pending
+from tenure.projection.raw_cache import RawCaches
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +82,23 @@ class ParsedBatch:
         return len(self.events) + len(self.dead)
 
 
-def parse_records(records: Sequence[IncomingRecord]) -> ParsedBatch:
+class RecordLike(Protocol):
+    """What :func:`parse_records` reads of a record (an :class:`IncomingRecord`, or a
+    consumer's record as fetched)."""
+
+    @property
+    def topic(self) -> str: ...  # noqa: D102
+    @property
+    def partition(self) -> int: ...  # noqa: D102
+    @property
+    def offset(self) -> int: ...  # noqa: D102
+    @property
+    def key(self) -> bytes | None: ...  # noqa: D102
+    @property
+    def value(self) -> bytes | None: ...  # noqa: D102
+
+
+def parse_records(records: Iterable[RecordLike]) -> ParsedBatch:
     """Decode records into domain events, the latest event time per partition, dead letters."""
     events: list[DomainEvent] = []
     progress: dict[Partition, datetime] = {}
@@ -96,6 +119,14 @@ def parse_records(records: Sequence[IncomingRecord]) -> ParsedBatch:
         if latest is None or event.at > latest:
             progress[where] = event.at
     return ParsedBatch(events, progress, dead)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedParse:
+    """A decoded batch and its prepared writes."""
+
+    parsed: ParsedBatch
+    batch: PreparedBatch
 
 
 class Projector:
@@ -137,13 +168,22 @@ class Projector:
 
     def apply_parsed(self, batch: ParsedBatch) -> ApplyResult:
         """Apply a decoded batch durably (dead letters acknowledged first)."""
+        return self.write(self.prepare(batch))
+
+    def prepare(self, batch: ParsedBatch) -> PreparedParse:
+        """The CPU work of applying a decoded batch (no database; see :func:`prepare_batch`)."""
+        return PreparedParse(batch, prepare_batch(batch.events, batch.progress, self.caches))
+
+    def write(self, prepared: PreparedParse) -> ApplyResult:
+        """Write a prepared batch durably (dead letters acknowledged first)."""
+        batch = prepared.parsed
         if batch.dead:
             self.publisher.publish([d.to_record() for d in batch.dead])
             self.totals.dead_lettered += len(batch.dead)
 
         def work(conn: psycopg.Connection[Any]) -> ApplyResult:
             with conn.transaction():
-                return apply_events(conn, batch.events, batch.progress, self.caches)
+                return write_batch(conn, prepared.batch)
 
         started = time.perf_counter()
         result: ApplyResult = self._retrying(work)
@@ -213,10 +253,20 @@ class Projector:
         self.publish_transitions()
         return result
 
+    def pending_deltas(self) -> tuple[int, int]:
+        """Device and person delta rows not yet compacted."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT (SELECT count(*) FROM raw_device_deltas),"
+                " (SELECT count(*) FROM raw_person_deltas)"
+            ).fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
     def backlog(self) -> tuple[int, int]:
         """Queued persons and devices waiting to be derived."""
         with self.pool.connection() as conn:
             row = conn.execute(
-                "SELECT (SELECT count(*) FROM dirty_persons), (SELECT count(*) FROM dirty_devices)"
+                "SELECT (SELECT count(DISTINCT person_id) FROM dirty_persons),"
+                " (SELECT count(DISTINCT device_id) FROM dirty_devices)"
             ).fetchone()
         return (int(row[0]), int(row[1])) if row else (0, 0)

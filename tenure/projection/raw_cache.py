@@ -1,15 +1,17 @@
-"""Merging a batch into the raw states in Postgres, with an in-process cache of states.
+"""Raw states in Postgres, read as the join of a compacted row and a log of deltas.
 
-Each raw state row is locked (``FOR UPDATE``, in key order) before it is merged into, so
-concurrent workers never lose a merge, but the state itself is read only when this process
-does not already hold the version the row has: the row's ``xmin`` (the id of the
-transaction that last wrote it) tags each cached state. A cached state is used only if the
-row still carries the ``xmin`` it was cached with, so a write by another worker, a rolled
-back write of this one or a replay that swapped the tables in is always seen. New keys are
-inserted without a prior read (``ON CONFLICT DO NOTHING``; a key another worker inserted
-meanwhile is then locked, read and merged like any other). All states of a table go to
-Postgres as one ``jsonb`` object per statement (``jsonb_each``), so a batch costs a handful
-of statements whatever its size.
+A key's raw state (a join-semilattice) is stored in two parts: its *compacted* row
+(``raw_device_states`` / ``raw_person_states``) and any number of *delta* rows
+(``raw_device_deltas`` / ``raw_person_deltas``), each the fold of one batch's facts about the
+key. The state is their join, so the apply stage appends a batch's deltas without reading
+or locking anything (:mod:`tenure.projection.raw_log`), and compaction, which folds
+deltas into the compacted rows and deletes them in one transaction, never changes what a
+reader sees.
+
+Decoded compacted states are cached in process, each tagged with its row's ``xmin`` (the id
+of the transaction that last wrote it): a cached state is used only while the row still
+carries that ``xmin``, so a compaction by another worker or a rolled back write is always
+seen. Deltas are small and always decoded.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from psycopg import sql
 from tenure.domain.codec import (
     decode_device_state,
     decode_person_state,
+    encode_device_delta,
     encode_device_state,
     encode_person_state,
 )
-from tenure.domain.device import DeviceState, fold_device_events
+from tenure.domain.device import DeviceState, fold_device_events, join_devices
 from tenure.domain.person import PersonState, join_persons
 
 Conn = psycopg.Connection[Any]
@@ -37,33 +40,58 @@ S = TypeVar("S")
 
 @dataclass(frozen=True, slots=True)
 class RawTable(Generic[S]):
-    """How one kind of raw state is stored, encoded and joined."""
+    """How one kind of raw state is stored, encoded, folded and joined."""
 
     table: str
+    """The compacted states, one row per key."""
+    deltas: str
+    """The log of per-batch deltas, any number of rows per key."""
     key: str
     encode: Callable[[S], bytes]
+    """Canonical bytes (compacted rows)."""
+    encode_delta: Callable[[S], bytes]
+    """Bytes ``decode`` reads back exactly, as fast as possible (delta rows)."""
     decode: Callable[[bytes | str], S]
-    fold: Callable[[str, S | None, list[Any]], S]
-    """Join a key's batch parts into its state (``None``: a new key)."""
+    fold: Callable[[str, list[Any]], S]
+    """A key's state holding only one batch's parts."""
+    join: Callable[[str, list[S]], S]
+    """The join of states of one key."""
 
 
-def _fold_person(person_id: str, base: PersonState | None, parts: list[Any]) -> PersonState:
-    return join_persons(person_id, parts if base is None else [base, *parts])
+def _fold_devices(device_id: str, events: list[Any]) -> DeviceState:
+    return fold_device_events(device_id, None, events)
 
 
 DEVICES: RawTable[DeviceState] = RawTable(
-    "raw_device_states", "device_id", encode_device_state, decode_device_state, fold_device_events
+    "raw_device_states",
+    "raw_device_deltas",
+    "device_id",
+    encode_device_state,
+    encode_device_delta,
+    decode_device_state,
+    _fold_devices,
+    join_devices,
 )
 PERSONS: RawTable[PersonState] = RawTable(
-    "raw_person_states", "person_id", encode_person_state, decode_person_state, _fold_person
+    "raw_person_states",
+    "raw_person_deltas",
+    "person_id",
+    encode_person_state,
+    encode_person_state,
+    decode_person_state,
+    join_persons,
+    join_persons,
 )
 
 
 @dataclass(slots=True)
 class StateCache(Generic[S]):
-    """States this process wrote or read, each with the ``xmin`` of its row then."""
+    """Compacted states this process wrote or read, each with its row's ``xmin`` then, and
+    decoded deltas by their document (a document names its key, so equal documents are
+    equal states)."""
 
     entries: dict[str, tuple[int, S]] = field(default_factory=dict)
+    deltas: dict[str, S] = field(default_factory=dict)
     limit: int = 500_000
     hits: int = 0
     misses: int = 0
@@ -84,133 +112,142 @@ class StateCache(Generic[S]):
         for key, xmin in versions.items():
             self.entries[key] = (xmin, states[key])
 
+    def remember_deltas(self, documents: Mapping[str, S]) -> None:
+        """Remember decoded (or just encoded) delta documents."""
+        if len(self.deltas) + len(documents) > self.limit:
+            self.deltas.clear()
+        self.deltas.update(documents)
+
     def clear(self) -> None:
         """Forget everything (partitions revoked, or to bound memory)."""
         self.entries.clear()
+        self.deltas.clear()
 
 
-@dataclass(frozen=True, slots=True)
-class Merged(Generic[S]):
-    """What merging a batch into one table changed: new states, and the states before."""
+@dataclass(slots=True)
+class RawCaches:
+    """The compacted raw states this process last wrote or read."""
 
-    changed: dict[str, S]
-    before: dict[str, S | None]
+    devices: StateCache[DeviceState] = field(default_factory=StateCache)
+    persons: StateCache[PersonState] = field(default_factory=StateCache)
+
+    def clear(self) -> None:
+        """Forget every cached state."""
+        self.devices.clear()
+        self.persons.clear()
 
 
-def _payload(docs: Mapping[str, bytes]) -> str:
+def payload(docs: Mapping[str, bytes]) -> str:
     """One JSON object ``{key: state document}`` built from already-encoded documents."""
     parts = b",".join(orjson.dumps(key) + b":" + doc for key, doc in docs.items())
     return (b"{" + parts + b"}").decode()
 
 
-def _versions(rows: Iterable[tuple[Any, ...]]) -> dict[str, int]:
-    return {str(r[0]): int(r[1]) for r in rows}
-
-
-def lock_versions(conn: Conn, kind: RawTable[S], keys: list[str]) -> dict[str, int]:
-    """Lock the existing rows of ``keys`` (in key order); their current ``xmin``."""
-    if not keys:
-        return {}
-    query = sql.SQL(
-        "SELECT {k}, xmin::text::bigint FROM {t} WHERE {k} = ANY(%s) ORDER BY {k} FOR UPDATE"
-    ).format(k=sql.Identifier(kind.key), t=sql.Identifier(kind.table))
-    return _versions(conn.execute(query, (keys,)).fetchall())
-
-
-def read_states(conn: Conn, kind: RawTable[S], keys: list[str]) -> dict[str, S]:
-    """Decode the stored states of ``keys`` (rows this transaction has locked)."""
-    if not keys:
-        return {}
-    query = sql.SQL("SELECT {k}, state::text FROM {t} WHERE {k} = ANY(%s)").format(
-        k=sql.Identifier(kind.key), t=sql.Identifier(kind.table)
-    )
-    return {str(r[0]): kind.decode(r[1]) for r in conn.execute(query, (keys,)).fetchall()}
-
-
-def insert_states(conn: Conn, kind: RawTable[S], docs: Mapping[str, bytes]) -> dict[str, int]:
-    """Insert rows for new keys; the versions of those inserted (others already existed)."""
-    if not docs:
-        return {}
-    query = sql.SQL(
-        "INSERT INTO {t} ({k}, state) SELECT key, value FROM jsonb_each(%s::jsonb)"
-        " ORDER BY key ON CONFLICT DO NOTHING RETURNING {k}, xmin::text::bigint"
-    ).format(k=sql.Identifier(kind.key), t=sql.Identifier(kind.table))
-    return _versions(conn.execute(query, (_payload(docs),)).fetchall())
-
-
-def update_states(conn: Conn, kind: RawTable[S], docs: Mapping[str, bytes]) -> dict[str, int]:
-    """Overwrite the states of locked rows; their new versions."""
-    if not docs:
-        return {}
-    query = sql.SQL(
-        "UPDATE {t} r SET state = u.value FROM jsonb_each(%s::jsonb) AS u"
-        " WHERE r.{k} = u.key RETURNING r.{k}, r.xmin::text::bigint"
-    ).format(k=sql.Identifier(kind.key), t=sql.Identifier(kind.table))
-    return _versions(conn.execute(query, (_payload(docs),)).fetchall())
-
-
-def merge_batch(
-    conn: Conn, kind: RawTable[S], cache: StateCache[S], parts: Mapping[str, list[Any]]
-) -> Merged[S]:
-    """Fold each key's batch parts into its stored state (in ``conn``'s transaction) and
-    write what changed. Returns the changed states and their previous ones."""
-    keys = sorted(parts)
-    versions = lock_versions(conn, kind, keys)
-    current: dict[str, S] = {}
-    stale: list[str] = []
-    for key, xmin in versions.items():
-        cached = cache.fresh(key, xmin)
-        if cached is None:
-            stale.append(key)
-        else:
-            current[key] = cached
-    current |= read_states(conn, kind, stale)
-    cache.put({k: versions[k] for k in stale}, current)
-
-    changed: dict[str, S] = {}
-    before: dict[str, S | None] = {}
-    fresh_keys = [k for k in keys if k not in versions]
-    created = {k: kind.fold(k, None, parts[k]) for k in fresh_keys}
-    inserted = insert_states(conn, kind, {k: kind.encode(s) for k, s in created.items()})
-    for key in inserted:
-        changed[key], before[key] = created[key], None
-    raced = [k for k in fresh_keys if k not in inserted]  # another worker inserted it
-    if raced:
-        again = lock_versions(conn, kind, raced)
-        current |= read_states(conn, kind, raced)
-        versions = {**versions, **again}
-
-    updates: dict[str, S] = {}
-    for key in keys:
-        if key in inserted:
-            continue
-        old = current[key]
-        new = kind.fold(key, old, parts[key])
-        if new is not old and new != old:
-            updates[key], before[key] = new, old
-    written = update_states(conn, kind, {k: kind.encode(s) for k, s in updates.items()})
-    changed |= updates
-    cache.put({**inserted, **written}, changed)
-    return Merged(changed, before)
-
-
-def read_cached(
+def compacted_states(
     conn: Conn, kind: RawTable[S], cache: StateCache[S], keys: list[str]
-) -> dict[str, S]:
-    """The stored states of ``keys`` that exist (no lock), decoding only those the cache
-    does not hold at the row's current version."""
+) -> tuple[dict[str, S], dict[str, int]]:
+    """The compacted states of ``keys`` that have a row, and those rows' versions.
+
+    Only the states the cache does not hold at the row's current version are sent and
+    decoded.
+    """
+    if not keys:
+        return {}, {}
+    query = sql.SQL(
+        "SELECT r.{k}, r.xmin::text::bigint, CASE WHEN r.xmin::text::bigint = c.xmin THEN NULL"
+        " ELSE r.state::text END FROM {t} r LEFT JOIN unnest(%b::text[], %b::bigint[])"
+        " AS c(key, xmin) ON c.key = r.{k} WHERE r.{k} = ANY(%b)"
+    ).format(k=sql.Identifier(kind.key), t=sql.Identifier(kind.table))
+    held = [(k, entry[0]) for k in keys if (entry := cache.entries.get(k)) is not None]
+    states: dict[str, S] = {}
+    versions: dict[str, int] = {}
+    decoded: dict[str, int] = {}
+    params = ([k for k, _ in held], [x for _, x in held], keys)
+    for key, xmin, text in conn.execute(query, params).fetchall():
+        if text is None:
+            state = cache.fresh(key, xmin)
+            assert state is not None, "the row carries the cached version"
+        else:
+            state = kind.decode(text)
+            decoded[key] = xmin
+            cache.misses += 1
+        states[key], versions[key] = state, xmin
+    cache.put(decoded, states)
+    return states, versions
+
+
+def pending_deltas(
+    conn: Conn, kind: RawTable[S], cache: StateCache[S], keys: list[str]
+) -> dict[str, list[S]]:
+    """The decoded deltas of ``keys`` not yet compacted (decoding only documents the cache
+    does not hold)."""
     if not keys:
         return {}
-    query = sql.SQL(
-        "SELECT {k}, xmin::text::bigint, state::text FROM {t} WHERE {k} = ANY(%s)"
-    ).format(k=sql.Identifier(kind.key), t=sql.Identifier(kind.table))
-    states: dict[str, S] = {}
-    decoded: dict[str, int] = {}
-    for key, xmin, text in conn.execute(query, (keys,)).fetchall():
-        state = cache.fresh(str(key), int(xmin))
+    query = sql.SQL("SELECT {k}, state::text FROM {d} WHERE {k} = ANY(%b)").format(
+        k=sql.Identifier(kind.key), d=sql.Identifier(kind.deltas)
+    )
+    return group_decoded(kind, conn.execute(query, (keys,)).fetchall(), cache)
+
+
+def group_decoded(
+    kind: RawTable[S], rows: Iterable[tuple[Any, ...]], cache: StateCache[S] | None = None
+) -> dict[str, list[S]]:
+    """``(key, document)`` delta rows decoded and grouped by key."""
+    out: dict[str, list[S]] = {}
+    decode = kind.decode
+    known = {} if cache is None else cache.deltas
+    decoded: dict[str, S] = {}
+    for key, text in rows:
+        state = known.get(text)
         if state is None:
-            state = kind.decode(text)
-            decoded[str(key)] = int(xmin)
-        states[str(key)] = state
-    cache.put(decoded, states)
-    return states
+            state = decoded[text] = decode(text)
+        out.setdefault(key, []).append(state)
+    if cache is not None:
+        cache.remember_deltas(decoded)
+    return out
+
+
+def joined(key: str, kind: RawTable[S], base: S | None, deltas: list[S]) -> S:
+    """A key's state: its compacted state joined with its deltas."""
+    if not deltas:
+        assert base is not None
+        return base
+    return kind.join(key, deltas if base is None else [base, *deltas])
+
+
+@dataclass(frozen=True, slots=True)
+class RawRead(Generic[S]):
+    """Raw states read: each key's compacted row joined with its deltas."""
+
+    states: dict[str, S]
+    with_deltas: frozenset[str]
+    """Keys that had deltas (their state differs from their compacted row)."""
+
+
+def read_cached(conn: Conn, kind: RawTable[S], cache: StateCache[S], keys: list[str]) -> RawRead[S]:
+    """The raw states of ``keys`` that exist (compacted row joined with deltas; no lock)."""
+    base, _ = compacted_states(conn, kind, cache, keys)
+    deltas = pending_deltas(conn, kind, cache, keys)
+    states = {k: joined(k, kind, base.get(k), deltas.get(k, [])) for k in {*base, *deltas}}
+    return RawRead(states, frozenset(deltas))
+
+
+def read_all(conn: Conn, kind: RawTable[S]) -> dict[str, S]:
+    """Every raw state of the table (for checks and tools, not the hot path)."""
+    deltas = group_decoded(
+        kind,
+        conn.execute(
+            sql.SQL("SELECT {k}, state::text FROM {d}").format(
+                k=sql.Identifier(kind.key), d=sql.Identifier(kind.deltas)
+            )
+        ).fetchall(),
+    )
+    base = {
+        str(k): kind.decode(v)
+        for k, v in conn.execute(
+            sql.SQL("SELECT {k}, state::text FROM {t}").format(
+                k=sql.Identifier(kind.key), t=sql.Identifier(kind.table)
+            )
+        ).fetchall()
+    }
+    return {k: joined(k, kind, base.get(k), deltas.get(k, [])) for k in {*base, *deltas}}

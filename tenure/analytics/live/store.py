@@ -193,7 +193,7 @@ def _claim(conn: Conn, limit: int) -> list[str]:
 def _lock(conn: Conn, person_ids: list[str]) -> None:
     conn.execute(
         "SELECT count(pg_advisory_xact_lock(%s, h)) FROM (SELECT DISTINCT hashtext(p) AS h"
-        " FROM unnest(%s::text[]) p ORDER BY h) s",
+        " FROM unnest(%b::text[]) p ORDER BY h) s",
         (_LOCK_NAMESPACE, person_ids),
     )
 
@@ -203,14 +203,14 @@ def read_contributions(conn: Conn, person_ids: list[str] | None = None) -> dict[
     query = _select("survival_contributions", CONTRIBUTION_COLUMNS)
     params: tuple[Any, ...] = ()
     if person_ids is not None:
-        query += sql.SQL(" WHERE person_id = ANY(%s)")
+        query += sql.SQL(" WHERE person_id = ANY(%b)")
         params = (person_ids,)
     with conn.cursor(row_factory=dict_row) as cur:
         return {r["person_id"]: contribution_from_row(r) for r in cur.execute(query, params)}
 
 
 def _persons(conn: Conn, person_ids: list[str]) -> dict[str, Contribution]:
-    query = _select("persons", PERSON_INPUTS) + sql.SQL(" WHERE person_id = ANY(%s)")
+    query = _select("persons", PERSON_INPUTS) + sql.SQL(" WHERE person_id = ANY(%b)")
     with conn.cursor(row_factory=dict_row) as cur:
         return {r["person_id"]: contribution_of(r) for r in cur.execute(query, (person_ids,))}
 
@@ -239,7 +239,7 @@ def drain(conn: Conn, *, limit: int = 2000) -> int:
             _apply_now(conn, change, churned_by)
         gone = sorted(set(old) - set(new))
         if gone:
-            conn.execute("DELETE FROM survival_contributions WHERE person_id = ANY(%s)", (gone,))
+            conn.execute("DELETE FROM survival_contributions WHERE person_id = ANY(%b)", (gone,))
         changed = [pid for pid in sorted(new) if old.get(pid) != new[pid]]
         if changed:
             _store_contributions(conn, [contribution_row(pid, new[pid]) for pid in changed])
@@ -272,7 +272,7 @@ def _apply_now(conn: Conn, change: Mapping[Cell, int], churned_by: date) -> None
         return
     after = conn.execute(
         "INSERT INTO survival_tenure_now (group_key, duration_day, events, censored)"
-        " SELECT * FROM unnest(%s::text[], %s::integer[], %s::bigint[], %s::bigint[])"
+        " SELECT * FROM unnest(%b::text[], %b::integer[], %b::bigint[], %b::bigint[])"
         " ON CONFLICT (group_key, duration_day) DO UPDATE SET"
         " events = survival_tenure_now.events + EXCLUDED.events,"
         " censored = survival_tenure_now.censored + EXCLUDED.censored"
@@ -287,7 +287,7 @@ def _apply_now(conn: Conn, change: Mapping[Cell, int], churned_by: date) -> None
     shrunk = [k for k, v in entries if min(v) < 0]
     if shrunk:
         conn.execute(
-            "DELETE FROM survival_tenure_now t USING unnest(%s::text[], %s::integer[]) u(g, d)"
+            "DELETE FROM survival_tenure_now t USING unnest(%b::text[], %b::integer[]) u(g, d)"
             " WHERE t.group_key = u.g AND t.duration_day = u.d AND t.events = 0"
             " AND t.censored = 0",
             ([k[0] for k in shrunk], [k[1] for k in shrunk]),

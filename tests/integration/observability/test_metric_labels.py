@@ -28,6 +28,8 @@ def _ids_sent(database_url: str) -> set[str]:
             UNION SELECT device_id FROM devices
             UNION SELECT person_id FROM raw_person_states
             UNION SELECT device_id FROM raw_device_states
+            UNION SELECT person_id FROM raw_person_deltas
+            UNION SELECT device_id FROM raw_device_deltas
             UNION SELECT person_id FROM lifecycle_transitions
             """
         ).fetchall()

@@ -39,6 +39,7 @@ from tenure.domain.codec import (
     decode_person_state,
     device_state_from_json,
     device_state_to_json,
+    encode_device_delta,
     encode_device_state,
     encode_identity_graph,
     encode_person_state,
@@ -78,6 +79,11 @@ def all_states(
     return devices, persons, world.identity
 
 
+def through_stdlib_json_bytes(data: bytes) -> bytes:
+    """The same document after another JSON stack re-wrote it."""
+    return json.dumps(json.loads(data)).encode()
+
+
 def through_stdlib_json(document: dict[str, Any]) -> Any:
     """What a jsonb column or another JSON stack hands back (plain JSON types only)."""
     return json.loads(json.dumps(document))
@@ -94,6 +100,8 @@ def test_states_round_trip_through_documents_and_bytes(events: list[DomainEvent]
         assert device_state_from_json(device_state_to_json(device)) == device
         assert device_state_from_json(through_stdlib_json(device_state_to_json(device))) == device
         assert decode_device_state(encode_device_state(device)) == device
+        assert decode_device_state(encode_device_delta(device)) == device
+        assert decode_device_state(through_stdlib_json_bytes(encode_device_delta(device))) == device
     for person in persons:
         assert person_state_from_json(person_state_to_json(person)) == person
         assert person_state_from_json(through_stdlib_json(person_state_to_json(person))) == person
