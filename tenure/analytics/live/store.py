@@ -131,7 +131,7 @@ def _apply_counts(conn: Conn, change: Mapping[Cell, int]) -> None:
         counts = [n for _, n in entries]
         unnest = sql.SQL("unnest({})").format(
             sql.SQL(", ").join(
-                sql.SQL("%s::{}[]").format(sql.SQL(t)) for _, t in (*keys, ("n", "bigint"))
+                sql.SQL("%b::{}[]").format(sql.SQL(t)) for _, t in (*keys, ("n", "bigint"))
             )
         )
         t = sql.Identifier(table)
