@@ -53,6 +53,9 @@ def _report(projector: Projector) -> None:
     persons, devices = projector.backlog()
     metrics.BACKLOG.labels("person").set(persons)
     metrics.BACKLOG.labels("device").set(devices)
+    device_deltas, person_deltas = projector.pending_deltas()
+    metrics.DELTAS.labels("device").set(device_deltas)
+    metrics.DELTAS.labels("person").set(person_deltas)
 
 
 def create_app(

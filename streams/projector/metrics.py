@@ -37,6 +37,11 @@ BACKLOG = Gauge(
     "Persons and devices queued to be derived, by kind (person | device).",
     ["kind"],
 )
+DELTAS = Gauge(
+    "tenure_projector_raw_deltas",
+    "Raw-state delta rows not yet compacted, by kind (person | device).",
+    ["kind"],
+)
 PROCESSING_LAG = Histogram(
     "tenure_projector_event_age_seconds",
     "Age of events when applied: now minus event time (devices sync late, so this is wide).",

@@ -253,20 +253,21 @@ class Projector:
         self.publish_transitions()
         return result
 
+    def _count_pair(self, query: str) -> tuple[int, int]:
+        with self.pool.connection() as conn:
+            row = conn.execute(query).fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
     def pending_deltas(self) -> tuple[int, int]:
         """Device and person delta rows not yet compacted."""
-        with self.pool.connection() as conn:
-            row = conn.execute(
-                "SELECT (SELECT count(*) FROM raw_device_deltas),"
-                " (SELECT count(*) FROM raw_person_deltas)"
-            ).fetchone()
-        return (int(row[0]), int(row[1])) if row else (0, 0)
+        return self._count_pair(
+            "SELECT (SELECT count(*) FROM raw_device_deltas),"
+            " (SELECT count(*) FROM raw_person_deltas)"
+        )
 
     def backlog(self) -> tuple[int, int]:
         """Queued persons and devices waiting to be derived."""
-        with self.pool.connection() as conn:
-            row = conn.execute(
-                "SELECT (SELECT count(DISTINCT person_id) FROM dirty_persons),"
-                " (SELECT count(DISTINCT device_id) FROM dirty_devices)"
-            ).fetchone()
-        return (int(row[0]), int(row[1])) if row else (0, 0)
+        return self._count_pair(
+            "SELECT (SELECT count(DISTINCT person_id) FROM dirty_persons),"
+            " (SELECT count(DISTINCT device_id) FROM dirty_devices)"
+        )

@@ -8,6 +8,7 @@ appends and compactions did meanwhile.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,8 @@ from tenure.projection.apply import apply_events
 from tenure.projection.raw_cache import DEVICES, PERSONS, RawCaches, read_all, read_cached
 from tenure.projection.raw_log import compact
 from tests.factories import scenario
+
+Connection = psycopg.Connection[Any]
 
 END = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -88,46 +91,58 @@ def _device_used(device_id: str, at: datetime, n: int) -> DomainEvent:
     )  # fmt: skip
 
 
-def test_a_delta_appended_during_a_compaction_is_kept(database_url: str) -> None:
+@pytest.fixture
+def two_connections(database_url: str) -> Iterator[tuple[Connection, Connection]]:
+    """Two autocommit sessions on the database, interleaved by hand in a test."""
     with (
         psycopg.connect(database_url, autocommit=True) as first,
         psycopg.connect(database_url, autocommit=True) as other,
     ):
-        with first.transaction():
-            apply_events(first, [_device_used("d-1", END, 1)], {})
-        caches = RawCaches()
+        yield first, other
+
+
+def _used_once(connections: tuple[Connection, Connection], device_id: str) -> None:
+    """One committed use of ``device_id`` (day END) before the interleaving starts."""
+    with connections[0].transaction():
+        apply_events(connections[0], [_device_used(device_id, END, 1)], {})
+
+
+def test_a_delta_appended_during_a_compaction_is_kept(
+    two_connections: tuple[Connection, Connection],
+) -> None:
+    first, other = two_connections
+    _used_once(two_connections, "d-1")
+    caches = RawCaches()
+    with first.transaction():
+        first.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        states = read_cached(first, DEVICES, caches.devices, ["d-1"]).states  # snapshot
+        with other.transaction():  # appended and committed after the snapshot
+            apply_events(other, [_device_used("d-1", END + timedelta(days=1), 2)], {})
+        compact(first, DEVICES, caches.devices, states)
+    got = read_all(first, DEVICES)["d-1"]
+    assert len(got.uses) == 2  # both days: the late delta was neither deleted nor lost
+    rows = first.execute("SELECT count(*) FROM raw_device_deltas").fetchone()
+    assert rows == (1,)
+
+
+def test_two_compactions_of_one_key_cannot_both_commit(
+    two_connections: tuple[Connection, Connection],
+) -> None:
+    first, other = two_connections
+    _used_once(two_connections, "d-2")
+    with pytest.raises(psycopg.errors.SerializationFailure):
         with first.transaction():
             first.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            states = read_cached(first, DEVICES, caches.devices, ["d-1"]).states  # snapshot
-            with other.transaction():  # appended and committed after the snapshot
-                apply_events(other, [_device_used("d-1", END + timedelta(days=1), 2)], {})
-            compact(first, DEVICES, caches.devices, states)
-        got = read_all(first, DEVICES)["d-1"]
-        assert len(got.uses) == 2  # both days: the late delta was neither deleted nor lost
-        rows = first.execute("SELECT count(*) FROM raw_device_deltas").fetchone()
-        assert rows == (1,)
-
-
-def test_two_compactions_of_one_key_cannot_both_commit(database_url: str) -> None:
-    with (
-        psycopg.connect(database_url, autocommit=True) as first,
-        psycopg.connect(database_url, autocommit=True) as other,
-    ):
-        with first.transaction():
-            apply_events(first, [_device_used("d-2", END, 1)], {})
-        with pytest.raises(psycopg.errors.SerializationFailure):
-            with first.transaction():
-                first.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                mine = read_cached(first, DEVICES, RawCaches().devices, ["d-2"]).states
-                with other.transaction():
-                    other.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                    apply_events(other, [_device_used("d-2", END + timedelta(days=2), 2)], {})
-                with other.transaction():
-                    other.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                    theirs = read_cached(other, DEVICES, RawCaches().devices, ["d-2"]).states
-                    compact(other, DEVICES, RawCaches().devices, theirs)
-                compact(first, DEVICES, RawCaches().devices, mine)  # would drop day 2
-        assert len(read_all(first, DEVICES)["d-2"].uses) == 2
+            mine = read_cached(first, DEVICES, RawCaches().devices, ["d-2"]).states
+            with other.transaction():
+                other.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                apply_events(other, [_device_used("d-2", END + timedelta(days=2), 2)], {})
+            with other.transaction():
+                other.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                theirs = read_cached(other, DEVICES, RawCaches().devices, ["d-2"]).states
+                compact(other, DEVICES, RawCaches().devices, theirs)
+            compact(first, DEVICES, RawCaches().devices, mine)  # would drop day 2
+    assert len(read_all(first, DEVICES)["d-2"].uses) == 2
 
 
 def test_keys_with_copy_special_characters_round_trip(database_url: str) -> None:
