@@ -145,14 +145,14 @@ def payload(docs: Mapping[str, bytes]) -> str:
 
 def compacted_states(
     conn: Conn, kind: RawTable[S], cache: StateCache[S], keys: list[str]
-) -> tuple[dict[str, S], dict[str, int]]:
-    """The compacted states of ``keys`` that have a row, and those rows' versions.
+) -> dict[str, S]:
+    """The compacted states of ``keys`` that have a row.
 
     Only the states the cache does not hold at the row's current version are sent and
     decoded.
     """
     if not keys:
-        return {}, {}
+        return {}
     query = sql.SQL(
         "SELECT r.{k}, r.xmin::text::bigint, CASE WHEN r.xmin::text::bigint = c.xmin THEN NULL"
         " ELSE r.state::text END FROM {t} r LEFT JOIN unnest(%b::text[], %b::bigint[])"
@@ -160,20 +160,28 @@ def compacted_states(
     ).format(k=sql.Identifier(kind.key), t=sql.Identifier(kind.table))
     held = [(k, entry[0]) for k in keys if (entry := cache.entries.get(k)) is not None]
     states: dict[str, S] = {}
-    versions: dict[str, int] = {}
     decoded: dict[str, int] = {}
+    dropped: list[str] = []  # cleared from the cache meanwhile (by another thread)
     params = ([k for k, _ in held], [x for _, x in held], keys)
     for key, xmin, text in conn.execute(query, params).fetchall():
         if text is None:
             state = cache.fresh(key, xmin)
-            assert state is not None, "the row carries the cached version"
+            if state is None:
+                dropped.append(key)
+                continue
         else:
             state = kind.decode(text)
             decoded[key] = xmin
             cache.misses += 1
-        states[key], versions[key] = state, xmin
+        states[key] = state
+    if dropped:
+        again = sql.SQL(
+            "SELECT {k}, xmin::text::bigint, state::text FROM {t} WHERE {k} = ANY(%b)"
+        ).format(k=sql.Identifier(kind.key), t=sql.Identifier(kind.table))
+        for key, xmin, text in conn.execute(again, (dropped,)).fetchall():
+            states[key], decoded[key] = kind.decode(text), xmin
     cache.put(decoded, states)
-    return states, versions
+    return states
 
 
 def pending_deltas(
@@ -226,7 +234,7 @@ class RawRead(Generic[S]):
 
 def read_cached(conn: Conn, kind: RawTable[S], cache: StateCache[S], keys: list[str]) -> RawRead[S]:
     """The raw states of ``keys`` that exist (compacted row joined with deltas; no lock)."""
-    base, _ = compacted_states(conn, kind, cache, keys)
+    base = compacted_states(conn, kind, cache, keys)
     deltas = pending_deltas(conn, kind, cache, keys)
     states = {k: joined(k, kind, base.get(k), deltas.get(k, [])) for k in {*base, *deltas}}
     return RawRead(states, frozenset(deltas))

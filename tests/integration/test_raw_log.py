@@ -15,10 +15,18 @@ from typing import Any
 import psycopg
 import pytest
 
+from tenure.domain.device import DeviceState
 from tenure.domain.events import DomainEvent, parse_event
 from tenure.domain.neighbourhood import raw_fold
 from tenure.projection.apply import apply_events
-from tenure.projection.raw_cache import DEVICES, PERSONS, RawCaches, read_all, read_cached
+from tenure.projection.raw_cache import (
+    DEVICES,
+    PERSONS,
+    RawCaches,
+    StateCache,
+    read_all,
+    read_cached,
+)
 from tenure.projection.raw_log import compact
 from tests.factories import scenario
 
@@ -152,3 +160,22 @@ def test_keys_with_copy_special_characters_round_trip(database_url: str) -> None
         with conn.transaction():
             apply_events(conn, events, {})
         assert read_all(conn, DEVICES) == dict(raw_fold(events).devices)
+
+
+class _ClearedMeanwhile(StateCache[DeviceState]):
+    """A cache another thread clears (partitions revoked) while a read is in flight."""
+
+    def fresh(self, key: str, xmin: int) -> DeviceState | None:
+        self.entries.clear()
+        return None
+
+
+def test_states_dropped_from_the_cache_during_a_read_are_read_again(database_url: str) -> None:
+    events = _events(seed=5)
+    want = dict(raw_fold(events).devices)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        _apply_in_batches(conn, events, seed=3)
+        caches = RawCaches()
+        _compact_everything(conn, caches)
+        cleared = _ClearedMeanwhile(entries=dict(caches.devices.entries))
+        assert read_cached(conn, DEVICES, cleared, sorted(want)).states == want
