@@ -9,7 +9,7 @@ commutative and associative.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any
@@ -191,56 +191,42 @@ def merge_device(left: DeviceState, right: DeviceState) -> DeviceState:
     return join_devices(left.device_id, (left, right))
 
 
-def device_singleton(device_id: str, event: DomainEvent) -> DeviceState:
-    """The state holding only what ``event`` says about device ``device_id``."""
-    empty = DeviceState(device_id)
+def device_fact(device_id: str, event: DomainEvent) -> tuple[str, Any] | None:
+    """The field and the fact a non-use event adds to device ``device_id`` (``None``: it
+    adds nothing; uses are spans, see :func:`device_singleton`)."""
     match event:
         case DeviceActivated() if event.device_id == device_id:
-            activation = Activation(event.at, event.event_id, event.person_id, event.product)
-            return DeviceState(device_id, activations=frozenset({activation}))
-        case DeviceDeactivated() if event.device_id == device_id:
-            off = Deactivation(event.at, event.event_id, event.reason)
-            return DeviceState(device_id, deactivations=frozenset({off}))
-        case DeviceUsed() if event.device_id == device_id:
-            key: UseKey = (event.at.date(), event.person_id)
-            return DeviceState(device_id, uses=frozen_map({key: DaySpan.at(event.at)}))
-        case PaymentCompleted() if any(i.device_id == device_id for i in event.items):
-            bought = DevicePurchase(
-                event.at, event.order_id, event.event_id, event.payer_id, event.beneficiary_id
-            )
-            return DeviceState(device_id, purchases=frozenset({bought}))
-        case PersonErasureRequested():
-            return DeviceState(device_id, tombstones=frozenset({tombstone_of(event.person_id)}))
-        case _:
-            return empty
-
-
-_EMPTY_FACTS: frozenset[Any] = frozenset()
-
-
-def _fact(device_id: str, event: DomainEvent) -> tuple[str, Any] | None:
-    """The (field, fact) a non-use event adds to device ``device_id`` (as
-    :func:`device_singleton`), or ``None``."""
-    kind = type(event)
-    if kind is DeviceActivated:
-        assert isinstance(event, DeviceActivated)
-        if event.device_id == device_id:
             return "activations", Activation(
                 event.at, event.event_id, event.person_id, event.product
             )
-    elif kind is PaymentCompleted:
-        assert isinstance(event, PaymentCompleted)
-        if any(i.device_id == device_id for i in event.items):
+        case DeviceDeactivated() if event.device_id == device_id:
+            return "deactivations", Deactivation(event.at, event.event_id, event.reason)
+        case PaymentCompleted() if any(i.device_id == device_id for i in event.items):
             return "purchases", DevicePurchase(
                 event.at, event.order_id, event.event_id, event.payer_id, event.beneficiary_id
             )
-    else:
-        single = device_singleton(device_id, event)
-        for name in ("deactivations", "tombstones", "activations", "purchases"):
-            found: frozenset[Any] = getattr(single, name)
-            if found:
-                return name, next(iter(found))
-    return None
+        case PersonErasureRequested():
+            return "tombstones", tombstone_of(event.person_id)
+        case _:
+            return None
+
+
+def device_singleton(device_id: str, event: DomainEvent) -> DeviceState:
+    """The state holding only what ``event`` says about device ``device_id``."""
+    if isinstance(event, DeviceUsed):
+        if event.device_id != device_id:
+            return DeviceState(device_id)
+        key: UseKey = (event.at.date(), event.person_id)
+        return DeviceState(device_id, uses=frozen_map({key: DaySpan.at(event.at)}))
+    found = device_fact(device_id, event)
+    if found is None:
+        return DeviceState(device_id)
+    name, fact = found
+    changes: dict[str, Any] = {name: frozenset({fact})}
+    return replace(DeviceState(device_id), **changes)
+
+
+_EMPTY_FACTS: frozenset[Any] = frozenset()
 
 
 def fold_device_events(
@@ -273,7 +259,7 @@ def fold_device_events(
             elif at > span.last_at:
                 uses[key] = DaySpan(span.first_at, at)
             continue
-        found = _fact(device_id, event)
+        found = device_fact(device_id, event)
         if found is not None:
             name, fact = found
             known: frozenset[Any] = _EMPTY_FACTS if base is None else getattr(base, name)
