@@ -46,6 +46,35 @@ _LOG4J2 = """Configuration:
 """
 
 
+def new_cluster_id() -> str:
+    """A random KRaft cluster id as Kafka's ``Uuid.randomUuid()`` makes it.
+
+    The id is the URL-safe base64 form of 16 random bytes. Kafka redraws an id whose text
+    starts with ``-`` (a command line would read it as an option); so does this.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
+def storage_format_argv(classpath: str, cluster_id: str, config: Path) -> list[str]:
+    """The ``StorageTool format`` command line for ``cluster_id``.
+
+    Values go in ``--option=value`` form, so no value can be read as an option, whatever
+    character it starts with (an id given from outside may start with ``-``).
+    """
+    return [
+        "java",
+        "-cp",
+        classpath,
+        "kafka.tools.StorageTool",
+        "format",
+        f"--cluster-id={cluster_id}",
+        f"--config={config}",
+    ]
+
+
 def cache_dir() -> Path:
     """Folder that keeps downloaded broker jars between runs (``TENURE_CACHE_DIR``)."""
     return Path(os.environ.get("TENURE_CACHE_DIR") or Path.home() / ".cache" / "tenure")
@@ -106,8 +135,11 @@ class ApacheKafkaBroker(ProcessBackedServer):
     name = "apache-kafka"
     durable = True
 
-    def __init__(self, root: Path, port: int = 0, partitions: int = 4) -> None:
+    def __init__(
+        self, root: Path, port: int = 0, partitions: int = 4, cluster_id: str | None = None
+    ) -> None:
         self.root = root
+        self.cluster_id = cluster_id or new_cluster_id()
         self.port = port or free_port()
         self.controller_port = free_port()
         self.partitions = partitions
@@ -151,19 +183,8 @@ class ApacheKafkaBroker(ProcessBackedServer):
         config = self._write_config()
         classpath = f"{libs}/*"
         if not (self.root / "data" / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             result = subprocess.run(
-                [
-                    "java",
-                    "-cp",
-                    classpath,
-                    "kafka.tools.StorageTool",
-                    "format",
-                    "-t",
-                    cluster_id,
-                    "-c",
-                    str(config),
-                ],
+                storage_format_argv(classpath, self.cluster_id, config),
                 capture_output=True,
                 text=True,
             )
