@@ -17,9 +17,15 @@ from psycopg_pool import ConnectionPool
 from services.ingest.app import create_app
 from streams.archiver.records import to_archive_record
 from streams.archiver.worker import Archiver
+from tenure.domain.device_view import derive_device
+from tenure.domain.events import parse_event
+from tenure.domain.world import fold, views
 from tenure.eventlog.publisher import EventPublisher
+from tenure.projection.replay import aliases_by_person
+from tenure.projection.watermark import DEFAULT_ALLOWED_LATENESS as LATENESS
 from tenure.storage import archive
 from tenure.storage.archive import ArchiveRecord
+from tenure.storage.read_models import DEVICE_COLUMNS, PERSON_COLUMNS, device_row, person_row
 from tenure.storage.tokens import create_token
 from tests.integration.conftest import ServerThread
 
@@ -111,3 +117,47 @@ def archive_events(conn: psycopg.Connection[Any], events: Sequence[dict[str, Any
         assert isinstance(record, ArchiveRecord)
         records.append(record)
     archive.append(conn, records)
+
+
+def read_model_rows(database_url: str, name: str, columns: tuple[str, ...]) -> list[tuple]:
+    """Every row of read model ``name`` (JSON decoded), ordered by its first column."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(f"SELECT {', '.join(columns)} FROM {name} ORDER BY 1").fetchall()
+    return [plain_row(r) for r in rows]
+
+
+def wait_for_the_fold(database_url: str, events: list[dict], timeout_s: float = 120) -> None:
+    """Wait until these events' persons and devices equal the fold of the events.
+
+    The shared topics also hold other tests' events; this test's ids are its own, so its
+    persons must equal the fold of its events as of the projection's watermark (which
+    other tests' later events may have moved).
+    """
+    world = fold(parse_event(e) for e in events)
+    aliases = aliases_by_person(world)
+    mine_devices = sorted(device_row(derive_device(s)) for s in world.devices.values())
+    got_persons: list[tuple] = []
+    want_persons: list[tuple] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute("SELECT max(max_event_time) FROM projection_progress").fetchone()
+        if row and row[0] is not None:
+            as_of = row[0] - LATENESS
+            want_persons = [
+                plain_row(r)
+                for r in sorted(
+                    person_row(v, aliases.get(p, ())) for p, v in views(world, as_of).items()
+                )
+            ]
+            ids = {r[0] for r in want_persons}
+            persons = read_model_rows(database_url, "persons", PERSON_COLUMNS)
+            got_persons = [r for r in persons if r[0] in ids]
+            if got_persons == want_persons:
+                break
+        time.sleep(1)
+    assert want_persons and got_persons == want_persons
+    device_ids = {r[0] for r in mine_devices}
+    devices = read_model_rows(database_url, "devices", DEVICE_COLUMNS)
+    got_devices = [r for r in devices if r[0] in device_ids]
+    assert got_devices == mine_devices

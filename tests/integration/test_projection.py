@@ -18,17 +18,11 @@ from tenure.projection.replay import aliases_by_person
 from tenure.runtime.broker import LocalBroker
 from tenure.storage.read_models import DEVICE_COLUMNS, PERSON_COLUMNS, device_row, person_row
 from tests.factories import scenario
-from tests.integration.pipeline import plain_row
+from tests.integration.pipeline import plain_row, read_model_rows, wait_for_the_fold
 
 pytestmark = pytest.mark.kafka
 
 LATENESS = timedelta(hours=1)
-
-
-def table(database_url: str, name: str, columns: tuple[str, ...]) -> list[tuple]:
-    with psycopg.connect(database_url) as conn:
-        rows = conn.execute(f"SELECT {', '.join(columns)} FROM {name} ORDER BY 1").fetchall()
-    return [plain_row(r) for r in rows]
 
 
 def expected(events: list[dict]) -> tuple[list[tuple], list[tuple]]:
@@ -78,8 +72,8 @@ def test_live_projection_equals_the_fold_whatever_the_delivery(
     finally:
         publisher.close()
     want_persons, want_devices = expected(events)
-    assert table(database_url, "persons", PERSON_COLUMNS) == want_persons
-    assert table(database_url, "devices", DEVICE_COLUMNS) == want_devices
+    assert read_model_rows(database_url, "persons", PERSON_COLUMNS) == want_persons
+    assert read_model_rows(database_url, "devices", DEVICE_COLUMNS) == want_devices
     with psycopg.connect(database_url) as conn:
         pending = conn.execute(
             "SELECT count(*) FROM lifecycle_transitions WHERE published_at IS NULL"
@@ -123,8 +117,8 @@ def test_two_projectors_on_one_database_converge_to_the_fold(
     finally:
         publisher.close()
     want_persons, want_devices = expected(events)
-    assert table(database_url, "persons", PERSON_COLUMNS) == want_persons
-    assert table(database_url, "devices", DEVICE_COLUMNS) == want_devices
+    assert read_model_rows(database_url, "persons", PERSON_COLUMNS) == want_persons
+    assert read_model_rows(database_url, "devices", DEVICE_COLUMNS) == want_devices
 
 
 def _projector_process(broker: LocalBroker, database_url: str, scratch, name: str):
@@ -181,43 +175,6 @@ def _sender(broker: LocalBroker):
     return publisher, send
 
 
-def _wait_for_the_fold(database_url: str, events: list[dict], timeout_s: float = 120) -> None:
-    """This test's persons and devices end equal to the fold of its events.
-
-    The shared topics also hold other tests' events; this test's ids are its own, so its
-    persons must equal the fold of its events as of the projection's watermark (which
-    other tests' later events may have moved).
-    """
-    import time
-
-    world = fold(parse_event(e) for e in events)
-    aliases = aliases_by_person(world)
-    mine_devices = sorted(device_row(derive_device(s)) for s in world.devices.values())
-    got_persons: list[tuple] = []
-    want_persons: list[tuple] = []
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with psycopg.connect(database_url) as conn:
-            row = conn.execute("SELECT max(max_event_time) FROM projection_progress").fetchone()
-        if row and row[0] is not None:
-            as_of = row[0] - LATENESS
-            want_persons = [
-                plain_row(r)
-                for r in sorted(
-                    person_row(v, aliases.get(p, ())) for p, v in views(world, as_of).items()
-                )
-            ]
-            ids = {r[0] for r in want_persons}
-            got_persons = [r for r in table(database_url, "persons", PERSON_COLUMNS) if r[0] in ids]
-            if got_persons == want_persons:
-                break
-        time.sleep(1)
-    assert want_persons and got_persons == want_persons
-    device_ids = {r[0] for r in mine_devices}
-    got_devices = [r for r in table(database_url, "devices", DEVICE_COLUMNS) if r[0] in device_ids]
-    assert got_devices == mine_devices
-
-
 def test_projector_worker_killed_mid_stream_ends_equal_to_the_fold(
     broker: LocalBroker, pool, database_url: str, scratch_dir, unique_source: str
 ) -> None:
@@ -238,7 +195,7 @@ def test_projector_worker_killed_mid_stream_ends_equal_to_the_fold(
     send(deliveries[half:])
     second = _projector_process(broker, database_url, scratch_dir, f"projector-b-{broker.name}")
     try:
-        _wait_for_the_fold(database_url, events)
+        wait_for_the_fold(database_url, events)
     finally:
         second.stop()
         publisher.close()
@@ -261,7 +218,7 @@ def test_two_projector_workers_in_one_group_end_equal_to_the_fold(
     try:
         for i in range(0, len(deliveries), 20):
             send(deliveries[i : i + 20])
-        _wait_for_the_fold(database_url, events)
+        wait_for_the_fold(database_url, events)
     finally:
         for worker in workers:
             worker.stop()
