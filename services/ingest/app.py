@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
+from functools import cache
 from typing import Any, Literal
 
 import anyio.to_thread
@@ -13,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, Field
 
+from schemas import event_schema_path
 from services.auth import AuthFailure, ProducerAuthenticator
 from services.ingest import metrics
 from services.ingest.batch import ingest_batch
@@ -47,6 +50,17 @@ class ErrorResponse(BaseModel):
     """A request-level error (auth, size, media type, body, broker)."""
 
     error: str
+
+
+@cache
+def event_schema() -> dict[str, Any]:
+    """The JSON Schema of one event in the OpenAPI document: the contract's envelope.
+
+    Taken from ``schemas/events/v1/envelope.json`` (the per-type rules for ``data`` are in the
+    other files of that folder; the validator applies all of them and answers per event).
+    """
+    envelope = json.loads(event_schema_path("envelope").read_text(encoding="utf-8"))
+    return {k: v for k, v in envelope.items() if k not in ("$schema", "$id")}
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -97,7 +111,7 @@ def create_app(
             "requestBody": {
                 "required": True,
                 "content": {
-                    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                    "application/json": {"schema": {"type": "array", "items": event_schema()}},
                     "application/x-ndjson": {"schema": {"type": "string"}},
                 },
             }
