@@ -125,6 +125,8 @@ def resolve_as_of(text: str | None, state: reader.AggregateState) -> datetime | 
     """The instant to read at: ``text`` if given (not before the aggregates), else theirs."""
     if text is None:
         return state.as_of
+    if "\x00" in text:  # fromisoformat stops reading at a NUL
+        raise AsOfError("as_of must not contain the NUL character (U+0000)")
     try:
         as_of = datetime.fromisoformat(text)
     except ValueError:
