@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import timedelta
 from functools import cache
@@ -15,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, Field
 
-from schemas import event_schema_path
+from schemas import bundled_event_schema
 from services.auth import AuthFailure, ProducerAuthenticator
 from services.ingest import metrics
 from services.ingest.batch import ingest_batch
@@ -54,13 +53,12 @@ class ErrorResponse(BaseModel):
 
 @cache
 def event_schema() -> dict[str, Any]:
-    """The JSON Schema of one event in the OpenAPI document: the contract's envelope.
+    """The JSON Schema of one event in the OpenAPI document: the contract, bundled.
 
-    Taken from ``schemas/events/v1/envelope.json`` (the per-type rules for ``data`` are in the
-    other files of that folder; the validator applies all of them and answers per event).
+    Made from ``schemas/events/v1/*.json`` (see :func:`schemas.bundled_event_schema`); the
+    validator applies the same files, plus the bounds checked in code, and answers per event.
     """
-    envelope = json.loads(event_schema_path("envelope").read_text(encoding="utf-8"))
-    return {k: v for k, v in envelope.items() if k not in ("$schema", "$id")}
+    return bundled_event_schema()
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
