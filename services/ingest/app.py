@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from functools import cache
 from typing import Any, Literal
 
 import anyio.to_thread
@@ -13,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, Field
 
+from schemas import bundled_event_schema
 from services.auth import AuthFailure, ProducerAuthenticator
 from services.ingest import metrics
 from services.ingest.batch import ingest_batch
@@ -47,6 +49,16 @@ class ErrorResponse(BaseModel):
     """A request-level error (auth, size, media type, body, broker)."""
 
     error: str
+
+
+@cache
+def event_schema() -> dict[str, Any]:
+    """The JSON Schema of one event in the OpenAPI document: the contract, bundled.
+
+    Made from ``schemas/events/v1/*.json`` (see :func:`schemas.bundled_event_schema`); the
+    validator applies the same files, plus the bounds checked in code, and answers per event.
+    """
+    return bundled_event_schema()
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -97,7 +109,7 @@ def create_app(
             "requestBody": {
                 "required": True,
                 "content": {
-                    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                    "application/json": {"schema": {"type": "array", "items": event_schema()}},
                     "application/x-ndjson": {"schema": {"type": "string"}},
                 },
             }

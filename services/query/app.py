@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import anyio.to_thread
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import ConnectionPool
@@ -13,6 +13,14 @@ from psycopg_pool import ConnectionPool
 from services.auth import AuthFailure, ProducerAuthenticator
 from services.query import reads
 from services.query.dashboard import mount_dashboard
+from services.query.params import (
+    ERROR_RESPONSES,
+    MAX_ID_LENGTH,
+    MAX_TEXT_LENGTH,
+    NO_NUL,
+    NOT_FOUND,
+    answer_invalid_parameters,
+)
 from services.query.survival import survival_router
 
 SEGMENTS = Literal["customer_and_user", "customer_only", "user_only", "prospect"]
@@ -29,6 +37,7 @@ def create_app(*, pool: ConnectionPool) -> FastAPI:
         "devices. Bearer tokens with scope 'read' (`tenure token create --scope read`).",
     )
     auth = ProducerAuthenticator(pool, scope="read")
+    answer_invalid_parameters(app)
 
     async def authorised(request: Request) -> AuthFailure | None:
         checked = await anyio.to_thread.run_sync(auth.check, request.headers.get("authorization"))
@@ -59,23 +68,46 @@ def create_app(*, pool: ConnectionPool) -> FastAPI:
             return JSONResponse({"error": f"no such {what}"}, status_code=404)
         return row
 
-    @app.get("/v1/persons/{person_id}", summary="One person's lifecycle view (id or alias)")
-    async def get_person(person_id: str, request: Request) -> Any:
+    @app.get(
+        "/v1/persons/{person_id}",
+        summary="One person's lifecycle view (id or alias)",
+        responses={**ERROR_RESPONSES, **NOT_FOUND},
+    )
+    async def get_person(
+        request: Request,
+        person_id: str = Path(max_length=MAX_ID_LENGTH, pattern=NO_NUL),
+    ) -> Any:
         return await one(request, reads.person, person_id, "person")
 
-    @app.get("/v1/devices/{device_id}", summary="One device's view")
-    async def get_device(device_id: str, request: Request) -> Any:
+    @app.get(
+        "/v1/devices/{device_id}",
+        summary="One device's view",
+        responses={**ERROR_RESPONSES, **NOT_FOUND},
+    )
+    async def get_device(
+        request: Request,
+        device_id: str = Path(max_length=MAX_ID_LENGTH, pattern=NO_NUL),
+    ) -> Any:
         return await one(request, reads.device, device_id, "device")
 
-    @app.get("/v1/persons", summary="Persons by segment, stage, level, tier, super user")
+    @app.get(
+        "/v1/persons",
+        summary="Persons by segment, stage, level, tier, super user",
+        responses=ERROR_RESPONSES,
+    )
     async def list_persons(
         request: Request,
         segment: SEGMENTS | None = None,
         stage: STAGES | None = None,
         level: LEVELS | None = None,
-        tier: str | None = None,
+        tier: str | None = Query(None, max_length=MAX_TEXT_LENGTH, pattern=NO_NUL),
         super_user: bool | None = None,
-        after: str | None = Query(None, description="Cursor: the last person_id of a page."),
+        after: str | None = Query(
+            None,
+            max_length=MAX_ID_LENGTH,
+            pattern=NO_NUL,
+            description="Cursor: the last person_id of a page.",
+        ),
         limit: int = Query(100, ge=1, le=1000),
     ) -> Any:
         if failure := await authorised(request):

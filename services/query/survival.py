@@ -9,7 +9,7 @@ forget facts (use ``tenure replay --as-of`` for the past).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import anyio.to_thread
@@ -19,6 +19,15 @@ from fastapi.responses import JSONResponse, Response
 from psycopg_pool import ConnectionPool
 
 from services.auth import AuthFailure, ProducerAuthenticator
+from services.query.params import (
+    ERROR_RESPONSES,
+    MAX_GROUPS,
+    MAX_GROUPS_LENGTH,
+    MAX_TEXT_LENGTH,
+    NO_NUL,
+    ErrorBody,
+    check_group_count,
+)
 from services.query.survival_metrics import attach_survival_gauges
 from tenure.analytics.lifetable import LifeTable
 from tenure.analytics.live import reader
@@ -43,15 +52,21 @@ __all__ = [
 ]
 
 CONFIDENCE = 0.95
+MAX_AS_OF_AHEAD_DAYS = 3650
+"""How far past the projection watermark ``as_of`` may be (the answers grow with it)."""
+EARLIEST_AS_OF = datetime(1970, 1, 1, tzinfo=UTC)
+"""The earliest ``as_of`` accepted (events are not older either)."""
 GROUPS_DOC = (
     "Comma-separated group selectors: `all`, `entry:connected_buyer|one_time_buyer|"
     "non_paying_user`, `segment:<segment>`, `stage:<stage>`, `level:<level>`, `tier:<tier>`, "
-    "`product:<product>`, `cohort:<YYYY-MM-DD, Monday of the first-engagement week>`."
+    "`product:<product>`, `cohort:<YYYY-MM-DD, Monday of the first-engagement week>`. "
+    f"At most {MAX_GROUPS} selectors per request."
 )
 AS_OF_DOC = (
     "ISO-8601 instant with a time zone (default: the projection watermark the aggregates "
     "were last brought up to). Earlier than that: 422. Later: people not yet churned are "
-    "re-judged and milestone censoring extended to that day, with no new facts."
+    "re-judged and milestone censoring extended to that day, with no new facts; at most "
+    f"{MAX_AS_OF_AHEAD_DAYS} days later (422 beyond)."
 )
 MILESTONE_WINDOWS: dict[str, int] = {
     ACTIVATION: DEFAULT_CONFIG.activation_window_days,
@@ -67,9 +82,12 @@ def _example(body: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
             "description": "Per-group results",
             "content": {"application/json": {"example": body}},
         },
-        401: {"description": 'Missing or invalid bearer token: `{"error": ...}`'},
-        403: {"description": 'Token without the read scope: `{"error": ...}`'},
-        422: {"description": 'Unknown group selector or unusable as_of: `{"error": ...}`'},
+        **ERROR_RESPONSES,
+        422: {
+            "model": ErrorBody,
+            "description": "Unknown group selector, too many groups, unusable as_of or a "
+            "parameter out of its bounds",
+        },
     }
 
 
@@ -107,12 +125,25 @@ def resolve_as_of(text: str | None, state: reader.AggregateState) -> datetime | 
     """The instant to read at: ``text`` if given (not before the aggregates), else theirs."""
     if text is None:
         return state.as_of
+    if "\x00" in text:  # fromisoformat stops reading at a NUL
+        raise AsOfError("as_of must not contain the NUL character (U+0000)")
     try:
         as_of = datetime.fromisoformat(text)
     except ValueError:
         raise AsOfError(f"as_of {text!r} is not an ISO-8601 instant") from None
-    if as_of.tzinfo is None:
+    if as_of.tzinfo is None or as_of.utcoffset() is None:
         raise AsOfError("as_of needs a time zone (e.g. 2026-05-01T00:00:00Z)")
+    try:
+        as_of = as_of.astimezone(UTC)
+    except OverflowError:
+        raise AsOfError(f"as_of {text!r} is out of range") from None
+    if as_of < EARLIEST_AS_OF:
+        raise AsOfError(f"as_of {text!r} is before {EARLIEST_AS_OF.isoformat()}")
+    if state.as_of is not None and as_of > state.as_of + timedelta(days=MAX_AS_OF_AHEAD_DAYS):
+        raise AsOfError(
+            f"as_of {as_of.isoformat()} is more than {MAX_AS_OF_AHEAD_DAYS} days after the "
+            f"projection watermark {state.as_of.isoformat()}"
+        )
     if state.as_of is not None and as_of < state.as_of:
         raise AsOfError(
             f"as_of {as_of.isoformat()} is before the projection watermark "
@@ -130,11 +161,19 @@ def _iso(as_of: datetime | None) -> str | None:
     return None if as_of is None else as_of.astimezone(UTC).isoformat()
 
 
+def _selected(groups: str | None, default: tuple[str, ...] = ("all",)) -> list[str]:
+    """The group selectors of a request (at most :data:`MAX_GROUPS`), or ``default``."""
+    too_many = check_group_count(groups)
+    if too_many is not None:
+        raise SelectorError(too_many)
+    return parse_groups(groups, default)
+
+
 def survival_body(
     conn: Any, state: reader.AggregateState, groups: str | None, as_of: str | None, horizon: int
 ) -> dict[str, Any]:
     """The ``/survival`` answer (the route runs it in one read-only snapshot)."""
-    selected = parse_groups(groups)
+    selected = _selected(groups)
     at = resolve_as_of(as_of, state)
     day = _day(at)
     tables = [
@@ -158,7 +197,7 @@ def retention_body(
     conn: Any, state: reader.AggregateState, groups: str | None, as_of: str | None
 ) -> dict[str, Any]:
     """The ``/retention`` answer."""
-    selected = parse_groups(groups)
+    selected = _selected(groups)
     at = resolve_as_of(as_of, state)
     day = _day(at)
     return {
@@ -179,7 +218,7 @@ def milestone_body(
     default: tuple[str, ...] = ("all",),
 ) -> dict[str, Any]:
     """The ``/activation``, ``/conversion`` or ``/repeat`` answer."""
-    selected = parse_groups(groups, default)
+    selected = _selected(groups, default)
     at = resolve_as_of(as_of, state)
     day = _day(at)
     return {
@@ -233,8 +272,12 @@ def survival_router(pool: ConnectionPool) -> APIRouter:
     )
     async def survival(
         request: Request,
-        groups: str | None = Query(None, description=GROUPS_DOC),
-        as_of: str | None = Query(None, description=AS_OF_DOC),
+        groups: str | None = Query(
+            None, max_length=MAX_GROUPS_LENGTH, pattern=NO_NUL, description=GROUPS_DOC
+        ),
+        as_of: str | None = Query(
+            None, max_length=MAX_TEXT_LENGTH, pattern=NO_NUL, description=AS_OF_DOC
+        ),
         horizon_days: int = Query(180, ge=1, le=3650, description="RMST horizon in days."),
     ) -> Any:
         return await answer(
@@ -251,8 +294,12 @@ def survival_router(pool: ConnectionPool) -> APIRouter:
     )
     async def retention(
         request: Request,
-        groups: str | None = Query(None, description=GROUPS_DOC),
-        as_of: str | None = Query(None, description=AS_OF_DOC),
+        groups: str | None = Query(
+            None, max_length=MAX_GROUPS_LENGTH, pattern=NO_NUL, description=GROUPS_DOC
+        ),
+        as_of: str | None = Query(
+            None, max_length=MAX_TEXT_LENGTH, pattern=NO_NUL, description=AS_OF_DOC
+        ),
     ) -> Any:
         return await answer(request, lambda conn, state: retention_body(conn, state, groups, as_of))
 
@@ -261,8 +308,12 @@ def survival_router(pool: ConnectionPool) -> APIRouter:
     ) -> None:
         async def endpoint(
             request: Request,
-            groups: str | None = Query(None, description=GROUPS_DOC),
-            as_of: str | None = Query(None, description=AS_OF_DOC),
+            groups: str | None = Query(
+                None, max_length=MAX_GROUPS_LENGTH, pattern=NO_NUL, description=GROUPS_DOC
+            ),
+            as_of: str | None = Query(
+                None, max_length=MAX_TEXT_LENGTH, pattern=NO_NUL, description=AS_OF_DOC
+            ),
             window_days: int = Query(
                 MILESTONE_WINDOWS[kind], ge=0, le=3650, description="Window of `rate`, days."
             ),

@@ -3,11 +3,14 @@
 The rules live in the JSON Schemas under ``schemas/events/v1``; this module compiles them once
 (one validator for the envelope, one for the ``data`` of each type) and turns the first error
 into a :class:`Rejection`. The only rules checked in code are those JSON Schema cannot
-express: ``time`` must be a real RFC 3339 instant with an offset and not too far in the future,
-and all items of a ``payment.completed`` must share one currency.
+express: ``time`` must be a real RFC 3339 instant with an offset, in the storable range and not
+too far in the future, all items of a ``payment.completed`` must share one currency, and the
+storability bounds of :mod:`tenure.contract.bounds` (no NUL in any string, every number within
+the signed 64-bit range) hold for every value of the event.
 
-Which error is reported when there are several: the envelope first, then ``time``, then
-``data``, then the cross-field checks, then the future-time check. Within one schema, errors
+Which error is reported when there are several: storability first (whatever the value), then
+the envelope, then ``time``, then ``data``, then the cross-field checks, then the future-time
+check. Within one schema, errors
 are ordered by kind (missing required field, wrong JSON type, wrong constant/enum value, other
 constraints, unknown field), then by depth (shallow first), then by field path.
 """
@@ -28,6 +31,7 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from schemas import SCHEMA_DIR, event_schema_path
+from tenure.contract.bounds import time_problem, unstorable
 from tenure.contract.envelope import CORE_ATTRIBUTES, CloudEvent
 from tenure.contract.topics import EVENT_TYPES
 
@@ -235,6 +239,10 @@ def _reason(error: ValidationError) -> str:
         return f"must be {_one_of(names)}, not {_json_kind(error.instance)}"
     if keyword in ("minLength", "minItems") and value == 1:
         return "must not be empty"
+    if keyword == "maxLength" and schema.get("minLength") != value:
+        # A length limit is reported as such; a fixed length (a code such as a currency) is
+        # described by the field's errorMessage below.
+        return f"must be at most {value} characters long"
     custom = schema.get("errorMessage")
     if isinstance(custom, str):
         return custom
@@ -316,7 +324,7 @@ def _parse_time(text: str) -> datetime | str:
         return f"is not a valid RFC 3339 date and time ({exc})"
     if moment.utcoffset() is None:
         return "must carry a timezone offset, e.g. 2024-05-01T12:00:00Z"
-    return moment
+    return time_problem(moment) or moment
 
 
 def _one_currency(data: dict[str, Any]) -> Rejection | None:
@@ -360,6 +368,12 @@ def validate_event(
     if not isinstance(obj, dict):
         return Rejection("event", f"must be a JSON object, not {_json_kind(obj)}", MALFORMED)
     compiled = _compiled()
+
+    bad_value = unstorable(obj)
+    if bad_value is not None:
+        field, reason = bad_value
+        in_data = field == "data" or field.startswith(("data.", "data["))
+        return Rejection(field, reason, SCHEMA if in_data else ENVELOPE)
 
     found = _schema_error(compiled.envelope, compiled.fast_envelope, obj, "")
     if found is not None:

@@ -318,3 +318,89 @@ def test_broker_failure_answers_503_and_keeps_no_claim(
     assert reply.status_code == 503 and reply.headers["retry-after"] == "1"
     assert ledger_ids(database_url, unique_source) == []
     assert archived_ids(database_url, unique_source) == []
+
+
+def _out_of_range(source: str) -> list[tuple[dict, str, str]]:
+    """Events each of which returned 500 and lost its whole batch before issue 11:
+    ``(event, field, start of the reason)``. ``"@big"`` / ``"@e30"`` stand for JSON numbers
+    orjson cannot write (see :func:`_body`)."""
+
+    def event(event_type: str = "device.used", **changes: object) -> dict:
+        return {**make_event(event_type, source=source), **changes}
+
+    def with_data(event_type: str, **changes: object) -> dict:
+        raw = make_event(event_type, source=source)
+        raw["data"].update(changes)
+        return raw
+
+    big = make_event("payment.completed", source=source)
+    big["data"]["items"][0]["amount_minor"] = "@big"
+    e30 = make_event("payment.completed", source=source)
+    e30["data"]["items"][0]["amount_minor"] = "@e30"
+    int64 = "must be between -9223372036854775808 and 9223372036854775807"
+    nul = "must not contain the NUL character"
+    return [
+        (big, "data.items[0].amount_minor", int64),
+        (e30, "data.items[0].amount_minor", int64),
+        (event(id="x" * 3000), "id", "must be at most 256 characters long"),
+        (event(source="urn:" + "s" * 4996), "source", "must be at most 512 characters long"),
+        (event(id="evt\x00"), "id", nul),
+        (with_data("device.used", device_id="d\x00"), "data.device_id", nul),
+        (event(subject="s\x00"), "subject", nul),
+        (with_data("device.used", feature="eco\x00"), "data.feature", nul),
+        (event(traceparent="00\x00"), "traceparent", nul),
+        (event(time="0001-01-01T00:30:00+01:00"), "time", "is out of range"),
+    ]
+
+
+def _body(events: list[dict]) -> bytes:
+    """The JSON array of ``events`` with the placeholders replaced by their number literals."""
+    return (
+        orjson.dumps(events).replace(b'"@big"', b"18446744073709551616").replace(b'"@e30"', b"1e30")
+    )
+
+
+def test_out_of_range_events_are_rejected_per_event_and_their_neighbours_accepted(
+    broker: LocalBroker, pool, database_url: str, unique_source: str
+) -> None:
+    bad = _out_of_range(unique_source)
+    first = make_event("payment.completed", source=unique_source, n=1)
+    last = make_event("device.used", source=unique_source, n=2)
+    batch = [first, *(event for event, _, _ in bad), last]
+    with (
+        ingest_server(pool, broker.bootstrap) as (url, token),
+        running_archiver(pool, broker.bootstrap),
+    ):
+        reply = post(url, token, _body(batch))
+        assert reply.status_code == 200, reply.text
+        body = reply.json()
+        assert (body["accepted"], body["rejected"]) == (2, len(bad))
+        results = body["results"]
+        assert results[0]["status"] == results[-1]["status"] == "accepted"
+        for (_, field, reason), result in zip(bad, results[1:-1], strict=True):
+            assert result["status"] == "rejected", result
+            assert result["field"] == field, result
+            assert result["reason"].startswith(reason), result
+        ids = wait_for_archive(database_url, unique_source, 2)
+        # Each kind alone is rejected too (422, every event rejected), never a 500.
+        for event, field, _ in bad:
+            alone = post(url, token, _body([event]))
+            assert alone.status_code == 422, alone.text
+            assert alone.json()["results"][0]["field"] == field
+    assert sorted(ids) == sorted([first["id"], last["id"]])
+    assert sorted(ledger_ids(database_url, unique_source)) == sorted(ids)
+
+
+def test_out_of_range_events_in_ndjson_are_rejected_per_line(
+    broker: LocalBroker, pool, database_url: str, unique_source: str
+) -> None:
+    bad = _out_of_range(unique_source)
+    good = make_event("device.used", source=unique_source)
+    lines = [_body([event])[1:-1] for event, _, _ in bad] + [orjson.dumps(good)]
+    with ingest_server(pool, broker.bootstrap) as (url, token):
+        reply = post(url, token, b"\n".join(lines), "application/x-ndjson")
+    assert reply.status_code == 200, reply.text
+    results = reply.json()["results"]
+    assert [r["field"] for r in results[:-1]] == [field for _, field, _ in bad]
+    assert results[-1]["status"] == "accepted"
+    assert ledger_ids(database_url, unique_source) == [good["id"]]

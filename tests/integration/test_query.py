@@ -73,3 +73,47 @@ def test_auth(query) -> None:
     assert get(url, ingest, "/v1/persons").status_code == 403
     assert get(url, read, "/v1/persons").status_code == 200
     assert httpx.get(f"{url}/openapi.json").json()["paths"]["/v1/persons"]
+
+
+NUL = "must not contain the NUL character (U+0000)"
+
+
+def test_nul_and_oversized_parameters_are_refused_with_422_not_500(query) -> None:
+    url, read, _ = query
+    for path, params, name in (
+        ("/v1/persons/%00", {}, "person_id"),
+        ("/v1/persons/p%00x", {}, "person_id"),
+        ("/v1/devices/%00", {}, "device_id"),
+        ("/v1/persons", {"after": "\x00"}, "after"),
+        ("/v1/persons", {"tier": "gold\x00"}, "tier"),
+    ):
+        reply = get(url, read, path, **params)
+        assert reply.status_code == 422, (path, params, reply.text)
+        assert reply.json() == {"error": f"{name}: {NUL}"}
+    for path, params in (
+        ("/v1/persons/" + "p" * 257, {}),
+        ("/v1/devices/" + "d" * 257, {}),
+        ("/v1/persons", {"after": "p" * 257}),
+        ("/v1/persons", {"tier": "t" * 257}),
+        ("/v1/persons", {"limit": 10**30}),
+        ("/v1/persons", {"limit": -1}),
+        ("/v1/persons", {"super_user": "\x00"}),
+    ):
+        reply = get(url, read, path, **params)
+        assert reply.status_code == 422, (path, params, reply.text)
+        assert reply.json()["error"]
+    # Within the bounds: found, or a plain 404.
+    assert get(url, read, "/v1/persons/" + "p" * 256).status_code == 404
+    assert get(url, read, "/v1/persons", tier="t" * 256).json() == {"persons": [], "next": None}
+
+
+def test_refusals_are_documented_in_the_openapi_document(query) -> None:
+    url, read, _ = query
+    spec = get(url, read, "/openapi.json").json()
+    one = spec["paths"]["/v1/persons/{person_id}"]["get"]
+    assert {"401", "403", "404", "422"} <= set(one["responses"])
+    error = one["responses"]["422"]["content"]["application/json"]["schema"]
+    assert error == {"$ref": "#/components/schemas/ErrorBody"}
+    (person_id,) = [p for p in one["parameters"] if p["name"] == "person_id"]
+    assert person_id["schema"]["maxLength"] == 256
+    assert person_id["schema"]["pattern"] == r"^[^\x00]*$"

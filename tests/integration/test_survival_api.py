@@ -268,3 +268,53 @@ def test_grafana_views_agree_with_the_api(served, pool) -> None:
     for kind, n, count in counts:
         got = get(url, token, f"/v1/tenure/{kind}", groups="all").json()["groups"][0]
         assert (n, count) == (got["n"], got["count"])
+
+
+def test_group_count_is_capped(served) -> None:
+    url, token, _, _ = served
+    selectors = [
+        "all",
+        *(f"segment:{s}" for s in ("customer_and_user", "customer_only", "user_only", "prospect")),
+        *(f"stage:{s}" for s in ("none", "new", "active", "at_risk", "churned", "resurrected")),
+        *(f"level:{v}" for v in ("none", "micro", "weak", "strong", "super")),
+        *(f"entry:{p}" for p in ("connected_buyer", "one_time_buyer", "non_paying_user")),
+        "product:a",
+        "product:b",
+    ]
+    assert len(selectors) == 21
+    twenty = get(url, token, "/v1/tenure/survival", groups=",".join(selectors[:20]))
+    assert twenty.status_code == 200 and len(twenty.json()["groups"]) == 20
+    for path in ("survival", "retention", "activation", "conversion", "repeat"):
+        reply = get(url, token, f"/v1/tenure/{path}", groups=",".join(selectors))
+        assert reply.status_code == 422, reply.text
+        assert reply.json() == {"error": "groups: 21 group selectors; at most 20 per request"}
+    # 8,000 selectors do not fit in a URL; 2,000 do (the 8,000 of issue 11: tests/unit/services).
+    many = ",".join(f"product:p{i}" for i in range(2000))
+    reply = get(url, token, "/v1/tenure/survival", groups=many)
+    assert reply.status_code == 422, reply.text
+    assert reply.json() == {"error": "groups: String should have at most 4096 characters"}
+    short = ",".join(f"product:{i}" for i in range(300))
+    reply = get(url, token, "/v1/tenure/survival", groups=short)
+    assert reply.json() == {"error": "groups: 300 group selectors; at most 20 per request"}
+
+
+def test_unusable_as_of_and_nul_parameters_are_422_not_500(served) -> None:
+    url, token, _, as_of = served
+    for params in (
+        {"as_of": "0001-01-01T00:30:00+01:00"},
+        {"as_of": "9999-12-31T23:00:00-05:00"},
+        {"as_of": "9999-12-31T00:00:00Z"},
+        {"as_of": (as_of + timedelta(days=3651)).isoformat()},
+        {"as_of": "2026-01-01T00:00:00Z\x00"},
+        {"groups": "product:\x00"},
+        {"groups": "all,tier:\x00"},
+    ):
+        for path in ("survival", "retention", "activation", "conversion", "repeat"):
+            reply = get(url, token, f"/v1/tenure/{path}", **params)
+            assert reply.status_code == 422, (path, params, reply.text)
+            assert reply.json()["error"], (path, params)
+    for horizon in (10**30, -1, 0, 3651):
+        reply = get(url, token, "/v1/tenure/survival", horizon_days=horizon)
+        assert reply.status_code == 422 and reply.json()["error"].startswith("horizon_days: ")
+    last = (as_of + timedelta(days=3650)).isoformat()
+    assert get(url, token, "/v1/tenure/retention", as_of=last).status_code == 200

@@ -15,8 +15,10 @@ from .samples import REQUIRED
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 TOLERANCE = timedelta(seconds=300)
 
-text = st.text(st.characters(codec="utf-8"), max_size=30)
-ids = st.text(st.characters(codec="utf-8"), min_size=1, max_size=200)
+# Any character but NUL, which no event may carry (tenure.contract.bounds).
+characters = st.characters(codec="utf-8", exclude_characters="\x00")
+text = st.text(characters, max_size=30)
+ids = st.text(characters, min_size=1, max_size=200)
 money = st.integers(min_value=0, max_value=10**12)
 currency = st.from_regex(r"[A-Z]{3}", fullmatch=True)
 sources = st.from_regex(r"(urn:|https://|/)[A-Za-z0-9._~:/?#@!$&'()*+,;=%-]{1,40}", fullmatch=True)
@@ -29,7 +31,7 @@ times = st.datetimes(
 scalars = st.one_of(
     text,
     st.integers(-(2**53), 2**53),
-    st.floats(allow_nan=False, allow_infinity=False),
+    st.floats(min_value=-(2.0**63), max_value=2.0**62),
     st.booleans(),
 )
 extension_names = st.from_regex(r"[a-z0-9]{1,20}", fullmatch=True).filter(
@@ -59,7 +61,7 @@ DATA: dict[str, st.SearchStrategy[dict[str, Any]]] = {
         {"device_id": ids},
         optional={
             "person_id": ids,
-            "duration_s": st.floats(min_value=0, allow_infinity=False) | st.integers(0, 10**9),
+            "duration_s": st.floats(min_value=0, max_value=31622400) | st.integers(0, 31622400),
             "feature": text,
         },
     ),
