@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
 import re
 
 import yaml
-from prometheus_client.core import REGISTRY
 
-from services.query.business_metrics import Snapshot, families
-from services.query.survival_metrics import SurvivalCollector
 from tests.unit.deploy.dashboards import (
     DASHBOARDS,
     DATASOURCES,
@@ -18,35 +14,7 @@ from tests.unit.deploy.dashboards import (
     load_dashboards,
     panels,
 )
-
-METRIC_MODULES = (
-    "services.ingest.metrics",
-    "streams.archiver.metrics",
-    "streams.sdk_validator.metrics",
-    "streams.projector.metrics",
-    "streams.pipeline_metrics",
-    "tenure.cli.replay_metrics",
-)
-
-
-def _exposed_names() -> set[str]:
-    """Every sample name the processes can expose (registered metrics and business gauges)."""
-    for module in METRIC_MODULES:
-        importlib.import_module(module)
-    names = {s.name for m in REGISTRY.collect() for s in m.samples}
-    names |= {f"{m.name}_bucket" for m in REGISTRY.collect() if m.type == "histogram"}
-    for metric in REGISTRY.collect():
-        names.add(metric.name + ("_total" if metric.type == "counter" else ""))
-    snap = Snapshot(
-        persons=[("customer_only", "new", "micro", "none", "one_time_buyer", 1, 0, 0, 0, 1)],
-        transitions=[("segment", 1, 0)],
-        max_event_time=1.0,
-        checkpoint=(1.0, 1, 1),
-    )
-    names |= {m.name for m in families(snap)}
-    names |= {m.name for m in SurvivalCollector().describe()}
-    names |= {"up"}
-    return names
+from tests.unit.deploy.exposition import exposed_names
 
 
 def test_three_dashboards_with_unique_uids_and_titles() -> None:
@@ -73,7 +41,7 @@ def test_every_panel_uses_a_provisioned_datasource_by_uid() -> None:
 
 
 def test_promql_names_only_metrics_the_processes_expose() -> None:
-    exposed = _exposed_names()
+    exposed = exposed_names()
     for query in dashboard_queries():
         if query.language != "promql":
             continue
