@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import http.server
 import re
 import subprocess
@@ -31,7 +32,9 @@ HTTP_SERVICES = ("ingest", "query")
 WORKERS = ("archiver", "sdk-validator", "projector")
 
 
+@functools.cache
 def _documents() -> list[dict[str, Any]]:
+    """Every manifest document (parsed once; read-only)."""
     docs = []
     for path in sorted(K8S.glob("*.y*ml")):
         docs.extend(d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d)
