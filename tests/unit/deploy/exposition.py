@@ -19,6 +19,10 @@ from prometheus_client import (
     PLATFORM_COLLECTOR,
     PROCESS_COLLECTOR,
     REGISTRY,
+    Counter,
+    Gauge,
+    Histogram,
+    Summary,
     generate_latest,
 )
 from prometheus_client.core import Metric
@@ -109,11 +113,11 @@ def _print_every_family() -> None:
     for metric in _defined_metrics():
         if metric._labelnames:
             child = metric.labels(*["x"] * len(metric._labelnames))
-            if metric._type == "counter":
+            if isinstance(child, Counter):
                 child.inc()
-            elif metric._type == "gauge":
+            elif isinstance(child, Gauge):
                 child.set(1)
-            else:
+            elif isinstance(child, Histogram | Summary):
                 child.observe(1)
     REGISTRY.register(_QueryGauges())
     sys.stdout.write(generate_latest().decode())

@@ -35,7 +35,7 @@ WORKERS = ("archiver", "sdk-validator", "projector")
 @functools.cache
 def _documents() -> list[dict[str, Any]]:
     """Every manifest document (parsed once; read-only)."""
-    docs = []
+    docs: list[dict[str, Any]] = []
     for path in sorted(K8S.glob("*.y*ml")):
         docs.extend(d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d)
     return docs
@@ -56,7 +56,8 @@ def _containers(workload: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _only_container(name: str) -> dict[str, Any]:
     (container,) = _by_kind("Deployment")[name]["spec"]["template"]["spec"]["containers"]
-    return container
+    found: dict[str, Any] = container
+    return found
 
 
 def _dockerfile_env(name: str) -> str:
