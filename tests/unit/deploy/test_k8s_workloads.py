@@ -9,10 +9,13 @@
   a node drain.
 - A hardened security context on every pod and container, the setup Job's included, with
   emptyDir volumes for the only writable paths.
+- Every document is valid against the Kubernetes API schemas (``kubernetes-validate``,
+  strict: an unknown or misspelt field is an error).
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import http.server
 import re
@@ -23,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -70,6 +74,26 @@ def _dockerfile_env(name: str) -> str:
 def test_every_long_running_service_and_the_setup_job_is_checked() -> None:
     assert set(_by_kind("Deployment")) == {*HTTP_SERVICES, *WORKERS}
     assert set(_by_kind("Job")) == {"tenure-setup"}
+
+
+# --------------------------------------------------------------------------- API schema
+
+KUBERNETES_VERSIONS = ("1.29", kubernetes_validate.latest_version())
+"""The oldest Kubernetes the manifests target and the newest the schemas know."""
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_every_manifest_is_valid_against_the_kubernetes_schema(version: str) -> None:
+    for doc in _documents():
+        kubernetes_validate.validate(doc, version, strict=True)
+
+
+def test_the_schema_check_rejects_a_misspelt_field() -> None:
+    deployment = copy.deepcopy(_by_kind("Deployment")["ingest"])
+    context = deployment["spec"]["template"]["spec"]["containers"][0]["securityContext"]
+    context["readOnlyRootFileSystem"] = context.pop("readOnlyRootFilesystem")
+    with pytest.raises(kubernetes_validate.ValidationError, match="readOnlyRootFileSystem"):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSIONS[-1], strict=True)
 
 
 # --------------------------------------------------------------------------- security context
