@@ -125,14 +125,14 @@ def families(snap: Snapshot) -> Iterator[Metric]:
     yield unpublished
     if snap.max_event_time is not None:
         yield GaugeMetricFamily(
-            "tenure_projection_max_event_time_seconds",
+            "tenure_projection_max_event_timestamp_seconds",
             "Latest event time the live projection has seen (Unix seconds).",
             value=snap.max_event_time,
         )
     if snap.checkpoint is not None:
         rebuilt_at, events, seq = snap.checkpoint
         yield GaugeMetricFamily(
-            "tenure_replay_last_completed_seconds",
+            "tenure_replay_last_completed_timestamp_seconds",
             "When the last `tenure replay` swapped its tables in (Unix seconds).",
             value=float(rebuilt_at),
         )

@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 COMPARISON_GROUPS: tuple[str, ...] = ("all", *(f"entry:{p}" for p in ENTRY_PATHS))
 """The groups the gauges are published for."""
 
+SECONDS_PER_DAY = 86400
+"""Tenure is counted in whole days; the median gauge is in seconds, Prometheus' base unit."""
+
 _RATES: tuple[tuple[str, str, str, int], ...] = (
     (
         "tenure_activation_rate",
@@ -64,8 +67,9 @@ class SurvivalCollector(Collector):
             labels=["group"],
         )  # fmt: skip
         median = GaugeMetricFamily(
-            "tenure_survival_median_days",
-            "Kaplan-Meier median active tenure in days per comparison group (absent: not reached)",
+            "tenure_survival_median_seconds",
+            "Kaplan-Meier median active tenure per comparison group, in seconds (whole days;"
+            " absent: not reached)",
             labels=["group"],
         )
         rates = {name: GaugeMetricFamily(name, doc, labels=["group"]) for name, doc, *_ in _RATES}
@@ -79,7 +83,7 @@ class SurvivalCollector(Collector):
             if table.n:
                 m = median_survival(kaplan_meier(table)).median
                 if not math.isinf(m):
-                    median.add_metric([group], m)
+                    median.add_metric([group], m * SECONDS_PER_DAY)
             for name, _, kind, window in _RATES:
                 share = rate_within(reader.milestone_table(conn, kind, group, day), window).share
                 if share is not None:
@@ -92,7 +96,7 @@ class SurvivalCollector(Collector):
             GaugeMetricFamily(name, doc, labels=["group"])
             for name, doc in (
                 ("tenure_survival_people", "People with an active tenure"),
-                ("tenure_survival_median_days", "Median active tenure in days"),
+                ("tenure_survival_median_seconds", "Median active tenure in seconds"),
                 *((name, doc) for name, doc, *_ in _RATES),
             )
         ]

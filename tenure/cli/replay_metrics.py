@@ -16,10 +16,12 @@ from prometheus_client import Gauge
 PHASE_DONE = Gauge(
     "tenure_replay_phase_done", "Items a running replay has done in a phase.", ["phase"]
 )
-PHASE_TOTAL = Gauge("tenure_replay_phase_total", "Items of a replay phase.", ["phase"])
+PHASE_TOTAL = Gauge("tenure_replay_phase_items", "Items of a replay phase.", ["phase"])
 PROGRESS = Gauge("tenure_replay_progress_ratio", "Share of a replay phase done (0..1).", ["phase"])
 RUNNING = Gauge("tenure_replay_running", "1 while a replay runs, 0 once it has finished.")
-STARTED = Gauge("tenure_replay_started_seconds", "When the replay started (Unix seconds).")
+STARTED = Gauge(
+    "tenure_replay_started_timestamp_seconds", "When the replay started (Unix seconds)."
+)
 
 
 def start() -> None:

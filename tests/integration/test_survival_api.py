@@ -231,7 +231,12 @@ def test_bad_requests_and_auth(served) -> None:
     metrics = httpx.get(f"{url}/metrics", timeout=10).text
     assert 'tenure_survival_people{group="all"}' in metrics
     assert 'tenure_activation_rate{group="all"}' in metrics
-    assert "tenure_survival_median_days" in metrics
+    # the median gauge is in seconds (Prometheus' base unit): the API's median days * 86400
+    (everyone,) = get(url, token, "/v1/tenure/survival", groups="all").json()["groups"]
+    assert everyone["median_days"] is not None
+    gauge = 'tenure_survival_median_seconds{group="all"} '
+    (line,) = [line for line in metrics.splitlines() if line.startswith(gauge)]
+    assert float(line.removeprefix(gauge)) == everyone["median_days"] * 86400
 
 
 def test_grafana_views_agree_with_the_api(served, pool) -> None:

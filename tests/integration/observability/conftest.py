@@ -87,9 +87,13 @@ def _prometheus_config(targets: dict[str, str], path: Path) -> None:
         )
     path.write_text(
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\n"
+        f"rule_files:\n  - {json.dumps(str(ALERT_RULES))}\n"
         "scrape_configs:\n" + "".join(jobs)
     )
 
+
+ALERT_RULES = Path(__file__).resolve().parents[3] / "deploy" / "prometheus" / "alerts.yml"
+"""The production alert rules: the observed Prometheus evaluates them on the real metrics."""
 
 PROMETHEUS_MISSING = "the `prometheus` binary is missing (apt-get install prometheus)"
 

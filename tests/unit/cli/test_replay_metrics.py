@@ -15,7 +15,7 @@ def test_progress_ratio_per_phase_and_running_flag() -> None:
     ratio = "tenure_replay_progress_ratio"
     assert REGISTRY.get_sample_value(ratio, {"phase": "reading archive"}) == 0.25
     assert REGISTRY.get_sample_value(ratio, {"phase": "folding"}) == 1.0
-    assert REGISTRY.get_sample_value("tenure_replay_phase_total", {"phase": "reading archive"}) == (
+    assert REGISTRY.get_sample_value("tenure_replay_phase_items", {"phase": "reading archive"}) == (
         20000.0
     )
     replay_metrics.finish()

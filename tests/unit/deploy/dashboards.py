@@ -11,6 +11,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[3]
 DASHBOARDS = ROOT / "deploy" / "grafana" / "dashboards"
 DATASOURCES = {"prometheus": "prometheus", "tenure-postgres": "grafana-postgresql-datasource"}
+"""The provisioned datasources: uid -> plugin type."""
+VARIABLES = {"prometheus": "DS_PROMETHEUS", "grafana-postgresql-datasource": "DS_TENURE_POSTGRES"}
+"""The dashboards' datasource template variable (and import input) per plugin type."""
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,8 @@ def dashboard_queries() -> list[PanelQuery]:
     for stem, board in load_dashboards().items():
         for panel in panels(board):
             for target in panel["targets"]:
-                uid = target["datasource"]["uid"]
-                text = target["expr"] if uid == "prometheus" else target["rawSql"]
-                language = "promql" if uid == "prometheus" else "sql"
+                promql = target["datasource"]["type"] == "prometheus"
+                text = target["expr"] if promql else target["rawSql"]
+                language = "promql" if promql else "sql"
                 found.append(PanelQuery(stem, panel["title"], target["refId"], language, text))
     return found

@@ -2,51 +2,23 @@
 
 from __future__ import annotations
 
-import importlib
+import json
 import re
+from collections.abc import Iterator
+from typing import Any
 
 import yaml
-from prometheus_client.core import REGISTRY
 
-from services.query.business_metrics import Snapshot, families
-from services.query.survival_metrics import SurvivalCollector
 from tests.unit.deploy.dashboards import (
     DASHBOARDS,
     DATASOURCES,
     ROOT,
+    VARIABLES,
     dashboard_queries,
     load_dashboards,
     panels,
 )
-
-METRIC_MODULES = (
-    "services.ingest.metrics",
-    "streams.archiver.metrics",
-    "streams.sdk_validator.metrics",
-    "streams.projector.metrics",
-    "streams.pipeline_metrics",
-    "tenure.cli.replay_metrics",
-)
-
-
-def _exposed_names() -> set[str]:
-    """Every sample name the processes can expose (registered metrics and business gauges)."""
-    for module in METRIC_MODULES:
-        importlib.import_module(module)
-    names = {s.name for m in REGISTRY.collect() for s in m.samples}
-    names |= {f"{m.name}_bucket" for m in REGISTRY.collect() if m.type == "histogram"}
-    for metric in REGISTRY.collect():
-        names.add(metric.name + ("_total" if metric.type == "counter" else ""))
-    snap = Snapshot(
-        persons=[("customer_only", "new", "micro", "none", "one_time_buyer", 1, 0, 0, 0, 1)],
-        transitions=[("segment", 1, 0)],
-        max_event_time=1.0,
-        checkpoint=(1.0, 1, 1),
-    )
-    names |= {m.name for m in families(snap)}
-    names |= {m.name for m in SurvivalCollector().describe()}
-    names |= {"up"}
-    return names
+from tests.unit.deploy.exposition import exposed_names
 
 
 def test_three_dashboards_with_unique_uids_and_titles() -> None:
@@ -59,21 +31,68 @@ def test_three_dashboards_with_unique_uids_and_titles() -> None:
         assert panels(board)
 
 
-def test_every_panel_uses_a_provisioned_datasource_by_uid() -> None:
+def _datasource_refs(node: Any) -> Iterator[dict[str, Any]]:
+    """Every ``datasource`` reference anywhere in a dashboard (panels, targets, ...)."""
+    if isinstance(node, dict):
+        if isinstance(node.get("datasource"), dict):
+            yield node["datasource"]
+        for value in node.values():
+            yield from _datasource_refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _datasource_refs(value)
+
+
+def test_every_panel_uses_a_datasource_variable_of_its_type() -> None:
+    """No fixed uid: ``${DS_...}`` variables, so an imported dashboard asks for datasources."""
+    for stem, board in load_dashboards().items():
+        refs = list(_datasource_refs(board["panels"]))
+        assert len(refs) > len(panels(board)), stem  # panels and their targets
+        for ref in refs:
+            assert ref == {"type": ref["type"], "uid": f"${{{VARIABLES[ref['type']]}}}"}, stem
+        for panel in panels(board):
+            for target in panel["targets"]:
+                assert target["datasource"]["type"] == panel["datasource"]["type"], stem
+
+
+def test_datasource_variables_default_to_the_provisioned_datasources() -> None:
+    """Provisioning: each variable resolves to the datasource the provisioning creates."""
     provisioned = yaml.safe_load(
         (ROOT / "deploy/grafana/provisioning/datasources/datasources.yml").read_text()
     )
-    by_uid = {d["uid"]: d["type"] for d in provisioned["datasources"]}
-    assert by_uid == DATASOURCES
-    for board in load_dashboards().values():
-        for panel in panels(board):
-            assert panel["datasource"]["uid"] in by_uid
-            for target in panel["targets"]:
-                assert by_uid[target["datasource"]["uid"]] == target["datasource"]["type"]
+    by_uid = {d["uid"]: d for d in provisioned["datasources"]}
+    assert {uid: d["type"] for uid, d in by_uid.items()} == DATASOURCES
+    for stem, board in load_dashboards().items():
+        used = {ref["type"] for ref in _datasource_refs(board["panels"])}
+        variables = {v["name"]: v for v in board["templating"]["list"]}
+        assert set(variables) == {VARIABLES[kind] for kind in used}, stem
+        for kind in used:
+            variable = variables[VARIABLES[kind]]
+            assert (variable["type"], variable["query"]) == ("datasource", kind), stem
+            default = by_uid[variable["current"]["value"]]
+            assert (default["type"], default["name"]) == (kind, variable["current"]["text"])
+
+
+def test_import_inputs_declare_every_datasource_variable() -> None:
+    """Import dashboard: Grafana asks for each ``__inputs`` datasource and substitutes it."""
+    for stem, board in load_dashboards().items():
+        used = {ref["type"] for ref in _datasource_refs(board["panels"])}
+        inputs = {i["name"]: i for i in board["__inputs"]}
+        assert set(inputs) == {VARIABLES[kind] for kind in used}, stem
+        for kind in used:
+            assert inputs[VARIABLES[kind]]["type"] == "datasource"
+            assert inputs[VARIABLES[kind]]["pluginId"] == kind
+        required = {(r["type"], r["id"]) for r in board["__requires"]}
+        assert {("datasource", kind) for kind in used} <= required, stem
+        assert {("panel", p["type"]) for p in panels(board)} <= required, stem
+        # no literal provisioned uid survives anywhere that import would not substitute
+        text = json.dumps(board["panels"])
+        for uid in DATASOURCES:
+            assert f'"uid": "{uid}"' not in text, stem
 
 
 def test_promql_names_only_metrics_the_processes_expose() -> None:
-    exposed = _exposed_names()
+    exposed = exposed_names()
     for query in dashboard_queries():
         if query.language != "promql":
             continue

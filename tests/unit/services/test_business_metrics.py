@@ -48,7 +48,7 @@ def test_persons_by_segment_stage_level_tier_and_buyer_kind() -> None:
 def test_without_a_replay_or_progress_those_gauges_are_absent() -> None:
     values = _values(Snapshot())
     assert "tenure_replay_last_events" not in values
-    assert "tenure_projection_max_event_time_seconds" not in values
+    assert "tenure_projection_max_event_timestamp_seconds" not in values
     assert values["tenure_persons"] == []
 
 
