@@ -27,6 +27,7 @@ from streams.projector import metrics
 from streams.projector.consumer import HotPathSettings, ProjectorHotPath
 from tenure.contract.topics import CANONICAL_TOPICS
 from tenure.projection.projector import Projector
+from tenure.runtime.database import CONNECT_TIMEOUT_S, DATABASE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,9 @@ def create_app(
         while True:
             try:
                 busy = await settle_once()
+            except DATABASE_UNAVAILABLE as exc:  # the hot path reports not-ready
+                log.warning("settling waits for the database (%s)", exc)
+                busy = False
             except Exception:
                 log.exception("settling failed; will retry")
                 busy = False
@@ -137,7 +141,13 @@ def run(
 
     from tenure.eventlog.publisher import EventPublisher
 
-    pool = ConnectionPool(database_url, min_size=2, max_size=4, open=True)
+    pool = ConnectionPool(
+        database_url,
+        min_size=2,
+        max_size=4,
+        open=True,
+        kwargs={"connect_timeout": CONNECT_TIMEOUT_S},  # a dead database is an error, soon
+    )
     publisher = EventPublisher(bootstrap)
     projector = Projector(pool, publisher, allowed_lateness=allowed_lateness)
     app = create_app(bootstrap, datadir, projector)
