@@ -27,7 +27,11 @@ from streams.projector import metrics
 from streams.projector.consumer import HotPathSettings, ProjectorHotPath
 from tenure.contract.topics import CANONICAL_TOPICS
 from tenure.projection.projector import Projector
-from tenure.runtime.database import CONNECT_TIMEOUT_S, DATABASE_UNAVAILABLE
+from tenure.runtime.database import (
+    CONNECT_TIMEOUT_S,
+    DATABASE_UNAVAILABLE,
+    RECONNECT_TIMEOUT_S,
+)
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +151,7 @@ def run(
         max_size=4,
         open=True,
         kwargs={"connect_timeout": CONNECT_TIMEOUT_S},  # a dead database is an error, soon
+        reconnect_timeout=RECONNECT_TIMEOUT_S,  # and a restarted one is used again, soon
     )
     publisher = EventPublisher(bootstrap)
     projector = Projector(pool, publisher, allowed_lateness=allowed_lateness)

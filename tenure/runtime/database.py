@@ -20,6 +20,11 @@ CONNECT_TIMEOUT_S = 3
 """libpq ``connect_timeout`` of every pooled connection (seconds, whole number)."""
 POOL_TIMEOUT_S = 5.0
 """Longest wait for a pooled connection before the caller is told the database is away."""
+RECONNECT_TIMEOUT_S = 5.0
+"""How long a pool keeps re-trying one lost connection (with doubling delays) before it
+gives that attempt up; the next request then connects at once. psycopg_pool's default (5
+minutes, delays growing without bound) left services not-ready for up to ~16 s after a
+Postgres restart that took one second."""
 READY_TIMEOUT_S = 2.0
 """Longest a readiness check waits for the database or the broker."""
 
@@ -38,6 +43,7 @@ def database_pool_options(*, check: bool = False) -> dict[str, Any]:
     options: dict[str, Any] = {
         "kwargs": {"connect_timeout": CONNECT_TIMEOUT_S},
         "timeout": POOL_TIMEOUT_S,
+        "reconnect_timeout": RECONNECT_TIMEOUT_S,
     }
     if check:
         options["check"] = ConnectionPool.check_connection
