@@ -27,11 +27,7 @@ from streams.projector import metrics
 from streams.projector.consumer import HotPathSettings, ProjectorHotPath
 from tenure.contract.topics import CANONICAL_TOPICS
 from tenure.projection.projector import Projector
-from tenure.runtime.database import (
-    CONNECT_TIMEOUT_S,
-    DATABASE_UNAVAILABLE,
-    RECONNECT_TIMEOUT_S,
-)
+from tenure.runtime.database import DATABASE_UNAVAILABLE, database_pool_options
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +146,9 @@ def run(
         min_size=2,
         max_size=4,
         open=True,
-        kwargs={"connect_timeout": CONNECT_TIMEOUT_S},  # a dead database is an error, soon
-        reconnect_timeout=RECONNECT_TIMEOUT_S,  # and a restarted one is used again, soon
+        # Short timeouts: a dead database is an error within seconds (the batch is written
+        # again later), and a restarted one is used again within seconds.
+        **database_pool_options(),
     )
     publisher = EventPublisher(bootstrap)
     projector = Projector(pool, publisher, allowed_lateness=allowed_lateness)

@@ -18,13 +18,15 @@ from psycopg_pool import ConnectionPool
 
 CONNECT_TIMEOUT_S = 3
 """libpq ``connect_timeout`` of every pooled connection (seconds, whole number)."""
-POOL_TIMEOUT_S = 5.0
+POOL_TIMEOUT_S = 3.0
 """Longest wait for a pooled connection before the caller is told the database is away."""
 RECONNECT_TIMEOUT_S = 5.0
 """How long a pool keeps re-trying one lost connection (with doubling delays) before it
 gives that attempt up; the next request then connects at once. psycopg_pool's default (5
 minutes, delays growing without bound) left services not-ready for up to ~16 s after a
-Postgres restart that took one second."""
+Postgres restart that took one second. A caller already waiting when an attempt is given up
+is not served by a new one, so the pool timeout (:data:`POOL_TIMEOUT_S`) must stay short
+too: the caller then asks again, and that starts a new attempt."""
 READY_TIMEOUT_S = 2.0
 """Longest a readiness check waits for the database or the broker."""
 
@@ -85,7 +87,7 @@ def broker_problem(bootstrap: str, timeout_s: float = READY_TIMEOUT_S) -> str | 
 class Backoff:
     """Growing waits between attempts while something is away: 0.5 s doubling to ``cap``."""
 
-    def __init__(self, first_s: float = 0.5, cap_s: float = 10.0) -> None:
+    def __init__(self, first_s: float = 0.5, cap_s: float = 5.0) -> None:
         self.first_s = first_s
         self.cap_s = cap_s
         self.failures = 0
