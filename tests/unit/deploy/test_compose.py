@@ -41,6 +41,7 @@ TENURE_ENV = frozenset(
         "TENURE_TOPIC_REPLICATION",
         "TENURE_FUTURE_TOLERANCE_S",
         "TENURE_LOG_LEVEL",
+        "TENURE_INGEST_HOST",
     }
 )
 
@@ -491,7 +492,9 @@ def test_k8s_deployments_match_the_compose_services(services: dict[str, Any]) ->
         assert list(ports.values()) == [listen_port(options)], name
         probe = container["readinessProbe"]["httpGet"]
         assert probe["port"] in ports, name
-        assert probe["path"] == ("/healthz" if name in HTTP_SERVICES else "/metrics")
+        assert probe["path"] == ("/readyz" if name in HTTP_SERVICES else "/metrics")
+        liveness = container["livenessProbe"]["httpGet"]["path"]
+        assert liveness == ("/healthz" if name in HTTP_SERVICES else "/metrics")
         _assert_env_sources_exist(container)
     assert all(d["spec"]["replicas"] >= 1 for d in deployments.values())
 
