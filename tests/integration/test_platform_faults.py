@@ -1,7 +1,7 @@
 """`tenure up` under Postgres faults, a failing recovery step, and what `ps` shows.
 
 Real processes throughout: the supervisor, its embedded Postgres and broker, the services
-and workers. A fault is a signal to a process found in the status file.
+and workers, the demo feeder. A fault is a signal to a process found in the status file.
 """
 
 from __future__ import annotations
@@ -21,15 +21,30 @@ import pytest
 from tenure.sdk.producer import TenureProducer
 from tests.factories import make_event
 from tests.integration.pipeline import wait_for_archive
-from tests.integration.platform_run import alive, running_platform, tenure, wait_for_status
+from tests.integration.platform_run import (
+    alive,
+    read_status,
+    running_platform,
+    tenure,
+    wait_for_status,
+)
 
 Running = tuple[dict[str, str], dict[str, Any]]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def platform(scratch_dir: Path, postgres_server: object) -> Iterator[Running]:
-    with running_platform(scratch_dir) as running:
+    """One `tenure up --demo` for the module (a start costs ~10 s); the tests run in file
+    order and each reads the current status (process ids change with restarts)."""
+    with running_platform(scratch_dir, "--demo") as running:
         yield running
+
+
+def _current(platform: Running) -> Running:
+    env, started = platform
+    status = read_status(env)
+    assert status is not None, "tenure up is not running"
+    return env, started | status
 
 
 def _activations(tag: str, n: int, source: str) -> list[dict[str, Any]]:
@@ -74,10 +89,73 @@ def _projected(database_url: str, tag: str, timeout: float = 60) -> tuple[int, i
     return counts
 
 
+def _descendants(root: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int(
+                    (entry / "stat").read_text().split(")")[1].split()[1]
+                )
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = [], [root]
+    while frontier:
+        pid = frontier.pop()
+        children = [p for p, parent in parents.items() if parent == pid]
+        found += children
+        frontier += children
+    return found
+
+
+def _listen_addresses(port: int) -> set[str]:
+    """The IPv4 addresses something listens on at ``port`` (from /proc/net/tcp)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, hex_port = local.split(":")
+        if state == "0A" and int(hex_port, 16) == port:
+            found.add(".".join(str(int(address[i : i + 2], 16)) for i in (6, 4, 2, 0)))
+    return found
+
+
+def test_no_secret_on_a_command_line_and_metrics_on_loopback(platform: Running) -> None:
+    env, status = _current(platform)
+    password = Path(env["TENURE_STATE_DIR"], "postgres", "password").read_text().strip()
+    demo = status["processes"]["demo"]
+    pids = _descendants(status["supervisor"].pid)
+    assert demo in pids and status["processes"]["postgres"] in pids
+    for pid in pids:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue  # gone meanwhile
+        assert "tnr_" not in argv and password not in argv, argv
+    token = dict(
+        item.split("=", 1)
+        for item in Path(f"/proc/{demo}/environ").read_text().split("\0")
+        if "=" in item
+    )["TENURE_TOKEN"]
+    assert token.startswith("tnr_")  # the demo got its token from the environment ...
+    sent = tenure(  # ... and `tenure simulate` takes it from there
+        *("simulate", "--people", "3", "--days", "5", "--as-fast-as-possible"),
+        "--no-print-truth",
+        env=env | {"TENURE_TOKEN": token},
+    )
+    assert sent.returncode == 0 and "rejected 0" in sent.stdout, sent.stdout + sent.stderr
+    assert " accepted 0 " not in sent.stdout
+    assert status["database_url"].startswith("postgresql://postgres:")
+    status_file = Path(env["TENURE_STATE_DIR"], "run", "status.json")
+    assert status_file.stat().st_mode & 0o777 == 0o600
+    for name, url in status["metrics_urls"].items():
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        assert _listen_addresses(port) == {"127.0.0.1"}, name
+
+
 def test_postgres_killed_under_tenure_up_is_restarted_and_everything_recovers(
     platform: Running,
 ) -> None:
-    env, status = platform
+    env, status = _current(platform)
     ingest, query = status["ingest_url"], status["query_url"]
     headers = {"Authorization": f"Bearer {_token(env)}"}
     read_headers = {"Authorization": f"Bearer {_token(env, 'read')}"}
@@ -153,7 +231,7 @@ def test_postgres_killed_under_tenure_up_is_restarted_and_everything_recovers(
 
 
 def test_the_supervisor_survives_a_failing_recovery_step(platform: Running) -> None:
-    env, status = platform
+    env, status = _current(platform)
     supervisor = status["supervisor"]
     postgres_pid = status["processes"]["postgres"]
     # A stopped postmaster accepts no new connection: the recovery's republish step
@@ -186,66 +264,3 @@ def test_the_supervisor_survives_a_failing_recovery_step(platform: Running) -> N
     assert reply.status_code == 200, reply.text
     assert len(wait_for_archive(status["database_url"], source, 10, timeout=60)) == 10
     assert supervisor.poll() is None
-
-
-def _descendants(root: int) -> list[int]:
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int(
-                    (entry / "stat").read_text().split(")")[1].split()[1]
-                )
-            except (OSError, IndexError, ValueError):
-                continue
-    found, frontier = [], [root]
-    while frontier:
-        pid = frontier.pop()
-        children = [p for p, parent in parents.items() if parent == pid]
-        found += children
-        frontier += children
-    return found
-
-
-def _listen_addresses(port: int) -> set[str]:
-    """The IPv4 addresses something listens on at ``port`` (from /proc/net/tcp)."""
-    found = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        local, state = line.split()[1], line.split()[3]
-        address, hex_port = local.split(":")
-        if state == "0A" and int(hex_port, 16) == port:
-            found.add(".".join(str(int(address[i : i + 2], 16)) for i in (6, 4, 2, 0)))
-    return found
-
-
-def test_no_secret_on_a_command_line_and_metrics_on_loopback(scratch_dir: Path) -> None:
-    with running_platform(scratch_dir, "--demo") as (env, status):
-        password = Path(env["TENURE_STATE_DIR"], "postgres", "password").read_text().strip()
-        demo = status["processes"]["demo"]
-        pids = _descendants(status["supervisor"].pid)
-        assert demo in pids and status["processes"]["postgres"] in pids
-        for pid in pids:
-            try:
-                argv = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue  # gone meanwhile
-            assert "tnr_" not in argv and password not in argv, argv
-        token = dict(
-            item.split("=", 1)
-            for item in Path(f"/proc/{demo}/environ").read_text().split("\0")
-            if "=" in item
-        )["TENURE_TOKEN"]
-        assert token.startswith("tnr_")  # the demo got its token from the environment ...
-        sent = tenure(  # ... and `tenure simulate` takes it from there
-            *("simulate", "--people", "3", "--days", "5", "--as-fast-as-possible"),
-            "--no-print-truth",
-            env=env | {"TENURE_TOKEN": token},
-        )
-        assert sent.returncode == 0 and "rejected 0" in sent.stdout, sent.stdout + sent.stderr
-        assert " accepted 0 " not in sent.stdout
-        assert status["database_url"].startswith("postgresql://postgres:")
-        status_file = Path(env["TENURE_STATE_DIR"], "run", "status.json")
-        assert status_file.stat().st_mode & 0o777 == 0o600
-        for name, url in status["metrics_urls"].items():
-            port = int(url.rsplit(":", 1)[1].split("/")[0])
-            assert _listen_addresses(port) == {"127.0.0.1"}, name
