@@ -7,7 +7,6 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -129,7 +128,12 @@ def up(
 
 @app.command()
 def status(as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts.")) -> None:
-    """Print where the running platform's endpoints are (exit 1 when none runs)."""
+    """Print where the running platform's endpoints are (exit 1 when none runs).
+
+    The plain form hides the database password; ``--json`` (for scripts) carries it.
+    """
+    import json
+
     from tenure.platform.status import read_status
 
     config = TenureConfig.from_env()
@@ -140,10 +144,10 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON for sc
         else:
             console.print(f"Tenure is not running (state dir {config.state_dir}).")
         raise typer.Exit(1)
-    if as_json:
+    if as_json:  # whole, for scripts (the status file is the owner's only)
         print(current.to_json())
     else:
-        for key, value in sorted(asdict(current).items()):
+        for key, value in sorted(json.loads(current.to_json(redact=True)).items()):
             print(f"{key:16} {value}")
 
 
