@@ -180,7 +180,7 @@ def test_postgres_killed_under_tenure_up_is_restarted_and_everything_recovers(
             time.sleep(0.05)
         for base in (ingest, query):
             code, seconds, _ = _timed_get(f"{base}/healthz")
-            assert code == 200 and seconds < 1.0, (base, code, seconds)
+            assert code == 200 and seconds < 2.0, (base, code, seconds)
             code, seconds, reply = _timed_get(f"{base}/readyz")
             assert code == 503 and seconds < 5.0, (base, code, seconds)
             assert "database" in reply.json()["reasons"][0]
@@ -207,7 +207,7 @@ def test_postgres_killed_under_tenure_up_is_restarted_and_everything_recovers(
         assert time.monotonic() - resumed < 60, "the services never became ready again"
         for name, base in (("ingest", ingest), ("query", query)):
             code, seconds, _ = _timed_get(f"{base}/healthz")
-            assert code == 200 and seconds < 1.0, (base, code, seconds)
+            assert code == 200 and seconds < 2.0, (base, code, seconds)
             if name not in not_ready and httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
                 not_ready[name] = time.monotonic() - resumed
         time.sleep(0.1)
@@ -217,7 +217,7 @@ def test_postgres_killed_under_tenure_up_is_restarted_and_everything_recovers(
         line for line in status["log"].read_text().splitlines() if "Postgres is back" in line
     ]
     print(f"\n{restarted}; ready again after SIGCONT of the supervisor: {not_ready}")
-    assert max(not_ready.values()) < 15
+    assert max(not_ready.values()) < 10
 
     reply = httpx.post(f"{ingest}/v1/events", json=after, headers=headers, timeout=30)
     assert reply.status_code == 200 and reply.json()["accepted"] == 20
