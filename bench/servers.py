@@ -66,13 +66,10 @@ class Servers:
 
     def fresh_database(self) -> str:
         """Create and migrate a new database; return its URL."""
-        port = self.postgres.port
         name = f"bench_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(
-            f"postgresql://postgres@127.0.0.1:{port}/postgres", autocommit=True
-        ) as conn:
+        with psycopg.connect(self.postgres.url_for("postgres"), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
-        url = f"postgresql://postgres@127.0.0.1:{port}/{name}"
+        url = self.postgres.url_for(name)
         with psycopg.connect(url) as conn:
             migrate(conn)
         return url

@@ -1,4 +1,4 @@
-"""Pipeline metrics every stream worker shares: dead letters and consumer lag.
+"""Pipeline metrics every stream worker shares: dead letters, consumer lag, readiness.
 
 Defined once so that workers running in one Python process (tests, embedded runs) do not
 register the same metric name twice. Labels are bounded: worker or consumer group names,
@@ -31,3 +31,11 @@ def _consumer_lag() -> Gauge:
 
 
 CONSUMER_LAG = _consumer_lag()
+
+
+WORKER_READY = Gauge(
+    "tenure_worker_ready",
+    "1 while the worker's database writes succeed; 0 while it waits for the database "
+    "(it retries the batch with backoff, nothing is skipped).",
+    ["worker"],
+)

@@ -35,7 +35,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "TENURE_STATE_DIR", ".tenure", "Where embedded Postgres data, logs and run files live."
     ),
-    Setting("TENURE_INGEST_HOST", "127.0.0.1", "Interface the HTTP services listen on."),
+    Setting(
+        "TENURE_INGEST_HOST",
+        "127.0.0.1",
+        "Interface the HTTP services and the workers' /metrics listen on.",
+    ),
     Setting("TENURE_INGEST_PORT", "8080", "Port of the ingest service (its /metrics too)."),
     Setting("TENURE_QUERY_PORT", "8081", "Port of the query service (its /metrics too)."),
     Setting("TENURE_ARCHIVER_METRICS_PORT", "9101", "Port of the archiver's /metrics."),

@@ -287,7 +287,7 @@ def fresh_database(admin_url: str, port: int) -> str:
     name = f"spike_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql://postgres@127.0.0.1:{port}/{name}"
+    url = f"{admin_url.rsplit('/', 1)[0]}/{name}"  # the admin URL's server and password
     with psycopg.connect(url) as conn:
         for statement in SCHEMA:
             conn.execute(statement)
@@ -573,7 +573,7 @@ def servers(broker_kind: str) -> Iterator[tuple[str, str, int]]:
     try:
         postgres.start()
         broker.start()
-        admin = f"postgresql://postgres@127.0.0.1:{postgres.port}/postgres"
+        admin = postgres.url_for("postgres")
         yield broker.bootstrap, admin, postgres.port
     finally:
         broker.stop()

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from schemas import bundled_event_schema
 from services.auth import AuthFailure, ProducerAuthenticator
+from services.health import add_health_routes
 from services.ingest import metrics
 from services.ingest.batch import ingest_batch
 from tenure.contract import MalformedBody, decode_batch
@@ -86,11 +87,12 @@ def create_app(
     def prometheus_metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/healthz", summary="Liveness and readiness")
-    def healthz() -> dict[str, str]:
-        with pool.connection() as conn:
-            conn.execute("SELECT 1")
-        return {"status": "ok"}
+    add_health_routes(
+        app,
+        pool=pool,
+        broker=publisher.bootstrap,
+        on_unavailable=lambda: metrics.REQUESTS.labels("503").inc(),
+    )
 
     @app.post(
         "/v1/events",
@@ -103,7 +105,7 @@ def create_app(
             413: {"model": ErrorResponse, "description": "Body or batch too large"},
             415: {"model": ErrorResponse, "description": "Unsupported Content-Type"},
             422: {"model": IngestResponse, "description": "Every event was rejected"},
-            503: {"model": ErrorResponse, "description": "Broker unavailable; retry"},
+            503: {"model": ErrorResponse, "description": "Broker or database unavailable; retry"},
         },
         openapi_extra={
             "requestBody": {

@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import ConnectionPool
 
 from services.auth import AuthFailure, ProducerAuthenticator
+from services.health import add_health_routes
 from services.query import reads
 from services.query.dashboard import mount_dashboard
 from services.query.params import (
@@ -50,11 +51,7 @@ def create_app(*, pool: ConnectionPool) -> FastAPI:
         with pool.connection() as conn:
             return fn(conn, *args)
 
-    @app.get("/healthz", summary="Liveness and readiness")
-    def healthz() -> dict[str, str]:
-        with pool.connection() as conn:
-            conn.execute("SELECT 1")
-        return {"status": "ok"}
+    add_health_routes(app, pool=pool)  # no broker: the query service reads Postgres only
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:

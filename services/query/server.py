@@ -7,13 +7,16 @@ from psycopg_pool import ConnectionPool
 
 from services.query.app import create_app
 from tenure.config import TenureConfig
+from tenure.runtime.database import database_pool_options
 
 
 def serve(config: TenureConfig, host: str, port: int) -> None:
     """Serve the query API until interrupted (no access log: URLs carry person ids)."""
     if not config.database_url:
         raise SystemExit("TENURE_DATABASE_URL must be set")
-    with ConnectionPool(config.database_url, min_size=1, max_size=8) as pool:
+    with ConnectionPool(
+        config.database_url, min_size=1, max_size=8, **database_pool_options(check=True)
+    ) as pool:
         uvicorn.run(
             create_app(pool=pool),
             host=host,

@@ -19,10 +19,11 @@ from psycopg_pool import ConnectionPool
 
 from streams.archiver import metrics
 from streams.archiver.records import to_archive_record
-from streams.pipeline_metrics import DEAD_LETTERS
+from streams.pipeline_metrics import DEAD_LETTERS, WORKER_READY
 from tenure.contract.topics import CANONICAL_TOPICS
 from tenure.eventlog.deadletter import DeadLetter
 from tenure.eventlog.publisher import EventPublisher
+from tenure.runtime.database import DATABASE_UNAVAILABLE, Backoff
 from tenure.storage import archive
 from tenure.storage.archive import ArchiveRecord
 
@@ -117,9 +118,21 @@ class Archiver:
 
     def run(self, stop: threading.Event) -> None:
         """Archive until ``stop`` is set."""
+        waits = Backoff()  # while the database is away: wait, retry, report not ready
+        WORKER_READY.labels("archiver").set(1)
         while not stop.is_set():
             try:
                 self.step()
+                if waits.failures:
+                    log.warning("the database is back; archiving again")
+                    waits.reset()
+                    WORKER_READY.labels("archiver").set(1)
+            except DATABASE_UNAVAILABLE as exc:
+                WORKER_READY.labels("archiver").set(0)
+                delay = waits.next_delay()
+                log.warning("database unavailable (%s); retrying in %.1f s", exc, delay)
+                self._rewind()
+                stop.wait(delay)
             except Exception:
                 log.exception("archiver batch failed; retrying from the last committed offset")
                 self._rewind()

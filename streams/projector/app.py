@@ -27,6 +27,7 @@ from streams.projector import metrics
 from streams.projector.consumer import HotPathSettings, ProjectorHotPath
 from tenure.contract.topics import CANONICAL_TOPICS
 from tenure.projection.projector import Projector
+from tenure.runtime.database import DATABASE_UNAVAILABLE, database_pool_options
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,9 @@ def create_app(
         while True:
             try:
                 busy = await settle_once()
+            except DATABASE_UNAVAILABLE as exc:  # the hot path reports not-ready
+                log.warning("settling waits for the database (%s)", exc)
+                busy = False
             except Exception:
                 log.exception("settling failed; will retry")
                 busy = False
@@ -137,7 +141,15 @@ def run(
 
     from tenure.eventlog.publisher import EventPublisher
 
-    pool = ConnectionPool(database_url, min_size=2, max_size=4, open=True)
+    pool = ConnectionPool(
+        database_url,
+        min_size=2,
+        max_size=4,
+        open=True,
+        # Short timeouts: a dead database is an error within seconds (the batch is written
+        # again later), and a restarted one is used again within seconds.
+        **database_pool_options(),
+    )
     publisher = EventPublisher(bootstrap)
     projector = Projector(pool, publisher, allowed_lateness=allowed_lateness)
     app = create_app(bootstrap, datadir, projector)

@@ -11,9 +11,10 @@ stopped by the faust worker) around its own :class:`aiokafka.AIOKafkaConsumer`:
 - a batch is decoded, folded per key and encoded while the previous one is written (the
   write, Postgres only, runs in a thread);
 - offsets are committed only after a batch's transaction is durable, in batch order; the
-  next batch's write does not wait for the commit round trip. A failed write stops
-  the process (exit code 70, uncommitted records are delivered again: every write is a
-  merge, so a repeat is harmless);
+  next batch's write does not wait for the commit round trip. While the database is
+  away a batch's write is retried with backoff (the worker reports not-ready); any other
+  failed write stops the process (exit code 70, uncommitted records are delivered again:
+  every write is a merge, so a repeat is harmless);
 - before partitions are revoked, the batch in flight is finished and committed and the
   cached raw states dropped (the cache is checked against each row's version, so this
   bounds memory; it is not needed for correctness).
@@ -34,8 +35,10 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from mode import Service
 
+from streams.pipeline_metrics import WORKER_READY
 from streams.projector import metrics
 from tenure.projection.projector import PreparedParse, Projector, parse_records
+from tenure.runtime.database import DATABASE_UNAVAILABLE, Backoff
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +167,32 @@ class ProjectorHotPath(Service):
             await self._report_lag()
 
     async def _write(self, prepared: PreparedParse) -> None:
-        await self._guarded(lambda: asyncio.to_thread(self._apply, prepared))
+        await self._guarded(lambda: self._write_when_database_answers(prepared))
+
+    async def _write_when_database_answers(self, prepared: PreparedParse) -> None:
+        """Write a batch; while the database is away, wait (backoff) and write it again.
+
+        The worker reports not-ready meanwhile and stays in its group. A repeated write is
+        harmless: a batch appends deltas whose join absorbs a repeat.
+        """
+        waits = Backoff()
+        while True:
+            try:
+                await asyncio.to_thread(self._apply, prepared)
+            except DATABASE_UNAVAILABLE as exc:
+                if self.should_stop:
+                    raise
+                WORKER_READY.labels("projector").set(0)
+                delay = waits.next_delay()
+                log.warning(
+                    "database unavailable (%s); writing the batch again in %.1f s", exc, delay
+                )
+                await asyncio.sleep(delay)
+                continue
+            if waits.failures:
+                log.warning("the database is back; projecting again")
+            WORKER_READY.labels("projector").set(1)
+            return
 
     async def _commit(
         self,

@@ -7,7 +7,6 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -110,13 +109,16 @@ def up(
     for name, url in status.metrics_urls.items():
         console.print(f"  metrics     {name}: {url}")
     console.print(f"  kafka       {status.kafka_bootstrap} ({status.broker})")
-    console.print(f"  postgres    {status.database_url} ({status.postgres})")
+    from tenure.platform.status import redact_url
+
+    postgres = redact_url(status.database_url)
+    console.print(f"  postgres    {postgres} ({status.postgres}; password: `tenure status --json`)")
     console.print(f"  logs        {config.state_dir / 'logs'}")
     console.print("  tokens      tenure token create --producer NAME [--scope read]")
     console.print("  rebuild     tenure replay [--metrics-port PORT]")
     console.print(f"  dashboard   {status.dashboard_url}", soft_wrap=True, highlight=False)
     if not sys.stdout.isatty():  # scripts reading our output get the endpoints as JSON
-        print(status.to_json(), flush=True)
+        print(status.to_json(redact=True), flush=True)
     try:
         platform.watch(stop)
     finally:
@@ -126,7 +128,12 @@ def up(
 
 @app.command()
 def status(as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts.")) -> None:
-    """Print where the running platform's endpoints are (exit 1 when none runs)."""
+    """Print where the running platform's endpoints are (exit 1 when none runs).
+
+    The plain form hides the database password; ``--json`` (for scripts) carries it.
+    """
+    import json
+
     from tenure.platform.status import read_status
 
     config = TenureConfig.from_env()
@@ -137,10 +144,10 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON for sc
         else:
             console.print(f"Tenure is not running (state dir {config.state_dir}).")
         raise typer.Exit(1)
-    if as_json:
+    if as_json:  # whole, for scripts (the status file is the owner's only)
         print(current.to_json())
     else:
-        for key, value in sorted(asdict(current).items()):
+        for key, value in sorted(json.loads(current.to_json(redact=True)).items()):
             print(f"{key:16} {value}")
 
 
@@ -265,7 +272,7 @@ def replay(
     if metrics_port is not None:
         from prometheus_client import start_http_server
 
-        start_http_server(metrics_port, addr="0.0.0.0")
+        start_http_server(metrics_port, addr=config.ingest_host)
         console.print(f"replay progress on http://127.0.0.1:{metrics_port}/metrics")
     replay_metrics.start()
     with Progress(console=console, transient=True) as bar:
@@ -326,13 +333,17 @@ def worker_archiver(
     from psycopg_pool import ConnectionPool
 
     from streams.archiver.worker import Archiver
+    from tenure.runtime.database import database_pool_options
 
     config = _config()
     if not config.kafka_bootstrap or not config.database_url:
         raise typer.BadParameter("TENURE_KAFKA_BOOTSTRAP and TENURE_DATABASE_URL must be set")
-    start_http_server(metrics_port or config.archiver_metrics_port, addr="0.0.0.0")
+    start_http_server(metrics_port or config.archiver_metrics_port, addr=config.ingest_host)
     stop = _stop_on_signals()
-    with ConnectionPool(config.database_url, min_size=1, max_size=2) as pool:
+    # Not waiting for the database: while it is away the archiver waits and retries.
+    with ConnectionPool(
+        config.database_url, min_size=1, max_size=2, open=False, **database_pool_options()
+    ) as pool:
         archiver = Archiver(config.kafka_bootstrap, pool)
         try:
             archiver.run(stop)
@@ -353,7 +364,7 @@ def worker_sdk_validator(
     config = _config()
     if not config.kafka_bootstrap:
         raise typer.BadParameter("TENURE_KAFKA_BOOTSTRAP must be set")
-    start_http_server(metrics_port or config.sdk_validator_metrics_port, addr="0.0.0.0")
+    start_http_server(metrics_port or config.sdk_validator_metrics_port, addr=config.ingest_host)
     faust_app = create_app(
         config.kafka_bootstrap,
         Path(config.state_dir) / "faust",
@@ -375,7 +386,7 @@ def worker_projector(
     config = _config()
     if not config.kafka_bootstrap or not config.database_url:
         raise typer.BadParameter("TENURE_KAFKA_BOOTSTRAP and TENURE_DATABASE_URL must be set")
-    start_http_server(metrics_port or config.projector_metrics_port, addr="0.0.0.0")
+    start_http_server(metrics_port or config.projector_metrics_port, addr=config.ingest_host)
     run(
         config.kafka_bootstrap,
         config.database_url,

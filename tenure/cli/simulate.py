@@ -273,8 +273,11 @@ def simulate_command(
     token: str | None = typer.Option(
         None,
         "--token",
+        envvar="TENURE_TOKEN",
+        show_envvar=True,
         help="Producer token (default: a new one for producer 'simulator', in the platform's "
-        "database).",
+        "database). Prefer the TENURE_TOKEN environment variable: a command line is visible "
+        "to every user in `ps`.",
     ),
     people: int = typer.Option(500, "--people", min=0, help="People who arrive on their own."),
     days: int = typer.Option(365, "--days", min=1, help="Simulated span, ending now."),

@@ -4,7 +4,12 @@ Embedded parts (Postgres, the Tansu broker) are started only when their environm
 is unset. Services and workers run as child processes in their own process groups, so
 stopping the supervisor leaves no orphan. If the embedded broker dies, the supervisor
 restarts it, recreates the topics, publishes again what the broker lost (from the ingest
-ledger) and restarts the Kafka clients.
+ledger) and restarts the Kafka clients. If the embedded Postgres dies, the supervisor starts
+it again (its rows survive); services and workers wait for it and recover by themselves.
+
+The supervisor never dies of a child's error or of a failed recovery step: a step that
+fails (e.g. republishing while Postgres is away) is logged, listed as pending in the
+status file and tried again later.
 """
 
 from __future__ import annotations
@@ -33,6 +38,26 @@ from tenure.storage.migrations import migrate
 
 log = logging.getLogger(__name__)
 
+DATABASE_TIMEOUT_S = 5
+"""Connect timeout of the supervisor's own database work (recovery steps)."""
+RETRY_MAX_S = 30.0
+"""Longest wait between two attempts of a failed recovery step or Postgres restart."""
+RECOVERY_STEPS = ("topics", "republish", "catch-up")
+"""What a broker recovery does after the broker is back, in order."""
+
+
+def probe_host(host: str) -> str:
+    """The address to reach a server listening on ``host`` from this machine."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "::1"
+    return host
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
 
 @dataclass
 class ChildSpec:
@@ -42,6 +67,8 @@ class ChildSpec:
     args: list[str]
     ready_port: int
     ready_path: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra environment (secrets go here, never into ``args``: ``ps`` shows those)."""
     process: ManagedProcess | None = None
     restarts: int = 0
     next_restart: float = 0.0
@@ -65,6 +92,12 @@ class Platform:
     started_at: str = ""
     dashboard_url: str = ""
     dashboard_token_id: str = ""
+    pending_recovery: list[str] = field(default_factory=list)
+    """Recovery steps that failed and are tried again (see :data:`RECOVERY_STEPS`)."""
+    next_recovery_try: float = 0.0
+    recovery_failures: int = 0
+    next_postgres_try: float = 0.0
+    postgres_failures: int = 0
 
     @property
     def logs(self) -> Path:
@@ -133,14 +166,15 @@ class Platform:
             self._start_child(child)
         for child in self.children:
             self._wait_child(child)
-        self.ingest_url = f"http://{host}:{ingest_port}"
-        self.query_url = f"http://{host}:{query_port}"
+        reach = _url_host(probe_host(host))
+        self.ingest_url = f"http://{reach}:{ingest_port}"
+        self.query_url = f"http://{reach}:{query_port}"
         self.metrics_urls = {
             "ingest": f"{self.ingest_url}/metrics",
             "query": f"{self.query_url}/metrics",
-            "archiver": f"http://127.0.0.1:{archiver_port}/metrics",
-            "sdk-validator": f"http://127.0.0.1:{validator_port}/metrics",
-            "projector": f"http://127.0.0.1:{projector_port}/metrics",
+            "archiver": f"http://{reach}:{archiver_port}/metrics",
+            "sdk-validator": f"http://{reach}:{validator_port}/metrics",
+            "projector": f"http://{reach}:{projector_port}/metrics",
         }
         self.started_at = datetime.now(UTC).isoformat()
         self._create_dashboard_link()
@@ -178,9 +212,10 @@ class Platform:
             token = create_token(conn, "demo")
         demo = ChildSpec(
             "demo",
-            ["simulate", "--follow", "--ingest-url", self.ingest_url, "--token", token,
+            ["simulate", "--follow", "--ingest-url", self.ingest_url,
              "--seed", str(int(time.time()))],
             0,
+            env={"TENURE_TOKEN": token},  # not on the command line: `ps` shows those
         )  # fmt: skip
         self.children.append(demo)
         self._start_child(demo)
@@ -205,6 +240,8 @@ class Platform:
             postgres="embedded" if self.postgres else "external",
             processes=processes,
             broker_recoveries=self.broker_recoveries,
+            postgres_restarts=self.postgres.restarts if self.postgres else 0,
+            pending_recovery=list(self.pending_recovery),
         )
         write_status(self.config.state_dir, status)
         return status
@@ -221,7 +258,7 @@ class Platform:
             child.name,
             [sys.executable, "-m", "tenure.cli.app", *child.args],
             self.logs / f"{child.name}.log",
-            env=self._child_env(),
+            env=self._child_env() | child.env,
         )
         child.process.start()
 
@@ -230,18 +267,20 @@ class Platform:
         port, path = child.ready_port, child.ready_path
         if not port:
             return  # nothing to probe (the demo feeder)
+        host = probe_host(self.config.ingest_host)
 
         def ready() -> bool:
             if path is None:
-                return port_open("127.0.0.1", port)
-            return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=2).status_code == 200
+                return port_open(host, port)
+            url = f"http://{_url_host(host)}:{port}{path}"
+            return httpx.get(url, timeout=2).status_code == 200
 
         child.process.wait_ready(ready, timeout)
 
     def _recover_lost_events(self) -> None:
         publisher = EventPublisher(self.kafka_bootstrap)
         try:
-            with psycopg.connect(self.database_url) as conn:
+            with psycopg.connect(self.database_url, connect_timeout=DATABASE_TIMEOUT_S) as conn:
                 republish_unarchived(conn, publisher)
         finally:
             publisher.close()
@@ -252,34 +291,136 @@ class Platform:
 
         from tenure.projection.catch_up import catch_up_from_archive
 
-        with ConnectionPool(self.database_url, min_size=1, max_size=1) as pool:
+        with ConnectionPool(
+            self.database_url,
+            min_size=1,
+            max_size=1,
+            kwargs={"connect_timeout": DATABASE_TIMEOUT_S},
+            timeout=2 * DATABASE_TIMEOUT_S,
+            open=False,
+        ) as pool:
+            pool.wait(timeout=2 * DATABASE_TIMEOUT_S)
             n = catch_up_from_archive(pool)
         log.warning("re-applied %d archived events to the live projection", n)
 
+    def _recovery_step(self, step: str) -> None:
+        """Run one step of :data:`RECOVERY_STEPS`."""
+        if step == "topics":
+            ensure_topics(
+                self.kafka_bootstrap, self.config.topic_partitions, self.config.topic_replication
+            )
+        elif step == "republish":
+            self._recover_lost_events()
+        elif step == "catch-up":
+            self._catch_up_projection()
+        else:  # pragma: no cover - RECOVERY_STEPS is closed
+            raise ValueError(f"unknown recovery step {step!r}")
+
+    def run_pending_recovery(self) -> bool:
+        """Run the pending recovery steps in order; True when none is left.
+
+        A failing step is logged and stays pending (with the ones after it) until the next
+        attempt, which is made later with a growing delay (at most :data:`RETRY_MAX_S`).
+        """
+        while self.pending_recovery:
+            step = self.pending_recovery[0]
+            try:
+                self._recovery_step(step)
+            except Exception as exc:
+                self.recovery_failures += 1
+                delay = min(RETRY_MAX_S, 2.0**self.recovery_failures)
+                self.next_recovery_try = time.monotonic() + delay
+                log.error(
+                    "recovery step %r failed (%s: %s); trying again in %.0f s",
+                    step,
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
+                return False
+            self.pending_recovery.pop(0)
+            log.info("recovery step %r done", step)
+        self.recovery_failures = 0
+        return True
+
     def watch(self, stop: threading.Event, poll_s: float = 1.0) -> None:
-        """Restart what dies until ``stop`` is set."""
+        """Restart what dies until ``stop`` is set; never raise (errors are logged)."""
         while not stop.wait(poll_s):
-            if self.broker is not None and not self.broker.alive():
-                self.recover_broker()
-                continue
-            for child in self.children:
-                if child.process is not None and not child.process.alive():
-                    if time.monotonic() < child.next_restart:
-                        continue
-                    child.restarts += 1
-                    child.next_restart = time.monotonic() + min(30.0, 2.0**child.restarts)
-                    log.warning(
-                        "%s exited (code %s); restarting (restart %d), see %s",
-                        child.name,
-                        child.process.popen.returncode if child.process.popen else None,
-                        child.restarts,
-                        child.process.log_path,
-                    )
+            try:
+                self.supervise_once()
+            except Exception:
+                log.exception("supervision failed; trying again in %.0f s", poll_s)
+
+    def supervise_once(self) -> None:
+        """One round of supervision: Postgres, the broker, pending recovery, the children."""
+        if self.postgres is not None and not self.postgres.alive():
+            self.recover_postgres()
+        if self.broker is not None and not self.broker.alive():
+            self.recover_broker()
+            return
+        if self.pending_recovery and time.monotonic() >= self.next_recovery_try:
+            if self.run_pending_recovery():
+                log.warning("broker recovery complete")
+            self.publish_status()
+        for child in self.children:
+            if child.process is not None and not child.process.alive():
+                if time.monotonic() < child.next_restart:
+                    continue
+                child.restarts += 1
+                child.next_restart = time.monotonic() + min(RETRY_MAX_S, 2.0**child.restarts)
+                log.warning(
+                    "%s exited (code %s); restarting (restart %d), see %s",
+                    child.name,
+                    child.process.popen.returncode if child.process.popen else None,
+                    child.restarts,
+                    child.process.log_path,
+                )
+                try:
                     self._start_child(child)
-                    self.publish_status()
+                except OSError as exc:
+                    log.error("%s could not be started: %s", child.name, exc)
+                self.publish_status()
+
+    def recover_postgres(self) -> None:
+        """Start the embedded Postgres again after it died; its rows survive a crash.
+
+        Services and workers keep running: they report not-ready and wait for the database.
+        A failed start is logged and tried again later.
+        """
+        assert self.postgres is not None
+        if time.monotonic() < self.next_postgres_try:
+            return
+        process = self.postgres.process
+        code = process.popen.returncode if process and process.popen else None
+        log.warning("embedded Postgres died (code %s); restarting it", code)
+        started = time.monotonic()
+        try:
+            self.postgres.restart()
+        except Exception as exc:
+            self.postgres_failures += 1
+            delay = min(RETRY_MAX_S, 2.0**self.postgres_failures)
+            self.next_postgres_try = time.monotonic() + delay
+            log.error(
+                "embedded Postgres did not start (%s); trying again in %.0f s, see %s",
+                exc,
+                delay,
+                self.postgres.log_path,
+            )
+            return
+        self.postgres_failures = 0
+        log.warning(
+            "embedded Postgres is back after %.1f s (restart %d)",
+            time.monotonic() - started,
+            self.postgres.restarts,
+        )
+        self.publish_status()
 
     def recover_broker(self) -> None:
-        """Restart the embedded broker and everything that talks to it; republish lost events."""
+        """Restart the embedded broker and everything that talks to it; republish lost events.
+
+        Raises only when the broker itself does not start (the next round tries again);
+        the steps after that are :meth:`run_pending_recovery`'s.
+        """
         assert self.broker is not None
         self.broker_recoveries += 1
         log.warning("embedded broker died; restarting it (recovery %d)", self.broker_recoveries)
@@ -287,13 +428,14 @@ class Platform:
             if child.process is not None:
                 child.process.stop(timeout=5)
         self.broker.start()
-        ensure_topics(
-            self.kafka_bootstrap, self.config.topic_partitions, self.config.topic_replication
-        )
-        self._recover_lost_events()
-        self._catch_up_projection()
+        self.pending_recovery = list(RECOVERY_STEPS)
+        self.recovery_failures = 0
+        self.run_pending_recovery()
         for child in self.children:
-            self._start_child(child)
+            try:
+                self._start_child(child)
+            except OSError as exc:
+                log.error("%s could not be started: %s", child.name, exc)
         for child in self.children:
             try:
                 self._wait_child(child)

@@ -2,18 +2,29 @@
 
 Postgres refuses to run as root; when Tenure runs as root the server runs as a dedicated
 system user (``tenure-postgres``, created on first use) that owns the data directory.
+
+The server asks every connection, TCP or Unix socket, for the password of its superuser
+``postgres`` (``scram-sha-256``). The password is generated on first start and kept in
+``<root>/password`` (mode 0600, owned by the user running Tenure);
+:meth:`EmbeddedPostgres.url_for` builds URLs that carry it. A data directory created by an
+older Tenure with ``trust`` authentication is converted on its next start: a password is
+generated and set, and ``pg_hba.conf`` is switched to ``scram-sha-256``.
 """
 
 from __future__ import annotations
 
 import os
 import pwd
+import re
+import secrets
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 from tenure.runtime.process import ManagedProcess, ProcessBackedServer, StartupError, free_port
 
@@ -49,12 +60,41 @@ def _server_user() -> str | None:
     return POSTGRES_OS_USER
 
 
-def _chown_tree(path: Path, user: str) -> None:
+PASSWORD_FILE = "password"
+"""Name of the file under the server's root that holds the superuser's password."""
+
+_TRUST_LINE = re.compile(r"^(\s*(?:local|host\S*)\s.*\s)trust(\s*(?:#.*)?)$")
+"""A ``pg_hba.conf`` rule whose method is ``trust`` (groups: the rule before and after it)."""
+
+
+def _chown_tree(path: Path, user: str, keep: Path | None = None) -> None:
+    """Give ``path`` and everything under it to ``user`` (except ``keep``, left as it is)."""
     entry = pwd.getpwnam(user)
     for root, dirs, files in os.walk(path):
         os.chown(root, entry.pw_uid, entry.pw_gid)
         for name in dirs + files:
-            os.chown(os.path.join(root, name), entry.pw_uid, entry.pw_gid, follow_symlinks=False)
+            child = os.path.join(root, name)
+            if keep is not None and child == str(keep):
+                continue
+            os.chown(child, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Create ``path`` readable and writable by its owner only (0600), holding ``text``."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+
+
+def _process_group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _check_traversable(path: Path) -> None:
@@ -80,38 +120,98 @@ class EmbeddedPostgres(ProcessBackedServer):
         self.port = port or free_port()
         self.database = database
         self.user = _server_user()
+        self.password_file = root / PASSWORD_FILE
         self.process: ManagedProcess | None = None
+        self.restarts = 0
+
+    @property
+    def password(self) -> str:
+        """The superuser's password (read from :attr:`password_file`)."""
+        try:
+            return self.password_file.read_text().strip()
+        except FileNotFoundError:
+            raise StartupError(
+                f"the password of the embedded Postgres ({self.password_file}) is missing; "
+                "restore it, or reset it: stop Tenure, set the method of every rule in "
+                f"{self.data_dir / 'pg_hba.conf'} to trust and start again (a new password "
+                "is then generated)"
+            ) from None
 
     @property
     def url(self) -> str:
-        """The libpq URL of the server's database."""
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{self.database}"
+        """The libpq URL of the server's database (with the password)."""
+        return self.url_for(self.database)
+
+    def url_for(self, database: str) -> str:
+        """The libpq URL of any database of this server, as the superuser, with the password.
+
+        The password is URL-safe (``secrets.token_urlsafe``), so it needs no quoting.
+        """
+        return f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}/{database}"
+
+    def _ensure_password_file(self) -> str:
+        """The password, generated (and stored 0600) on first use."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not self.password_file.exists():
+            _write_private(self.password_file, secrets.token_urlsafe(32) + "\n")
+        self.password_file.chmod(0o600)
+        return self.password
 
     def _initdb(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
+        self._ensure_password_file()
         if self.user:
             _check_traversable(self.root)
-            _chown_tree(self.root, self.user)
+            _chown_tree(self.root, self.user, keep=self.password_file)
         tmp = self.root / "data.initdb"
         shutil.rmtree(tmp, ignore_errors=True)
-        result = subprocess.run(
-            [
-                str(_bin_dir() / "initdb"),
-                "-D",
-                str(tmp),
-                "--auth=trust",
-                "--encoding=utf8",
-                "-U",
-                "postgres",
-                "--no-instructions",
-            ],
-            capture_output=True,
-            text=True,
-            user=self.user,
-        )
+        # initdb (run as the server user) reads the password from a file of its own.
+        pwfile = self.root / "initdb.pw"
+        _write_private(pwfile, self.password + "\n")
+        if self.user:
+            entry = pwd.getpwnam(self.user)
+            os.chown(pwfile, entry.pw_uid, entry.pw_gid)
+        try:
+            result = subprocess.run(
+                [
+                    str(_bin_dir() / "initdb"),
+                    "-D",
+                    str(tmp),
+                    "--auth=scram-sha-256",
+                    f"--pwfile={pwfile}",
+                    "--encoding=utf8",
+                    "-U",
+                    "postgres",
+                    "--no-instructions",
+                ],
+                capture_output=True,
+                text=True,
+                user=self.user,
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
         if result.returncode != 0:
             raise StartupError(f"initdb failed: {result.stderr.strip()}")
         tmp.rename(self.data_dir)
+
+    def _trusting(self) -> bool:
+        """Whether ``pg_hba.conf`` lets anyone in without a password (an older data dir)."""
+        hba = self.data_dir / "pg_hba.conf"
+        return any(_TRUST_LINE.match(line) for line in hba.read_text().splitlines())
+
+    def _require_password(self) -> None:
+        """Convert a ``trust`` data directory: set a password, then ask for it (reloaded)."""
+        password = self._ensure_password_file()
+        trusted = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        with psycopg.connect(trusted, autocommit=True, connect_timeout=5) as conn:
+            conn.execute("SET password_encryption = 'scram-sha-256'")
+            conn.execute(sql.SQL("ALTER ROLE postgres PASSWORD {}").format(sql.Literal(password)))
+            hba = self.data_dir / "pg_hba.conf"
+            lines = hba.read_text().splitlines()
+            hba.write_text(
+                "\n".join(_TRUST_LINE.sub(r"\1scram-sha-256\2", line) for line in lines) + "\n"
+            )
+            conn.execute("SELECT pg_reload_conf()")
 
     def start(self, timeout: float = 30.0) -> None:
         """Initialise the data directory if new, start the server and create the database."""
@@ -119,7 +219,7 @@ class EmbeddedPostgres(ProcessBackedServer):
             self._initdb()
         self.socket_dir.mkdir(parents=True, exist_ok=True)
         if self.user:
-            _chown_tree(self.root, self.user)
+            _chown_tree(self.root, self.user, keep=self.password_file)
         stale_pid = self.data_dir / "postmaster.pid"
         if stale_pid.exists():
             self._clear_stale_pid(stale_pid)
@@ -143,7 +243,11 @@ class EmbeddedPostgres(ProcessBackedServer):
             stop_signal=signal.SIGINT,  # "fast" shutdown
         )
         self.process.start()
-        admin = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        if self._trusting():
+            trusted = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+            self.process.wait_ready(lambda: _can_connect(trusted), timeout)
+            self._require_password()
+        admin = self.url_for("postgres")
         self.process.wait_ready(lambda: _can_connect(admin), timeout)
         with psycopg.connect(admin, autocommit=True) as conn:
             exists = conn.execute(
@@ -151,6 +255,24 @@ class EmbeddedPostgres(ProcessBackedServer):
             ).fetchone()
             if not exists:
                 conn.execute(f'CREATE DATABASE "{self.database}"')
+
+    def restart(self, timeout: float = 30.0) -> None:
+        """Start the server again after it died (e.g. ``kill -9``).
+
+        What is left of the old server's process group (backends outlive a killed
+        postmaster for a moment) is killed and waited for first: a new postmaster refuses
+        to start while the old ``postmaster.pid`` or shared memory is still in use.
+        """
+        if self.process is not None and self.process.popen is not None:
+            self.process.kill()  # reaps the postmaster, kills its orphaned backends
+            pgid = self.process.popen.pid
+            deadline = time.monotonic() + timeout
+            while _process_group_alive(pgid):
+                if time.monotonic() > deadline:
+                    raise StartupError(f"the old Postgres processes (group {pgid}) did not exit")
+                time.sleep(0.05)
+        self.restarts += 1
+        self.start(timeout)
 
     def _clear_stale_pid(self, pid_file: Path) -> None:
         """Remove postmaster.pid left by a killed server, once its process is gone."""

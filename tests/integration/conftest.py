@@ -56,10 +56,9 @@ _db_numbers = itertools.count(1)
 def database_url(postgres_server: EmbeddedPostgres) -> str:
     """A fresh, migrated database for one test."""
     name = f"t{next(_db_numbers)}_{uuid.uuid4().hex[:8]}"
-    admin = f"postgresql://postgres@127.0.0.1:{postgres_server.port}/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
+    with psycopg.connect(postgres_server.url_for("postgres"), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql://postgres@127.0.0.1:{postgres_server.port}/{name}"
+    url = postgres_server.url_for(name)
     with psycopg.connect(url) as conn:
         migrate(conn)
     return url

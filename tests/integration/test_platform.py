@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,79 +15,15 @@ import pytest
 
 from tests.factories import make_event
 from tests.integration.pipeline import wait_for_archive
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is gone for our purposes
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _tenure(
-    *args: str, env: dict[str, str], timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tenure.cli.app", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+from tests.integration.platform_run import alive as _alive
+from tests.integration.platform_run import running_platform
+from tests.integration.platform_run import tenure as _tenure
 
 
 @pytest.fixture
 def platform(scratch_dir: Path, postgres_server: object) -> Iterator[tuple[dict[str, str], dict]]:
-    state = scratch_dir / f"platform-{time.monotonic_ns()}"
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("TENURE_KAFKA_BOOTSTRAP", "TENURE_DATABASE_URL")
-    }
-    env.update(
-        TENURE_STATE_DIR=str(state),
-        TENURE_INGEST_PORT="0",
-        TENURE_ARCHIVER_METRICS_PORT="0",
-        TENURE_SDK_VALIDATOR_METRICS_PORT="0",
-    )
-    log = open(scratch_dir / "tenure-up.log", "ab")
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tenure.cli.app", "up"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    status: dict = {}
-    while time.monotonic() - started < 120:
-        reply = _tenure("status", "--json", env=env)
-        if reply.returncode == 0:
-            status = json.loads(reply.stdout)
-            break
-        assert proc.poll() is None, (scratch_dir / "tenure-up.log").read_text()[-3000:]
-        time.sleep(0.5)
-    assert status, "tenure up did not report its status within 120 s"
-    status["startup_seconds"] = time.monotonic() - started
-    try:
-        yield env, status | {"supervisor": proc}
-    finally:
-        if proc.poll() is None:  # the test failed midway: stop it the way a user would
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        for pid in status.get("processes", {}).values():
-            if _alive(pid):  # never leave a child behind, whatever happened
-                os.kill(pid, signal.SIGKILL)
-        log.close()
+    with running_platform(scratch_dir) as running:
+        yield running
 
 
 def test_up_ingests_archives_survives_a_broker_crash_and_stops_cleanly(platform) -> None:

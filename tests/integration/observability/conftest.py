@@ -251,10 +251,9 @@ def _stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGINT, timeout: floa
 def observed(scratch_dir: Path, postgres_server: EmbeddedPostgres) -> Iterator[Observed]:
     """Run the platform under a simulated load, scraped by Prometheus; see the module doc."""
     name = f"observed_{uuid.uuid4().hex[:8]}"
-    admin = f"postgresql://postgres@127.0.0.1:{postgres_server.port}/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
+    with psycopg.connect(postgres_server.url_for("postgres"), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    database_url = f"postgresql://postgres@127.0.0.1:{postgres_server.port}/{name}"
+    database_url = postgres_server.url_for(name)
     workdir = scratch_dir / "observed"
     workdir.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "TENURE_KAFKA_BOOTSTRAP"}

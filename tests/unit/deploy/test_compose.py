@@ -41,6 +41,7 @@ TENURE_ENV = frozenset(
         "TENURE_TOPIC_REPLICATION",
         "TENURE_FUTURE_TOLERANCE_S",
         "TENURE_LOG_LEVEL",
+        "TENURE_INGEST_HOST",
     }
 )
 

@@ -1,0 +1,121 @@
+"""Running ``tenure up`` as a real process for tests: start it, read its status, stop it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def tenure(
+    *args: str, env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run a ``tenure`` command to completion."""
+    return subprocess.run(
+        [sys.executable, "-m", "tenure.cli.app", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def read_status(env: dict[str, str]) -> dict[str, Any] | None:
+    """``tenure status --json``, or ``None`` when no platform runs."""
+    reply = tenure("status", "--json", env=env)
+    return json.loads(reply.stdout) if reply.returncode == 0 else None
+
+
+def wait_for_status(
+    env: dict[str, str], done: Callable[[dict[str, Any]], bool], timeout: float = 90
+) -> dict[str, Any]:
+    """Poll the status file until ``done(status)``; return that status."""
+    deadline = time.monotonic() + timeout
+    status = read_status(env)
+    while not (status and done(status)):
+        assert time.monotonic() < deadline, f"status never got there; last: {status}"
+        time.sleep(0.3)
+        status = read_status(env)
+    return status
+
+
+@contextmanager
+def running_platform(
+    scratch_dir: Path, *up_args: str, **extra_env: str
+) -> Iterator[tuple[dict[str, str], dict[str, Any]]]:
+    """Run ``tenure up`` in a fresh state dir; yield its environment and status.
+
+    The status also holds ``supervisor`` (the Popen), ``startup_seconds`` and ``log`` (the
+    supervisor's output file). Whatever happens, nothing it started is left running.
+    """
+    state = scratch_dir / f"platform-{time.monotonic_ns()}"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("TENURE_KAFKA_BOOTSTRAP", "TENURE_DATABASE_URL", "TENURE_TOKEN")
+    }
+    env.update(
+        TENURE_STATE_DIR=str(state),
+        TENURE_INGEST_PORT="0",
+        TENURE_QUERY_PORT="0",
+        TENURE_ARCHIVER_METRICS_PORT="0",
+        TENURE_SDK_VALIDATOR_METRICS_PORT="0",
+        TENURE_PROJECTOR_METRICS_PORT="0",
+        **extra_env,
+    )
+    log_path = scratch_dir / f"tenure-up-{state.name}.log"
+    log = open(log_path, "ab")
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tenure.cli.app", "up", *up_args],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    status: dict[str, Any] = {}
+    try:
+        while time.monotonic() - started < 120:
+            current = read_status(env)
+            if current is not None:
+                status = current
+                break
+            assert proc.poll() is None, log_path.read_text()[-3000:]
+            time.sleep(0.5)
+        assert status, "tenure up did not report its status within 120 s"
+        status["startup_seconds"] = time.monotonic() - started
+        yield env, status | {"supervisor": proc, "log": log_path}
+    finally:
+        children = (read_status(env) or status).get("processes", {})
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGCONT)  # a test may have stopped it
+            proc.send_signal(signal.SIGINT)  # stop it the way a user would
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for pid in {**status.get("processes", {}), **children}.values():
+            if alive(pid):  # never leave a child behind, whatever happened
+                os.kill(pid, signal.SIGCONT)
+                os.kill(pid, signal.SIGKILL)
+        log.close()
