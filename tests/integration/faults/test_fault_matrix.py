@@ -9,6 +9,7 @@ Figures and how to rerun: ``RELIABILITY.md``.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -42,6 +43,7 @@ from tests.integration.pipeline import (
 )
 
 BROKERS = ("tansu", "apache-kafka")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 FAULTS = (
     "kill-archiver",
     "kill-projector",
@@ -230,6 +232,33 @@ def test_no_acknowledged_event_is_lost_and_the_read_models_equal_the_fold(
     # The live read models converge to the pure fold of the events.
     wait_for_the_fold(faulted.database_url, events, timeout_s=120)
     assert sorted(archived_ids(faulted.database_url, source)) == sorted(acknowledged)
+    _record_case(faulted, fault, books, sdk_books, archived, events)
+
+
+def _record_case(
+    faulted: FaultedPlatform,
+    fault: str,
+    books: StreamBooks,
+    sdk_books: StreamBooks,
+    archived: list[str],
+    events: list[dict[str, Any]],
+) -> None:
+    """Append the case's figures to ``tests/artifacts/fault-matrix.jsonl`` (RELIABILITY.md)."""
+    persons = {e["data"].get(f) for e in events for f in ("person_id", "payer_id")} - {None}
+    figures = {
+        "broker": "apache-kafka" if faulted.kafka else "tansu",
+        "fault": fault,
+        "requests_sent": len(books.sent) + len(sdk_books.sent),
+        "events": len(events),
+        **{f"final_{k}": v for k, v in sorted((books.tally() + sdk_books.tally()).items())},
+        "http_answers": dict(sorted(books.requests.items())),
+        "archived": len(archived),
+        "persons_checked": len(persons),
+        "lost": len(set(books.acknowledged | sdk_books.acknowledged) - set(archived)),
+    }
+    ARTIFACTS.mkdir(exist_ok=True)
+    with open(ARTIFACTS / "fault-matrix.jsonl", "a") as out:
+        out.write(json.dumps(figures) + "\n")
 
 
 def test_replay_of_the_archive_changes_no_row_after_the_faults(
