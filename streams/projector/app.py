@@ -142,7 +142,9 @@ def run(
     projector = Projector(pool, publisher, allowed_lateness=allowed_lateness)
     app = create_app(bootstrap, datadir, projector)
     try:
-        faust.Worker(app, loglevel=log_level, quiet=True).execute_from_commandline()
+        # logging is the tenure command's (one format for every process), not faust's
+        worker = faust.Worker(app, loglevel=log_level, quiet=True, override_logging=False)
+        worker.execute_from_commandline()
     finally:
         publisher.close()
         pool.close()
