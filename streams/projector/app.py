@@ -144,6 +144,7 @@ def run(
     try:
         # logging is the tenure command's (one format for every process), not faust's
         worker = faust.Worker(app, loglevel=log_level, quiet=True, override_logging=False)
+        worker.spinner = None  # no terminal escapes in a log file
         worker.execute_from_commandline()
     finally:
         publisher.close()

@@ -404,6 +404,7 @@ def worker_sdk_validator(
     )
     # logging is ours (configure_logging), not faust's: same format as every Tenure process
     worker = faust.Worker(faust_app, loglevel=config.log_level, quiet=True, override_logging=False)
+    worker.spinner = None  # no terminal escapes in a log file
     worker.execute_from_commandline()
 
 
