@@ -7,6 +7,7 @@ driver, or a service that starts and then retries forever.
 
 from __future__ import annotations
 
+import logging
 import re
 import socket
 from urllib.parse import urlsplit, urlunsplit
@@ -88,10 +89,17 @@ def check_kafka(bootstrap: str | None) -> str:
             refusals.append(f"{one_line(exc.strerror or str(exc))} ({host}:{port})")
     else:
         raise SettingError(f"cannot reach {where}: {'; '.join(refusals)}")
+    kafka_log = logging.getLogger("kafka")
+    level = kafka_log.level
+    kafka_log.setLevel(logging.CRITICAL)  # the one line below says what went wrong
     try:
         if broker_answers(bootstrap):
             return bootstrap
         reason = "no broker answered a metadata request"
     except Exception as exc:  # any client failure means "not a usable broker"
-        reason = one_line(f"{type(exc).__name__}: {exc}")
+        text = str(exc)
+        name = type(exc).__name__
+        reason = one_line(text if text.startswith(name) else f"{name}: {text}")
+    finally:
+        kafka_log.setLevel(level)
     raise SettingError(f"cannot use {where}: {reason}")

@@ -71,7 +71,10 @@ def broker_answers(bootstrap: str) -> bool:
         return False
 
     admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap, request_timeout_ms=3000, client_id="tenure-probe"
+        bootstrap_servers=bootstrap,
+        request_timeout_ms=3000,
+        bootstrap_timeout_ms=5000,  # not kafka-python's 30 s: callers probe again if they wait
+        client_id="tenure-probe",
     )
     try:
         admin.list_topics()
