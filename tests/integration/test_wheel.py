@@ -89,11 +89,13 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     )
     (wheel,) = dist.glob("tenure-*.whl")
     venv = root / "venv"
-    _run([sys.executable, "-m", "venv", str(venv)], cwd=root)
+    # no pip inside: this interpreter's pip installs into it (--python), without byte-compiling
+    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=root)
     install_output = _run(
-        [str(venv / "bin/python"), "-m", "pip", "install", str(wheel)],
+        [sys.executable, "-m", "pip", "--python", str(venv / "bin/python"), "install",
+         "--no-compile", str(wheel)],
         cwd=root,
-    )
+    )  # fmt: skip
     return Installed(venv, wheel, build_output, install_output, time.monotonic() - started)
 
 
