@@ -81,10 +81,7 @@ def _running(config: TenureConfig, configured: str | None, env: str, field: str)
 
     status = read_status(config.state_dir)
     if status is None:
-        raise typer.BadParameter(
-            f"{env} is unset and no `tenure up` is running in {config.state_dir}",
-            param_hint=env,
-        )
+        raise SettingError(f"{env} is unset and no `tenure up` is running in {config.state_dir}")
     return str(getattr(status, field))
 
 

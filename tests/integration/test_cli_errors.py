@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -106,7 +107,11 @@ def test_something_that_is_not_kafka_is_one_line(database_url: str) -> None:
     assert line.startswith(f"tenure: cannot use Kafka at TENURE_KAFKA_BOOTSTRAP={bootstrap}: ")
 
 
-def test_malformed_settings_are_one_line() -> None:
+def test_malformed_settings_are_one_line(tmp_path: Path) -> None:
+    line = _one_line(_tenure("migrate", TENURE_STATE_DIR=str(tmp_path)))
+    assert line == (
+        f"tenure: TENURE_DATABASE_URL is unset and no `tenure up` is running in {tmp_path}"
+    )
     line = _one_line(_tenure("topics", "create", TENURE_KAFKA_BOOTSTRAP="kafka"))
     assert "TENURE_KAFKA_BOOTSTRAP=kafka" in line and "host:port" in line
     line = _one_line(_tenure("migrate", TENURE_DATABASE_URL="postgresql://u:" + PASSWORD + "@"))
