@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import TaskID
 
-from tenure.cli.preflight import SettingError, check_database, check_kafka
+from tenure.cli.preflight import SettingError, check_database, check_kafka, configuration
 from tenure.config import TenureConfig
 
 app = typer.Typer(
@@ -63,14 +63,7 @@ def tenure_options(
 
 def _config() -> TenureConfig:
     """The configuration from the environment, with logging set up as it says."""
-    from tenure.cli.logs import configure_logging
-
-    try:
-        config = TenureConfig.from_env()
-    except ValueError as exc:
-        raise SettingError(str(exc)) from None
-    configure_logging(config.log_level, config.log_format)
-    return config
+    return configuration()
 
 
 def _running(config: TenureConfig, configured: str | None, env: str, field: str) -> str:
@@ -166,7 +159,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON for sc
     """Print where the running platform's endpoints are (exit 1 when none runs)."""
     from tenure.platform.status import read_status
 
-    config = TenureConfig.from_env()
+    config = _config()
     current = read_status(config.state_dir)
     if current is None:
         if as_json:

@@ -12,12 +12,29 @@ import re
 import socket
 from urllib.parse import urlsplit, urlunsplit
 
+from tenure.config import TenureConfig
+
 CONNECT_TIMEOUT_S = 5
 """How long each check waits for a server to answer."""
 
 
 class SettingError(Exception):
     """A setting that makes the command unable to run; the message is one line for the user."""
+
+
+def configuration() -> TenureConfig:
+    """The configuration from the environment, with logging set up as it says.
+
+    A value :meth:`TenureConfig.from_env` refuses becomes a :class:`SettingError`.
+    """
+    from tenure.cli.logs import configure_logging
+
+    try:
+        config = TenureConfig.from_env()
+    except ValueError as exc:
+        raise SettingError(str(exc)) from None
+    configure_logging(config.log_level, config.log_format)
+    return config
 
 
 def one_line(text: str) -> str:

@@ -198,28 +198,29 @@ def test_services_and_workers_run_from_the_wheel(
         "TENURE_LOG_FORMAT": "json",
         "TENURE_ALLOWED_LATENESS_S": "0",
     }
-    ports = {name: free_port() for name in ("ingest", "query", "archiver", "projector")}
+    workers = ("archiver", "projector", "sdk-validator")
+    ports = {name: free_port() for name in ("ingest", "query", *workers)}
     commands = {
         "ingest": ["serve", "ingest", "--port", str(ports["ingest"])],
         "query": ["serve", "query", "--port", str(ports["query"])],
         "archiver": ["worker", "archiver", "--metrics-port", str(ports["archiver"])],
-        "projector": ["worker", "projector", "--metrics-port", str(ports["projector"])],
+        **{name: ["worker", name, "--metrics-port", str(ports[name])] for name in workers},
     }
     for name, args in commands.items():
         log = tmp_path / f"{name}.log"
-        with open(log, "wb") as err:
+        with open(log, "wb") as out:  # stdout too: nothing but JSON lines on either
             popen = subprocess.Popen(
                 [installed.bin("tenure"), *args],
                 cwd=tmp_path,
                 env=_clean_env(**env),
-                stdout=subprocess.DEVNULL,
-                stderr=err,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         processes.append(Started(name, popen, log))
     by_name = {p.name: p for p in processes}
     for name in ("ingest", "query"):
         _wait_http(f"http://127.0.0.1:{ports[name]}/healthz", by_name[name])
-    for name in ("archiver", "projector"):
+    for name in workers:
         _wait_http(f"http://127.0.0.1:{ports[name]}/metrics", by_name[name])
 
     token = _run(
