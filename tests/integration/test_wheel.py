@@ -43,7 +43,6 @@ class Installed:
     wheel: Path
     build_output: str
     install_output: str
-    seconds: float
 
     def bin(self, name: str) -> str:
         """A console script or interpreter of the venv."""
@@ -73,7 +72,6 @@ def _run(args: list[str], cwd: Path, timeout: float = 300, **env: str) -> str:
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
-    started = time.monotonic()
     root = tmp_path_factory.mktemp("wheel")
     src = root / "src"
     src.mkdir()
@@ -96,7 +94,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
          "--no-compile", str(wheel)],
         cwd=root,
     )  # fmt: skip
-    return Installed(venv, wheel, build_output, install_output, time.monotonic() - started)
+    return Installed(venv, wheel, build_output, install_output)
 
 
 def test_building_and_installing_prints_no_warning(installed: Installed) -> None:
