@@ -65,11 +65,28 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "TENURE_EMBEDDED_POSTGRES_PORT", "0", "Port of the embedded Postgres (0: pick a free one)."
     ),
-    Setting("TENURE_LOG_LEVEL", "INFO", "Log level. Person ids are logged only at DEBUG."),
+    Setting(
+        "TENURE_LOG_LEVEL",
+        "INFO",
+        "Log level: DEBUG, INFO, WARNING, ERROR or CRITICAL. Person ids are logged only at "
+        "DEBUG; so is the connection chatter of the Kafka clients and faust.",
+    ),
+    Setting(
+        "TENURE_LOG_FORMAT",
+        "text",
+        "`text`, or `json`: one JSON object per line with `time`, `level`, `logger` and "
+        "`message`, from every Tenure process.",
+    ),
 )
 """Every setting Tenure reads."""
 
 _DEFAULTS = {s.env: s.default for s in SETTINGS}
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+"""The values TENURE_LOG_LEVEL accepts (any case)."""
+
+LOG_FORMATS = ("text", "json")
+"""The values TENURE_LOG_FORMAT accepts (any case)."""
 
 
 def _get(env: Mapping[str, str], name: str) -> str | None:
@@ -109,6 +126,7 @@ class TenureConfig:
     embedded_broker_port: int
     embedded_postgres_port: int
     log_level: str
+    log_format: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TenureConfig:
@@ -133,7 +151,17 @@ class TenureConfig:
             embedded_broker_port=_int(e, "TENURE_EMBEDDED_BROKER_PORT"),
             embedded_postgres_port=_int(e, "TENURE_EMBEDDED_POSTGRES_PORT"),
             log_level=(_get(e, "TENURE_LOG_LEVEL") or "INFO").upper(),
+            log_format=(_get(e, "TENURE_LOG_FORMAT") or "text").lower(),
         )
+        if config.log_level not in LOG_LEVELS:
+            raise ValueError(
+                f"TENURE_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {config.log_level!r}"
+            )
+        if config.log_format not in LOG_FORMATS:
+            raise ValueError(
+                f"TENURE_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, "
+                f"got {config.log_format!r}"
+            )
         for name, value in (
             ("TENURE_TOPIC_PARTITIONS", config.topic_partitions),
             ("TENURE_TOPIC_REPLICATION", config.topic_replication),

@@ -29,7 +29,14 @@ def serve(config: TenureConfig, host: str, port: int) -> None:
         future_tolerance=timedelta(seconds=config.future_tolerance_s),
     )
     try:
-        uvicorn.run(app, host=host, port=port, log_level=config.log_level.lower(), access_log=False)
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level=config.log_level.lower(),
+            access_log=False,
+            log_config=None,  # records go to the handler the tenure command set up
+        )
     finally:
         publisher.close()
         pool.close()

@@ -23,4 +23,5 @@ def serve(config: TenureConfig, host: str, port: int) -> None:
             port=port,
             log_level=config.log_level.lower(),
             access_log=False,
+            log_config=None,  # records go to the handler the tenure command set up
         )

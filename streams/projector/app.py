@@ -154,7 +154,10 @@ def run(
     projector = Projector(pool, publisher, allowed_lateness=allowed_lateness)
     app = create_app(bootstrap, datadir, projector)
     try:
-        faust.Worker(app, loglevel=log_level, quiet=True).execute_from_commandline()
+        # logging is the tenure command's (one format for every process), not faust's
+        worker = faust.Worker(app, loglevel=log_level, quiet=True, override_logging=False)
+        worker.spinner = None  # no terminal escapes in a log file
+        worker.execute_from_commandline()
     finally:
         publisher.close()
         pool.close()

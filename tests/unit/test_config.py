@@ -34,12 +34,20 @@ def test_env_overrides_and_empty_means_default() -> None:
         ("TENURE_TOPIC_PARTITIONS", "four", "must be an integer"),
         ("TENURE_TOPIC_PARTITIONS", "0", "at least 1"),
         ("TENURE_FUTURE_TOLERANCE_S", "-1", "must not be negative"),
+        ("TENURE_LOG_FORMAT", "xml", "must be one of text, json"),
+        ("TENURE_LOG_LEVEL", "loud", "must be one of DEBUG, INFO"),
     ],
 )
 def test_bad_values_are_clear_errors(name: str, value: str, message: str) -> None:
     with pytest.raises(ValueError, match=message) as error:
         TenureConfig.from_env({name: value})
     assert name in str(error.value) or "TOLERANCE" in str(error.value)
+
+
+def test_log_settings_default_and_any_case() -> None:
+    assert TenureConfig.from_env({}).log_format == "text"
+    config = TenureConfig.from_env({"TENURE_LOG_FORMAT": "JSON", "TENURE_LOG_LEVEL": "debug"})
+    assert (config.log_format, config.log_level) == ("json", "DEBUG")
 
 
 def test_docs_table_matches_settings() -> None:

@@ -22,3 +22,15 @@ def test_commands_exist() -> None:
     for path, options in expected.items():
         assert path in commands, path
         assert options <= commands[path], (path, commands[path])
+
+
+def test_version_is_the_installed_distribution_version() -> None:
+    from importlib.metadata import version
+
+    from typer.testing import CliRunner
+
+    from tenure.cli.app import app
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output == f"tenure {version('tenure')}\n"

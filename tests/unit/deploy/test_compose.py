@@ -567,3 +567,15 @@ def test_dockerfile_copies_what_the_distribution_needs() -> None:
     assert not wanted & ignored, f".dockerignore excludes {sorted(wanted & ignored)}"
     for package in packages:
         assert (REPO / package).is_dir(), package
+
+
+def test_dockerfile_installs_the_wheel_it_builds() -> None:
+    instructions = _dockerfile()
+    last_from = max(i for i, (ins, _a) in enumerate(instructions) if ins == "FROM")
+    build_runs = [args for ins, args in instructions[:last_from] if ins == "RUN"]
+    final_runs = [args for ins, args in instructions[last_from:] if ins == "RUN"]
+    assert "pip wheel --wheel-dir /wheels ." in build_runs
+    (install,) = [run for run in final_runs if "pip install" in run]
+    assert "from=build,source=/wheels" in install and "--no-index --find-links /wheels tenure" in (
+        install
+    )

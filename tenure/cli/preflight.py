@@ -1,0 +1,122 @@
+"""Checks a command runs before it starts: is each server its settings name reachable?
+
+A wrong ``TENURE_DATABASE_URL`` or ``TENURE_KAFKA_BOOTSTRAP`` becomes one line that names the
+variable, its value (password hidden) and the reason, instead of a traceback from deep inside a
+driver, or a service that starts and then retries forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+from urllib.parse import urlsplit, urlunsplit
+
+from tenure.config import TenureConfig
+
+CONNECT_TIMEOUT_S = 5
+"""How long each check waits for a server to answer."""
+
+
+class SettingError(Exception):
+    """A setting that makes the command unable to run; the message is one line for the user."""
+
+
+def configuration() -> TenureConfig:
+    """The configuration from the environment, with logging set up as it says.
+
+    A value :meth:`TenureConfig.from_env` refuses becomes a :class:`SettingError`.
+    """
+    from tenure.cli.logs import configure_logging
+
+    try:
+        config = TenureConfig.from_env()
+    except ValueError as exc:
+        raise SettingError(str(exc)) from None
+    configure_logging(config.log_level, config.log_format)
+    return config
+
+
+def one_line(text: str) -> str:
+    """Collapse a driver's multi-line message into one line."""
+    return " ".join(str(text).split())
+
+
+def hide_password(database_url: str) -> str:
+    """``database_url`` with its password, if any, replaced by ``***``.
+
+    Handles both URLs (``postgresql://user:secret@host/db``) and key/value connection strings
+    (``host=h password=secret``).
+    """
+    if "://" in database_url:
+        try:
+            parts = urlsplit(database_url)
+            password = parts.password
+        except ValueError:  # e.g. a port that is not a number
+            password = None
+            parts = None
+        if parts is not None and password is not None:
+            user, _, host = parts.netloc.rpartition("@")
+            name = user.split(":", 1)[0]
+            return urlunsplit(parts._replace(netloc=f"{name}:***@{host}"))
+        # not parsable as a URL: hide whatever sits between the first ':' of the user part and '@'
+        return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", database_url)
+    return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", database_url)
+
+
+def _shown(database_url: str) -> str:
+    hidden = hide_password(database_url)
+    return hidden + (" (password hidden)" if hidden != database_url else "")
+
+
+def check_database(database_url: str | None) -> str:
+    """Return ``database_url`` once Postgres accepts a connection there; else SettingError."""
+    import psycopg
+
+    if not database_url:
+        raise SettingError("TENURE_DATABASE_URL is not set")
+    try:
+        with psycopg.connect(database_url, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True):
+            pass
+    except psycopg.Error as exc:
+        raise SettingError(
+            f"cannot connect to Postgres at TENURE_DATABASE_URL={_shown(database_url)}: "
+            f"{one_line(str(exc))}"
+        ) from None
+    return database_url
+
+
+def check_kafka(bootstrap: str | None) -> str:
+    """Return ``bootstrap`` once a Kafka broker there answers; else SettingError."""
+    from tenure.runtime.broker import bootstrap_addresses, broker_answers
+
+    if not bootstrap:
+        raise SettingError("TENURE_KAFKA_BOOTSTRAP is not set")
+    where = f"Kafka at TENURE_KAFKA_BOOTSTRAP={bootstrap}"
+    try:
+        addresses = bootstrap_addresses(bootstrap)
+    except ValueError as exc:
+        raise SettingError(f"cannot use {where}: {exc} (want host:port[,host:port...])") from None
+    refusals = []
+    for host, port in addresses:
+        try:
+            socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
+            break
+        except OSError as exc:
+            refusals.append(f"{one_line(exc.strerror or str(exc))} ({host}:{port})")
+    else:
+        raise SettingError(f"cannot reach {where}: {'; '.join(refusals)}")
+    kafka_log = logging.getLogger("kafka")
+    level = kafka_log.level
+    kafka_log.setLevel(logging.CRITICAL)  # the one line below says what went wrong
+    try:
+        if broker_answers(bootstrap):
+            return bootstrap
+        reason = "no broker answered a metadata request"
+    except Exception as exc:  # any client failure means "not a usable broker"
+        text = str(exc)
+        name = type(exc).__name__
+        reason = one_line(text if text.startswith(name) else f"{name}: {text}")
+    finally:
+        kafka_log.setLevel(level)
+    raise SettingError(f"cannot use {where}: {reason}")
