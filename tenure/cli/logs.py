@@ -25,6 +25,11 @@ Below DEBUG they log only warnings and errors; at ``TENURE_LOG_LEVEL=DEBUG`` the
 """
 
 
+OWN_HANDLERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+"""Loggers a library may have given handlers of its own (uvicorn's default log config does,
+and stops them propagating): they are made to reach the one root handler instead."""
+
+
 def json_formatter() -> logging.Formatter:
     """One JSON object per line: ``time`` (ISO 8601, UTC), ``level``, ``logger``, ``message``.
 
@@ -57,4 +62,10 @@ def configure_logging(level: str, log_format: str, stream: TextIO | None = None)
     quiet = logging.WARNING if root.getEffectiveLevel() > logging.DEBUG else logging.NOTSET
     for name in QUIET_AT_INFO:
         logging.getLogger(name).setLevel(quiet)
+    for name in OWN_HANDLERS:
+        own = logging.getLogger(name)
+        for old in list(own.handlers):
+            own.removeHandler(old)
+        own.propagate = True
+        own.disabled = False
     logging.captureWarnings(True)
