@@ -11,9 +11,11 @@ stopped by the faust worker) around its own :class:`aiokafka.AIOKafkaConsumer`:
 - a batch is decoded, folded per key and encoded while the previous one is written (the
   write, Postgres only, runs in a thread);
 - offsets are committed only after a batch's transaction is durable, in batch order; the
-  next batch's write does not wait for the commit round trip. A failed write stops
-  the process (exit code 70, uncommitted records are delivered again: every write is a
-  merge, so a repeat is harmless);
+  next batch's write does not wait for the commit round trip. A record that cannot be
+  applied (a value the codec or Postgres cannot hold) is isolated and dead-lettered in
+  the batch's transaction, the rest applied (``Projector.write``); a write that still
+  fails (Postgres away past the retries) stops the process (exit code 70, uncommitted
+  records are delivered again: every write is a merge, so a repeat is harmless);
 - before partitions are revoked, the batch in flight is finished and committed and the
   cached raw states dropped (the cache is checked against each row's version, so this
   bounds memory; it is not needed for correctness).
@@ -187,8 +189,8 @@ class ProjectorHotPath(Service):
         for ts in _oldest_timestamps(fetched):
             metrics.INGEST_LATENCY.observe(max(0.0, (now_ms - ts) / 1000))
         # Counted once durable and committed (the benchmark reads these).
-        metrics.RECORDS.labels("applied").inc(len(prepared.parsed.events))
-        metrics.RECORDS.labels("dead_lettered").inc(len(prepared.parsed.dead))
+        metrics.RECORDS.labels("applied").inc(prepared.applied)
+        metrics.RECORDS.labels("dead_lettered").inc(prepared.dead_lettered)
         self.batches += 1
 
     def _apply(self, prepared: PreparedParse) -> None:
