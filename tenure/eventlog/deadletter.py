@@ -115,13 +115,14 @@ class DeadLetterSink:
             log.debug("dead letter reason: %s", d.reason)
         self.parked += len(letters)
 
-    def park(self, pool: ConnectionPool, letters: Sequence[DeadLetter]) -> None:
-        """Publish, store (own transaction) and count."""
+    def park(self, pool: ConnectionPool | None, letters: Sequence[DeadLetter]) -> None:
+        """Publish, store (own transaction; not without a ``pool``) and count."""
         if not letters:
             return
         self.publish(letters)
-        with pool.connection() as conn, conn.transaction():
-            self.store(conn, letters)
+        if pool is not None:
+            with pool.connection() as conn, conn.transaction():
+                self.store(conn, letters)
         self.count(letters)
 
 

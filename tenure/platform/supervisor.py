@@ -94,6 +94,7 @@ class Platform:
             self.kafka_bootstrap, self.config.topic_partitions, self.config.topic_replication
         )
         self._recover_lost_events()
+        self._catch_up_projection()
         ingest_port = self.config.ingest_port or free_port()
         query_port = self.config.query_port or free_port()
         archiver_port = self.config.archiver_metrics_port or free_port()
@@ -247,13 +248,14 @@ class Platform:
             publisher.close()
 
     def _catch_up_projection(self) -> None:
-        """Re-apply the archive: the lost broker may have held records not projected yet."""
+        """Re-apply the archive after the convergence checkpoint: the lost broker may have
+        held records not projected yet."""
         from psycopg_pool import ConnectionPool
 
-        from tenure.projection.catch_up import catch_up_from_archive
+        from tenure.projection.catch_up import converge_projection
 
         with ConnectionPool(self.database_url, min_size=1, max_size=1) as pool:
-            n = catch_up_from_archive(pool)
+            n = converge_projection(pool)
         log.warning("re-applied %d archived events to the live projection", n)
 
     def watch(self, stop: threading.Event, poll_s: float = 1.0) -> None:
