@@ -52,6 +52,8 @@ from tenure.projection.raw_cache import RawCaches
 log = logging.getLogger(__name__)
 
 RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+CONNECTION_RETRY_S = 60.0
+"""How long a batch waits for a lost database connection before the worker gives up."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,14 +206,28 @@ class Projector:
         self.derive_dead_letters = DeadLetterSink("derive", publisher)
 
     def _retrying(self, work: Any) -> Any:
-        for attempt in range(1, 11):
+        """Run ``work`` with a pooled connection; retry deadlocks and serialization
+        failures (10 times) and lost connections (for up to ``CONNECTION_RETRY_S``). Data
+        errors propagate at once (the caller isolates them)."""
+        deadline = time.monotonic() + CONNECTION_RETRY_S
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 with self.pool.connection() as conn:
                     return work(conn)
             except RETRYABLE as exc:
+                if attempt >= 10:
+                    raise RuntimeError(
+                        "gave up after 10 deadlocks or serialization failures"
+                    ) from exc
                 log.info("retrying after %s (attempt %d)", type(exc).__name__, attempt)
                 time.sleep(0.05 * attempt)
-        raise RuntimeError("gave up after 10 deadlocks or serialization failures")
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                if is_poison(exc) or time.monotonic() > deadline:
+                    raise
+                log.warning("database connection lost (%s); retrying", type(exc).__name__)
+                time.sleep(min(2.0, 0.1 * attempt))
 
     def apply(self, records: Sequence[IncomingRecord]) -> ApplyResult:
         """Apply a batch durably (dead letters acknowledged first); return what changed."""

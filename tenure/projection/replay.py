@@ -134,7 +134,7 @@ def replay(
         # The live raw states first take every archived event, so the live projection's
         # next derive of any person sees at least what this rebuild saw: rows it writes
         # after the swap can never go back (late replays never regress a row).
-        converge(pool, stage="replay")
+        converge(pool)
     with psycopg.connect(database_url) as reader:
         reader.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one snapshot
         with reader.transaction():

@@ -296,3 +296,29 @@ def test_the_checkpoint_follows_the_projector_through_kafka(
         assert reached == len(events)
     finally:
         worker.stop()
+
+
+def test_the_projector_retries_a_lost_database_connection_instead_of_dead_lettering(
+    broker: LocalBroker, pool: ConnectionPool, database_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    events = scenario(44, 15, source="urn:test:projector-transient", end=END)
+    publisher = EventPublisher(broker.bootstrap)
+    projector = Projector(pool, publisher, allowed_lateness=LATENESS, derive_budget_s=0.05)
+    try:
+        projector.project(_records(events[:50]))
+        with psycopg.connect(database_url, autocommit=True) as admin:  # every pooled one
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        with caplog.at_level(logging.WARNING, logger="tenure.projection.projector"):
+            projector.project(_records(events[50:]))
+        drain(projector)
+    finally:
+        publisher.close()
+    assert any("connection lost" in r.getMessage() for r in caplog.records)  # it did fail
+    assert _persons(database_url) == _fold_rows(events)
+    assert projector.totals.dead_lettered == 0
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM dead_letters").fetchone() == (0,)
