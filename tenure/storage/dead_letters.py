@@ -56,39 +56,57 @@ class DeadLetterRow:
     redrive_count: int
 
 
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON Postgres can hold")
+
+
 def _envelope(payload: bytes) -> Jsonb | None:
-    """The payload as jsonb when Postgres can hold it (a JSON object without NUL)."""
+    """The payload as jsonb when it is a JSON object Postgres can likely hold (no NUL, no
+    NaN); :func:`record` falls back to none if Postgres refuses it anyway."""
     if b"\\u0000" in payload or b"\x00" in payload:
         return None
     try:
-        document = json.loads(payload)
-    except ValueError:
+        document = json.loads(payload, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
         return None
     return Jsonb(document) if isinstance(document, dict) else None
 
 
 def _text(value: str) -> str:
-    return value.replace("\x00", "\\u0000")
+    """Text Postgres can hold: no NUL, valid UTF-8."""
+    return value.replace("\x00", "\\u0000").encode("utf-8", "replace").decode("utf-8")
+
+
+_INSERT = (
+    "INSERT INTO dead_letters (stage, category, reason, field, origin, topic,"
+    " kafka_partition, kafka_offset, archive_seq, record_key, payload, envelope)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (stage, md5(origin)) DO UPDATE SET category = EXCLUDED.category,"
+    " reason = EXCLUDED.reason, field = EXCLUDED.field, payload = EXCLUDED.payload,"
+    " envelope = EXCLUDED.envelope, occurrences = dead_letters.occurrences + 1,"
+    " last_seen_at = now(), redriven_at = NULL"
+)
 
 
 def record(conn: psycopg.Connection[Any], letters: Sequence[StoredDeadLetter]) -> int:
-    """Insert dead letters (a letter already recorded for its stage and origin counts one
-    more occurrence and is pending again); return how many rows were written."""
+    """Insert dead letters in the caller's transaction (a letter already recorded for its
+    stage and origin counts one more occurrence and is pending again); return how many.
+
+    A dead letter is always recorded: when Postgres refuses the payload as jsonb (a lone
+    surrogate, say), the row keeps it as bytes only.
+    """
     for d in letters:
-        conn.execute(
-            "INSERT INTO dead_letters (stage, category, reason, field, origin, topic,"
-            " kafka_partition, kafka_offset, archive_seq, record_key, payload, envelope)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (stage, md5(origin)) DO UPDATE SET category = EXCLUDED.category,"
-            " reason = EXCLUDED.reason, field = EXCLUDED.field, payload = EXCLUDED.payload,"
-            " envelope = EXCLUDED.envelope, occurrences = dead_letters.occurrences + 1,"
-            " last_seen_at = now(), redriven_at = NULL",
-            (
-                d.stage, d.category, _text(d.reason), _text(d.field), _text(d.origin),
-                d.topic, d.kafka_partition, d.kafka_offset, d.archive_seq, d.record_key,
-                d.payload, _envelope(d.payload),
-            ),
-        )  # fmt: skip
+        params = [
+            _text(d.stage), _text(d.category), _text(d.reason), _text(d.field),
+            _text(d.origin), None if d.topic is None else _text(d.topic), d.kafka_partition,
+            d.kafka_offset, d.archive_seq, d.record_key, d.payload, _envelope(d.payload),
+        ]  # fmt: skip
+        try:
+            with conn.transaction():  # a savepoint: a refused envelope undoes only itself
+                conn.execute(_INSERT, params)
+        except psycopg.DataError:
+            params[-1] = None
+            conn.execute(_INSERT, params)
     return len(letters)
 
 

@@ -215,3 +215,29 @@ def test_dead_letters_are_listed_and_an_archive_letter_is_reapplied_by_redrive(
     assert [(r[3], r[4]) for r in rows] == [(True, 1), (False, 2), (False, 2)]
     pending = _cli(database_url, "deadletters", "list")
     assert pending.returncode == 0 and "2 dead letter(s)" in pending.stderr
+
+
+def test_any_payload_can_be_dead_lettered(database_url: str) -> None:
+    """A dead letter is always recorded, whatever its bytes: jsonb when Postgres can hold
+    the payload, bytes only otherwise."""
+    from tenure.eventlog.deadletter import DeadLetter, DeadLetterSink
+
+    payloads = [
+        b'{"id": "a", "n": 18446744073709551616}',  # jsonb holds big numbers
+        b'{"id": "b", "n": NaN}',
+        b'{"id": "c\\u0000"}',
+        b'{"id": "\\ud800"}',  # a lone surrogate: Postgres refuses it as jsonb
+        b"\xff\xfe not utf-8",
+    ]
+    letters = [
+        DeadLetter(b"k\x00", value, "malformed", "why\x00", "", f"t/0/{n}")
+        for n, value in enumerate(payloads)
+    ]
+    with psycopg.connect(database_url) as conn, conn.transaction():
+        DeadLetterSink("archiver").store(conn, letters)
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT payload, envelope IS NOT NULL FROM dead_letters ORDER BY kafka_offset"
+        ).fetchall()
+    assert [bytes(p) for p, _ in rows] == payloads
+    assert [has for _, has in rows] == [True, False, False, False, False]
