@@ -18,6 +18,7 @@ from prometheus_client import Counter
 from psycopg_pool import ConnectionPool
 
 from tenure.contract.topics import DEAD_LETTERS, REASON_HEADER
+from tenure.eventlog.isolation import isolate
 from tenure.eventlog.publisher import EventPublisher, OutgoingRecord
 from tenure.storage import dead_letters
 from tenure.storage.dead_letters import StoredDeadLetter
@@ -40,6 +41,22 @@ DEAD_LETTER_COUNT = Counter(
 )
 
 
+VALUE_OMITTED_HEADER = "tenure-value-omitted"
+"""Header of a dead letter published without its value (the broker refused the whole
+record); the ``dead_letters`` table holds the value."""
+MAX_REASON_BYTES = 1000
+
+
+def _without_value(record: OutgoingRecord) -> OutgoingRecord:
+    headers = tuple(h for h in record.headers if h[0] != REASON_HEADER)
+    return OutgoingRecord(
+        record.topic,
+        record.key[:200],
+        b"",
+        (*headers, (VALUE_OMITTED_HEADER, b"too large for the topic; see the dead_letters table")),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     """A record that could not be applied and why."""
@@ -55,7 +72,7 @@ class DeadLetter:
     def to_record(self, stage: str = "") -> OutgoingRecord:
         """The record to publish on the dead-letter topic (original value, reason in headers)."""
         headers = [
-            (REASON_HEADER, self.reason.encode()),
+            (REASON_HEADER, self.reason.encode(errors="replace")[:MAX_REASON_BYTES]),
             (CATEGORY_HEADER, self.category.encode()),
             (FIELD_HEADER, self.field.encode()),
             (ORIGIN_HEADER, self.origin.encode()),
@@ -98,9 +115,18 @@ class DeadLetterSink:
 
     def publish(self, letters: Sequence[DeadLetter]) -> None:
         """Publish to the dead-letter topic and wait for the acknowledgement (raises
-        ``PublishFailed``, a transient error, if the broker did not acknowledge)."""
-        if letters and self.publisher is not None:
-            self.publisher.publish([d.to_record(self.stage) for d in letters])
+        ``PublishFailed``, a transient error, if the broker did not acknowledge).
+
+        A letter the broker refuses on its own (its record was dead-lettered for being too
+        large, say) is published without its value, with the header
+        ``tenure-value-omitted``; the ``dead_letters`` table keeps the whole record.
+        """
+        if not letters or self.publisher is None:
+            return
+        records = [d.to_record(self.stage) for d in letters]
+        refused = isolate(records, self.publisher.publish)
+        if refused:
+            self.publisher.publish([_without_value(p.item) for p in refused])
 
     def store(self, conn: psycopg.Connection[Any], letters: Sequence[DeadLetter]) -> None:
         """Record the letters in ``dead_letters`` (in the caller's transaction)."""
@@ -132,6 +158,7 @@ __all__ = [
     "FIELD_HEADER",
     "ORIGIN_HEADER",
     "STAGE_HEADER",
+    "VALUE_OMITTED_HEADER",
     "DeadLetter",
     "DeadLetterSink",
 ]

@@ -8,6 +8,7 @@ import logging
 import secrets
 import sys
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -322,3 +323,63 @@ def test_the_projector_retries_a_lost_database_connection_instead_of_dead_letter
     assert projector.totals.dead_lettered == 0
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM dead_letters").fetchone() == (0,)
+
+
+class _SmallRequests(EventPublisher):
+    """A publisher whose producer refuses records over 2,000 bytes (as a broker with a
+    small ``message.max.bytes`` would): kafka-python's own size check."""
+
+    def _get(self) -> Any:
+        from kafka import KafkaProducer
+
+        if self._producer is None:
+            self._producer = KafkaProducer(
+                bootstrap_servers=self.bootstrap, acks="all", max_request_size=2000
+            )
+        return self._producer
+
+
+def test_the_outbox_dead_letters_a_transition_the_broker_refuses_and_publishes_the_rest(
+    broker: LocalBroker, pool: ConnectionPool, database_url: str
+) -> None:
+    from tenure.contract.topics import LIFECYCLE_TRANSITIONS
+    from tenure.projection.outbox import publish_pending
+
+    marker = uuid.uuid4().hex
+    long_id = f"p-{marker}-" + secrets.token_urlsafe(1800)
+    people = [f"p-{marker}-a", long_id, f"p-{marker}-b"]
+    with pool.connection() as conn:
+        for n, person in enumerate(people):
+            conn.execute(
+                "INSERT INTO lifecycle_transitions (transition_id, person_id, kind, old_value,"
+                " new_value, effective_at, as_of) VALUES (%s, %s, 'stage', 'new', 'active',"
+                " %s, %s)",
+                (f"{marker}-{n}", person, END, END),
+            )
+    small = _SmallRequests(broker.bootstrap)
+    try:
+        with pool.connection() as conn:
+            assert publish_pending(conn, small) == 3  # none left blocking the outbox
+            left = conn.execute(
+                "SELECT count(*) FROM lifecycle_transitions WHERE published_at IS NULL"
+            ).fetchone()
+        assert left == (0,)
+    finally:
+        small.close()
+    [letter] = _letters(database_url, marker, stage="outbox")
+    assert letter.category == "too_large" and long_id not in letter.origin
+    published = [
+        r for r in read_topic(broker.bootstrap, LIFECYCLE_TRANSITIONS) if marker.encode() in r.value
+    ]
+    # At least once (a part sent before the refusal may be sent again): consumers dedupe.
+    assert {json.loads(r.value)["subject"] for r in published} == set(people[::2])
+
+    publisher = EventPublisher(broker.bootstrap)  # the broker's real limit (4 MiB) takes it
+    try:
+        assert redrive(pool, [letter], publisher).republished == 1
+    finally:
+        publisher.close()
+    published = [
+        r for r in read_topic(broker.bootstrap, LIFECYCLE_TRANSITIONS) if marker.encode() in r.value
+    ]
+    assert long_id in {json.loads(r.value)["subject"] for r in published}
