@@ -8,14 +8,12 @@ contract's categories); never an id.
 
 from __future__ import annotations
 
-from prometheus_client import REGISTRY, Counter, Gauge
+from prometheus_client import REGISTRY, Gauge
 
-DEAD_LETTERS = Counter(
-    "tenure_dead_letters",
-    "Records sent to the dead-letter topic, by worker (archiver | sdk-validator | ...) and "
-    "reason category.",
-    ["worker", "category"],
-)
+from tenure.eventlog.deadletter import DEAD_LETTER_COUNT
+
+DEAD_LETTERS = DEAD_LETTER_COUNT
+"""``tenure_dead_letters_total{worker, category}`` (defined with the dead-letter sink)."""
 
 
 def _consumer_lag() -> Gauge:

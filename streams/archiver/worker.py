@@ -1,9 +1,12 @@
 """The archiver: canonical topics -> Postgres event archive, offsets committed after the rows.
 
 Every record read ends in exactly one place: archived (new row), duplicate (its
-``(source, id)`` is already archived) or dead-lettered (not an event envelope). Offsets are
-committed only after the rows are committed and dead letters are acknowledged, so a crash
-re-reads and the unique key absorbs the re-delivery.
+``(source, id)`` is already archived) or dead-lettered (not an event envelope, or a row
+Postgres cannot hold, e.g. an id over the identity index's row limit: such a row is
+isolated in a savepoint and the rest of its batch archived). Offsets are committed only
+after the rows and the dead letters (table and topic) are durable, so a crash re-reads and
+the unique key absorbs the re-delivery; a transient error (connection, deadlock) retries
+the batch.
 """
 
 from __future__ import annotations
@@ -12,20 +15,24 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from kafka import KafkaConsumer
 from psycopg_pool import ConnectionPool
 
 from streams.archiver import metrics
 from streams.archiver.records import to_archive_record
-from streams.pipeline_metrics import DEAD_LETTERS, WORKER_READY
+from streams.pipeline_metrics import WORKER_READY
 from tenure.contract.topics import CANONICAL_TOPICS
-from tenure.eventlog.deadletter import DeadLetter
+from tenure.eventlog.deadletter import DeadLetter, DeadLetterSink
+from tenure.eventlog.isolation import isolate
 from tenure.eventlog.publisher import EventPublisher
 from tenure.runtime.database import DATABASE_UNAVAILABLE, Backoff
 from tenure.storage import archive
 from tenure.storage.archive import ArchiveRecord
+from tenure.storage.convergence import lock_archive_writes
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +53,7 @@ class Archiver:
         self.pool = pool
         self.group_id = group_id
         self.publisher = EventPublisher(bootstrap)
+        self.dead_letters = DeadLetterSink("archiver", self.publisher)
         self.consumer = KafkaConsumer(
             bootstrap_servers=bootstrap,
             group_id=group_id,
@@ -65,23 +73,52 @@ class Archiver:
         polled = self.consumer.poll(timeout_ms=timeout_ms)
         n = sum(len(msgs) for msgs in polled.values())
         if n:
-            rows: list[ArchiveRecord] = []
+            rows: list[tuple[ArchiveRecord, Any]] = []
             dead: list[DeadLetter] = []
             for msgs in polled.values():
                 for m in msgs:
                     read = to_archive_record(m.topic, m.partition, m.offset, m.key, m.value)
-                    (dead if isinstance(read, DeadLetter) else rows).append(read)  # type: ignore[arg-type]
+                    if isinstance(read, DeadLetter):
+                        dead.append(read)
+                    else:
+                        rows.append((read, m))
             started = time.perf_counter()
-            with self.pool.connection() as conn, conn.transaction():
-                inserted = archive.append(conn, rows)
+            inserted, dead, archived = self._archive(rows, dead)
             metrics.WRITE_SECONDS.observe(time.perf_counter() - started)
-            self.publisher.publish([d.to_record() for d in dead])
-            self.consumer.commit()
-            self._count(rows, inserted, dead)
-            self._observe_latency(rows)
+            self.consumer.commit()  # every record is archived or durably dead-lettered
+            self.dead_letters.count(dead)
+            self._count(archived, inserted, dead)
+            self._observe_latency(archived)
             metrics.BATCH_RECORDS.observe(n)
         self._report_lag()
         return n
+
+    def _archive(
+        self, rows: list[tuple[ArchiveRecord, Any]], dead: list[DeadLetter]
+    ) -> tuple[Counter[str], list[DeadLetter], list[ArchiveRecord]]:
+        """Archive ``rows`` in one transaction, each failing row isolated (savepoints) and
+        dead-lettered with ``dead`` in the same transaction; return the new rows per topic,
+        every dead letter and the rows archived (new or duplicate). A transient error rolls
+        everything back and propagates."""
+        inserted: Counter[str] = Counter()
+        with self.pool.connection() as conn, conn.transaction():
+            lock_archive_writes(conn)
+
+            def attempt(part: Sequence[tuple[ArchiveRecord, Any]]) -> None:
+                with conn.transaction():  # a savepoint: a poison row undoes only its part
+                    new = archive.append(conn, [r for r, _ in part])
+                inserted.update(new)
+
+            poisoned = isolate(rows, attempt)
+            dead = dead + [
+                DeadLetter(m.key, m.value or b"", p.category, p.reason, "",
+                           f"{m.topic}/{m.partition}/{m.offset}")
+                for p in poisoned for m in (p.item[1],)
+            ]  # fmt: skip
+            self.dead_letters.store(conn, dead)
+            self.dead_letters.publish(dead)  # acknowledged before the rows commit
+        failed = {id(p.item[0]) for p in poisoned}
+        return inserted, dead, [r for r, _ in rows if id(r) not in failed]
 
     def _count(
         self, rows: list[ArchiveRecord], inserted: Counter[str], dead: list[DeadLetter]
@@ -94,8 +131,7 @@ class Archiver:
             self.totals["archived"] += new
             self.totals["duplicate"] += total - new
         for d in dead:
-            metrics.RECORDS.labels(d.origin.split("/")[0], "dead_lettered").inc()
-            DEAD_LETTERS.labels("archiver", d.category).inc()
+            metrics.RECORDS.labels(d.origin.rsplit("/", 2)[0], "dead_lettered").inc()
             self.totals["dead_lettered"] += 1
 
     @staticmethod

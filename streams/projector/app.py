@@ -26,6 +26,7 @@ from streams.faust_app import tenure_faust_app
 from streams.projector import metrics
 from streams.projector.consumer import HotPathSettings, ProjectorHotPath
 from tenure.contract.topics import CANONICAL_TOPICS
+from tenure.projection.catch_up import verify_convergence
 from tenure.projection.projector import Projector
 from tenure.runtime.database import DATABASE_UNAVAILABLE, database_pool_options
 
@@ -46,6 +47,9 @@ gets a small slice (a fifth of the budget, 50 keys), so a sustained overload can
 the read models altogether."""
 SWITCH_INTERVAL_S = 0.0005
 """The interpreter's thread switch interval in the worker (see ``run``)."""
+VERIFY_EVERY_S = 10.0
+"""How often the worker advances the convergence checkpoint (see
+``tenure.projection.catch_up.verify_convergence``)."""
 STALE_PER_SETTLE = 5000
 """Persons the moving watermark made stale, queued per tick (the longest-stale first)."""
 
@@ -118,6 +122,14 @@ def create_app(
                 busy = False
             if not busy:
                 await asyncio.sleep(SETTLE_EVERY_S)
+
+    @app.timer(VERIFY_EVERY_S)  # type: ignore[untyped-decorator]
+    async def verify() -> None:
+        """Advance the convergence checkpoint over archived events this group applied."""
+        try:
+            await asyncio.to_thread(verify_convergence, projector.pool)
+        except Exception:
+            log.exception("verifying the convergence checkpoint failed; will retry")
 
     return app
 

@@ -11,7 +11,9 @@ stopped by the faust worker) around its own :class:`aiokafka.AIOKafkaConsumer`:
 - a batch is decoded, folded per key and encoded while the previous one is written (the
   write, Postgres only, runs in a thread);
 - offsets are committed only after a batch's transaction is durable, in batch order; the
-  next batch's write does not wait for the commit round trip. While the database is
+  next batch's write does not wait for the commit round trip. A record that cannot be
+  applied (a value the codec or Postgres cannot hold) is isolated and dead-lettered in
+  the batch's transaction, the rest applied (``Projector.write``). While the database is
   away a batch's write is retried with backoff (the worker reports not-ready); any other
   failed write stops the process (exit code 70, uncommitted records are delivered again:
   every write is a merge, so a repeat is harmless);
@@ -215,8 +217,8 @@ class ProjectorHotPath(Service):
         for ts in _oldest_timestamps(fetched):
             metrics.INGEST_LATENCY.observe(max(0.0, (now_ms - ts) / 1000))
         # Counted once durable and committed (the benchmark reads these).
-        metrics.RECORDS.labels("applied").inc(len(prepared.parsed.events))
-        metrics.RECORDS.labels("dead_lettered").inc(len(prepared.parsed.dead))
+        metrics.RECORDS.labels("applied").inc(prepared.applied)
+        metrics.RECORDS.labels("dead_lettered").inc(prepared.dead_lettered)
         self.batches += 1
 
     def _apply(self, prepared: PreparedParse) -> None:

@@ -435,6 +435,10 @@ from tenure.cli.simulate import simulate_command  # noqa: E402
 
 app.command("simulate")(simulate_command)
 
+from tenure.cli.pipeline import register as register_pipeline_commands  # noqa: E402
+
+register_pipeline_commands(app)
+
 
 def main() -> None:
     """Entry point of the ``tenure`` command: a setting that cannot work is one line, exit 2."""

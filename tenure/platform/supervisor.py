@@ -127,6 +127,7 @@ class Platform:
             self.kafka_bootstrap, self.config.topic_partitions, self.config.topic_replication
         )
         self._recover_lost_events()
+        self._catch_up_projection()
         ingest_port = self.config.ingest_port or free_port()
         query_port = self.config.query_port or free_port()
         archiver_port = self.config.archiver_metrics_port or free_port()
@@ -286,10 +287,11 @@ class Platform:
             publisher.close()
 
     def _catch_up_projection(self) -> None:
-        """Re-apply the archive: the lost broker may have held records not projected yet."""
+        """Re-apply the archive after the convergence checkpoint: the lost broker may have
+        held records not projected yet."""
         from psycopg_pool import ConnectionPool
 
-        from tenure.projection.catch_up import catch_up_from_archive
+        from tenure.projection.catch_up import converge_projection
 
         with ConnectionPool(
             self.database_url,
@@ -300,7 +302,7 @@ class Platform:
             open=False,
         ) as pool:
             pool.wait(timeout=2 * DATABASE_TIMEOUT_S)
-            n = catch_up_from_archive(pool)
+            n = converge_projection(pool)
         log.warning("re-applied %d archived events to the live projection", n)
 
     def _recovery_step(self, step: str) -> None:

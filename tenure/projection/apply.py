@@ -70,17 +70,35 @@ def _queue_devices(conn: psycopg.Connection[Any], device_ids: Iterable[str]) -> 
     return len(keys)
 
 
-def _record_progress(conn: psycopg.Connection[Any], progress: Mapping[Partition, datetime]) -> None:
-    if not progress:
-        return
-    keys = sorted(progress)
-    conn.execute(
-        "INSERT INTO projection_progress (topic, kafka_partition, max_event_time)"
-        " SELECT * FROM unnest(%b::text[], %b::int[], %b::timestamptz[])"
-        " ON CONFLICT (topic, kafka_partition) DO UPDATE SET max_event_time ="
-        " GREATEST(projection_progress.max_event_time, EXCLUDED.max_event_time)",
-        ([t for t, _ in keys], [p for _, p in keys], [progress[k] for k in keys]),
-    )
+def record_progress(
+    conn: psycopg.Connection[Any],
+    progress: Mapping[Partition, datetime],
+    offsets: Mapping[Partition, int] | None = None,
+) -> None:
+    """Record the latest event time per input partition and, for Kafka batches, the next
+    offset below which every record of the partition is applied or dead-lettered (the
+    convergence checkpoint's verification reads it)."""
+    offsets = offsets or {}
+    if progress:
+        keys = sorted(progress)
+        conn.execute(
+            "INSERT INTO projection_progress (topic, kafka_partition, max_event_time,"
+            " applied_offset) SELECT * FROM unnest(%b::text[], %b::int[], %b::timestamptz[],"
+            " %b::bigint[]) ON CONFLICT (topic, kafka_partition) DO UPDATE SET max_event_time ="
+            " GREATEST(projection_progress.max_event_time, EXCLUDED.max_event_time),"
+            " applied_offset = GREATEST(projection_progress.applied_offset,"
+            " EXCLUDED.applied_offset)",
+            ([t for t, _ in keys], [p for _, p in keys], [progress[k] for k in keys],
+             [offsets.get(k) for k in keys]),
+        )  # fmt: skip
+    rest = sorted(set(offsets) - set(progress))
+    if rest:  # partitions whose records were all dead letters
+        conn.execute(
+            "UPDATE projection_progress p SET applied_offset = GREATEST(p.applied_offset, o.n)"
+            " FROM unnest(%b::text[], %b::int[], %b::bigint[]) AS o(topic, part, n)"
+            " WHERE p.topic = o.topic AND p.kafka_partition = o.part",
+            ([t for t, _ in rest], [p for _, p in rest], [offsets[k] for k in rest]),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,12 +113,16 @@ class PreparedBatch:
     spreading: frozenset[str]
     """Ids whose whole neighbourhood must be derived again (links, erasures)."""
     progress: Mapping[Partition, datetime]
+    offsets: Mapping[Partition, int]
+    """Per Kafka partition, the next offset after this batch's records (empty when the
+    events come from the archive)."""
 
 
 def prepare_batch(
     events: Sequence[DomainEvent],
     progress: Mapping[Partition, datetime],
     caches: RawCaches | None = None,
+    offsets: Mapping[Partition, int] | None = None,
 ) -> PreparedBatch:
     """Group ``events`` per key, fold and encode each key's part: all the CPU work of
     applying a batch, with no database (so it can overlap the previous batch's write).
@@ -122,6 +144,7 @@ def prepare_batch(
         links,
         frozenset(spreading),
         progress,
+        offsets or {},
     )
 
 
@@ -146,7 +169,7 @@ def write_batch(conn: psycopg.Connection[Any], batch: PreparedBatch) -> ApplyRes
         dirty_persons |= human | raw_store.persons_mentioned_by(conn, reached)
     marked_persons = _queue_persons(conn, dirty_persons, touched_devices)
     marked_devices = _queue_devices(conn, dirty_devices)
-    _record_progress(conn, batch.progress)
+    record_progress(conn, batch.progress, batch.offsets)
     return ApplyResult(
         batch.events, len(touched_devices), len(touched_persons), marked_persons, marked_devices
     )

@@ -1,19 +1,198 @@
-"""Re-applying the whole archive to the live projection (after a memory-only broker lost
-records the projector had not consumed yet). Merges are idempotent, so events the
-projection already holds change nothing."""
+"""Convergence: the raw states hold every archived event, whatever stopped or lagged.
+
+A durable checkpoint (``projection_convergence``, :mod:`tenure.storage.convergence`) says up
+to which ``event_archive.seq`` the raw states are known to hold every archived event
+(applied, or dead-lettered as poison). It advances two ways:
+
+- :func:`converge_projection` re-applies exactly the archived events after it (merges are
+  idempotent, so events the projection already holds change nothing), isolating and
+  dead-lettering poison events, then moves it to the archive's stable end. ``tenure up``
+  calls it at start and after restarting the embedded broker (which loses every record
+  the projector had not consumed yet); ``tenure catch-up`` calls it on demand. Cheap when
+  nothing is missing: it reads only the rows after the checkpoint.
+- :func:`verify_convergence`, run by the projector worker between derive slices, moves it
+  over archive rows whose Kafka offset the projector has applied (``applied_offset`` per
+  partition, written in each batch's transaction), without re-applying anything.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from tenure.domain.events import parse_event
-from tenure.projection.apply import apply_events
+from tenure.domain.events import DomainEvent, parse_event
+from tenure.eventlog.deadletter import DeadLetter, DeadLetterSink
+from tenure.eventlog.isolation import isolate
+from tenure.eventlog.publisher import EventPublisher
+from tenure.projection.apply import Partition, prepare_batch, record_progress, write_batch
+from tenure.projection.raw_cache import RawCaches
+from tenure.projection.screen import unstorable
+from tenure.storage import convergence
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]
+VERIFY_WINDOW = 50_000
+"""Archive rows one verification pass looks at."""
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedEvent:
+    """An archive row as read back for the projection."""
+
+    seq: int
+    envelope: dict[str, Any]
+    topic: str
+    partition: int
+    record_key: str
+
+
+def _letter(row: ArchivedEvent, category: str, reason: str, field: str = "") -> DeadLetter:
+    # stdlib json: it writes integers of any size (orjson refuses those over 64 bits)
+    value = json.dumps(row.envelope, ensure_ascii=False, separators=(",", ":")).encode()
+    return DeadLetter(
+        row.record_key.encode(), value, category, reason, field, f"archive/{row.seq}", row.seq
+    )
+
+
+def screen_archived(
+    rows: Sequence[ArchivedEvent],
+) -> tuple[list[tuple[ArchivedEvent, DomainEvent]], list[DeadLetter]]:
+    """Decode archived envelopes; those that are not events, or carry a value the
+    projection cannot store, become dead letters."""
+    kept: list[tuple[ArchivedEvent, DomainEvent]] = []
+    dead: list[DeadLetter] = []
+    for row in rows:
+        try:
+            event = parse_event(row.envelope)
+        except (ValueError, KeyError, TypeError) as exc:
+            dead.append(_letter(row, "malformed", f"cannot project: {exc!r}"))
+            continue
+        problem = unstorable(event)
+        if problem is not None:
+            dead.append(_letter(row, problem.category, problem.reason, problem.field))
+            continue
+        kept.append((row, event))
+    return kept, dead
+
+
+def apply_archived(
+    conn: psycopg.Connection[Any],
+    rows: Sequence[ArchivedEvent],
+    dead_letters: DeadLetterSink,
+    caches: RawCaches | None = None,
+) -> tuple[int, list[DeadLetter]]:
+    """Apply archived events to the raw states in the caller's transaction, isolating
+    poison events (savepoints) and recording their dead letters; return the events
+    applied and the dead letters (published to the topic before returning)."""
+    caches = RawCaches() if caches is None else caches
+    kept, dead = screen_archived(rows)
+
+    def attempt(part: Sequence[tuple[ArchivedEvent, DomainEvent]]) -> None:
+        batch = prepare_batch([e for _, e in part], {}, caches)
+        with conn.transaction():
+            write_batch(conn, batch)
+
+    poisoned = isolate(kept, attempt)
+    dead += [_letter(p.item[0], p.category, p.reason) for p in poisoned]
+    failed = {p.item[0].seq for p in poisoned}
+    latest: dict[Partition, datetime] = {}
+    for row, event in kept:
+        where = (row.topic, row.partition)
+        if row.seq not in failed and (where not in latest or event.at > latest[where]):
+            latest[where] = event.at
+    record_progress(conn, latest)
+    dead_letters.store(conn, dead)
+    dead_letters.publish(dead)
+    return len(kept) - len(poisoned), dead
+
+
+def _read(conn: psycopg.Connection[Any], after: int, upto: int, chunk: int) -> list[ArchivedEvent]:
+    rows = conn.execute(
+        "SELECT seq, envelope, topic, kafka_partition, record_key FROM event_archive"
+        " WHERE seq > %s AND seq <= %s ORDER BY seq LIMIT %s",
+        (after, upto, chunk),
+    ).fetchall()
+    return [ArchivedEvent(int(r[0]), r[1], str(r[2]), int(r[3]), str(r[4])) for r in rows]
+
+
+@contextmanager
+def _autocommit(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    """Each block its own transaction on a pooled connection; restored after."""
+    conn.commit()
+    conn.autocommit = True
+    try:
+        yield
+    finally:
+        conn.autocommit = False
+
+
+@dataclass(frozen=True, slots=True)
+class Convergence:
+    """What a convergence pass did."""
+
+    checkpoint_before: int
+    checkpoint: int
+    applied: int
+    dead_lettered: int
+
+
+def converge(
+    pool: ConnectionPool,
+    publisher: EventPublisher | None = None,
+    *,
+    from_start: bool = False,
+    chunk: int = 5000,
+    stage: str = "catch-up",
+    progress: Progress = lambda done: None,
+) -> Convergence:
+    """Re-apply the archived events after the checkpoint (every one with ``from_start``)
+    to the raw states, chunk by chunk, each chunk and the checkpoint's advance in one
+    transaction; then forget the projector's applied offsets (a restarted broker numbers
+    its records from 0). Poison events are dead-lettered (table, and topic when a
+    ``publisher`` is given) under ``stage``."""
+    sink = DeadLetterSink(stage, publisher)
+    caches = RawCaches()
+    applied = dead = 0
+    with pool.connection() as conn, _autocommit(conn):
+        high = convergence.stable_archive_high(conn)
+        before = 0 if from_start else convergence.checkpoint(conn)
+        at = before
+        while at < high:
+            rows = _read(conn, at, high, chunk)
+            if not rows:
+                break
+            with conn.transaction():
+                n, letters = apply_archived(conn, rows, sink, caches)
+                convergence.advance(conn, rows[-1].seq)
+            sink.count(letters)
+            applied += n
+            dead += len(letters)
+            at = rows[-1].seq
+            progress(applied + dead)
+        with conn.transaction():
+            reached = convergence.advance(conn, high)
+            convergence.forget_applied_offsets(conn)
+    if applied or dead:
+        log.warning(
+            "convergence: re-applied %d archived events (%d dead-lettered), archive seq %d..%d",
+            applied, dead, before, reached,
+        )  # fmt: skip
+    return Convergence(before, reached, applied, dead)
+
+
+def converge_projection(pool: ConnectionPool, publisher: EventPublisher | None = None) -> int:
+    """Bring the raw states up to every archived event (the supervisor calls it at start
+    and after a broker recovery); return how many archived events were re-applied."""
+    return converge(pool, publisher).applied
 
 
 def catch_up_from_archive(
@@ -22,30 +201,18 @@ def catch_up_from_archive(
     chunk: int = 5000,
     progress: Progress = lambda done: None,
 ) -> int:
-    """Apply every archived event to the raw states, in archive order; return the count."""
-    done = 0
-    last_seq = 0
-    while True:
-        with pool.connection() as conn:
-            rows = conn.execute(
-                "SELECT seq, envelope, topic, kafka_partition FROM event_archive"
-                " WHERE seq > %s ORDER BY seq LIMIT %s",
-                (last_seq, chunk),
-            ).fetchall()
-            if not rows:
-                return done
-            events = [parse_event(r[1]) for r in rows]
-            latest: dict[tuple[str, int], Any] = {}
-            for r, event in zip(rows, events, strict=True):
-                where = (str(r[2]), int(r[3]))
-                if where not in latest or event.at > latest[where]:
-                    latest[where] = event.at
-            _apply(conn, events, latest)
-        last_seq = int(rows[-1][0])
-        done += len(rows)
-        progress(done)
+    """Re-apply the whole archive (not only after the checkpoint); return the count."""
+    return converge(pool, from_start=True, chunk=chunk, progress=progress).applied
 
 
-def _apply(conn: psycopg.Connection[Any], events: list[Any], latest: dict[Any, Any]) -> None:
-    with conn.transaction():
-        apply_events(conn, events, latest)
+def verify_convergence(pool: ConnectionPool, window: int = VERIFY_WINDOW) -> int:
+    """Advance the checkpoint over archive rows the projector has applied from Kafka
+    (their offset is below its applied offset); return the checkpoint."""
+    with pool.connection() as conn, _autocommit(conn):
+        high = convergence.stable_archive_high(conn)
+        with conn.transaction():
+            before = convergence.checkpoint(conn)
+            reached = convergence.first_unapplied(conn, before, high, window)
+            if reached > before:
+                return convergence.advance(conn, reached)
+            return before

@@ -11,6 +11,7 @@ same transaction.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -210,58 +211,135 @@ def derive_pass(
         device_ids = _claim(conn, "dirty_devices", "device_id", limit)
         if not person_ids and not device_ids:
             return DeriveResult(0, 0, 0, 0)
-        as_of = current_watermark(conn, allowed_lateness)
-        if as_of is None:
+        result = _derive_claimed(conn, person_ids, device_ids, allowed_lateness, config, caches)
+        if result is None:
             raise psycopg.Rollback(claimed)  # nothing derivable yet: the queue stays as it was
-        caches = RawCaches() if caches is None else caches
-        loaded = _load(conn, person_ids, device_ids, caches)
-        raw = loaded.raw
-        world = assemble(raw.devices, raw.person_states, raw.identity)
-        index = NeighbourhoodIndex(raw)
-        canonical = index.canonical
-        humans = sorted({canonical.get(p, p) for p in person_ids})
-        members = {h: sorted(index.members.get(h, set()) - {h}) for h in humans}
-        old = _old_views(
-            conn, sorted({*humans, *(m for ms in members.values() for m in ms)}), as_of
-        )
-        rows: list[tuple[Any, ...]] = []
-        gone: list[str] = []
-        found: list[Transition] = []
-        for human in humans:
-            state = world.persons.get(human, PersonState(human))
-            view = derive(state, as_of, config)
-            found += transitions(old.get(human), view)
-            gone += [m for m in members[human] if m in old]  # now aliases of ``human``
-            if view.erased:
-                gone.append(human)
-                continue
-            basis = basis_of(index.neighbourhood(human))
-            rows.append((*person_row(view, members[human]), basis))
-        if gone:
-            conn.execute("DELETE FROM persons WHERE person_id = ANY(%b)", (sorted(gone),))
-        stale = _upsert(conn, "persons", "person_id", PERSON_COLUMNS, rows)
-        device_rows = [
-            (*device_row(derive_device(world.devices[d])), basis_of(index.device_neighbourhood(d)))
-            for d in device_ids
-            if d in world.devices
-        ]
-        stale_devices = _upsert(conn, "devices", "device_id", DEVICE_COLUMNS, device_rows)
-        _outbox(conn, found, as_of)
-        _compact_claimed(conn, loaded, person_ids, device_ids, caches)
-        if stale:
-            conn.execute(
-                "INSERT INTO dirty_persons SELECT unnest(%b::text[])",
-                (sorted(stale),),
-            )
-        if stale_devices:
-            conn.execute(
-                "INSERT INTO dirty_devices SELECT unnest(%b::text[])",
-                (sorted(stale_devices),),
-            )
-        return DeriveResult(
-            len(rows), len(device_rows), len(found), len(stale) + len(stale_devices)
-        )
+        return result
     return DeriveResult(0, 0, 0, 0)
+
+
+QueuedKey = tuple[str, str]
+"""A queued key: ``("person", id)`` or ``("device", id)``."""
+
+
+def queued_keys(conn: Conn, limit: int) -> list[QueuedKey]:
+    """Up to ``limit`` queued persons and devices (the keys a pass would claim)."""
+    persons = conn.execute(
+        "SELECT DISTINCT person_id FROM dirty_persons ORDER BY 1 LIMIT %s", (limit,)
+    ).fetchall()
+    devices = conn.execute(
+        "SELECT DISTINCT device_id FROM dirty_devices ORDER BY 1 LIMIT %s", (limit,)
+    ).fetchall()
+    return [("person", str(r[0])) for r in persons] + [("device", str(r[0])) for r in devices]
+
+
+def derive_keys(
+    conn: Conn,
+    keys: Sequence[QueuedKey],
+    *,
+    allowed_lateness: timedelta,
+    config: LifecycleConfig = DEFAULT_CONFIG,
+    caches: RawCaches | None = None,
+) -> DeriveResult:
+    """Derive exactly ``keys`` (claiming their marks) in one transaction (the derive
+    stage's isolation of a failing pass: see ``Projector.derive``)."""
+    with conn.transaction() as claimed:
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        person_ids = _claim_keys(conn, "dirty_persons", "person_id", keys, "person")
+        device_ids = _claim_keys(conn, "dirty_devices", "device_id", keys, "device")
+        if not person_ids and not device_ids:
+            return DeriveResult(0, 0, 0, 0)
+        result = _derive_claimed(conn, person_ids, device_ids, allowed_lateness, config, caches)
+        if result is None:
+            raise psycopg.Rollback(claimed)
+        return result
+    return DeriveResult(0, 0, 0, 0)
+
+
+def unqueue(conn: Conn, keys: Sequence[QueuedKey]) -> None:
+    """Drop every queue mark of ``keys`` (a key the derive stage dead-lettered)."""
+    _claim_keys(conn, "dirty_persons", "person_id", keys, "person")
+    _claim_keys(conn, "dirty_devices", "device_id", keys, "device")
+
+
+def requeue(conn: Conn, keys: Sequence[QueuedKey]) -> None:
+    """Queue ``keys`` for derive (re-driving a derive dead letter)."""
+    persons = sorted({k for kind, k in keys if kind == "person"})
+    devices = sorted({k for kind, k in keys if kind == "device"})
+    if persons:
+        conn.execute("INSERT INTO dirty_persons SELECT unnest(%b::text[])", (persons,))
+    if devices:
+        conn.execute("INSERT INTO dirty_devices SELECT unnest(%b::text[])", (devices,))
+
+
+def _claim_keys(
+    conn: Conn, table: str, column: str, keys: Sequence[QueuedKey], kind: str
+) -> list[str]:
+    wanted = sorted({k for which, k in keys if which == kind})
+    if not wanted:
+        return []
+    rows = conn.execute(
+        sql.SQL("DELETE FROM {t} WHERE {c} = ANY(%b) RETURNING {c}").format(
+            t=sql.Identifier(table), c=sql.Identifier(column)
+        ),
+        (wanted,),
+    ).fetchall()
+    return sorted({str(r[0]) for r in rows})
+
+
+def _derive_claimed(
+    conn: Conn,
+    person_ids: list[str],
+    device_ids: list[str],
+    allowed_lateness: timedelta,
+    config: LifecycleConfig,
+    caches: RawCaches | None,
+) -> DeriveResult | None:
+    """Derive claimed keys in the caller's repeatable read transaction (``None``: no
+    watermark yet, nothing derivable)."""
+    as_of = current_watermark(conn, allowed_lateness)
+    if as_of is None:
+        return None
+    caches = RawCaches() if caches is None else caches
+    loaded = _load(conn, person_ids, device_ids, caches)
+    raw = loaded.raw
+    world = assemble(raw.devices, raw.person_states, raw.identity)
+    index = NeighbourhoodIndex(raw)
+    canonical = index.canonical
+    humans = sorted({canonical.get(p, p) for p in person_ids})
+    members = {h: sorted(index.members.get(h, set()) - {h}) for h in humans}
+    old = _old_views(conn, sorted({*humans, *(m for ms in members.values() for m in ms)}), as_of)
+    rows: list[tuple[Any, ...]] = []
+    gone: list[str] = []
+    found: list[Transition] = []
+    for human in humans:
+        state = world.persons.get(human, PersonState(human))
+        view = derive(state, as_of, config)
+        found += transitions(old.get(human), view)
+        gone += [m for m in members[human] if m in old]  # now aliases of ``human``
+        if view.erased:
+            gone.append(human)
+            continue
+        basis = basis_of(index.neighbourhood(human))
+        rows.append((*person_row(view, members[human]), basis))
+    if gone:
+        conn.execute("DELETE FROM persons WHERE person_id = ANY(%b)", (sorted(gone),))
+    stale = _upsert(conn, "persons", "person_id", PERSON_COLUMNS, rows)
+    device_rows = [
+        (*device_row(derive_device(world.devices[d])), basis_of(index.device_neighbourhood(d)))
+        for d in device_ids
+        if d in world.devices
+    ]
+    stale_devices = _upsert(conn, "devices", "device_id", DEVICE_COLUMNS, device_rows)
+    _outbox(conn, found, as_of)
+    _compact_claimed(conn, loaded, person_ids, device_ids, caches)
+    if stale:
+        conn.execute("INSERT INTO dirty_persons SELECT unnest(%b::text[])", (sorted(stale),))
+    if stale_devices:
+        conn.execute(
+            "INSERT INTO dirty_devices SELECT unnest(%b::text[])", (sorted(stale_devices),)
+        )
+    return DeriveResult(len(rows), len(device_rows), len(found), len(stale) + len(stale_devices))
 
 
 def queue_stale_persons(conn: Conn, allowed_lateness: timedelta, limit: int | None = None) -> int:

@@ -8,6 +8,7 @@ deterministic ids, so consumers de-duplicate.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,8 @@ import psycopg
 
 from tenure.contract import format_time
 from tenure.contract.topics import LIFECYCLE_TRANSITIONS
+from tenure.eventlog.deadletter import DeadLetter, DeadLetterSink
+from tenure.eventlog.isolation import isolate
 from tenure.eventlog.publisher import EventPublisher, OutgoingRecord
 
 TRANSITION_TYPE = "tenure.lifecycle.transition"
@@ -55,11 +58,17 @@ def publish_pending(
     publisher: EventPublisher,
     limit: int = 1000,
     by_kind: dict[str, int] | None = None,
+    dead_letters: DeadLetterSink | None = None,
 ) -> int:
-    """Publish up to ``limit`` unpublished transitions in outbox order; return how many.
+    """Publish up to ``limit`` unpublished transitions in outbox order; return how many
+    left the outbox (published, or dead-lettered: a record the broker refuses on its own,
+    e.g. over its size limit, is isolated, dead-lettered to ``dead_letters`` and marked
+    so that it does not block the others).
 
     ``by_kind``, when given, is incremented per transition kind published.
     """
+    sink = dead_letters or DeadLetterSink("outbox", publisher)
+    letters: list[DeadLetter] = []
     with conn.transaction():
         rows = conn.execute(
             "SELECT transition_id, person_id, kind, old_value, new_value, effective_at, as_of"
@@ -69,17 +78,26 @@ def publish_pending(
         ).fetchall()
         if not rows:
             return 0
-        publisher.publish(
-            [
-                OutgoingRecord(LIFECYCLE_TRANSITIONS, str(r[1]), orjson.dumps(transition_event(*r)))
-                for r in rows
-            ]
-        )
+        records = [
+            OutgoingRecord(LIFECYCLE_TRANSITIONS, str(r[1]), orjson.dumps(transition_event(*r)))
+            for r in rows
+        ]
+        poisoned = isolate(records, publisher.publish)
+        letters = [
+            DeadLetter(p.item.key.encode(), p.item.value, p.category, p.reason, "",
+                       f"outbox/{p.item.topic}/{hashlib.sha256(p.item.value).hexdigest()[:16]}")
+            for p in poisoned
+        ]  # fmt: skip
+        sink.store(conn, letters)
+        sink.publish(letters)
         conn.execute(
             "UPDATE lifecycle_transitions SET published_at = now() WHERE transition_id = ANY(%s)",
             ([r[0] for r in rows],),
         )
+    sink.count(letters)
     if by_kind is not None:
-        for r in rows:
-            by_kind[str(r[2])] = by_kind.get(str(r[2]), 0) + 1
+        failed = {id(p.item) for p in poisoned}
+        for r, record in zip(rows, records, strict=True):
+            if id(record) not in failed:
+                by_kind[str(r[2])] = by_kind.get(str(r[2]), 0) + 1
     return len(rows)

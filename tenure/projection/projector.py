@@ -10,10 +10,11 @@ or read stay cached (``caches``), checked against each row's version.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -25,22 +26,34 @@ from tenure.analytics.live import stage as survival_stage
 from tenure.domain.config import LifecycleConfig
 from tenure.domain.events import DomainEvent, parse_event
 from tenure.domain.view import DEFAULT_CONFIG
-from tenure.eventlog.deadletter import DeadLetter
+from tenure.eventlog.deadletter import DeadLetter, DeadLetterSink
+from tenure.eventlog.isolation import is_poison, isolate
 from tenure.eventlog.publisher import EventPublisher
 from tenure.projection.apply import (
     ApplyResult,
     Partition,
     PreparedBatch,
     prepare_batch,
+    record_progress,
     write_batch,
 )
-from tenure.projection.derive import DeriveResult, derive_pass, queue_stale_persons
+from tenure.projection.derive import (
+    DeriveResult,
+    QueuedKey,
+    derive_keys,
+    derive_pass,
+    queue_stale_persons,
+    queued_keys,
+    unqueue,
+)
 from tenure.projection.outbox import publish_pending
 from tenure.projection.raw_cache import RawCaches
 
 log = logging.getLogger(__name__)
 
 RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+CONNECTION_RETRY_S = 60.0
+"""How long a batch waits for a lost database connection before the worker gives up."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +82,17 @@ class ProjectorTotals:
 
 @dataclass(frozen=True, slots=True)
 class ParsedBatch:
-    """A batch of records decoded: its events, the latest event time per partition, and
-    the records that are not events (to dead-letter)."""
+    """A batch of records decoded: its events (and the record each came from), the latest
+    event time per partition, the next offset per partition, and the records that are not
+    events (to dead-letter)."""
 
     events: list[DomainEvent]
     progress: dict[Partition, datetime]
     dead: list[DeadLetter]
+    sources: list[RecordLike] = field(default_factory=list)
+    """The record of each event (same order as ``events``): a poison event is
+    dead-lettered as its original record."""
+    offsets: dict[Partition, int] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -98,35 +116,68 @@ class RecordLike(Protocol):
     def value(self) -> bytes | None: ...  # noqa: D102
 
 
+def _origin(r: RecordLike) -> str:
+    return f"{r.topic}/{r.partition}/{r.offset}"
+
+
 def parse_records(records: Iterable[RecordLike]) -> ParsedBatch:
-    """Decode records into domain events, the latest event time per partition, dead letters."""
+    """Decode records into domain events, the latest event time and the next offset per
+    partition, and dead letters."""
     events: list[DomainEvent] = []
+    sources: list[RecordLike] = []
     progress: dict[Partition, datetime] = {}
+    offsets: dict[Partition, int] = {}
     dead: list[DeadLetter] = []
     loads = orjson.loads
     for r in records:
+        where = (r.topic, r.partition)
+        if offsets.get(where, -1) <= r.offset:
+            offsets[where] = r.offset + 1
         try:
             event = parse_event(loads(r.value or b""))
         except (ValueError, KeyError, TypeError) as exc:
             dead.append(
                 DeadLetter(r.key, r.value or b"", "projection", f"cannot project: {exc!r}", "",
-                           f"{r.topic}/{r.partition}/{r.offset}")
+                           _origin(r))
             )  # fmt: skip
             continue
         events.append(event)
-        where = (r.topic, r.partition)
+        sources.append(r)
         latest = progress.get(where)
         if latest is None or event.at > latest:
             progress[where] = event.at
-    return ParsedBatch(events, progress, dead)
+    return ParsedBatch(events, progress, dead, sources, offsets)
+
+
+def key_dead_letter(key: QueuedKey, category: str, reason: str) -> DeadLetter:
+    """The dead letter of a key the derive stage cannot derive: its payload names the key
+    (``{"person_id": ...}`` or ``{"device_id": ...}``); its origin carries only a digest."""
+    kind, value = key
+    digest = hashlib.sha256(value.encode()).hexdigest()[:16]
+    return DeadLetter(
+        None, orjson.dumps({f"{kind}_id": value}), category, reason, "", f"derive/{kind}/{digest}"
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class PreparedParse:
-    """A decoded batch and its prepared writes."""
+    """A decoded batch and its prepared writes (``None`` when preparing it failed on a
+    poison event: the write then isolates it)."""
 
     parsed: ParsedBatch
-    batch: PreparedBatch
+    batch: PreparedBatch | None
+    poisoned: list[DeadLetter] = field(default_factory=list)
+    """Events the write isolated and dead-lettered (filled by the write)."""
+
+    @property
+    def applied(self) -> int:
+        """Events applied (once written)."""
+        return len(self.parsed.events) - len(self.poisoned)
+
+    @property
+    def dead_lettered(self) -> int:
+        """Records dead-lettered (once written)."""
+        return len(self.parsed.dead) + len(self.poisoned)
 
 
 class Projector:
@@ -151,16 +202,32 @@ class Projector:
         self.totals = ProjectorTotals()
         self.caches = RawCaches()
         self.last_write_s = 0.0
+        self.dead_letters = DeadLetterSink("projector", publisher)
+        self.derive_dead_letters = DeadLetterSink("derive", publisher)
 
     def _retrying(self, work: Any) -> Any:
-        for attempt in range(1, 11):
+        """Run ``work`` with a pooled connection; retry deadlocks and serialization
+        failures (10 times) and lost connections (for up to ``CONNECTION_RETRY_S``). Data
+        errors propagate at once (the caller isolates them)."""
+        deadline = time.monotonic() + CONNECTION_RETRY_S
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 with self.pool.connection() as conn:
                     return work(conn)
             except RETRYABLE as exc:
+                if attempt >= 10:
+                    raise RuntimeError(
+                        "gave up after 10 deadlocks or serialization failures"
+                    ) from exc
                 log.info("retrying after %s (attempt %d)", type(exc).__name__, attempt)
                 time.sleep(0.05 * attempt)
-        raise RuntimeError("gave up after 10 deadlocks or serialization failures")
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                if is_poison(exc) or time.monotonic() > deadline:
+                    raise
+                log.warning("database connection lost (%s); retrying", type(exc).__name__)
+                time.sleep(min(2.0, 0.1 * attempt))
 
     def apply(self, records: Sequence[IncomingRecord]) -> ApplyResult:
         """Apply a batch durably (dead letters acknowledged first); return what changed."""
@@ -171,25 +238,83 @@ class Projector:
         return self.write(self.prepare(batch))
 
     def prepare(self, batch: ParsedBatch) -> PreparedParse:
-        """The CPU work of applying a decoded batch (no database; see :func:`prepare_batch`)."""
-        return PreparedParse(batch, prepare_batch(batch.events, batch.progress, self.caches))
+        """The CPU work of applying a decoded batch (no database; see :func:`prepare_batch`).
+
+        A batch holding an event the codec cannot encode is left unprepared: :meth:`write`
+        isolates it.
+        """
+        try:
+            prepared = prepare_batch(batch.events, batch.progress, self.caches, batch.offsets)
+        except Exception as exc:
+            if not is_poison(exc):
+                raise
+            return PreparedParse(batch, None)
+        return PreparedParse(batch, prepared)
 
     def write(self, prepared: PreparedParse) -> ApplyResult:
-        """Write a prepared batch durably (dead letters acknowledged first)."""
+        """Write a prepared batch durably, with its dead letters (topic and table).
+
+        If the batch fails on poison events (a value the codec or Postgres cannot hold),
+        they are isolated (:func:`~tenure.eventlog.isolation.isolate`, one savepoint per
+        part) and dead-lettered, and every other event is applied, in one transaction.
+        """
         batch = prepared.parsed
-        if batch.dead:
-            self.publisher.publish([d.to_record() for d in batch.dead])
-            self.totals.dead_lettered += len(batch.dead)
+        self.dead_letters.publish(batch.dead)
+        prepared.poisoned.clear()
 
         def work(conn: psycopg.Connection[Any]) -> ApplyResult:
             with conn.transaction():
-                return write_batch(conn, prepared.batch)
+                self.dead_letters.store(conn, batch.dead)
+                if prepared.batch is not None:
+                    try:
+                        with conn.transaction():
+                            return write_batch(conn, prepared.batch)
+                    except Exception as exc:
+                        if not is_poison(exc):
+                            raise
+                return self._write_isolating(conn, prepared)
 
         started = time.perf_counter()
         result: ApplyResult = self._retrying(work)
         self.last_write_s = time.perf_counter() - started
-        self.totals.applied += len(batch.events)
+        self.dead_letters.count([*batch.dead, *prepared.poisoned])
+        self.totals.applied += prepared.applied
+        self.totals.dead_lettered += prepared.dead_lettered
         return result
+
+    def _write_isolating(
+        self, conn: psycopg.Connection[Any], prepared: PreparedParse
+    ) -> ApplyResult:
+        """Apply the batch's events part by part in savepoints, isolating poison events;
+        dead-letter them (table, then topic, before the transaction commits)."""
+        batch = prepared.parsed
+        events, sources = batch.events, batch.sources
+        totals = [0, 0, 0, 0, 0]
+
+        def attempt(part: Sequence[int]) -> None:
+            sub = prepare_batch([events[i] for i in part], {}, self.caches)
+            with conn.transaction():
+                done = write_batch(conn, sub)
+            for n, value in enumerate(astuple(done)):
+                totals[n] += value
+
+        poisoned = isolate(list(range(len(events))), attempt)
+        letters = [
+            DeadLetter(sources[p.item].key, sources[p.item].value or b"", p.category, p.reason,
+                       "", _origin(sources[p.item]))
+            for p in poisoned
+        ]  # fmt: skip
+        failed = {p.item for p in poisoned}
+        progress: dict[Partition, datetime] = {}
+        for i, (event, r) in enumerate(zip(events, sources, strict=True)):
+            where = (r.topic, r.partition)
+            if i not in failed and (where not in progress or event.at > progress[where]):
+                progress[where] = event.at
+        record_progress(conn, progress, batch.offsets)
+        self.dead_letters.store(conn, letters)
+        self.dead_letters.publish(letters)
+        prepared.poisoned[:] = letters
+        return ApplyResult(*totals)
 
     def derive(self, budget_s: float | None = None, chunk: int | None = None) -> DeriveResult:
         """Run derive passes until the queues are empty or the time budget is spent.
@@ -201,15 +326,7 @@ class Projector:
         limit = self.derive_chunk if chunk is None else chunk
         persons = devices = found = requeued = 0
         while True:
-            result: DeriveResult = self._retrying(
-                lambda conn: derive_pass(
-                    conn,
-                    allowed_lateness=self.allowed_lateness,
-                    config=self.config,
-                    limit=limit,
-                    caches=self.caches,
-                )
-            )
+            result = self._derive_pass(limit)
             persons += result.persons
             devices += result.devices
             found += result.transitions
@@ -220,6 +337,61 @@ class Projector:
         self.totals.devices_derived += devices
         survival_stage.refresh(self.pool, self.allowed_lateness, self.config)  # live aggregates
         return DeriveResult(persons, devices, found, requeued)
+
+    def _derive_pass(self, limit: int) -> DeriveResult:
+        """One derive pass; a pass failing on a key it cannot derive is done again key by
+        key (:func:`~tenure.eventlog.isolation.isolate`), the failing keys dead-lettered."""
+        try:
+            result: DeriveResult = self._retrying(
+                lambda conn: derive_pass(
+                    conn,
+                    allowed_lateness=self.allowed_lateness,
+                    config=self.config,
+                    limit=limit,
+                    caches=self.caches,
+                )
+            )
+            return result
+        except Exception as exc:
+            if not is_poison(exc):
+                raise
+            return self._derive_isolating(limit)
+
+    def _derive_isolating(self, limit: int) -> DeriveResult:
+        with self.pool.connection() as conn:
+            keys = queued_keys(conn, limit)
+        done: list[DeriveResult] = []
+
+        def attempt(part: Sequence[QueuedKey]) -> None:
+            done.append(
+                self._retrying(
+                    lambda conn: derive_keys(
+                        conn,
+                        part,
+                        allowed_lateness=self.allowed_lateness,
+                        config=self.config,
+                        caches=self.caches,
+                    )
+                )
+            )
+
+        poisoned = isolate(keys, attempt)
+        letters = [key_dead_letter(p.item, p.category, p.reason) for p in poisoned]
+        self.derive_dead_letters.publish(letters)
+
+        def park(conn: psycopg.Connection[Any]) -> None:
+            with conn.transaction():
+                unqueue(conn, [p.item for p in poisoned])
+                self.derive_dead_letters.store(conn, letters)
+
+        self._retrying(park)
+        self.derive_dead_letters.count(letters)
+        return DeriveResult(
+            sum(r.persons for r in done),
+            sum(r.devices for r in done),
+            sum(r.transitions for r in done),
+            sum(r.requeued for r in done),
+        )
 
     def publish_transitions(self) -> int:
         """Publish pending transitions; return how many."""

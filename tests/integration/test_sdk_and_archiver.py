@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import orjson
+import psycopg
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
@@ -60,13 +62,19 @@ def test_sdk_events_are_forwarded_or_dead_lettered_with_the_reason(
     missing_field = make_event("device.used", source=unique_source, data={})
     unknown_type = make_event("device.beamed", source=unique_source, data={})
     garbage = f"garbage-{uuid.uuid4().hex}".encode()
+    # A record the validator could not even route (it raised while converting the time to
+    # UTC), lost before with no dead letter.
+    overflow_time = make_event("device.used", source=unique_source, n=90)
+    overflow_time["time"] = "0001-01-01T00:30:00+01:00"
+    unroutable = [json.dumps(overflow_time).encode()]
     sdk = TenureProducer(broker.bootstrap)
     assert sdk.send_all([*valid, missing_field, unknown_type]) == len(valid) + 2
     sdk.close()
     raw = KafkaProducer(bootstrap_servers=broker.bootstrap)
-    raw.send(SDK_EVENTS, key=b"x", value=garbage).get(timeout=10)
+    for value in (garbage, *unroutable):
+        raw.send(SDK_EVENTS, key=b"x", value=value).get(timeout=10)
     raw.close()
-    sent = len(valid) + 3
+    sent = len(valid) + 4
 
     metrics_port = free_port()
     validator = ManagedProcess(
@@ -103,7 +111,8 @@ def test_sdk_events_are_forwarded_or_dead_lettered_with_the_reason(
         validator.stop()
     assert sorted(ids) == sorted(e["id"] for e in valid)
     assert metric_total(text, "tenure_sdk_records_total", outcome="forwarded") == len(valid)
-    assert metric_total(text, "tenure_sdk_records_total", outcome="dead_lettered") == 3
+    assert metric_total(text, "tenure_sdk_records_total", outcome="dead_lettered") == 4
+    assert metric_total(text, "tenure_dead_letters_total", worker="sdk-validator") == 4
 
     dead = [
         r
@@ -111,12 +120,18 @@ def test_sdk_events_are_forwarded_or_dead_lettered_with_the_reason(
         if unique_source.encode() in r.value or r.value == garbage
     ]
     reasons = {r.value: dict(r.headers) for r in dead}
-    assert len(dead) == 3
+    assert len(dead) == 4
     assert all(h[REASON_HEADER] for h in reasons.values())
     assert reasons[garbage]["tenure-reason-category"] == b"malformed"
     by_category = sorted(h["tenure-reason-category"] for h in reasons.values())
-    assert by_category == [b"malformed", b"schema", b"unknown_type"]
+    assert {b"malformed", b"schema", b"unknown_type"} <= set(by_category)
+    assert set(unroutable) <= set(reasons)
     assert any(h["tenure-reason-field"] == b"data.device_id" for h in reasons.values())
+    with psycopg.connect(database_url) as conn:  # and each in the dead_letters table
+        stored = conn.execute(
+            "SELECT payload, category FROM dead_letters WHERE stage = 'sdk-validator'"
+        ).fetchall()
+    assert sorted(bytes(p) for p, _ in stored) == sorted(reasons)
 
 
 def test_archiver_killed_mid_stream_ends_with_each_event_once(
