@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -21,8 +21,10 @@ from tenure.domain.device_view import derive_device
 from tenure.domain.events import parse_event
 from tenure.domain.world import fold, views
 from tenure.eventlog.publisher import EventPublisher
+from tenure.projection.projector import Projector
 from tenure.projection.replay import aliases_by_person
 from tenure.projection.watermark import DEFAULT_ALLOWED_LATENESS as LATENESS
+from tenure.runtime.broker import LocalBroker
 from tenure.storage import archive
 from tenure.storage.archive import ArchiveRecord
 from tenure.storage.read_models import DEVICE_COLUMNS, PERSON_COLUMNS, device_row, person_row
@@ -161,3 +163,35 @@ def wait_for_the_fold(database_url: str, events: list[dict], timeout_s: float = 
     devices = read_model_rows(database_url, "devices", DEVICE_COLUMNS)
     got_devices = [r for r in devices if r[0] in device_ids]
     assert got_devices == mine_devices
+
+
+def topic_sender(broker: LocalBroker) -> tuple[EventPublisher, Any]:
+    """A publisher and a ``send(batch)`` that writes events straight to their canonical topics."""
+    from tenure.contract.topics import ROUTES
+    from tenure.eventlog.publisher import event_record
+
+    publisher = EventPublisher(broker.bootstrap)
+
+    def send(batch: list[dict]) -> None:
+        publisher.publish(
+            [
+                event_record(
+                    ROUTES[e["type"]].topic,
+                    e["data"][ROUTES[e["type"]].key_field],
+                    e,
+                    datetime.now(UTC),
+                )
+                for e in batch
+            ]
+        )
+
+    return publisher, send
+
+
+def drain(projector: Projector) -> None:
+    """Settle the in-process projector until its apply and derive queues are empty."""
+    for _ in range(50):
+        projector.settle(budget_s=5)
+        if projector.backlog() == (0, 0):
+            return
+    raise AssertionError(f"backlog did not drain: {projector.backlog()}")

@@ -33,9 +33,15 @@ from tenure.storage.dead_letters import list_letters
 from tenure.storage.read_models import PERSON_COLUMNS, person_row
 from tests.factories import make_event, scenario
 from tests.integration.conftest import env_for
-from tests.integration.pipeline import plain_row, running_archiver, wait_for_archive
+from tests.integration.pipeline import (
+    drain,
+    plain_row,
+    running_archiver,
+    topic_sender,
+    wait_for_archive,
+    wait_for_the_fold,
+)
 from tests.integration.test_convergence import archive_payloads, poison_payloads
-from tests.integration.test_projection import _sender, _wait_for_the_fold, drain
 from tests.integration.test_sdk_and_archiver import metric_total, read_topic
 
 pytestmark = pytest.mark.kafka
@@ -74,7 +80,7 @@ def test_projector_worker_dead_letters_poison_records_and_projects_the_rest(
     """The issue's record: amount_minor 2**64 (and 1e30) on the payment topic, between
     valid events; the worker used to crash-loop in the codec."""
     events = scenario(41, 20, source=unique_source, end=END)
-    publisher, send = _sender(broker)
+    publisher, send = topic_sender(broker)
     poison = poison_payloads(unique_source)
     half = len(events) // 2
     send(events[:half])
@@ -84,7 +90,7 @@ def test_projector_worker_dead_letters_poison_records_and_projects_the_rest(
     send(events[half:])
     worker, port = _projector(broker, database_url, scratch_dir)
     try:
-        _wait_for_the_fold(database_url, events)
+        wait_for_the_fold(database_url, events)
         deadline = time.monotonic() + 30
         while len(_letters(database_url, unique_source)) < 2 and time.monotonic() < deadline:
             time.sleep(0.5)

@@ -18,7 +18,13 @@ from tenure.projection.replay import aliases_by_person
 from tenure.runtime.broker import LocalBroker
 from tenure.storage.read_models import DEVICE_COLUMNS, PERSON_COLUMNS, device_row, person_row
 from tests.factories import scenario
-from tests.integration.pipeline import plain_row, read_model_rows, wait_for_the_fold
+from tests.integration.pipeline import (
+    drain,
+    plain_row,
+    read_model_rows,
+    topic_sender,
+    wait_for_the_fold,
+)
 
 pytestmark = pytest.mark.kafka
 
@@ -41,14 +47,6 @@ def records(events: list[dict], rng: random.Random) -> list[IncomingRecord]:
         for i, e in enumerate(events)
     ]
     return out
-
-
-def drain(projector: Projector) -> None:
-    for _ in range(50):
-        projector.settle(budget_s=5)
-        if projector.backlog() == (0, 0):
-            return
-    raise AssertionError(f"backlog did not drain: {projector.backlog()}")
 
 
 def test_live_projection_equals_the_fold_whatever_the_delivery(
@@ -153,28 +151,6 @@ def _projector_process(broker: LocalBroker, database_url: str, scratch, name: st
     return proc
 
 
-def _sender(broker: LocalBroker):
-    from tenure.contract.topics import ROUTES
-    from tenure.eventlog.publisher import event_record
-
-    publisher = EventPublisher(broker.bootstrap)
-
-    def send(batch: list[dict]) -> None:
-        publisher.publish(
-            [
-                event_record(
-                    ROUTES[e["type"]].topic,
-                    e["data"][ROUTES[e["type"]].key_field],
-                    e,
-                    datetime.now(UTC),
-                )
-                for e in batch
-            ]
-        )
-
-    return publisher, send
-
-
 def test_projector_worker_killed_mid_stream_ends_equal_to_the_fold(
     broker: LocalBroker, pool, database_url: str, scratch_dir, unique_source: str
 ) -> None:
@@ -186,7 +162,7 @@ def test_projector_worker_killed_mid_stream_ends_equal_to_the_fold(
     rng = random.Random(13)
     deliveries = events + rng.sample(events, 40)
     rng.shuffle(deliveries)
-    publisher, send = _sender(broker)
+    publisher, send = topic_sender(broker)
     half = len(deliveries) // 2
     send(deliveries[:half])
     first = _projector_process(broker, database_url, scratch_dir, f"projector-a-{broker.name}")
@@ -210,7 +186,7 @@ def test_two_projector_workers_in_one_group_end_equal_to_the_fold(
     rng = random.Random(17)
     deliveries = events + rng.sample(events, 40)
     rng.shuffle(deliveries)
-    publisher, send = _sender(broker)
+    publisher, send = topic_sender(broker)
     workers = [
         _projector_process(broker, database_url, scratch_dir, f"projector-{n}-{broker.name}")
         for n in ("c", "d")
