@@ -25,11 +25,15 @@ def _database_url() -> str:
 
 
 def _bootstrap() -> str | None:
+    """The broker when one is configured and answers; ``None`` lets re-drive go on without
+    it (re-applying from the archive and re-queueing need only the database)."""
     from tenure.cli.app import _kafka_bootstrap
+    from tenure.cli.preflight import SettingError
 
     try:
         return _kafka_bootstrap(TenureConfig.from_env())
-    except typer.BadParameter:
+    except SettingError as exc:
+        log.warning("no broker for re-publishing (%s); those letters stay pending", exc)
         return None
 
 

@@ -167,7 +167,7 @@ def test_archiver_retries_a_lost_database_connection_instead_of_dead_lettering(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
-    with caplog.at_level(logging.ERROR, logger="streams.archiver.worker"):
+    with caplog.at_level(logging.WARNING, logger="streams.archiver.worker"):
         with running_archiver(pool, broker.bootstrap):
             ids = wait_for_archive(database_url, unique_source, len(events))
     assert sorted(ids) == sorted(e["id"] for e in events)
