@@ -43,6 +43,7 @@ def create_app(bootstrap: str, datadir: Path, future_tolerance: timedelta) -> fa
                     origin=f"{msg.topic}/{msg.partition}/{msg.offset}",
                     now=now,
                     future_tolerance=future_tolerance,
+                    headers=msg.headers,
                 )
                 if isinstance(routed, DeadLetter):
                     metrics.SDK_RECORDS.labels("dead_lettered", routed.category).inc()

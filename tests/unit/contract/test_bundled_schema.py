@@ -19,9 +19,7 @@ def test_it_is_self_contained_valid_json_schema() -> None:
     schema = bundled_event_schema()
     Draft202012Validator.check_schema(schema)
     assert "$ref" not in json.dumps(schema)
-    assert [v["properties"]["type"] for v in schema["anyOf"]] == [
-        {"const": t} for t in EVENT_TYPES
-    ]
+    assert [v["properties"]["type"] for v in schema["anyOf"]] == [{"const": t} for t in EVENT_TYPES]
 
 
 @pytest.mark.parametrize("event_type", EVENT_TYPES)
