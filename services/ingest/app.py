@@ -12,14 +12,14 @@ from functools import cache
 from typing import Any, Literal
 
 import anyio.to_thread
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Security
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, Field
 
 from schemas import bundled_event_schema
-from services.auth import AuthFailure, ProducerAuthenticator
+from services.auth import BEARER, AuthFailure, ProducerAuthenticator
 from services.ingest import metrics
 from services.ingest.batch import ingest_batch
 from tenure.contract import MalformedBody, decode_http
@@ -108,6 +108,7 @@ def create_app(
         "/v1/events",
         summary="Send a batch of events",
         response_model=IngestResponse,
+        dependencies=[Security(BEARER)],
         responses={
             400: {"model": ErrorResponse, "description": "Body is not JSON / NDJSON"},
             401: {"model": ErrorResponse, "description": "Missing or unknown token"},
