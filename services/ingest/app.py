@@ -19,9 +19,10 @@ from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, Field
 
 from schemas import bundled_event_schema
-from services.auth import BEARER, AuthFailure, ProducerAuthenticator
+from services.auth import AuthFailure, ProducerAuthenticator
 from services.ingest import metrics
 from services.ingest.batch import ingest_batch
+from services.openapi import BEARER, operation_id
 from tenure.contract import MalformedBody, decode_http
 from tenure.contract.codec import (
     CLOUDEVENTS_BATCH_JSON,
@@ -86,6 +87,7 @@ def create_app(
     """Build the ingest application around a database pool and an event publisher."""
     app = FastAPI(
         title="Tenure ingest",
+        generate_unique_id_function=operation_id,
         version="1",
         description="Send CloudEvents 1.0 to Tenure in any HTTP content mode: structured "
         "(`application/cloudevents+json`, one event), batched "

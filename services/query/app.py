@@ -10,7 +10,8 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import ConnectionPool
 
-from services.auth import BEARER, AuthFailure, ProducerAuthenticator
+from services.auth import AuthFailure, ProducerAuthenticator
+from services.openapi import BEARER, operation_id
 from services.query import reads
 from services.query.dashboard import mount_dashboard
 from services.query.models import TIER_DOC, Device, Person, PersonPage
@@ -35,6 +36,7 @@ def create_app(*, pool: ConnectionPool) -> FastAPI:
     """Build the query application around a database pool."""
     app = FastAPI(
         title="Tenure query",
+        generate_unique_id_function=operation_id,
         version="1",
         description="Lifecycle projections: persons (customers, users, both, neither) and "
         "devices. Bearer tokens with scope 'read' (`tenure token create --scope read`).",

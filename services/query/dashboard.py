@@ -19,7 +19,8 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from psycopg_pool import ConnectionPool
 
-from services.auth import BEARER, AuthFailure, ProducerAuthenticator
+from services.auth import AuthFailure, ProducerAuthenticator
+from services.openapi import BEARER
 from services.query import business_metrics
 from services.query.dashboard_summary import read_summary
 from services.query.models import DashboardSummary

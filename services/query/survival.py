@@ -18,7 +18,8 @@ from fastapi import APIRouter, Query, Request, Security
 from fastapi.responses import JSONResponse, Response
 from psycopg_pool import ConnectionPool
 
-from services.auth import BEARER, AuthFailure, ProducerAuthenticator
+from services.auth import AuthFailure, ProducerAuthenticator
+from services.openapi import BEARER
 from services.query.models import MilestoneAnswer, RetentionAnswer, SurvivalAnswer
 from services.query.params import (
     ERROR_RESPONSES,
@@ -332,6 +333,7 @@ def survival_router(pool: ConnectionPool) -> APIRouter:
             f"/{kind}",
             endpoint,
             methods=["GET"],
+            name=kind,
             summary=summary,
             description=description,
             response_model=MilestoneAnswer,
