@@ -105,6 +105,19 @@ def decode_binary(
     return event
 
 
+def _header_text(value: str) -> str:
+    """An HTTP attribute header's value: percent-decoded (UTF-8), as the binding says.
+
+    Servers hand header bytes over as Latin-1 text; raw UTF-8 bytes (a sender that did not
+    percent-encode) are read back as UTF-8.
+    """
+    try:
+        value = value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        pass
+    return unquote(value)
+
+
 def is_binary_http(headers: Mapping[str, str]) -> bool:
     """Whether an HTTP request is a binary-mode CloudEvent (it has a ``ce-specversion`` header)."""
     return f"{HTTP_ATTRIBUTE_PREFIX}specversion" in headers
@@ -119,7 +132,7 @@ def decode_http(body: bytes, headers: Mapping[str, str]) -> list[object]:
     """
     if is_binary_http(headers):
         attributes = [
-            (name, unquote(value))
+            (name, _header_text(value))
             for name, value in headers.items()
             if name.lower().startswith(HTTP_ATTRIBUTE_PREFIX)
         ]

@@ -94,3 +94,10 @@ def test_kafka_structured_and_binary_records_decode_to_the_same_event() -> None:
 
 def test_kafka_record_without_headers_is_structured() -> None:
     assert decode_kafka_record(orjson.dumps(EVENT), []) == EVENT
+
+
+def test_http_binary_mode_reads_raw_utf8_header_bytes_as_utf8() -> None:
+    latin1_view = "café".encode().decode("latin-1")  # how the server hands the bytes over
+    headers = Headers({**_binary_headers(), "ce-subject": latin1_view})
+    (decoded,) = decode_http(orjson.dumps(EVENT["data"]), headers)
+    assert isinstance(decoded, dict) and decoded["subject"] == "café"
