@@ -6,22 +6,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-from fastapi.security import HTTPBearer
 from psycopg_pool import ConnectionPool
 
 from tenure.storage.tokens import Producer, authenticate
-
-BEARER = HTTPBearer(
-    auto_error=False,  # the routes answer 401/403 themselves, with the reason
-    scheme_name="bearerAuth",
-    description="A Tenure token (`tenure token create`): scope `ingest` for `POST /v1/events`, "
-    "scope `read` (`--scope read`) for the query API.",
-)
-"""The OpenAPI security scheme of both services: add ``Security(BEARER)`` to a protected route.
-
-It only declares the scheme (so the docs page can send a token and generated clients know
-it); :class:`ProducerAuthenticator` checks the header.
-"""
 
 
 @dataclass(frozen=True, slots=True)
