@@ -12,12 +12,7 @@ from kafka import KafkaProducer
 from bench.events import Event
 from tenure.contract import Rejection, validate_event
 from tenure.contract.validation import DEFAULT_FUTURE_TOLERANCE
-from tenure.eventlog.publisher import (
-    CLOUDEVENTS_CONTENT_TYPE,
-    EventPublisher,
-    OutgoingRecord,
-    event_record,
-)
+from tenure.eventlog.publisher import EventPublisher, OutgoingRecord, event_record
 
 
 def ingest_records(events: Sequence[Event], at: datetime | None = None) -> list[OutgoingRecord]:
@@ -52,7 +47,7 @@ class RawProducer:
                 r.topic,
                 key=r.key.encode(),
                 value=r.value,
-                headers=[("content-type", CLOUDEVENTS_CONTENT_TYPE), *r.headers],
+                headers=list(r.headers),  # content-type and ingest time, as ingest sends
             )
             for r in records
         ]

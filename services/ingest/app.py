@@ -1,4 +1,8 @@
-"""The ingest HTTP service: ``POST /v1/events`` (JSON array or NDJSON), ``/metrics``, health."""
+"""The ingest HTTP service: ``POST /v1/events`` (every CloudEvents HTTP mode, or NDJSON), health.
+
+The body is decoded by :func:`tenure.contract.decode_http`: structured, batched and binary
+CloudEvents, Tenure's JSON array and NDJSON; one result per event whatever the mode.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from functools import cache
 from typing import Any, Literal
 
 import anyio.to_thread
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Security
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import ConnectionPool
@@ -19,8 +23,14 @@ from services.auth import AuthFailure, ProducerAuthenticator
 from services.health import add_health_routes
 from services.ingest import metrics
 from services.ingest.batch import ingest_batch
-from tenure.contract import MalformedBody, decode_batch
-from tenure.contract.codec import SUPPORTED_CONTENT_TYPES
+from services.openapi import BEARER, operation_id
+from tenure.contract import MalformedBody, decode_http
+from tenure.contract.codec import (
+    CLOUDEVENTS_BATCH_JSON,
+    CLOUDEVENTS_JSON,
+    SUPPORTED_CONTENT_TYPES,
+    is_binary_http,
+)
 from tenure.eventlog.publisher import EventPublisher, PublishFailed
 
 log = logging.getLogger(__name__)
@@ -78,8 +88,12 @@ def create_app(
     """Build the ingest application around a database pool and an event publisher."""
     app = FastAPI(
         title="Tenure ingest",
+        generate_unique_id_function=operation_id,
         version="1",
-        description="Send CloudEvents 1.0 (structured JSON) to Tenure. See docs/contract.md.",
+        description="Send CloudEvents 1.0 to Tenure in any HTTP content mode: structured "
+        "(`application/cloudevents+json`, one event), batched "
+        "(`application/cloudevents-batch+json`), binary (`ce-*` headers, the body is `data`), "
+        "or a JSON array / NDJSON of structured events. See docs/ingest.md.",
     )
     auth = ProducerAuthenticator(pool, scope="ingest")
 
@@ -98,6 +112,7 @@ def create_app(
         "/v1/events",
         summary="Send a batch of events",
         response_model=IngestResponse,
+        dependencies=[Security(BEARER)],
         responses={
             400: {"model": ErrorResponse, "description": "Body is not JSON / NDJSON"},
             401: {"model": ErrorResponse, "description": "Missing or unknown token"},
@@ -113,6 +128,8 @@ def create_app(
                 "content": {
                     "application/json": {"schema": {"type": "array", "items": event_schema()}},
                     "application/x-ndjson": {"schema": {"type": "string"}},
+                    CLOUDEVENTS_JSON: {"schema": event_schema()},
+                    CLOUDEVENTS_BATCH_JSON: {"schema": {"type": "array", "items": event_schema()}},
                 },
             }
         },
@@ -122,7 +139,7 @@ def create_app(
         if isinstance(checked, AuthFailure):
             return _error(checked.status, checked.message)
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media_type not in SUPPORTED_CONTENT_TYPES:
+        if media_type not in SUPPORTED_CONTENT_TYPES and not is_binary_http(request.headers):
             return _error(415, f"Content-Type must be one of {', '.join(SUPPORTED_CONTENT_TYPES)}")
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > max_body_bytes:
@@ -133,7 +150,7 @@ def create_app(
             if len(body) > max_body_bytes:
                 return _error(413, f"body is larger than {max_body_bytes} bytes")
         try:
-            items = decode_batch(bytes(body), media_type)
+            items = decode_http(bytes(body), request.headers)
         except MalformedBody as exc:
             return _error(400, str(exc))
         if not items:

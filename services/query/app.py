@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import anyio.to_thread
-from fastapi import FastAPI, Path, Query, Request
+from fastapi import FastAPI, Path, Query, Request, Security
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import ConnectionPool
 
 from services.auth import AuthFailure, ProducerAuthenticator
 from services.health import add_health_routes
+from services.openapi import BEARER, operation_id
 from services.query import reads
 from services.query.dashboard import mount_dashboard
+from services.query.models import TIER_DOC, Device, Person, PersonPage
 from services.query.params import (
     ERROR_RESPONSES,
     MAX_ID_LENGTH,
@@ -23,16 +25,19 @@ from services.query.params import (
     answer_invalid_parameters,
 )
 from services.query.survival import survival_router
+from tenure.domain.level import Level
+from tenure.domain.segment import Segment
+from tenure.domain.stage import Stage
 
-SEGMENTS = Literal["customer_and_user", "customer_only", "user_only", "prospect"]
-STAGES = Literal["none", "new", "active", "at_risk", "churned", "resurrected"]
-LEVELS = Literal["none", "micro", "weak", "strong", "super"]
+PROTECTED = [Security(BEARER)]
+"""Dependencies of every route behind a read token (declares the security scheme)."""
 
 
 def create_app(*, pool: ConnectionPool) -> FastAPI:
     """Build the query application around a database pool."""
     app = FastAPI(
         title="Tenure query",
+        generate_unique_id_function=operation_id,
         version="1",
         description="Lifecycle projections: persons (customers, users, both, neither) and "
         "devices. Bearer tokens with scope 'read' (`tenure token create --scope read`).",
@@ -68,6 +73,8 @@ def create_app(*, pool: ConnectionPool) -> FastAPI:
     @app.get(
         "/v1/persons/{person_id}",
         summary="One person's lifecycle view (id or alias)",
+        response_model=Person,
+        dependencies=PROTECTED,
         responses={**ERROR_RESPONSES, **NOT_FOUND},
     )
     async def get_person(
@@ -79,6 +86,8 @@ def create_app(*, pool: ConnectionPool) -> FastAPI:
     @app.get(
         "/v1/devices/{device_id}",
         summary="One device's view",
+        response_model=Device,
+        dependencies=PROTECTED,
         responses={**ERROR_RESPONSES, **NOT_FOUND},
     )
     async def get_device(
@@ -90,14 +99,18 @@ def create_app(*, pool: ConnectionPool) -> FastAPI:
     @app.get(
         "/v1/persons",
         summary="Persons by segment, stage, level, tier, super user",
+        response_model=PersonPage,
+        dependencies=PROTECTED,
         responses=ERROR_RESPONSES,
     )
     async def list_persons(
         request: Request,
-        segment: SEGMENTS | None = None,
-        stage: STAGES | None = None,
-        level: LEVELS | None = None,
-        tier: str | None = Query(None, max_length=MAX_TEXT_LENGTH, pattern=NO_NUL),
+        segment: Segment | None = None,
+        stage: Stage | None = None,
+        level: Level | None = None,
+        tier: str | None = Query(
+            None, max_length=MAX_TEXT_LENGTH, pattern=NO_NUL, description=TIER_DOC
+        ),
         super_user: bool | None = None,
         after: str | None = Query(
             None,
@@ -109,7 +122,13 @@ def create_app(*, pool: ConnectionPool) -> FastAPI:
     ) -> Any:
         if failure := await authorised(request):
             return refused(failure)
-        filters = reads.PersonFilter(segment, stage, level, tier, super_user)
+        filters = reads.PersonFilter(
+            None if segment is None else segment.value,
+            None if stage is None else stage.value,
+            None if level is None else level.value,
+            tier,
+            super_user,
+        )
         rows = await anyio.to_thread.run_sync(fetch, reads.persons_page, filters, after, limit)
         next_cursor = rows[-1]["person_id"] if len(rows) == limit else None
         return {"persons": rows, "next": next_cursor}

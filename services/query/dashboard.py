@@ -14,14 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, Security
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from psycopg_pool import ConnectionPool
 
 from services.auth import AuthFailure, ProducerAuthenticator
+from services.openapi import BEARER
 from services.query import business_metrics
 from services.query.dashboard_summary import read_summary
+from services.query.models import DashboardSummary
+from services.query.params import ErrorBody
 
 STATIC = Path(__file__).with_name("dashboard_static")
 ANALYTICS_ROUTES = {
@@ -55,9 +58,11 @@ def dashboard_router(pool: ConnectionPool) -> APIRouter:
     @router.get(
         "/v1/dashboard/summary",
         summary="Counts, funnels and pipeline health for the built-in dashboard",
+        response_model=DashboardSummary,
+        dependencies=[Security(BEARER)],
         responses={
-            401: {"description": "Missing or unknown token"},
-            403: {"description": "Revoked token"},
+            401: {"model": ErrorBody, "description": "Missing or unknown token"},
+            403: {"model": ErrorBody, "description": "Revoked token"},
         },
     )
     async def summary(request: Request) -> Any:

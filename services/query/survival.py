@@ -14,11 +14,13 @@ from typing import Any
 
 import anyio.to_thread
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Security
 from fastapi.responses import JSONResponse, Response
 from psycopg_pool import ConnectionPool
 
 from services.auth import AuthFailure, ProducerAuthenticator
+from services.openapi import BEARER
+from services.query.models import MilestoneAnswer, RetentionAnswer, SurvivalAnswer
 from services.query.params import (
     ERROR_RESPONSES,
     MAX_GROUPS,
@@ -239,7 +241,7 @@ def milestone_body(
 
 def survival_router(pool: ConnectionPool) -> APIRouter:
     """The ``/v1/tenure/*`` routes over a database pool (read-scope bearer auth)."""
-    router = APIRouter(prefix="/v1/tenure", tags=["survival"])
+    router = APIRouter(prefix="/v1/tenure", tags=["survival"], dependencies=[Security(BEARER)])
     auth = ProducerAuthenticator(pool, scope="read")
     attach_survival_gauges(pool)
 
@@ -268,6 +270,7 @@ def survival_router(pool: ConnectionPool) -> APIRouter:
         "duration. Greenwood variance, 95% log-log band, median (first day with S <= 0.5) "
         "and its CI, restricted mean up to `horizon_days`, numbers at risk per day; the "
         "log-rank test when exactly two groups are asked. See docs/metrics.md.",
+        response_model=SurvivalAnswer,
         responses=_example(SURVIVAL_EXAMPLE),
     )
     async def survival(
@@ -290,6 +293,7 @@ def survival_router(pool: ConnectionPool) -> APIRouter:
         description="Cohort = Monday (UTC) of the first-engagement week. `on[k]`: share of "
         "the cohort engaged in week k; `on_or_after[k]`: engaged in week k or any later "
         "week. Rows cover the weeks started by `as_of`.",
+        response_model=RetentionAnswer,
         responses=_example(RETENTION_EXAMPLE),
     )
     async def retention(
@@ -329,8 +333,10 @@ def survival_router(pool: ConnectionPool) -> APIRouter:
             f"/{kind}",
             endpoint,
             methods=["GET"],
+            name=kind,
             summary=summary,
             description=description,
+            response_model=MilestoneAnswer,
             responses=_example(MILESTONE_EXAMPLE),
         )
 

@@ -55,6 +55,7 @@ def _route(msg: Any, now: datetime, future_tolerance: timedelta) -> OutgoingReco
             origin=f"{msg.topic}/{msg.partition}/{msg.offset}",
             now=now,
             future_tolerance=future_tolerance,
+            headers=msg.headers,
         )
     except Exception as exc:
         category = poison_category(exc)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
-from tenure.contract import MalformedBody, Rejection, decode_record, validate_event
+import orjson
+
+from tenure.contract import MalformedBody, Rejection, decode_kafka_record, validate_event
 from tenure.eventlog.deadletter import DeadLetter
 from tenure.eventlog.publisher import OutgoingRecord, event_record
 
@@ -16,13 +19,23 @@ def route_sdk_record(
     origin: str,
     now: datetime,
     future_tolerance: timedelta,
+    headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None = None,
 ) -> OutgoingRecord | DeadLetter:
-    """Validate one SDK record: a valid event goes to its topic, anything else to dead letters."""
+    """Validate one SDK record: a valid event goes to its topic, anything else to dead letters.
+
+    The record is in either CloudEvents Kafka mode (:func:`decode_kafka_record`): structured
+    (the value is the event) or binary (``ce_*`` headers, the value is ``data``). A rejected
+    binary-mode event is parked as its structured form, so the dead letter keeps its
+    attributes. The forwarded record is structured, like ingest's, with the same headers.
+    """
     raw = value or b""
+    pairs = list(headers.items() if isinstance(headers, Mapping) else headers or ())
     try:
-        item = decode_record(raw)
+        item = decode_kafka_record(raw, pairs)
     except MalformedBody as exc:
         return DeadLetter(key, raw, "malformed", str(exc), "", origin)
+    if isinstance(item, dict) and any(name.lower() == "ce_specversion" for name, _ in pairs):
+        raw = orjson.dumps(item)
     checked = validate_event(item, now=now, future_tolerance=future_tolerance)
     if isinstance(checked, Rejection):
         return DeadLetter(key, raw, checked.category, checked.reason, checked.field, origin)

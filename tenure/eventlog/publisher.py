@@ -19,6 +19,7 @@ from tenure.contract.topics import INGEST_TIME_HEADER
 log = logging.getLogger(__name__)
 
 CLOUDEVENTS_CONTENT_TYPE = b"application/cloudevents+json; charset=utf-8"
+CONTENT_TYPE_HEADER = "content-type"
 
 
 class PublishFailed(RuntimeError):
@@ -38,13 +39,28 @@ class OutgoingRecord:
 def event_record(
     topic: str, key: str, envelope: Mapping[str, Any], ingested_at: datetime
 ) -> OutgoingRecord:
-    """The record of one accepted event: its envelope, keyed, with the ingest-time header."""
+    """The record of one accepted event: its envelope, keyed, with the ingest-time header.
+
+    Every record on a canonical topic is made here (ingest, the SDK validator, recovery), so
+    all carry the same headers: ``content-type`` (structured-mode CloudEvents JSON) and the
+    ingest time.
+    """
     return OutgoingRecord(
         topic=topic,
         key=key,
         value=orjson.dumps(envelope),
-        headers=((INGEST_TIME_HEADER, format_time(ingested_at).encode()),),
+        headers=(
+            (CONTENT_TYPE_HEADER, CLOUDEVENTS_CONTENT_TYPE),
+            (INGEST_TIME_HEADER, format_time(ingested_at).encode()),
+        ),
     )
+
+
+def _with_content_type(headers: tuple[tuple[str, bytes], ...]) -> list[tuple[str, bytes]]:
+    """The headers of a record, with the CloudEvents ``content-type`` unless it has one."""
+    if any(name == CONTENT_TYPE_HEADER for name, _ in headers):
+        return list(headers)
+    return [(CONTENT_TYPE_HEADER, CLOUDEVENTS_CONTENT_TYPE), *headers]
 
 
 class EventPublisher:
@@ -100,7 +116,7 @@ class EventPublisher:
                     r.topic,
                     key=r.key.encode(),
                     value=r.value,
-                    headers=[("content-type", CLOUDEVENTS_CONTENT_TYPE), *r.headers],
+                    headers=_with_content_type(r.headers),
                 )
                 for r in records
             ]

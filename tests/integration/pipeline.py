@@ -39,9 +39,10 @@ def ingest_server(
     *,
     max_body_bytes: int = 1 << 20,
     max_batch_events: int = 1000,
+    publish_timeout_s: float = 10,
 ) -> Iterator[tuple[str, str]]:
     """Run the ingest service; yield its URL and a fresh producer token."""
-    publisher = EventPublisher(bootstrap, timeout_s=10)
+    publisher = EventPublisher(bootstrap, timeout_s=publish_timeout_s)
     app = create_app(
         pool=pool,
         publisher=publisher,

@@ -91,6 +91,7 @@ def test_headers(doc: Any) -> None:
         for message_ref in channels[topic]["messages"].values():
             headers = deref(doc, deref(doc, message_ref)["headers"])
             assert INGEST_TIME_HEADER in headers["properties"]
+            assert {"content-type", INGEST_TIME_HEADER} <= set(headers["required"])
     for message_ref in channels[DEAD_LETTERS]["messages"].values():
         headers = deref(doc, deref(doc, message_ref)["headers"])
         assert REASON_HEADER in headers["required"]

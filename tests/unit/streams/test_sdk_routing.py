@@ -42,3 +42,40 @@ def test_invalid_events_become_dead_letters_with_reason_and_field() -> None:
         assert isinstance(routed, DeadLetter)
         assert (routed.category, routed.field) == (category, field)
         assert routed.value == value and routed.key == b"k" and routed.reason
+
+
+def test_binary_mode_records_are_forwarded_like_structured_ones() -> None:
+    event = make_event("device.used", at=NOW - timedelta(days=1))
+    headers = [(f"ce_{k}", str(v).encode()) for k, v in event.items() if k != "data"]
+    headers.append(("content-type", b"application/json"))
+    binary = route_sdk_record(
+        b"k",
+        orjson.dumps(event["data"]),
+        origin="sdk/0/1",
+        now=NOW,
+        future_tolerance=timedelta(seconds=300),
+        headers=headers,
+    )
+    structured = route(orjson.dumps(event))
+    assert isinstance(binary, OutgoingRecord) and binary == structured
+
+
+def test_forwarded_records_carry_the_content_type_ingest_sets() -> None:
+    routed = route(orjson.dumps(make_event("device.used", at=NOW)))
+    assert isinstance(routed, OutgoingRecord)
+    assert dict(routed.headers)["content-type"] == b"application/cloudevents+json; charset=utf-8"
+
+
+def test_a_rejected_binary_record_is_parked_as_its_structured_form() -> None:
+    event = make_event("device.used", at=NOW, data={})
+    headers = [(f"ce_{k}", str(v).encode()) for k, v in event.items() if k != "data"]
+    routed = route_sdk_record(
+        b"k",
+        b"{}",
+        origin="sdk/0/1",
+        now=NOW,
+        future_tolerance=timedelta(seconds=300),
+        headers=headers,
+    )
+    assert isinstance(routed, DeadLetter) and routed.field == "data.device_id"
+    assert orjson.loads(routed.value)["id"] == event["id"]
