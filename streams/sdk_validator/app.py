@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +21,25 @@ from streams.sdk_validator import metrics
 from streams.sdk_validator.routing import route_sdk_record
 from tenure.contract.topics import SDK_EVENTS
 from tenure.eventlog.deadletter import DeadLetter
+from tenure.privacy.boundary import VaultConnection, tokenised
 
 APP_ID = "tenure-sdk-validator"
 
 
-def create_app(bootstrap: str, datadir: Path, future_tolerance: timedelta) -> faust.App:
-    """Build the faust application (one agent) for the given broker."""
+def _tokenise(
+    tokenise: Any, registry: dict[str, str], envelope: dict[str, Any], key: str
+) -> tuple[dict[str, Any], str]:
+    result: tuple[dict[str, Any], str] = tokenise(envelope, key, registry)
+    return result
+
+
+def create_app(
+    bootstrap: str, datadir: Path, future_tolerance: timedelta, database_url: str
+) -> faust.App:
+    """Build the faust application (one agent) for the given broker; forwarded events
+    carry tokens for person ids, registered in the database's vault first."""
     app = tenure_faust_app(APP_ID, bootstrap, datadir)
+    vault = VaultConnection(database_url)
     source = app.topic(SDK_EVENTS, key_serializer="raw", value_serializer="raw")
     sinks: dict[str, Any] = {}
 
@@ -35,15 +48,22 @@ def create_app(bootstrap: str, datadir: Path, future_tolerance: timedelta) -> fa
         async for events in stream.take_events(500, within=0.2):
             now = datetime.now(UTC)
             pending = []
-            for event in events:
-                msg = event.message
-                routed = route_sdk_record(
-                    msg.key,
-                    msg.value,
-                    origin=f"{msg.topic}/{msg.partition}/{msg.offset}",
+            registry: dict[str, str] = {}
+            tokenise = partial(tokenised, await asyncio.to_thread(vault.pseudonymiser))
+            routed_all = [
+                route_sdk_record(
+                    event.message.key,
+                    event.message.value,
+                    origin=f"{event.message.topic}/{event.message.partition}/"
+                    f"{event.message.offset}",
                     now=now,
                     future_tolerance=future_tolerance,
+                    tokenise=partial(_tokenise, tokenise, registry),
                 )
+                for event in events
+            ]
+            await asyncio.to_thread(vault.register, registry)  # before anything is sent
+            for routed in routed_all:
                 if isinstance(routed, DeadLetter):
                     metrics.SDK_RECORDS.labels("dead_lettered", routed.category).inc()
                     DEAD_LETTERS.labels("sdk-validator", routed.category).inc()

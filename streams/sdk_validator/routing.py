@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from tenure.contract import MalformedBody, Rejection, decode_record, validate_event
 from tenure.eventlog.deadletter import DeadLetter
@@ -16,8 +18,13 @@ def route_sdk_record(
     origin: str,
     now: datetime,
     future_tolerance: timedelta,
+    tokenise: Callable[[dict[str, Any], str], tuple[dict[str, Any], str]] | None = None,
 ) -> OutgoingRecord | DeadLetter:
-    """Validate one SDK record: a valid event goes to its topic, anything else to dead letters."""
+    """Validate one SDK record: a valid event goes to its topic, anything else to dead letters.
+
+    ``tokenise`` (envelope, key) -> (envelope, key) replaces person ids by their tokens
+    before the event is forwarded (:mod:`tenure.privacy.boundary`).
+    """
     raw = value or b""
     try:
         item = decode_record(raw)
@@ -26,4 +33,7 @@ def route_sdk_record(
     checked = validate_event(item, now=now, future_tolerance=future_tolerance)
     if isinstance(checked, Rejection):
         return DeadLetter(key, raw, checked.category, checked.reason, checked.field, origin)
-    return event_record(checked.topic(), checked.key(), checked.to_json_dict(ingest_time=now), now)
+    envelope, record_key = checked.to_json_dict(ingest_time=now), checked.key()
+    if tokenise is not None:
+        envelope, record_key = tokenise(envelope, record_key)
+    return event_record(checked.topic(), record_key, envelope, now)

@@ -351,13 +351,14 @@ def worker_sdk_validator(
     from streams.sdk_validator.app import create_app
 
     config = _config()
-    if not config.kafka_bootstrap:
-        raise typer.BadParameter("TENURE_KAFKA_BOOTSTRAP must be set")
+    if not config.kafka_bootstrap or not config.database_url:  # the vault is in Postgres
+        raise typer.BadParameter("TENURE_KAFKA_BOOTSTRAP and TENURE_DATABASE_URL must be set")
     start_http_server(metrics_port or config.sdk_validator_metrics_port, addr="0.0.0.0")
     faust_app = create_app(
         config.kafka_bootstrap,
         Path(config.state_dir) / "faust",
         timedelta(seconds=config.future_tolerance_s),
+        config.database_url,
     )
     worker = faust.Worker(faust_app, loglevel=config.log_level, quiet=True)
     worker.execute_from_commandline()

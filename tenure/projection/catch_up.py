@@ -12,6 +12,8 @@ from psycopg_pool import ConnectionPool
 
 from tenure.domain.events import parse_event
 from tenure.projection.apply import apply_events
+from tenure.projection.erasure import purge
+from tenure.projection.person_refs import PersonRefs
 
 Progress = Callable[[int], None]
 
@@ -25,6 +27,7 @@ def catch_up_from_archive(
     """Apply every archived event to the raw states, in archive order; return the count."""
     done = 0
     last_seq = 0
+    refs = PersonRefs()
     while True:
         with pool.connection() as conn:
             rows = conn.execute(
@@ -40,12 +43,17 @@ def catch_up_from_archive(
                 where = (str(r[2]), int(r[3]))
                 if where not in latest or event.at > latest[where]:
                     latest[where] = event.at
-            _apply(conn, events, latest)
+            _apply(conn, refs, events, latest)
         last_seq = int(rows[-1][0])
         done += len(rows)
         progress(done)
 
 
-def _apply(conn: psycopg.Connection[Any], events: list[Any], latest: dict[Any, Any]) -> None:
+def _apply(
+    conn: psycopg.Connection[Any], refs: PersonRefs, events: list[Any], latest: dict[Any, Any]
+) -> None:
+    people = refs.resolve(conn, events)  # tokens -> person ids (docs/design/erasure.md)
+    if people.erasures:
+        refs.forget(purge(conn, refs.pseudonymiser(conn), people.erasures).tokens)
     with conn.transaction():
-        apply_events(conn, events, latest)
+        apply_events(conn, refs.hold(conn, people), latest)

@@ -8,6 +8,7 @@ deterministic ids, so consumers de-duplicate.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -55,10 +56,13 @@ def publish_pending(
     publisher: EventPublisher,
     limit: int = 1000,
     by_kind: dict[str, int] | None = None,
+    person_ref: Callable[[str], str] = str,
 ) -> int:
     """Publish up to ``limit`` unpublished transitions in outbox order; return how many.
 
-    ``by_kind``, when given, is incremented per transition kind published.
+    ``by_kind``, when given, is incremented per transition kind published. ``person_ref``
+    turns the outbox's person id into what is published (the projector passes the token:
+    docs/design/erasure.md).
     """
     with conn.transaction():
         rows = conn.execute(
@@ -71,7 +75,11 @@ def publish_pending(
             return 0
         publisher.publish(
             [
-                OutgoingRecord(LIFECYCLE_TRANSITIONS, str(r[1]), orjson.dumps(transition_event(*r)))
+                OutgoingRecord(
+                    LIFECYCLE_TRANSITIONS,
+                    person_ref(str(r[1])),
+                    orjson.dumps(transition_event(r[0], person_ref(str(r[1])), *r[2:])),
+                )
                 for r in rows
             ]
         )

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -35,8 +35,11 @@ from tenure.projection.apply import (
     write_batch,
 )
 from tenure.projection.derive import DeriveResult, derive_pass, queue_stale_persons
+from tenure.projection.erasure import purge
 from tenure.projection.outbox import publish_pending
+from tenure.projection.person_refs import PersonRefs, ResolvedBatch
 from tenure.projection.raw_cache import RawCaches
+from tenure.storage import person_pseudonyms
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +130,8 @@ class PreparedParse:
 
     parsed: ParsedBatch
     batch: PreparedBatch
+    people: ResolvedBatch | None = None
+    """How the batch's person ids were resolved (re-checked when it is written)."""
 
 
 class Projector:
@@ -150,6 +155,7 @@ class Projector:
         self.derive_chunk = derive_chunk
         self.totals = ProjectorTotals()
         self.caches = RawCaches()
+        self.refs = PersonRefs()
         self.last_write_s = 0.0
 
     def _retrying(self, work: Any) -> Any:
@@ -171,8 +177,21 @@ class Projector:
         return self.write(self.prepare(batch))
 
     def prepare(self, batch: ParsedBatch) -> PreparedParse:
-        """The CPU work of applying a decoded batch (no database; see :func:`prepare_batch`)."""
-        return PreparedParse(batch, prepare_batch(batch.events, batch.progress, self.caches))
+        """The CPU work of applying a decoded batch (see :func:`prepare_batch`), after its
+        person ids are resolved (tokens -> ids; a query only for tokens not cached)."""
+        with self.pool.connection() as conn:
+            people = self.refs.resolve(conn, batch.events)
+        if people.events is not batch.events:
+            batch = replace(batch, events=people.events)
+        return PreparedParse(
+            batch, prepare_batch(batch.events, batch.progress, self.caches), people
+        )
+
+    def _purge(self, erasures: Mapping[str, datetime]) -> None:
+        """Rename erased humans to their tokens in Postgres before their erasure is applied
+        (:mod:`tenure.projection.erasure`)."""
+        result = self._retrying(lambda conn: purge(conn, self.refs.pseudonymiser(conn), erasures))
+        self.refs.forget(result.tokens)
 
     def write(self, prepared: PreparedParse) -> ApplyResult:
         """Write a prepared batch durably (dead letters acknowledged first)."""
@@ -181,9 +200,18 @@ class Projector:
             self.publisher.publish([d.to_record() for d in batch.dead])
             self.totals.dead_lettered += len(batch.dead)
 
+        people = prepared.people
+        if people is not None and people.erasures:
+            self._purge(people.erasures)
+
         def work(conn: psycopg.Connection[Any]) -> ApplyResult:
             with conn.transaction():
-                return write_batch(conn, prepared.batch)
+                if people is None:
+                    return write_batch(conn, prepared.batch)
+                events = self.refs.hold(conn, people)  # erasure lock, shared; first statement
+                if events is people.events:
+                    return write_batch(conn, prepared.batch)
+                return write_batch(conn, prepare_batch(events, batch.progress, self.caches))
 
         started = time.perf_counter()
         result: ApplyResult = self._retrying(work)
@@ -197,6 +225,14 @@ class Projector:
         ``chunk`` (default: the projector's) is how many persons and devices one pass
         claims; smaller chunks keep a pass within a small budget.
         """
+        with self.pool.connection() as guard:
+            person_pseudonyms.lock_session_shared(guard)  # no purge while deriving
+            try:
+                return self._derive(budget_s, chunk)
+            finally:
+                person_pseudonyms.unlock_session_shared(guard)
+
+    def _derive(self, budget_s: float | None, chunk: int | None) -> DeriveResult:
         deadline = time.monotonic() + (self.derive_budget_s if budget_s is None else budget_s)
         limit = self.derive_chunk if chunk is None else chunk
         persons = devices = found = requeued = 0
@@ -226,7 +262,12 @@ class Projector:
         total = 0
         while True:
             with self.pool.connection() as conn:
-                n = publish_pending(conn, self.publisher, by_kind=self.totals.by_kind)
+                n = publish_pending(
+                    conn,
+                    self.publisher,
+                    by_kind=self.totals.by_kind,
+                    person_ref=self.refs.pseudonymiser(conn).token,
+                )
             total += n
             if n == 0:
                 break
@@ -248,7 +289,12 @@ class Projector:
         ``stale_limit`` bounds how many stale persons are queued per call (default: all).
         """
         with self.pool.connection() as conn:
-            queue_stale_persons(conn, self.allowed_lateness, stale_limit)
+            person_pseudonyms.lock_session_shared(conn)  # reads persons rows: no purge now
+            try:
+                with conn.transaction():
+                    queue_stale_persons(conn, self.allowed_lateness, stale_limit)
+            finally:
+                person_pseudonyms.unlock_session_shared(conn)
         result = self.derive(budget_s, chunk)
         self.publish_transitions()
         return result

@@ -20,7 +20,9 @@ from tenure.domain.device_view import derive_device
 from tenure.domain.events import DomainEvent, parse_event
 from tenure.domain.view import DEFAULT_CONFIG
 from tenure.domain.world import World, fold, views
+from tenure.projection.person_refs import PersonRefs
 from tenure.projection.watermark import DEFAULT_ALLOWED_LATENESS, watermark
+from tenure.storage import person_pseudonyms
 from tenure.storage.archive import read_envelopes
 from tenure.storage.read_models import Checkpoint, device_row, person_row, rebuild
 
@@ -52,7 +54,7 @@ def _read_events(
         if n % 5000 == 0:
             progress("reading archive", n, total)
     progress("reading archive", len(events), total)
-    return events, latest
+    return PersonRefs().resolve(conn, events).events, latest  # tokens -> person ids
 
 
 def aliases_by_person(world: World) -> dict[str, list[str]]:
@@ -72,7 +74,23 @@ def replay(
     config: LifecycleConfig = DEFAULT_CONFIG,
     progress: Progress = lambda phase, done, total: None,
 ) -> ReplayResult:
-    """Rebuild ``persons`` and ``devices`` from the archive; return what was done."""
+    """Rebuild ``persons`` and ``devices`` from the archive; return what was done.
+
+    Holds the erasure lock shared throughout, so no purge runs between its read and its
+    write (docs/design/erasure.md).
+    """
+    with psycopg.connect(database_url) as guard:
+        person_pseudonyms.lock_session_shared(guard)
+        return _replay(database_url, as_of, allowed_lateness, config, progress)
+
+
+def _replay(
+    database_url: str,
+    as_of: datetime | None,
+    allowed_lateness: timedelta,
+    config: LifecycleConfig,
+    progress: Progress,
+) -> ReplayResult:
     with psycopg.connect(database_url) as reader:
         reader.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one snapshot
         with reader.transaction():
