@@ -6,7 +6,7 @@ exclusively, clears the vault rows of every id of the human, and renames each id
 token in the raw states (device deltas and rows mentioning it, the human's own states,
 moved to the token keys, and the states of everyone they name), the key graph, the derive
 queue, the transitions outbox and the survival bookkeeping; it deletes the human's read-model
-rows and writes ``~erased`` for them in device rows. Renaming commutes with the fold, so the
+rows and writes ``~erased`` (users: none) for them in device rows. Renaming commutes with the fold, so the
 projection then equals the fold of the archive as it decodes after the erasure.
 
 Tables added later that hold event payloads are listed in :data:`PAYLOAD_COLUMNS`.
@@ -200,10 +200,11 @@ def purge(
     conn: Conn,
     pseudonymiser: Pseudonymiser,
     erasures: Mapping[str, datetime],
-    payload_columns: Iterable[PayloadColumn] = PAYLOAD_COLUMNS,
+    payload_columns: Iterable[PayloadColumn] | None = None,
 ) -> PurgeResult:
     """Erase the humans of ``erasures`` (person id -> erasure time) from the projection's
-    storage, in one transaction of its own; see the module doc."""
+    storage, in one transaction of its own; see the module doc. ``payload_columns``
+    defaults to :data:`PAYLOAD_COLUMNS` (read at call time)."""
     with conn.transaction():
         person_pseudonyms.hold_exclusive(conn)
         human, _ = raw_store.components(conn, erasures)
@@ -225,14 +226,16 @@ def purge(
         conn.execute("DELETE FROM persons WHERE person_id = ANY(%b)", (members,))
         _rename_column(conn, "survival_dirty", "person_id", mapping, ())
         _rename_column(conn, "survival_contributions", "person_id", mapping, ())
-        for column in ("user_id", "payer_id", "beneficiary_id"):
-            conn.execute(
+        for column, value in (("user_id", None), ("payer_id", ERASED), ("beneficiary_id", ERASED)):
+            conn.execute(  # as derive_device will say once the devices are derived again
                 sql.SQL("UPDATE devices SET {c} = %s WHERE {c} = ANY(%b)").format(
                     c=sql.Identifier(column)
                 ),
-                (ERASED, members),
+                (value, members),
             )
-        _rename_in_payloads(conn, mapping, payload_columns)
+        _rename_in_payloads(
+            conn, mapping, PAYLOAD_COLUMNS if payload_columns is None else payload_columns
+        )
         queued = sorted({*mapping.values(), *others})
         conn.execute("INSERT INTO dirty_persons SELECT unnest(%b::text[])", (queued,))
         if devices:
