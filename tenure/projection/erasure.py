@@ -6,8 +6,9 @@ exclusively, clears the vault rows of every id of the human, and renames each id
 token in the raw states (device deltas and rows mentioning it, the human's own states,
 moved to the token keys, and the states of everyone they name), the key graph, the derive
 queue, the transitions outbox and the survival bookkeeping; it deletes the human's read-model
-rows and writes ``~erased`` (users: none) for them in device rows. Renaming commutes with the fold, so the
-projection then equals the fold of the archive as it decodes after the erasure.
+rows and writes ``~erased`` (users: none) for them in device rows. Renaming commutes with
+the fold, so the projection then equals the fold of the archive as it decodes after the
+erasure.
 
 Tables added later that hold event payloads are listed in :data:`PAYLOAD_COLUMNS`.
 """

@@ -22,8 +22,10 @@ from tenure.domain.device_view import derive_device
 from tenure.domain.events import parse_event
 from tenure.domain.world import fold, views
 from tenure.eventlog.publisher import EventPublisher
+from tenure.privacy.boundary import pseudonymiser_for
 from tenure.projection import erasure
-from tenure.projection.projector import IncomingRecord, Projector
+from tenure.projection.projector import IncomingRecord, Projector, parse_records
+from tenure.projection.raw_cache import DEVICES, read_all
 from tenure.projection.replay import aliases_by_person, replay
 from tenure.runtime.broker import LocalBroker
 from tenure.runtime.process import ManagedProcess, free_port, port_open
@@ -66,29 +68,74 @@ class Population:
     def over_http(self) -> list[dict]:
         item = {"sku": "watch-1", "category": "hardware", "amount_minor": 19_900, "currency": "EUR"}
         return [
-            self.event("device.activated", 1, device_id=self.alice_device, person_id=self.alice, product="watch"),
-            self.event("payment.completed", 1, order_id=f"o-a-{self.u}", payer_id=self.alice, items=[item | {"device_id": self.alice_device}]),
-            self.event("device.used", 2, device_id=self.alice_device, person_id=self.alice, duration_s=60),
+            self.event(
+                "device.activated",
+                1,
+                device_id=self.alice_device,
+                person_id=self.alice,
+                product="watch",
+            ),
+            self.event(
+                "payment.completed",
+                1,
+                order_id=f"o-a-{self.u}",
+                payer_id=self.alice,
+                items=[item | {"device_id": self.alice_device}],
+            ),
+            self.event(
+                "device.used", 2, device_id=self.alice_device, person_id=self.alice, duration_s=60
+            ),
             self.event("device.used", 3, device_id=self.alice_device, duration_s=30),
             self.event("identity.linked", 2, person_id=self.alice, alias_id=self.alias),
             self.event("feedback.submitted", 4, person_id=self.alias, channel="app", rating=4),
-            self.event("payment.completed", 5, order_id=f"o-g-{self.u}", payer_id=self.alice, beneficiary_id=self.bob, items=[item | {"device_id": self.bob_device}]),
-            self.event("device.activated", 6, device_id=self.bob_device, person_id=self.bob, product="watch"),
+            self.event(
+                "payment.completed",
+                5,
+                order_id=f"o-g-{self.u}",
+                payer_id=self.alice,
+                beneficiary_id=self.bob,
+                items=[item | {"device_id": self.bob_device}],
+            ),
+            self.event(
+                "device.activated",
+                6,
+                device_id=self.bob_device,
+                person_id=self.bob,
+                product="watch",
+            ),
             self.event("device.used", 7, device_id=self.bob_device, duration_s=50),
             self.event("referral.completed", 8, referrer_id=self.alice, referee_id=self.carol),
-            self.event("payment.completed", 9, order_id=f"o-c-{self.u}", payer_id=self.carol, items=[item]),
-            self.event("device.used", 30, device_id=self.alice_device, person_id=self.alice, duration_s=60),
-        ]  # fmt: skip
+            self.event(
+                "payment.completed", 9, order_id=f"o-c-{self.u}", payer_id=self.carol, items=[item]
+            ),
+            self.event(
+                "device.used", 30, device_id=self.alice_device, person_id=self.alice, duration_s=60
+            ),
+        ]
 
     def over_sdk(self) -> list[dict]:
         item = {"sku": "watch-1", "category": "hardware", "amount_minor": 19_900, "currency": "EUR"}
         return [
-            self.event("payment.completed", 3, order_id=f"o-d-{self.u}", payer_id=self.dave, items=[item | {"device_id": self.dave_device}]),
-            self.event("device.activated", 4, device_id=self.dave_device, person_id=self.dave, product="watch"),
-            self.event("device.used", 10, device_id=self.dave_device, person_id=self.dave, duration_s=40),
+            self.event(
+                "payment.completed",
+                3,
+                order_id=f"o-d-{self.u}",
+                payer_id=self.dave,
+                items=[item | {"device_id": self.dave_device}],
+            ),
+            self.event(
+                "device.activated",
+                4,
+                device_id=self.dave_device,
+                person_id=self.dave,
+                product="watch",
+            ),
+            self.event(
+                "device.used", 10, device_id=self.dave_device, person_id=self.dave, duration_s=40
+            ),
             self.event("referral.completed", 11, referrer_id=self.dave, referee_id=self.erin),
             self.event("feedback.submitted", 12, person_id=self.erin, channel="app", rating=5),
-        ]  # fmt: skip
+        ]
 
     @property
     def erased_ids(self) -> list[str]:
@@ -210,10 +257,22 @@ def sdk_validator(broker: LocalBroker, database_url: str, scratch_dir: Path):
     port = free_port()
     validator = ManagedProcess(
         "sdk-validator",
-        [sys.executable, "-m", "tenure.cli.app", "worker", "sdk-validator", "--metrics-port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "tenure.cli.app",
+            "worker",
+            "sdk-validator",
+            "--metrics-port",
+            str(port),
+        ],
         scratch_dir / f"erasure-sdk-validator-{broker.name}.log",
-        env=env_for(broker.bootstrap, database_url, TENURE_STATE_DIR=str(scratch_dir / f"erasure-{broker.name}")),
-    )  # fmt: skip
+        env=env_for(
+            broker.bootstrap,
+            database_url,
+            TENURE_STATE_DIR=str(scratch_dir / f"erasure-{broker.name}"),
+        ),
+    )
     validator.start()
     try:
         validator.wait_ready(lambda: port_open("127.0.0.1", port), 60)
@@ -234,10 +293,18 @@ def test_an_erased_person_is_nowhere_and_stays_erased(
         erasure, "PAYLOAD_COLUMNS", (erasure.PayloadColumn("parked_payloads", "payload"),)
     )
     projection = Projection(pool, broker, people.source)
-    with ingest_server(pool, broker.bootstrap) as (ingest, token), running_archiver(pool, broker.bootstrap), ServerThread(create_query_app(pool=pool)) as query:  # fmt: skip
+    with (
+        ingest_server(pool, broker.bootstrap) as (ingest, token),
+        running_archiver(pool, broker.bootstrap),
+        ServerThread(create_query_app(pool=pool)) as query,
+    ):
 
         def person(pid: str) -> httpx.Response:
-            return httpx.get(f"{query.url}/v1/persons/{pid}", headers={"Authorization": f"Bearer {read_token}"}, timeout=10)  # fmt: skip
+            return httpx.get(
+                f"{query.url}/v1/persons/{pid}",
+                headers={"Authorization": f"Bearer {read_token}"},
+                timeout=10,
+            )
 
         post(ingest, token, people.over_http())
         sdk = TenureProducer(broker.bootstrap)
@@ -257,19 +324,45 @@ def test_an_erased_person_is_nowhere_and_stays_erased(
         post(ingest, token, [people.event("person.erasure_requested", 31, person_id=people.alice)])
         wait_archived(database_url, people.source, len(people.sent))
         projection.catch_up()
-        post(ingest, token, [
-            people.event("device.used", 32, device_id=people.alice_device, person_id=people.alice, duration_s=60),
-            people.event("payment.completed", 33, order_id=f"o-late-{people.u}", payer_id=people.alias,
-                         items=[{"sku": "band", "category": "accessory", "amount_minor": 900, "currency": "EUR"}]),
-            people.event("feedback.submitted", 33, person_id=people.alice, channel="app"),
-        ])  # fmt: skip
+        post(
+            ingest,
+            token,
+            [
+                people.event(
+                    "device.used",
+                    32,
+                    device_id=people.alice_device,
+                    person_id=people.alice,
+                    duration_s=60,
+                ),
+                people.event(
+                    "payment.completed",
+                    33,
+                    order_id=f"o-late-{people.u}",
+                    payer_id=people.alias,
+                    items=[
+                        {
+                            "sku": "band",
+                            "category": "accessory",
+                            "amount_minor": 900,
+                            "currency": "EUR",
+                        }
+                    ],
+                ),
+                people.event("feedback.submitted", 33, person_id=people.alice, channel="app"),
+            ],
+        )
         wait_archived(database_url, people.source, len(people.sent))
         projection.catch_up()
 
         for pid in people.erased_ids:
             assert person(pid).status_code == 404
         assert person(people.bob).status_code == 200
-        device = httpx.get(f"{query.url}/v1/devices/{people.alice_device}", headers={"Authorization": f"Bearer {read_token}"}, timeout=10).json()  # fmt: skip
+        device = httpx.get(
+            f"{query.url}/v1/devices/{people.alice_device}",
+            headers={"Authorization": f"Bearer {read_token}"},
+            timeout=10,
+        ).json()
         assert device["user_id"] is None and device["payer_id"] == "~erased"
     projection.publisher.close()
 
@@ -300,3 +393,44 @@ def test_an_erased_person_is_nowhere_and_stays_erased(
     assert rows(database_url, "persons", PERSON_COLUMNS) == got_persons
     assert rows(database_url, "devices", DEVICE_COLUMNS) == want_devices
     assert occurrences_in_database(database_url, people.erased_ids) == []
+
+
+def test_a_batch_resolved_before_another_worker_erased_the_person_stores_no_id(
+    broker: LocalBroker, pool, database_url: str
+) -> None:
+    people = Population()
+    publisher = EventPublisher(broker.bootstrap)
+    first, second = (Projector(pool, publisher, allowed_lateness=LATENESS) for _ in range(2))
+
+    def records(*events: dict) -> list[IncomingRecord]:
+        return [IncomingRecord("t", 0, i, b"k", orjson.dumps(e)) for i, e in enumerate(events)]
+
+    try:
+        first.project(
+            records(
+                people.event(
+                    "device.activated",
+                    1,
+                    device_id=people.alice_device,
+                    person_id=people.alice,
+                    product="w",
+                )
+            )
+        )
+        # ``first`` resolves a batch naming Alice; meanwhile ``second`` erases her.
+        late_use = people.event(
+            "device.used", 2, device_id=people.alice_device, person_id=people.alice
+        )
+        prepared = first.prepare(parse_records(records(late_use)))
+        second.project(records(people.event("person.erasure_requested", 3, person_id=people.alice)))
+        first.write(prepared)
+        first.settle()
+        second.settle()
+    finally:
+        publisher.close()
+    assert occurrences_in_database(database_url, [people.alice]) == []
+    with psycopg.connect(database_url) as conn:  # the late use is kept, under the token
+        device = read_all(conn, DEVICES)[people.alice_device]
+        token = pseudonymiser_for(conn).token(people.alice)
+    assert [person for _, person in device.uses] == [token]
+    assert {a.person_id for a in device.activations} == {token}
