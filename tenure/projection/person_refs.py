@@ -15,20 +15,24 @@ resolved, renames the ids that became erased.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg_pool import ConnectionPool
 
-from tenure.domain.events import DomainEvent, PersonErasureRequested
+from tenure.domain.events import DomainEvent, IdentityLinked, PersonErasureRequested
 from tenure.domain.pseudonymity import is_token, person_ids_named, rename_events
 from tenure.privacy.boundary import pseudonymiser_for
 from tenure.privacy.pseudonyms import Pseudonymiser
 from tenure.storage import person_pseudonyms
 
 Conn = psycopg.Connection[Any]
+Source = Conn | ConnectionPool
+"""A connection, or a pool to take one from only when the database must be asked."""
 
 _RESOLVE_CHUNK = 10_000
 _CACHE_LIMIT = 500_000
@@ -73,11 +77,24 @@ class PersonRefs:
                 del self._ids[token]
         return generation
 
-    def resolve(self, conn: Conn, events: list[DomainEvent]) -> ResolvedBatch:
-        """Resolve the person ids of ``events`` (one query for the tokens not cached)."""
-        if self._generation < 0:
-            self.refresh(conn)
-        pseudonymiser = self.pseudonymiser(conn)
+    @contextmanager
+    def _connected(self, source: Source) -> Iterator[Conn]:
+        if isinstance(source, ConnectionPool):
+            with source.connection() as conn:
+                yield conn
+        else:
+            with nullcontext(source) as conn:
+                yield conn
+
+    def resolve(self, source: Source, events: list[DomainEvent]) -> ResolvedBatch:
+        """Resolve the person ids of ``events`` (one query for the tokens not cached; a
+        pool's connection is taken only when the database must be asked)."""
+        if self._generation < 0 or self._pseudonymiser is None:
+            with self._connected(source) as conn:
+                self.refresh(conn)
+                self.pseudonymiser(conn)
+        pseudonymiser = self._pseudonymiser
+        assert pseudonymiser is not None
         known, erased = self._ids, self._erased
         mapping: dict[str, str] = {}
         misses: set[str] = set()
@@ -98,15 +115,32 @@ class PersonRefs:
                     if token in erased:
                         mapping[value] = token
         if misses:
-            self._resolve_misses(conn, misses, mapping)
+            with self._connected(source) as conn:
+                self._resolve_misses(conn, misses, mapping)
         resolved = rename_events(events, mapping) if mapping else events
         ids = frozenset(p for p in (mapping.get(v, v) for v in seen) if not is_token(p))
+        return ResolvedBatch(resolved, self._generation, ids, self._erasures(resolved))
+
+    def _erasures(self, events: list[DomainEvent]) -> dict[str, datetime]:
+        """Ids (not tokens) to purge before applying ``events``: those erased, and those
+        linked to an erased token (the domain erases the whole human)."""
         erasures: dict[str, datetime] = {}
-        for event in resolved:
-            if type(event) is PersonErasureRequested and not is_token(event.person_id):
-                at = erasures.get(event.person_id)
-                erasures[event.person_id] = event.at if at is None else min(at, event.at)
-        return ResolvedBatch(resolved, self._generation, ids, erasures)
+        for event in events:
+            kind = type(event)
+            if kind is PersonErasureRequested:
+                assert isinstance(event, PersonErasureRequested)
+                gone = [event.person_id]
+            elif kind is IdentityLinked:
+                assert isinstance(event, IdentityLinked)
+                a, b = event.person_id, event.alias_id
+                gone = [b] if a in self._erased else [a] if b in self._erased else []
+            else:
+                continue
+            for person_id in gone:
+                if not is_token(person_id):
+                    at = erasures.get(person_id)
+                    erasures[person_id] = event.at if at is None else min(at, event.at)
+        return erasures
 
     def _resolve_misses(self, conn: Conn, misses: set[str], mapping: dict[str, str]) -> None:
         ordered = sorted(misses)

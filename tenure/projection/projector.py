@@ -179,8 +179,7 @@ class Projector:
     def prepare(self, batch: ParsedBatch) -> PreparedParse:
         """The CPU work of applying a decoded batch (see :func:`prepare_batch`), after its
         person ids are resolved (tokens -> ids; a query only for tokens not cached)."""
-        with self.pool.connection() as conn:
-            people = self.refs.resolve(conn, batch.events)
+        people = self.refs.resolve(self.pool, batch.events)
         if people.events is not batch.events:
             batch = replace(batch, events=people.events)
         return PreparedParse(

@@ -434,3 +434,29 @@ def test_a_batch_resolved_before_another_worker_erased_the_person_stores_no_id(
         token = pseudonymiser_for(conn).token(people.alice)
     assert [person for _, person in device.uses] == [token]
     assert {a.person_id for a in device.activations} == {token}
+
+
+def test_an_id_linked_to_an_erased_person_later_is_erased_too(
+    broker: LocalBroker, pool, database_url: str
+) -> None:
+    people = Population()
+    newcomer = f"alice-app-{people.u}"
+    publisher = EventPublisher(broker.bootstrap)
+    projector = Projector(pool, publisher, allowed_lateness=LATENESS)
+    events = [
+        people.event("feedback.submitted", 1, person_id=people.alice, channel="app"),
+        people.event("person.erasure_requested", 2, person_id=people.alice),
+        people.event("identity.linked", 3, person_id=people.alice, alias_id=newcomer),
+        people.event("feedback.submitted", 4, person_id=newcomer, channel="app"),
+        people.event("feedback.submitted", 5, person_id=people.bob, channel="app"),
+    ]
+    try:
+        for n, event in enumerate(events):  # one batch each, in order
+            projector.project([IncomingRecord("t", 0, n, b"k", orjson.dumps(event))])
+        projector.settle()
+    finally:
+        publisher.close()
+    assert occurrences_in_database(database_url, [people.alice, newcomer]) == []
+    want, _ = the_fold(events)  # the domain erases the newcomer with Alice
+    assert [r[0] for r in want] == [people.bob]
+    assert rows(database_url, "persons", PERSON_COLUMNS) == want
