@@ -61,6 +61,13 @@ class PersonRefs:
         self._generation = -1
         self._pseudonymiser: Pseudonymiser | None = None
 
+    def warm(self, pseudonymiser: Pseudonymiser, known: Mapping[str, str]) -> None:
+        """Start with a pseudonymiser and known ``token -> id`` pairs, no erasures (for
+        benchmarks: then :meth:`resolve` of known tokens asks no database)."""
+        self._pseudonymiser = pseudonymiser
+        self._ids.update(known)
+        self._generation = max(self._generation, 0)
+
     def pseudonymiser(self, conn: Conn) -> Pseudonymiser:
         """The database's pseudonymiser."""
         if self._pseudonymiser is None:
@@ -78,7 +85,9 @@ class PersonRefs:
         return generation
 
     @contextmanager
-    def _connected(self, source: Source) -> Iterator[Conn]:
+    def _connected(self, source: Source | None) -> Iterator[Conn]:
+        if source is None:
+            raise RuntimeError("the person ids cannot be resolved without a database")
         if isinstance(source, ConnectionPool):
             with source.connection() as conn:
                 yield conn
@@ -86,7 +95,7 @@ class PersonRefs:
             with nullcontext(source) as conn:
                 yield conn
 
-    def resolve(self, source: Source, events: list[DomainEvent]) -> ResolvedBatch:
+    def resolve(self, source: Source | None, events: list[DomainEvent]) -> ResolvedBatch:
         """Resolve the person ids of ``events`` (one query for the tokens not cached; a
         pool's connection is taken only when the database must be asked)."""
         if self._generation < 0 or self._pseudonymiser is None:
