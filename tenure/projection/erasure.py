@@ -25,6 +25,7 @@ import psycopg
 from psycopg import sql
 
 from tenure.domain.erasure import ERASED
+from tenure.domain.person import erased_person
 from tenure.domain.pseudonymity import (
     is_token,
     person_ids_in_state,
@@ -217,6 +218,17 @@ def purge(
         person_pseudonyms.mark_erased(conn, {t: at for t in mapping.values()})
         devices = sorted(raw_store.devices_mentioning(conn, members))
         others = sorted(_move_members(conn, members, mapping))
+        # The erasure itself, so the tokens are never live, even if the batch that carries
+        # the erasure is only applied after a restart (it then adds the same tombstone).
+        _append(
+            conn,
+            PERSONS,
+            (
+                (mapping[p], erased_person(mapping[p], t))
+                for p, t in sorted(erasures.items())
+                if p in mapping
+            ),
+        )
         _rewrite_in_place(conn, PERSONS, others, lambda s: rename_person_state(s, mapping))
         _rewrite_in_place(conn, DEVICES, devices, lambda s: rename_device_state(s, mapping))
         _rename_column(conn, "device_mentions", "person_id", mapping, ("device_id",))
@@ -229,10 +241,10 @@ def purge(
         _rename_column(conn, "survival_contributions", "person_id", mapping, ())
         for column, value in (("user_id", None), ("payer_id", ERASED), ("beneficiary_id", ERASED)):
             conn.execute(  # as derive_device will say once the devices are derived again
-                sql.SQL("UPDATE devices SET {c} = %s WHERE {c} = ANY(%b)").format(
-                    c=sql.Identifier(column)
-                ),
-                (value, members),
+                sql.SQL(
+                    "UPDATE devices SET {c} = %s WHERE device_id = ANY(%b) AND {c} = ANY(%b)"
+                ).format(c=sql.Identifier(column)),
+                (value, devices, members),
             )
         _rename_in_payloads(
             conn, mapping, PAYLOAD_COLUMNS if payload_columns is None else payload_columns

@@ -463,3 +463,36 @@ def test_an_id_linked_to_an_erased_person_later_is_erased_too(
     want, _ = the_fold(events)  # the domain erases the newcomer with Alice
     assert [r[0] for r in want] == [people.bob]
     assert rows(database_url, "persons", PERSON_COLUMNS) == want
+
+
+def test_a_purge_alone_leaves_no_live_row_for_the_tokens(
+    broker: LocalBroker, pool, database_url: str
+) -> None:
+    """A crash after the purge and before its batch is applied leaves nobody visible."""
+    people = Population()
+    publisher = EventPublisher(broker.bootstrap)
+    projector = Projector(pool, publisher, allowed_lateness=LATENESS)
+    events = [
+        people.event("feedback.submitted", 1, person_id=people.alice, channel="app"),
+        people.event("identity.linked", 2, person_id=people.alice, alias_id=people.alias),
+        people.event(
+            "device.activated",
+            3,
+            device_id=people.alice_device,
+            person_id=people.alias,
+            product="w",
+        ),
+        people.event("feedback.submitted", 4, person_id=people.bob, channel="app"),
+    ]
+    try:
+        projector.project(
+            [IncomingRecord("t", 0, n, b"k", orjson.dumps(e)) for n, e in enumerate(events)]
+        )
+        with pool.connection() as conn:
+            done = erasure.purge(conn, pseudonymiser_for(conn), {people.alice: people.start})
+        assert sorted(done.tokens) == sorted(people.erased_ids) and done.devices == 1
+        projector.settle()
+    finally:
+        publisher.close()
+    assert occurrences_in_database(database_url, people.erased_ids) == []
+    assert [r[0] for r in rows(database_url, "persons", PERSON_COLUMNS)] == [people.bob]

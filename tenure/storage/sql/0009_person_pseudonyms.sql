@@ -27,3 +27,7 @@ CREATE TABLE privacy_state (
     erasures  bigint NOT NULL DEFAULT 0
 );
 INSERT INTO privacy_state (id) VALUES (true);
+
+-- The purge renames an erased human's ids in these columns: find them without a scan.
+CREATE INDEX lifecycle_transitions_by_person ON lifecycle_transitions (person_id);
+CREATE INDEX identity_links_by_other ON identity_links (other_id);
