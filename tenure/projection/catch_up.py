@@ -53,7 +53,8 @@ def _apply(
     conn: psycopg.Connection[Any], refs: PersonRefs, events: list[Any], latest: dict[Any, Any]
 ) -> None:
     people = refs.resolve(conn, events)  # tokens -> person ids (docs/design/erasure.md)
-    if people.erasures:
-        refs.forget(purge(conn, refs.pseudonymiser(conn), people.erasures).tokens)
+    if people.erasures or people.linked:
+        purged = purge(conn, refs.pseudonymiser(conn), people.erasures, linked=people.linked)
+        refs.forget(purged.tokens)
     with conn.transaction():
         apply_events(conn, refs.hold(conn, people), latest)

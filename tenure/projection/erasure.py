@@ -203,18 +203,22 @@ def purge(
     pseudonymiser: Pseudonymiser,
     erasures: Mapping[str, datetime],
     payload_columns: Iterable[PayloadColumn] | None = None,
+    *,
+    linked: Mapping[str, datetime] | None = None,
 ) -> PurgeResult:
-    """Erase the humans of ``erasures`` (person id -> erasure time) from the projection's
-    storage, in one transaction of its own; see the module doc. ``payload_columns``
-    defaults to :data:`PAYLOAD_COLUMNS` (read at call time)."""
+    """Erase the humans of ``erasures`` (person id -> erasure time; their tokens get the
+    erasure's tombstone) and of ``linked`` (ids linked to an erased token: the domain erases
+    them with it) from the projection's storage, in one transaction of its own; see the
+    module doc. ``payload_columns`` defaults to :data:`PAYLOAD_COLUMNS` (read at call time)."""
+    linked = linked or {}
     with conn.transaction():
         person_pseudonyms.hold_exclusive(conn)
-        human, _ = raw_store.components(conn, erasures)
+        human, _ = raw_store.components(conn, [*erasures, *linked])
         members = sorted(p for p in human if not is_token(p))
         mapping = {m: pseudonymiser.token(m) for m in members}
         if not mapping:
             return PurgeResult({}, 0, 0)
-        at = min(erasures.values())
+        at = min([*erasures.values(), *linked.values()])
         person_pseudonyms.mark_erased(conn, {t: at for t in mapping.values()})
         devices = sorted(raw_store.devices_mentioning(conn, members))
         others = sorted(_move_members(conn, members, mapping))

@@ -49,6 +49,15 @@ class ResolvedBatch:
     """Plain person ids the events name after resolution."""
     erasures: Mapping[str, datetime] = field(default_factory=dict)
     """Person ids (not tokens) the batch erases: purge them before applying it."""
+    linked: Mapping[str, datetime] = field(default_factory=dict)
+    """Person ids the batch links to an erased token: purge them too."""
+
+
+def _earliest(times: dict[str, datetime], person_id: str, at: datetime) -> None:
+    """Record ``at`` for a person id (not a token), keeping the earliest."""
+    if not is_token(person_id):
+        known = times.get(person_id)
+        times[person_id] = at if known is None else min(known, at)
 
 
 class PersonRefs:
@@ -128,28 +137,19 @@ class PersonRefs:
                 self._resolve_misses(conn, misses, mapping)
         resolved = rename_events(events, mapping) if mapping else events
         ids = frozenset(p for p in (mapping.get(v, v) for v in seen) if not is_token(p))
-        return ResolvedBatch(resolved, self._generation, ids, self._erasures(resolved))
-
-    def _erasures(self, events: list[DomainEvent]) -> dict[str, datetime]:
-        """Ids (not tokens) to purge before applying ``events``: those erased, and those
-        linked to an erased token (the domain erases the whole human)."""
         erasures: dict[str, datetime] = {}
-        for event in events:
+        linked: dict[str, datetime] = {}
+        for event in resolved:
             kind = type(event)
             if kind is PersonErasureRequested:
                 assert isinstance(event, PersonErasureRequested)
-                gone = [event.person_id]
-            elif kind is IdentityLinked:
+                _earliest(erasures, event.person_id, event.at)
+            elif kind is IdentityLinked:  # the domain erases an id linked to an erased one
                 assert isinstance(event, IdentityLinked)
                 a, b = event.person_id, event.alias_id
-                gone = [b] if a in self._erased else [a] if b in self._erased else []
-            else:
-                continue
-            for person_id in gone:
-                if not is_token(person_id):
-                    at = erasures.get(person_id)
-                    erasures[person_id] = event.at if at is None else min(at, event.at)
-        return erasures
+                if a in self._erased or b in self._erased:
+                    _earliest(linked, b if a in self._erased else a, event.at)
+        return ResolvedBatch(resolved, self._generation, ids, erasures, linked)
 
     def _resolve_misses(self, conn: Conn, misses: set[str], mapping: dict[str, str]) -> None:
         ordered = sorted(misses)

@@ -186,10 +186,12 @@ class Projector:
             batch, prepare_batch(batch.events, batch.progress, self.caches), people
         )
 
-    def _purge(self, erasures: Mapping[str, datetime]) -> None:
+    def _purge(self, erasures: Mapping[str, datetime], linked: Mapping[str, datetime]) -> None:
         """Rename erased humans to their tokens in Postgres before their erasure is applied
         (:mod:`tenure.projection.erasure`)."""
-        result = self._retrying(lambda conn: purge(conn, self.refs.pseudonymiser(conn), erasures))
+        result = self._retrying(
+            lambda conn: purge(conn, self.refs.pseudonymiser(conn), erasures, linked=linked)
+        )
         self.refs.forget(result.tokens)
 
     def write(self, prepared: PreparedParse) -> ApplyResult:
@@ -200,8 +202,8 @@ class Projector:
             self.totals.dead_lettered += len(batch.dead)
 
         people = prepared.people
-        if people is not None and people.erasures:
-            self._purge(people.erasures)
+        if people is not None and (people.erasures or people.linked):
+            self._purge(people.erasures, people.linked)
 
         def work(conn: psycopg.Connection[Any]) -> ApplyResult:
             with conn.transaction():
