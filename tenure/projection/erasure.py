@@ -45,16 +45,18 @@ _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\
 
 @dataclass(frozen=True, slots=True)
 class PayloadColumn:
-    """A column holding event payloads (JSON) in which an erased id must be replaced."""
+    """A column in which an erased id must be replaced: ``jsonb`` or ``text`` holding JSON
+    (string values equal to the id), or ``id`` (the whole value is one id, e.g. a key)."""
 
     table: str
     column: str
-    kind: Literal["jsonb", "text"] = "jsonb"
+    kind: Literal["jsonb", "text", "id"] = "jsonb"
 
 
 PAYLOAD_COLUMNS: tuple[PayloadColumn, ...] = ()
-"""Payload columns the purge rewrites (JSON string values equal to an erased id). The
-dead-letter table of migration 0008 belongs here: ``PayloadColumn("dead_letters", "payload")``."""
+"""Payload columns the purge rewrites. The dead-letter table of migration 0008 belongs here:
+``PayloadColumn("dead_letters", "payload")`` (and ``PayloadColumn("dead_letters",
+"record_key", "id")`` if it keeps the record key)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +187,9 @@ def _rename_in_payloads(
     conn: Conn, mapping: Mapping[str, str], columns: Iterable[PayloadColumn]
 ) -> None:
     for where in columns:
+        if where.kind == "id":
+            _rename_column(conn, where.table, where.column, mapping, None)
+            continue
         t, c = sql.Identifier(where.table), sql.Identifier(where.column)
         text = sql.SQL("{c}::text").format(c=c) if where.kind == "jsonb" else c
         cast = sql.SQL("::jsonb") if where.kind == "jsonb" else sql.SQL("")

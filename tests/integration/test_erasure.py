@@ -287,10 +287,15 @@ def test_an_erased_person_is_nowhere_and_stays_erased(
     people = Population()
     with pool.connection() as conn:
         # A payload table as the dead-letter table of migration 0008 will be (see PAYLOAD_COLUMNS).
-        conn.execute("CREATE TABLE parked_payloads (payload jsonb NOT NULL)")
+        conn.execute("CREATE TABLE parked_payloads (payload jsonb NOT NULL, record_key text)")
         read_token = create_token(conn, "erasure-test-reader", scope="read")
     monkeypatch.setattr(
-        erasure, "PAYLOAD_COLUMNS", (erasure.PayloadColumn("parked_payloads", "payload"),)
+        erasure,
+        "PAYLOAD_COLUMNS",
+        (
+            erasure.PayloadColumn("parked_payloads", "payload"),
+            erasure.PayloadColumn("parked_payloads", "record_key", "id"),
+        ),
     )
     projection = Projection(pool, broker, people.source)
     with (
@@ -319,7 +324,8 @@ def test_an_erased_person_is_nowhere_and_stays_erased(
         assert person(people.dave).status_code == 200
         with pool.connection() as conn:
             conn.execute(
-                "INSERT INTO parked_payloads VALUES (%s)", (orjson.dumps(people.sent[0]).decode(),)
+                "INSERT INTO parked_payloads VALUES (%s, %s)",
+                (orjson.dumps(people.sent[0]).decode(), people.alias),
             )
         sent_before = list(people.sent)
 
