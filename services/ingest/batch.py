@@ -18,6 +18,7 @@ from psycopg_pool import ConnectionPool
 from services.ingest import metrics
 from tenure.contract import CloudEvent, Rejection, validate_event
 from tenure.eventlog.publisher import EventPublisher, event_record
+from tenure.privacy.boundary import tokenise_ledger_entries
 from tenure.storage import ledger
 
 Outcome = Literal["accepted", "duplicate", "rejected"]
@@ -105,6 +106,7 @@ def ingest_batch(
     ]
     if entries:
         with metrics.PUBLISH_SECONDS.time(), pool.connection() as conn, conn.transaction():
+            entries = tokenise_ledger_entries(conn, entries)  # person ids -> tokens + vault
             claimed = ledger.claim(conn, entries)
             publisher.publish(
                 [

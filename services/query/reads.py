@@ -30,12 +30,21 @@ def _select(table: str, columns: tuple[str, ...]) -> sql.Composed:
 
 
 def person(conn: psycopg.Connection[Any], person_id: str) -> dict[str, Any] | None:
-    """The row of a person by canonical id or by any alias of the same human."""
-    query = _select("persons", PERSON_COLUMNS) + sql.SQL(
-        " WHERE person_id = %s OR %s = ANY(aliases) ORDER BY person_id = %s DESC LIMIT 1"
+    """The row of a person by canonical id, by any alias of the same human, or by the token
+    of either (as transitions carry it; an erased token finds nothing)."""
+    query = (
+        sql.SQL(
+            "WITH wanted AS (SELECT coalesce((SELECT v.person_id FROM person_pseudonyms v"
+            " WHERE v.pseudonym = %s), %s) AS id) "
+        )
+        + _select("persons", PERSON_COLUMNS)
+        + sql.SQL(
+            ", wanted WHERE person_id = wanted.id OR wanted.id = ANY(aliases)"
+            " ORDER BY person_id = wanted.id DESC LIMIT 1"
+        )
     )
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(query, (person_id, person_id, person_id)).fetchone()
+        return cur.execute(query, (person_id, person_id)).fetchone()
 
 
 def device(conn: psycopg.Connection[Any], device_id: str) -> dict[str, Any] | None:

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 from psycopg_pool import ConnectionPool
@@ -29,6 +30,7 @@ from tenure.contract.topics import SDK_EVENTS
 from tenure.eventlog.deadletter import DeadLetter, DeadLetterSink
 from tenure.eventlog.isolation import Poisoned, poison_category
 from tenure.eventlog.publisher import EventPublisher, OutgoingRecord
+from tenure.privacy.boundary import VaultConnection, tokenised
 
 APP_ID = "tenure-sdk-validator"
 STAGE = "sdk-validator"
@@ -37,6 +39,7 @@ RETRY_MAX_S = 5.0
 is away."""
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def _letter(msg: Any, failure: Poisoned[Any]) -> DeadLetter:
@@ -46,7 +49,12 @@ def _letter(msg: Any, failure: Poisoned[Any]) -> DeadLetter:
     )  # fmt: skip
 
 
-def _route(msg: Any, now: datetime, future_tolerance: timedelta) -> OutgoingRecord | DeadLetter:
+Tokenise = Callable[[dict[str, Any], str], tuple[dict[str, Any], str]]
+
+
+def _route(
+    msg: Any, now: datetime, future_tolerance: timedelta, tokenise: Tokenise
+) -> OutgoingRecord | DeadLetter:
     """Route one record; an error about the record itself makes it a dead letter."""
     try:
         return route_sdk_record(
@@ -56,6 +64,7 @@ def _route(msg: Any, now: datetime, future_tolerance: timedelta) -> OutgoingReco
             now=now,
             future_tolerance=future_tolerance,
             headers=msg.headers,
+            tokenise=tokenise,
         )
     except Exception as exc:
         category = poison_category(exc)
@@ -64,21 +73,31 @@ def _route(msg: Any, now: datetime, future_tolerance: timedelta) -> OutgoingReco
         return _letter(msg, Poisoned(msg, exc, category))
 
 
-async def _park(
-    sink: DeadLetterSink, pool: ConnectionPool | None, dead: Sequence[DeadLetter]
-) -> None:
-    """Park dead letters (topic, table, counter), retrying while that fails transiently."""
+def _tokenise(
+    tokenise: Any, registry: dict[str, str], envelope: dict[str, Any], key: str
+) -> tuple[dict[str, Any], str]:
+    result: tuple[dict[str, Any], str] = tokenise(envelope, key, registry)
+    return result
+
+
+async def _retrying(what: str, work: Callable[[], T]) -> T:
+    """Run blocking ``work`` in a thread, retrying while it fails transiently (broker or
+    database away); an error about the data itself propagates."""
     wait = 0.2
     while True:
         try:
-            await asyncio.to_thread(sink.park, pool, dead)
-            return
+            return await asyncio.to_thread(work)
         except Exception as exc:
             if poison_category(exc) is not None:
                 raise
-            log.warning("dead letters not parked yet (%s); retrying", type(exc).__name__)
+            log.warning("%s not done yet (%s); retrying", what, type(exc).__name__)
             await asyncio.sleep(wait)
             wait = min(RETRY_MAX_S, wait * 2)
+
+
+async def _park(sink: DeadLetterSink, pool: ConnectionPool, dead: Sequence[DeadLetter]) -> None:
+    """Park dead letters (topic, table, counter), retrying while that fails transiently."""
+    await _retrying("dead letters parked", lambda: sink.park(pool, dead))
 
 
 def create_app(
@@ -89,15 +108,20 @@ def create_app(
 ) -> faust.App:
     """Build the faust application (one agent) for the given broker.
 
-    ``database_url`` (default: ``TENURE_DATABASE_URL``) is where dead letters are recorded.
+    ``database_url`` (default: ``TENURE_DATABASE_URL``) is where dead letters are recorded
+    and where the vault is that forwarded events' person-id tokens are registered in before
+    they are sent.
     """
     from tenure.config import TenureConfig
 
+    url = database_url or TenureConfig.from_env().database_url
+    if not url:
+        raise ValueError("the SDK validator needs a database (TENURE_DATABASE_URL)")
     app = tenure_faust_app(APP_ID, bootstrap, datadir)
     source = app.topic(SDK_EVENTS, key_serializer="raw", value_serializer="raw")
     sinks: dict[str, Any] = {}
-    url = database_url or TenureConfig.from_env().database_url
-    pool = ConnectionPool(url, min_size=0, max_size=1, open=False) if url else None
+    pool = ConnectionPool(url, min_size=0, max_size=1, open=False)
+    vault = VaultConnection(url)
     dead_letters = DeadLetterSink(STAGE, EventPublisher(bootstrap))
 
     async def forward(routed: OutgoingRecord) -> Any:
@@ -115,15 +139,18 @@ def create_app(
 
     @app.agent(source)
     async def validate_sdk_events(stream: Any) -> Any:
-        if pool is not None:
-            pool.open()
+        pool.open()
         async for events in stream.take_events(500, within=0.2):
             now = datetime.now(UTC)
             sent: list[tuple[Any, Any]] = []
             dead: list[DeadLetter] = []
-            for event in events:
-                msg = event.message
-                routed = _route(msg, now, future_tolerance)
+            registry: dict[str, str] = {}
+            pseudonymiser = await _retrying("vault secret read", vault.pseudonymiser)
+            tokenise = partial(_tokenise, partial(tokenised, pseudonymiser), registry)
+            routed_all = [(e.message, _route(e.message, now, future_tolerance, tokenise))
+                          for e in events]  # fmt: skip
+            await _retrying("vault rows registered", partial(vault.register, registry))
+            for msg, routed in routed_all:
                 if isinstance(routed, DeadLetter):
                     dead.append(routed)
                     continue

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 import orjson
 
@@ -20,6 +21,7 @@ def route_sdk_record(
     now: datetime,
     future_tolerance: timedelta,
     headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None = None,
+    tokenise: Callable[[dict[str, Any], str], tuple[dict[str, Any], str]] | None = None,
 ) -> OutgoingRecord | DeadLetter:
     """Validate one SDK record: a valid event goes to its topic, anything else to dead letters.
 
@@ -27,6 +29,8 @@ def route_sdk_record(
     (the value is the event) or binary (``ce_*`` headers, the value is ``data``). A rejected
     binary-mode event is parked as its structured form, so the dead letter keeps its
     attributes. The forwarded record is structured, like ingest's, with the same headers.
+    ``tokenise`` (envelope, key) -> (envelope, key) replaces person ids by their tokens
+    before the event is forwarded (:mod:`tenure.privacy.boundary`).
     """
     raw = value or b""
     pairs = list(headers.items() if isinstance(headers, Mapping) else headers or ())
@@ -39,4 +43,7 @@ def route_sdk_record(
     checked = validate_event(item, now=now, future_tolerance=future_tolerance)
     if isinstance(checked, Rejection):
         return DeadLetter(key, raw, checked.category, checked.reason, checked.field, origin)
-    return event_record(checked.topic(), checked.key(), checked.to_json_dict(ingest_time=now), now)
+    envelope, record_key = checked.to_json_dict(ingest_time=now), checked.key()
+    if tokenise is not None:
+        envelope, record_key = tokenise(envelope, record_key)
+    return event_record(checked.topic(), record_key, envelope, now)

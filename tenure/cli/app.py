@@ -397,11 +397,13 @@ def worker_sdk_validator(
 
     config = _config()
     bootstrap = check_kafka(config.kafka_bootstrap)
+    database_url = check_database(config.database_url)  # the token vault is in Postgres
     start_http_server(metrics_port or config.sdk_validator_metrics_port, addr=config.ingest_host)
     faust_app = create_app(
         bootstrap,
         Path(config.state_dir) / "faust",
         timedelta(seconds=config.future_tolerance_s),
+        database_url,
     )
     # logging is ours (configure_logging), not faust's: same format as every Tenure process
     worker = faust.Worker(faust_app, loglevel=config.log_level, quiet=True, override_logging=False)

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -33,6 +34,8 @@ from tenure.eventlog.deadletter import DeadLetter, DeadLetterSink
 from tenure.eventlog.isolation import isolate
 from tenure.eventlog.publisher import EventPublisher
 from tenure.projection.apply import Partition, prepare_batch, record_progress, write_batch
+from tenure.projection.erasure import purge
+from tenure.projection.person_refs import PersonRefs
 from tenure.projection.raw_cache import RawCaches
 from tenure.projection.screen import unstorable
 from tenure.storage import convergence
@@ -89,30 +92,52 @@ def apply_archived(
     rows: Sequence[ArchivedEvent],
     dead_letters: DeadLetterSink,
     caches: RawCaches | None = None,
+    refs: PersonRefs | None = None,
+    *,
+    then: Callable[[psycopg.Connection[Any]], object] = lambda conn: None,
 ) -> tuple[int, list[DeadLetter]]:
-    """Apply archived events to the raw states in the caller's transaction, isolating
-    poison events (savepoints) and recording their dead letters; return the events
-    applied and the dead letters (published to the topic before returning)."""
+    """Apply archived events to the raw states in a transaction of their own, isolating
+    poison events (savepoints) and recording their dead letters; return the events applied
+    and the dead letters (published to the topic before the transaction commits).
+
+    Person ids are resolved from their tokens first (``refs``; docs/design/erasure.md), and
+    an erasure among the rows purges its human before they are applied (in its own
+    transaction). ``then(conn)`` runs last in the same transaction (a checkpoint's advance).
+    Call it with no transaction open (autocommit) so the erasure lock is the transaction's
+    first statement."""
     caches = RawCaches() if caches is None else caches
+    refs = PersonRefs() if refs is None else refs
     kept, dead = screen_archived(rows)
+    people = refs.resolve(conn, [e for _, e in kept])
+    if people.erasures or people.linked:
+        purged = purge(conn, refs.pseudonymiser(conn), people.erasures, linked=people.linked)
+        refs.forget(purged.tokens)
+    with conn.transaction():
+        events = refs.hold(conn, people)
+        resolved = [(row, event) for (row, _), event in zip(kept, events, strict=True)]
 
-    def attempt(part: Sequence[tuple[ArchivedEvent, DomainEvent]]) -> None:
-        batch = prepare_batch([e for _, e in part], {}, caches)
-        with conn.transaction():
-            write_batch(conn, batch)
+        def attempt(part: Sequence[tuple[ArchivedEvent, DomainEvent]]) -> None:
+            batch = prepare_batch([e for _, e in part], {}, caches)
+            with conn.transaction():
+                write_batch(conn, batch)
 
-    poisoned = isolate(kept, attempt)
-    dead += [_letter(p.item[0], p.category, p.reason) for p in poisoned]
-    failed = {p.item[0].seq for p in poisoned}
-    latest: dict[Partition, datetime] = {}
-    for row, event in kept:
-        where = (row.topic, row.partition)
-        if row.seq not in failed and (where not in latest or event.at > latest[where]):
-            latest[where] = event.at
-    record_progress(conn, latest)
-    dead_letters.store(conn, dead)
-    dead_letters.publish(dead)
-    return len(kept) - len(poisoned), dead
+        poisoned = isolate(resolved, attempt)
+        dead += [_letter(p.item[0], p.category, p.reason) for p in poisoned]
+        failed = {p.item[0].seq for p in poisoned}
+        latest: dict[Partition, datetime] = {}
+        for row, event in resolved:
+            where = (row.topic, row.partition)
+            if row.seq not in failed and (where not in latest or event.at > latest[where]):
+                latest[where] = event.at
+        record_progress(conn, latest)
+        dead_letters.store(conn, dead)
+        dead_letters.publish(dead)
+        then(conn)
+    return len(resolved) - len(poisoned), dead
+
+
+def _advance_to(seq: int, conn: psycopg.Connection[Any]) -> int:
+    return convergence.advance(conn, seq)
 
 
 def _read(conn: psycopg.Connection[Any], after: int, upto: int, chunk: int) -> list[ArchivedEvent]:
@@ -161,6 +186,7 @@ def converge(
     ``publisher`` is given) under ``stage``."""
     sink = DeadLetterSink(stage, publisher)
     caches = RawCaches()
+    refs = PersonRefs()
     applied = dead = 0
     with pool.connection() as conn, _autocommit(conn):
         high = convergence.stable_archive_high(conn)
@@ -170,9 +196,8 @@ def converge(
             rows = _read(conn, at, high, chunk)
             if not rows:
                 break
-            with conn.transaction():
-                n, letters = apply_archived(conn, rows, sink, caches)
-                convergence.advance(conn, rows[-1].seq)
+            advance = partial(_advance_to, rows[-1].seq)
+            n, letters = apply_archived(conn, rows, sink, caches, refs, then=advance)
             sink.count(letters)
             applied += n
             dead += len(letters)

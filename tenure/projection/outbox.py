@@ -9,6 +9,7 @@ deterministic ids, so consumers de-duplicate.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -59,13 +60,16 @@ def publish_pending(
     limit: int = 1000,
     by_kind: dict[str, int] | None = None,
     dead_letters: DeadLetterSink | None = None,
+    person_ref: Callable[[str], str] = str,
 ) -> int:
     """Publish up to ``limit`` unpublished transitions in outbox order; return how many
     left the outbox (published, or dead-lettered: a record the broker refuses on its own,
     e.g. over its size limit, is isolated, dead-lettered to ``dead_letters`` and marked
     so that it does not block the others).
 
-    ``by_kind``, when given, is incremented per transition kind published.
+    ``by_kind``, when given, is incremented per transition kind published. ``person_ref``
+    turns the outbox's person id into what is published (the projector passes the token:
+    docs/design/erasure.md).
     """
     sink = dead_letters or DeadLetterSink("outbox", publisher)
     letters: list[DeadLetter] = []
@@ -79,7 +83,11 @@ def publish_pending(
         if not rows:
             return 0
         records = [
-            OutgoingRecord(LIFECYCLE_TRANSITIONS, str(r[1]), orjson.dumps(transition_event(*r)))
+            OutgoingRecord(
+                LIFECYCLE_TRANSITIONS,
+                person_ref(str(r[1])),
+                orjson.dumps(transition_event(r[0], person_ref(str(r[1])), *r[2:])),
+            )
             for r in rows
         ]
         poisoned = isolate(records, publisher.publish)

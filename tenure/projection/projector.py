@@ -13,8 +13,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import astuple, dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import astuple, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -46,8 +46,11 @@ from tenure.projection.derive import (
     queued_keys,
     unqueue,
 )
+from tenure.projection.erasure import purge
 from tenure.projection.outbox import publish_pending
+from tenure.projection.person_refs import PersonRefs, ResolvedBatch
 from tenure.projection.raw_cache import RawCaches
+from tenure.storage import person_pseudonyms
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +169,8 @@ class PreparedParse:
 
     parsed: ParsedBatch
     batch: PreparedBatch | None
+    people: ResolvedBatch | None = None
+    """How the batch's person ids were resolved (re-checked when it is written)."""
     poisoned: list[DeadLetter] = field(default_factory=list)
     """Events the write isolated and dead-lettered (filled by the write)."""
 
@@ -201,6 +206,7 @@ class Projector:
         self.derive_chunk = derive_chunk
         self.totals = ProjectorTotals()
         self.caches = RawCaches()
+        self.refs = PersonRefs()
         self.last_write_s = 0.0
         self.dead_letters = DeadLetterSink("projector", publisher)
         self.derive_dead_letters = DeadLetterSink("derive", publisher)
@@ -238,18 +244,33 @@ class Projector:
         return self.write(self.prepare(batch))
 
     def prepare(self, batch: ParsedBatch) -> PreparedParse:
-        """The CPU work of applying a decoded batch (no database; see :func:`prepare_batch`).
+        """The CPU work of applying a decoded batch (see :func:`prepare_batch`), after its
+        person ids are resolved (tokens -> ids; a query only for tokens not cached).
 
         A batch holding an event the codec cannot encode is left unprepared: :meth:`write`
         isolates it.
         """
+        people = self.refs.resolve(self.pool, batch.events)
+        if people.events is not batch.events:
+            batch = replace(batch, events=people.events)
+        return PreparedParse(batch, self._prepared(batch.events, batch), people)
+
+    def _prepared(self, events: list[DomainEvent], batch: ParsedBatch) -> PreparedBatch | None:
+        """``events`` prepared for writing, or ``None`` when one of them is poison."""
         try:
-            prepared = prepare_batch(batch.events, batch.progress, self.caches, batch.offsets)
+            return prepare_batch(events, batch.progress, self.caches, batch.offsets)
         except Exception as exc:
             if not is_poison(exc):
                 raise
-            return PreparedParse(batch, None)
-        return PreparedParse(batch, prepared)
+            return None
+
+    def _purge(self, erasures: Mapping[str, datetime], linked: Mapping[str, datetime]) -> None:
+        """Rename erased humans to their tokens in Postgres before their erasure is applied
+        (:mod:`tenure.projection.erasure`)."""
+        result = self._retrying(
+            lambda conn: purge(conn, self.refs.pseudonymiser(conn), erasures, linked=linked)
+        )
+        self.refs.forget(result.tokens)
 
     def write(self, prepared: PreparedParse) -> ApplyResult:
         """Write a prepared batch durably, with its dead letters (topic and table).
@@ -262,17 +283,26 @@ class Projector:
         self.dead_letters.publish(batch.dead)
         prepared.poisoned.clear()
 
+        people = prepared.people
+        if people is not None and (people.erasures or people.linked):
+            self._purge(people.erasures, people.linked)
+
         def work(conn: psycopg.Connection[Any]) -> ApplyResult:
             with conn.transaction():
+                # the erasure lock, shared, as the transaction's first statement
+                events = batch.events if people is None else self.refs.hold(conn, people)
                 self.dead_letters.store(conn, batch.dead)
-                if prepared.batch is not None:
+                ready = prepared.batch
+                if events is not batch.events:  # ids erased since the batch was resolved
+                    ready = self._prepared(events, batch)
+                if ready is not None:
                     try:
                         with conn.transaction():
-                            return write_batch(conn, prepared.batch)
+                            return write_batch(conn, ready)
                     except Exception as exc:
                         if not is_poison(exc):
                             raise
-                return self._write_isolating(conn, prepared)
+                return self._write_isolating(conn, prepared, events)
 
         started = time.perf_counter()
         result: ApplyResult = self._retrying(work)
@@ -283,12 +313,13 @@ class Projector:
         return result
 
     def _write_isolating(
-        self, conn: psycopg.Connection[Any], prepared: PreparedParse
+        self, conn: psycopg.Connection[Any], prepared: PreparedParse, events: list[DomainEvent]
     ) -> ApplyResult:
-        """Apply the batch's events part by part in savepoints, isolating poison events;
-        dead-letter them (table, then topic, before the transaction commits)."""
+        """Apply the batch's ``events`` (as resolved for this transaction) part by part in
+        savepoints, isolating poison events; dead-letter them (table, then topic, before the
+        transaction commits)."""
         batch = prepared.parsed
-        events, sources = batch.events, batch.sources
+        sources = batch.sources
         totals = [0, 0, 0, 0, 0]
 
         def attempt(part: Sequence[int]) -> None:
@@ -322,6 +353,14 @@ class Projector:
         ``chunk`` (default: the projector's) is how many persons and devices one pass
         claims; smaller chunks keep a pass within a small budget.
         """
+        with self.pool.connection() as guard:
+            person_pseudonyms.lock_session_shared(guard)  # no purge while deriving
+            try:
+                return self._derive(budget_s, chunk)
+            finally:
+                person_pseudonyms.unlock_session_shared(guard)
+
+    def _derive(self, budget_s: float | None, chunk: int | None) -> DeriveResult:
         deadline = time.monotonic() + (self.derive_budget_s if budget_s is None else budget_s)
         limit = self.derive_chunk if chunk is None else chunk
         persons = devices = found = requeued = 0
@@ -398,7 +437,12 @@ class Projector:
         total = 0
         while True:
             with self.pool.connection() as conn:
-                n = publish_pending(conn, self.publisher, by_kind=self.totals.by_kind)
+                n = publish_pending(
+                    conn,
+                    self.publisher,
+                    by_kind=self.totals.by_kind,
+                    person_ref=self.refs.pseudonymiser(conn).token,
+                )
             total += n
             if n == 0:
                 break
@@ -420,7 +464,12 @@ class Projector:
         ``stale_limit`` bounds how many stale persons are queued per call (default: all).
         """
         with self.pool.connection() as conn:
-            queue_stale_persons(conn, self.allowed_lateness, stale_limit)
+            person_pseudonyms.lock_session_shared(conn)  # reads persons rows: no purge now
+            try:
+                with conn.transaction():
+                    queue_stale_persons(conn, self.allowed_lateness, stale_limit)
+            finally:
+                person_pseudonyms.unlock_session_shared(conn)
         result = self.derive(budget_s, chunk)
         self.publish_transitions()
         return result

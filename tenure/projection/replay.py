@@ -29,8 +29,10 @@ from tenure.eventlog.deadletter import DeadLetter, DeadLetterSink
 from tenure.eventlog.isolation import poison_category
 from tenure.projection.catch_up import ArchivedEvent, converge, screen_archived
 from tenure.projection.derive import QueuedKey
+from tenure.projection.person_refs import PersonRefs
 from tenure.projection.projector import key_dead_letter
 from tenure.projection.watermark import DEFAULT_ALLOWED_LATENESS, watermark
+from tenure.storage import person_pseudonyms
 from tenure.storage.read_models import Checkpoint, device_row, person_row, rebuild
 
 T = TypeVar("T")
@@ -71,7 +73,7 @@ def _read_events(
         n += len(chunk)
         progress("reading archive", n, total)
     progress("reading archive", n, total)
-    return events, latest, dead
+    return PersonRefs().resolve(conn, events).events, latest, dead  # tokens -> person ids
 
 
 def _archive_chunks(
@@ -129,12 +131,29 @@ def replay(
     config: LifecycleConfig = DEFAULT_CONFIG,
     progress: Progress = lambda phase, done, total: None,
 ) -> ReplayResult:
-    """Rebuild ``persons`` and ``devices`` from the archive; return what was done."""
+    """Rebuild ``persons`` and ``devices`` from the archive; return what was done.
+
+    First the live raw states take every archived event (:func:`converge`), so the live
+    projection's next derive of any person sees at least what this rebuild saw: rows it
+    writes after the swap can never go back (late replays never regress a row). Then the
+    rebuild holds the erasure lock shared throughout, so no purge runs between its read and
+    its write (docs/design/erasure.md); the convergence runs before the lock is taken, as it
+    may itself purge an erased human (which takes the lock exclusively).
+    """
     with ConnectionPool(database_url, min_size=1, max_size=1) as pool:
-        # The live raw states first take every archived event, so the live projection's
-        # next derive of any person sees at least what this rebuild saw: rows it writes
-        # after the swap can never go back (late replays never regress a row).
         converge(pool)
+    with psycopg.connect(database_url) as guard:
+        person_pseudonyms.lock_session_shared(guard)
+        return _replay(database_url, as_of, allowed_lateness, config, progress)
+
+
+def _replay(
+    database_url: str,
+    as_of: datetime | None,
+    allowed_lateness: timedelta,
+    config: LifecycleConfig,
+    progress: Progress,
+) -> ReplayResult:
     with psycopg.connect(database_url) as reader:
         reader.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one snapshot
         with reader.transaction():

@@ -24,6 +24,19 @@ from tests.integration.pipeline import ingest_server, plain_row, running_archive
 pytestmark = pytest.mark.kafka
 
 
+def decoded(conn: psycopg.Connection, envelopes: list[dict]) -> list[dict]:
+    """Envelopes with each token the vault knows replaced by its person id (the archive holds
+    tokens for person ids: docs/design/erasure.md)."""
+    vault = dict(conn.execute("SELECT pseudonym, person_id FROM person_pseudonyms").fetchall())
+    out = []
+    for envelope in envelopes:
+        data = {
+            k: vault.get(v) or v if isinstance(v, str) else v for k, v in envelope["data"].items()
+        }
+        out.append(envelope | {"data": data})
+    return out
+
+
 def rows(database_url: str, table: str, columns: tuple[str, ...]) -> list[tuple]:
     with psycopg.connect(database_url) as conn:
         return [
@@ -59,9 +72,10 @@ def test_replay_of_the_archive_equals_the_pure_fold(
     # The archiver read the shared topics from the start: earlier tests' events are archived
     # too, poison records among them (tests/integration/test_poison_records.py), which the
     # replay dead-letters. It must equal the pure fold of exactly what the archive holds
-    # that the projection can store.
+    # that the projection can store, decoded: tokens of this database's vault become ids
+    # (other tests' tokens stay tokens).
     with psycopg.connect(database_url) as conn, conn.transaction():
-        archived = [parse_event(e) for e in read_envelopes(conn)]
+        archived = [parse_event(e) for e in decoded(conn, list(read_envelopes(conn)))]
     storable = [e for e in archived if unstorable(e) is None]
     assert result.events == len(storable)
     assert result.dead_lettered == len(archived) - len(storable)

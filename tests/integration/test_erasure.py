@@ -1,0 +1,504 @@
+"""Erasure that holds (docs/design/erasure.md): after an erasure no table and no topic holds
+any id of the person, everybody else is as the pure fold says, the aggregates add up, a
+later event does not bring the person back and a replay reproduces the read models."""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import orjson
+import psycopg
+import pytest
+from kafka import KafkaAdminClient
+
+from services.query.app import create_app as create_query_app
+from tenure.contract.topics import CANONICAL_TOPICS
+from tenure.domain.device_view import derive_device
+from tenure.domain.events import parse_event
+from tenure.domain.world import fold, views
+from tenure.eventlog.publisher import EventPublisher
+from tenure.privacy.boundary import pseudonymiser_for
+from tenure.projection import erasure
+from tenure.projection.projector import IncomingRecord, Projector, parse_records
+from tenure.projection.raw_cache import DEVICES, read_all
+from tenure.projection.replay import aliases_by_person, replay
+from tenure.runtime.broker import LocalBroker
+from tenure.runtime.process import ManagedProcess, free_port, port_open
+from tenure.sdk import TenureProducer
+from tenure.storage.read_models import DEVICE_COLUMNS, PERSON_COLUMNS, device_row, person_row
+from tenure.storage.tokens import create_token
+from tests.factories import make_event
+from tests.integration.conftest import ServerThread, env_for
+from tests.integration.pipeline import ingest_server, plain_row, running_archiver
+from tests.integration.test_sdk_and_archiver import read_topic
+from tests.integration.test_survival_live import assert_live_equals_scratch
+
+pytestmark = pytest.mark.kafka
+
+LATENESS = timedelta(hours=1)
+
+
+class Population:
+    """A few people; Alice (to be erased) pays a gift to Bob, refers Carol, uses a device
+    and has an alias; Dave and Erin send through the SDK."""
+
+    def __init__(self) -> None:
+        self.u = u = uuid.uuid4().hex[:8]
+        self.source = f"urn:tenure:erasure-test:{u}"
+        self.alice, self.alias = f"alice-{u}", f"alice-web-{u}"
+        self.bob, self.carol, self.dave, self.erin = (
+            f"{n}-{u}" for n in ("bob", "carol", "dave", "erin")
+        )
+        self.alice_device, self.bob_device, self.dave_device = (
+            f"{n}-watch-{u}" for n in ("alice", "bob", "dave")
+        )
+        self.start = datetime.now(UTC) - timedelta(days=40)
+        self.sent: list[dict] = []
+
+    def event(self, kind: str, day: float, **data: object) -> dict:
+        event = make_event(kind, source=self.source, at=self.start + timedelta(days=day), data=data)
+        self.sent.append(event)
+        return event
+
+    def over_http(self) -> list[dict]:
+        item = {"sku": "watch-1", "category": "hardware", "amount_minor": 19_900, "currency": "EUR"}
+        return [
+            self.event(
+                "device.activated",
+                1,
+                device_id=self.alice_device,
+                person_id=self.alice,
+                product="watch",
+            ),
+            self.event(
+                "payment.completed",
+                1,
+                order_id=f"o-a-{self.u}",
+                payer_id=self.alice,
+                items=[item | {"device_id": self.alice_device}],
+            ),
+            self.event(
+                "device.used", 2, device_id=self.alice_device, person_id=self.alice, duration_s=60
+            ),
+            self.event("device.used", 3, device_id=self.alice_device, duration_s=30),
+            self.event("identity.linked", 2, person_id=self.alice, alias_id=self.alias),
+            self.event("feedback.submitted", 4, person_id=self.alias, channel="app", rating=4),
+            self.event(
+                "payment.completed",
+                5,
+                order_id=f"o-g-{self.u}",
+                payer_id=self.alice,
+                beneficiary_id=self.bob,
+                items=[item | {"device_id": self.bob_device}],
+            ),
+            self.event(
+                "device.activated",
+                6,
+                device_id=self.bob_device,
+                person_id=self.bob,
+                product="watch",
+            ),
+            self.event("device.used", 7, device_id=self.bob_device, duration_s=50),
+            self.event("referral.completed", 8, referrer_id=self.alice, referee_id=self.carol),
+            self.event(
+                "payment.completed", 9, order_id=f"o-c-{self.u}", payer_id=self.carol, items=[item]
+            ),
+            self.event(
+                "device.used", 30, device_id=self.alice_device, person_id=self.alice, duration_s=60
+            ),
+        ]
+
+    def over_sdk(self) -> list[dict]:
+        item = {"sku": "watch-1", "category": "hardware", "amount_minor": 19_900, "currency": "EUR"}
+        return [
+            self.event(
+                "payment.completed",
+                3,
+                order_id=f"o-d-{self.u}",
+                payer_id=self.dave,
+                items=[item | {"device_id": self.dave_device}],
+            ),
+            self.event(
+                "device.activated",
+                4,
+                device_id=self.dave_device,
+                person_id=self.dave,
+                product="watch",
+            ),
+            self.event(
+                "device.used", 10, device_id=self.dave_device, person_id=self.dave, duration_s=40
+            ),
+            self.event("referral.completed", 11, referrer_id=self.dave, referee_id=self.erin),
+            self.event("feedback.submitted", 12, person_id=self.erin, channel="app", rating=5),
+        ]
+
+    @property
+    def erased_ids(self) -> list[str]:
+        return [self.alice, self.alias]
+
+
+def post(url: str, token: str, events: list[dict]) -> None:
+    response = httpx.post(
+        f"{url}/v1/events", json=events, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
+    assert response.status_code == 200, response.text
+    assert all(r["status"] == "accepted" for r in response.json()["results"]), response.text
+
+
+def archived(database_url: str, source: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM event_archive WHERE source = %s", (source,)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def wait_archived(database_url: str, source: str, n: int, timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    while archived(database_url, source) < n:
+        assert time.monotonic() < deadline, f"{archived(database_url, source)} of {n} archived"
+        time.sleep(0.2)
+
+
+class Projection:
+    """An in-process projector fed with the canonical topics' records of one source."""
+
+    def __init__(self, pool, broker: LocalBroker, source: str) -> None:
+        self.publisher = EventPublisher(broker.bootstrap)
+        self.projector = Projector(
+            pool, self.publisher, allowed_lateness=LATENESS, derive_budget_s=0.2
+        )
+        self.bootstrap, self.source, self.done = broker.bootstrap, source, set()
+
+    def catch_up(self) -> int:
+        fresh = []
+        for topic in CANONICAL_TOPICS:
+            for r in read_topic(self.bootstrap, topic, timeout_ms=1500):
+                where = (r.topic, r.partition, r.offset)
+                if where in self.done or orjson.loads(r.value).get("source") != self.source:
+                    continue
+                self.done.add(where)
+                fresh.append(IncomingRecord(r.topic, r.partition, r.offset, r.key, r.value))
+        self.projector.project(fresh)
+        for _ in range(30):
+            self.projector.settle(budget_s=5)
+            if self.projector.backlog() == (0, 0):
+                break
+        return len(fresh)
+
+
+def rows(database_url: str, table: str, columns: tuple[str, ...]) -> list[tuple]:
+    with psycopg.connect(database_url) as conn:
+        found = conn.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY 1").fetchall()
+    return [plain_row(r) for r in found]
+
+
+def the_fold(events: list[dict], as_of: datetime | None = None) -> tuple[list[tuple], list[tuple]]:
+    """Persons and devices rows of the pure fold of the events as sent (plain ids)."""
+    world = fold(parse_event(e) for e in events)
+    as_of = as_of or max(parse_event(e).at for e in events) - LATENESS
+    aliases = aliases_by_person(world)
+    persons = sorted(
+        plain_row(person_row(v, aliases.get(p, ()))) for p, v in views(world, as_of).items()
+    )
+    devices = sorted(device_row(derive_device(s)) for s in world.devices.values())
+    return persons, devices
+
+
+def occurrences_in_database(database_url: str, needles: list[str]) -> list[tuple[str, str, str]]:
+    """(table, column, id) for every column of every table whose text holds an id."""
+    found = []
+    with psycopg.connect(database_url) as conn:
+        columns = conn.execute(
+            "SELECT c.table_schema, c.table_name, c.column_name, c.data_type"
+            " FROM information_schema.columns c"
+            " JOIN information_schema.tables t USING (table_schema, table_name)"
+            " WHERE c.table_schema NOT IN ('pg_catalog', 'information_schema')"
+            " AND t.table_type = 'BASE TABLE'"
+        ).fetchall()
+        assert len(columns) > 100
+        for schema, table, column, data_type in columns:
+            text = (
+                f"encode(\"{column}\", 'escape')" if data_type == "bytea" else f'"{column}"::text'
+            )
+            for needle in needles:
+                hit = conn.execute(
+                    f'SELECT count(*) FROM "{schema}"."{table}" WHERE strpos({text}, %s) > 0',
+                    (needle,),
+                ).fetchone()
+                if hit and hit[0]:
+                    found.append((table, column, needle))
+    return found
+
+
+def occurrences_on_topics(bootstrap: str, needles: list[str]) -> list[tuple[str, str]]:
+    """(topic, id) for every record (key, value, headers) on every topic that holds an id."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    topics = sorted(admin.list_topics())
+    admin.close()
+    assert len(topics) >= 6
+    found = []
+    for topic in topics:
+        for r in read_topic(bootstrap, topic, timeout_ms=1500):
+            blob = b"\x00".join(
+                [r.key or b"", r.value or b"", *(k.encode() + v for k, v in r.headers)]
+            )
+            found += [(topic, n) for n in needles if n.encode() in blob]
+    return found
+
+
+@pytest.fixture
+def sdk_validator(broker: LocalBroker, database_url: str, scratch_dir: Path):
+    port = free_port()
+    validator = ManagedProcess(
+        "sdk-validator",
+        [
+            sys.executable,
+            "-m",
+            "tenure.cli.app",
+            "worker",
+            "sdk-validator",
+            "--metrics-port",
+            str(port),
+        ],
+        scratch_dir / f"erasure-sdk-validator-{broker.name}.log",
+        env=env_for(
+            broker.bootstrap,
+            database_url,
+            TENURE_STATE_DIR=str(scratch_dir / f"erasure-{broker.name}"),
+        ),
+    )
+    validator.start()
+    try:
+        validator.wait_ready(lambda: port_open("127.0.0.1", port), 60)
+        yield
+    finally:
+        validator.stop()
+
+
+def test_an_erased_person_is_nowhere_and_stays_erased(
+    broker: LocalBroker, pool, database_url: str, sdk_validator: None, monkeypatch
+) -> None:
+    people = Population()
+    with pool.connection() as conn:
+        # A payload table as the dead-letter table of migration 0008 will be (see PAYLOAD_COLUMNS).
+        conn.execute("CREATE TABLE parked_payloads (payload jsonb NOT NULL, record_key text)")
+        read_token = create_token(conn, "erasure-test-reader", scope="read")
+    monkeypatch.setattr(
+        erasure,
+        "PAYLOAD_COLUMNS",
+        (
+            erasure.PayloadColumn("parked_payloads", "payload"),
+            erasure.PayloadColumn("parked_payloads", "record_key", "id"),
+        ),
+    )
+    projection = Projection(pool, broker, people.source)
+    with (
+        ingest_server(pool, broker.bootstrap) as (ingest, token),
+        running_archiver(pool, broker.bootstrap),
+        ServerThread(create_query_app(pool=pool)) as query,
+    ):
+
+        def person(pid: str) -> httpx.Response:
+            return httpx.get(
+                f"{query.url}/v1/persons/{pid}",
+                headers={"Authorization": f"Bearer {read_token}"},
+                timeout=10,
+            )
+
+        post(ingest, token, people.over_http())
+        sdk = TenureProducer(broker.bootstrap)
+        sdk.send_all(people.over_sdk())
+        sdk.close()
+        wait_archived(database_url, people.source, len(people.sent))
+        assert projection.catch_up() == len(people.sent)
+        assert person(people.alias).json()["person_id"] in people.erased_ids
+        with pool.connection() as conn:  # transitions carry tokens: the API resolves them
+            alias_token = pseudonymiser_for(conn).token(people.alias)
+        assert person(alias_token).json()["person_id"] in people.erased_ids
+        assert person(people.dave).status_code == 200
+        with pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO parked_payloads VALUES (%s, %s)",
+                (orjson.dumps(people.sent[0]).decode(), people.alias),
+            )
+        sent_before = list(people.sent)
+
+        # The erasure, then later events about the erased person (over both paths).
+        post(ingest, token, [people.event("person.erasure_requested", 31, person_id=people.alice)])
+        wait_archived(database_url, people.source, len(people.sent))
+        projection.catch_up()
+        post(
+            ingest,
+            token,
+            [
+                people.event(
+                    "device.used",
+                    32,
+                    device_id=people.alice_device,
+                    person_id=people.alice,
+                    duration_s=60,
+                ),
+                people.event(
+                    "payment.completed",
+                    33,
+                    order_id=f"o-late-{people.u}",
+                    payer_id=people.alias,
+                    items=[
+                        {
+                            "sku": "band",
+                            "category": "accessory",
+                            "amount_minor": 900,
+                            "currency": "EUR",
+                        }
+                    ],
+                ),
+                people.event("feedback.submitted", 33, person_id=people.alice, channel="app"),
+            ],
+        )
+        wait_archived(database_url, people.source, len(people.sent))
+        projection.catch_up()
+
+        for pid in [*people.erased_ids, alias_token]:
+            assert person(pid).status_code == 404
+        assert person(people.bob).status_code == 200
+        device = httpx.get(
+            f"{query.url}/v1/devices/{people.alice_device}",
+            headers={"Authorization": f"Bearer {read_token}"},
+            timeout=10,
+        ).json()
+        assert device["user_id"] is None and device["payer_id"] == "~erased"
+    projection.publisher.close()
+
+    # 1. No id of the person in any column of any table, nor on any topic.
+    assert occurrences_in_database(database_url, people.erased_ids) == []
+    assert occurrences_on_topics(broker.bootstrap, people.erased_ids) == []
+    # ... and no person id of anybody reached a topic Tenure writes (the SDK topic holds
+    # what the SDK client wrote: Dave's and Erin's ids).
+    everybody = [people.alice, people.alias, people.bob, people.carol, people.dave, people.erin]
+    on_topics = occurrences_on_topics(broker.bootstrap, everybody)
+    assert on_topics and {t for t, _ in on_topics} == {"tenure.sdk-events.v1"}
+
+    # 2. Everybody else is what the pure fold of the events as sent says, as before.
+    want_persons, want_devices = the_fold(people.sent)
+    got_persons = rows(database_url, "persons", PERSON_COLUMNS)
+    assert got_persons == want_persons
+    assert rows(database_url, "devices", DEVICE_COLUMNS) == want_devices
+    # ... which is what they were without the erasure, at the same instant.
+    as_of = max(parse_event(e).at for e in people.sent) - LATENESS
+    unerased, _ = the_fold(sent_before, as_of)
+    assert got_persons == [r for r in unerased if r[0] not in people.erased_ids]
+
+    # 3. The survival aggregates equal those counted afresh from the persons rows.
+    assert assert_live_equals_scratch(database_url) == len(want_persons)
+
+    # 4. A replay reproduces the read models.
+    replay(database_url, allowed_lateness=LATENESS)
+    assert rows(database_url, "persons", PERSON_COLUMNS) == got_persons
+    assert rows(database_url, "devices", DEVICE_COLUMNS) == want_devices
+    assert occurrences_in_database(database_url, people.erased_ids) == []
+
+
+def test_a_batch_resolved_before_another_worker_erased_the_person_stores_no_id(
+    broker: LocalBroker, pool, database_url: str
+) -> None:
+    people = Population()
+    publisher = EventPublisher(broker.bootstrap)
+    first, second = (Projector(pool, publisher, allowed_lateness=LATENESS) for _ in range(2))
+
+    def records(*events: dict) -> list[IncomingRecord]:
+        return [IncomingRecord("t", 0, i, b"k", orjson.dumps(e)) for i, e in enumerate(events)]
+
+    try:
+        first.project(
+            records(
+                people.event(
+                    "device.activated",
+                    1,
+                    device_id=people.alice_device,
+                    person_id=people.alice,
+                    product="w",
+                )
+            )
+        )
+        # ``first`` resolves a batch naming Alice; meanwhile ``second`` erases her.
+        late_use = people.event(
+            "device.used", 2, device_id=people.alice_device, person_id=people.alice
+        )
+        prepared = first.prepare(parse_records(records(late_use)))
+        second.project(records(people.event("person.erasure_requested", 3, person_id=people.alice)))
+        first.write(prepared)
+        first.settle()
+        second.settle()
+    finally:
+        publisher.close()
+    assert occurrences_in_database(database_url, [people.alice]) == []
+    with psycopg.connect(database_url) as conn:  # the late use is kept, under the token
+        device = read_all(conn, DEVICES)[people.alice_device]
+        token = pseudonymiser_for(conn).token(people.alice)
+    assert [person for _, person in device.uses] == [token]
+    assert {a.person_id for a in device.activations} == {token}
+
+
+def test_an_id_linked_to_an_erased_person_later_is_erased_too(
+    broker: LocalBroker, pool, database_url: str
+) -> None:
+    people = Population()
+    newcomer = f"alice-app-{people.u}"
+    publisher = EventPublisher(broker.bootstrap)
+    projector = Projector(pool, publisher, allowed_lateness=LATENESS)
+    events = [
+        people.event("feedback.submitted", 1, person_id=people.alice, channel="app"),
+        people.event("person.erasure_requested", 2, person_id=people.alice),
+        people.event("identity.linked", 3, person_id=people.alice, alias_id=newcomer),
+        people.event("feedback.submitted", 4, person_id=newcomer, channel="app"),
+        people.event("feedback.submitted", 5, person_id=people.bob, channel="app"),
+    ]
+    try:
+        for n, event in enumerate(events):  # one batch each, in order
+            projector.project([IncomingRecord("t", 0, n, b"k", orjson.dumps(event))])
+        projector.settle()
+    finally:
+        publisher.close()
+    assert occurrences_in_database(database_url, [people.alice, newcomer]) == []
+    want, _ = the_fold(events)  # the domain erases the newcomer with Alice
+    assert [r[0] for r in want] == [people.bob]
+    assert rows(database_url, "persons", PERSON_COLUMNS) == want
+
+
+def test_a_purge_alone_leaves_no_live_row_for_the_tokens(
+    broker: LocalBroker, pool, database_url: str
+) -> None:
+    """A crash after the purge and before its batch is applied leaves nobody visible."""
+    people = Population()
+    publisher = EventPublisher(broker.bootstrap)
+    projector = Projector(pool, publisher, allowed_lateness=LATENESS)
+    events = [
+        people.event("feedback.submitted", 1, person_id=people.alice, channel="app"),
+        people.event("identity.linked", 2, person_id=people.alice, alias_id=people.alias),
+        people.event(
+            "device.activated",
+            3,
+            device_id=people.alice_device,
+            person_id=people.alias,
+            product="w",
+        ),
+        people.event("feedback.submitted", 4, person_id=people.bob, channel="app"),
+    ]
+    try:
+        projector.project(
+            [IncomingRecord("t", 0, n, b"k", orjson.dumps(e)) for n, e in enumerate(events)]
+        )
+        with pool.connection() as conn:
+            done = erasure.purge(conn, pseudonymiser_for(conn), {people.alice: people.start})
+        assert sorted(done.tokens) == sorted(people.erased_ids) and done.devices == 1
+        projector.settle()
+    finally:
+        publisher.close()
+    assert occurrences_in_database(database_url, people.erased_ids) == []
+    assert [r[0] for r in rows(database_url, "persons", PERSON_COLUMNS)] == [people.bob]
