@@ -46,17 +46,22 @@ _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\
 @dataclass(frozen=True, slots=True)
 class PayloadColumn:
     """A column in which an erased id must be replaced: ``jsonb`` or ``text`` holding JSON
-    (string values equal to the id), or ``id`` (the whole value is one id, e.g. a key)."""
+    (string values equal to the id), ``bytes`` (bytea holding a JSON document or any
+    bytes: every JSON string equal to the id), ``id`` (the whole text value is one id, e.g.
+    a key) or ``bytes-id`` (the whole bytea value is one id in UTF-8)."""
 
     table: str
     column: str
-    kind: Literal["jsonb", "text", "id"] = "jsonb"
+    kind: Literal["jsonb", "text", "bytes", "id", "bytes-id"] = "jsonb"
 
 
-PAYLOAD_COLUMNS: tuple[PayloadColumn, ...] = ()
-"""Payload columns the purge rewrites. The dead-letter table of migration 0008 belongs here:
-``PayloadColumn("dead_letters", "payload")`` (and ``PayloadColumn("dead_letters",
-"record_key", "id")`` if it keeps the record key)."""
+PAYLOAD_COLUMNS: tuple[PayloadColumn, ...] = (
+    PayloadColumn("dead_letters", "envelope"),
+    PayloadColumn("dead_letters", "payload", "bytes"),
+    PayloadColumn("dead_letters", "record_key", "bytes-id"),
+)
+"""Payload columns the purge rewrites: the dead letters (migration 0008) keep the original
+record (``payload``, and ``envelope`` when it is JSON) and its key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,12 +188,40 @@ def _rename_column(
     )
 
 
+def _rename_in_bytes(conn: Conn, where: PayloadColumn, mapping: Mapping[str, str]) -> None:
+    """Rename in a bytea column, row by row (dead letters are few): the JSON string of an id
+    (``bytes``) or the whole value (``bytes-id``)."""
+    t, c = sql.Identifier(where.table), sql.Identifier(where.column)
+    for old, new in sorted(mapping.items()):
+        if where.kind == "bytes-id":
+            conn.execute(
+                sql.SQL("UPDATE {t} SET {c} = %s WHERE {c} = %s").format(t=t, c=c),
+                (new.encode(), old.encode()),
+            )
+            continue
+        needle, token = orjson.dumps(old), orjson.dumps(new)
+        rows = conn.execute(
+            sql.SQL("SELECT ctid, {c} FROM {t} WHERE position(%s::bytea in {c}) > 0").format(
+                t=t, c=c
+            ),
+            (needle,),
+        ).fetchall()
+        for ctid, value in rows:
+            conn.execute(
+                sql.SQL("UPDATE {t} SET {c} = %s WHERE ctid = %s").format(t=t, c=c),
+                (bytes(value).replace(needle, token), ctid),
+            )
+
+
 def _rename_in_payloads(
     conn: Conn, mapping: Mapping[str, str], columns: Iterable[PayloadColumn]
 ) -> None:
     for where in columns:
         if where.kind == "id":
             _rename_column(conn, where.table, where.column, mapping, None)
+            continue
+        if where.kind in ("bytes", "bytes-id"):
+            _rename_in_bytes(conn, where, mapping)
             continue
         t, c = sql.Identifier(where.table), sql.Identifier(where.column)
         text = sql.SQL("{c}::text").format(c=c) if where.kind == "jsonb" else c

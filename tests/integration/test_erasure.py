@@ -21,6 +21,7 @@ from tenure.contract.topics import CANONICAL_TOPICS
 from tenure.domain.device_view import derive_device
 from tenure.domain.events import parse_event
 from tenure.domain.world import fold, views
+from tenure.eventlog.deadletter import DeadLetter, DeadLetterSink
 from tenure.eventlog.publisher import EventPublisher
 from tenure.privacy.boundary import pseudonymiser_for
 from tenure.projection import erasure
@@ -282,21 +283,11 @@ def sdk_validator(broker: LocalBroker, database_url: str, scratch_dir: Path):
 
 
 def test_an_erased_person_is_nowhere_and_stays_erased(
-    broker: LocalBroker, pool, database_url: str, sdk_validator: None, monkeypatch
+    broker: LocalBroker, pool, database_url: str, sdk_validator: None
 ) -> None:
     people = Population()
     with pool.connection() as conn:
-        # A payload table as the dead-letter table of migration 0008 will be (see PAYLOAD_COLUMNS).
-        conn.execute("CREATE TABLE parked_payloads (payload jsonb NOT NULL, record_key text)")
         read_token = create_token(conn, "erasure-test-reader", scope="read")
-    monkeypatch.setattr(
-        erasure,
-        "PAYLOAD_COLUMNS",
-        (
-            erasure.PayloadColumn("parked_payloads", "payload"),
-            erasure.PayloadColumn("parked_payloads", "record_key", "id"),
-        ),
-    )
     projection = Projection(pool, broker, people.source)
     with (
         ingest_server(pool, broker.bootstrap) as (ingest, token),
@@ -322,11 +313,12 @@ def test_an_erased_person_is_nowhere_and_stays_erased(
             alias_token = pseudonymiser_for(conn).token(people.alias)
         assert person(alias_token).json()["person_id"] in people.erased_ids
         assert person(people.dave).status_code == 200
-        with pool.connection() as conn:
-            conn.execute(
-                "INSERT INTO parked_payloads VALUES (%s, %s)",
-                (orjson.dumps(people.sent[0]).decode(), people.alias),
-            )
+        with pool.connection() as conn, conn.transaction():
+            # A dead letter that names the person raw (as an SDK record the validator
+            # rejected would): the purge rewrites the dead-letter table too.
+            raw = orjson.dumps({"data": {"person_id": people.alice, "alias_id": people.alias}})
+            letter = DeadLetter(people.alias.encode(), raw, "schema", "test", "", "sdk/0/1")
+            DeadLetterSink("sdk-validator").store(conn, [letter])
         sent_before = list(people.sent)
 
         # The erasure, then later events about the erased person (over both paths).
