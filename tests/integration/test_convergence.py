@@ -20,6 +20,7 @@ from tenure.domain.world import fold, views
 from tenure.eventlog.deadletter import DEAD_LETTER_COUNT
 from tenure.projection.apply import prepare_batch, write_batch
 from tenure.projection.catch_up import converge, converge_projection, verify_convergence
+from tenure.projection.person_refs import PersonRefs
 from tenure.projection.raw_cache import DEVICES, PERSONS, read_all
 from tenure.projection.replay import aliases_by_person, replay
 from tenure.projection.watermark import DEFAULT_ALLOWED_LATENESS
@@ -82,7 +83,9 @@ def test_catch_up_and_replay_dead_letter_poison_archive_rows_and_apply_the_rest(
     assert (done.applied, done.dead_lettered) == (len(events), 2)
     assert done.checkpoint == len(mixed)  # seqs 1..n
     with pool.connection() as conn:
-        want = raw_fold(parse_event(e) for e in events)
+        # as the projection decodes them: the erased human's ids are its tokens now
+        decoded = PersonRefs().resolve(conn, [parse_event(e) for e in events]).events
+        want = raw_fold(decoded)
         assert read_all(conn, DEVICES) == dict(want.devices)
         assert read_all(conn, PERSONS) == dict(want.person_states)
     letters = dead_letter_rows(database_url)
@@ -92,8 +95,8 @@ def test_catch_up_and_replay_dead_letter_poison_archive_rows_and_apply_the_rest(
 
     result = replay(database_url)  # proceeds too, with the same two rows dead-lettered
     assert (result.events, result.dead_lettered) == (len(events), 2)
-    world = fold(parse_event(e) for e in events)
-    as_of = max(parse_event(e).at for e in events) - DEFAULT_ALLOWED_LATENESS
+    world = fold(decoded)
+    as_of = max(e.at for e in decoded) - DEFAULT_ALLOWED_LATENESS
     aliases = aliases_by_person(world)
     want_rows = sorted(person_row(v, aliases.get(p, ())) for p, v in views(world, as_of).items())
     with psycopg.connect(database_url) as conn:
@@ -117,7 +120,9 @@ def test_convergence_reapplies_exactly_what_follows_the_checkpoint(
         assert read_all(conn, DEVICES) == {}
     assert converge_projection(pool) == 1000
     with pool.connection() as conn:
-        want = raw_fold(parse_event(e) for e in events)
+        # as the projection decodes them: the erased human's ids are its tokens now
+        decoded = PersonRefs().resolve(conn, [parse_event(e) for e in events]).events
+        want = raw_fold(decoded)
         assert read_all(conn, DEVICES) == dict(want.devices)
         assert read_all(conn, PERSONS) == dict(want.person_states)
         mentioned = conn.execute("SELECT count(DISTINCT person_id) FROM device_mentions")
