@@ -184,9 +184,7 @@ def usage(life: Life, seed: int, until: datetime | None = None) -> Iterator[Happ
     use_rng = random.Random(f"{seed}:{life.key}:use")
     time_rng = random.Random(f"{seed}:{life.key}:use-times")
     stop = life.stopped_at if until is None else min(life.stopped_at, until)
-    times = use_times(
-        time_rng, Rhythm(life.rhythm), life.activated_at, stop, life.uses_per_week
-    )
+    times = use_times(time_rng, Rhythm(life.rhythm), life.activated_at, stop, life.uses_per_week)
     for n, moment in enumerate(times):
         yield Happening(
             f"use-{n}",

@@ -155,4 +155,3 @@ def _piecewise(
                 yield after(start, t)
         else:
             t = day_end
-
