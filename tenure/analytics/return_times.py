@@ -31,6 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import pairwise
+from typing import TypeVar
 
 MAX_AGE_DAYS = 400
 """Gap ages beyond this count as censored at this age (the curves stop here)."""
@@ -140,9 +141,9 @@ class ReturnTimeCounts:
     def add(self, gaps: PersonGaps, sign: int = 1) -> None:
         """Add (``sign=1``) or remove (``sign=-1``) one person's gaps."""
         for bucket, length in gaps.closed:
-            self.returns.setdefault(bucket, Counter())[length] += sign
+            _bump(self.returns, bucket, length, sign)
         if gaps.open_bucket is not None and gaps.open_since is not None:
-            self.open_since.setdefault(gaps.open_bucket, Counter())[gaps.open_since] += sign
+            _bump(self.open_since, gaps.open_bucket, gaps.open_since, sign)
 
     @classmethod
     def of(cls, people: Iterable[PersonGaps]) -> ReturnTimeCounts:
@@ -153,6 +154,21 @@ class ReturnTimeCounts:
         return counts
 
 
+_Key = TypeVar("_Key", int, date)
+
+
+def _bump(
+    table: dict[ReturnBucket, Counter[_Key]], bucket: ReturnBucket, key: _Key, by: int
+) -> None:
+    """Add ``by`` to one count, dropping counts (and buckets) that reach zero."""
+    counter = table.setdefault(bucket, Counter())
+    counter[key] += by
+    if counter[key] == 0:
+        del counter[key]
+        if not counter:
+            del table[bucket]
+
+
 @dataclass(frozen=True, slots=True)
 class ReturnTimeModel:
     """Shrunk hazards of return per bucket key and age (index ``u`` = gap age in days)."""
@@ -160,6 +176,10 @@ class ReturnTimeModel:
     hazards: Mapping[str, tuple[float, ...]]
     at_risk: Mapping[str, tuple[float, ...]]
     """Gaps at risk per bucket key and age (how much the bucket's own data weighs)."""
+    _curves: dict[tuple[str, int], list[float]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    """Cache of :meth:`silent_probability` per (bucket key, window), silence 0..max."""
 
     def hazard(self, bucket: ReturnBucket) -> tuple[tuple[float, ...], str]:
         """The hazards of the most specific key of ``bucket`` the model knows, and that key."""
@@ -168,17 +188,35 @@ class ReturnTimeModel:
                 return self.hazards[key], key
         return _NO_RETURN, ALL
 
-    def silent_probability(self, bucket: ReturnBucket, silence: int, window: int) -> float:
-        """``P(no engagement in the next window days | silent silence days)`` = S(s+W)/S(s)."""
+    def conditional_silence(self, bucket: ReturnBucket, silence: int, window: int) -> float:
+        """``S(s + W) / S(s)``: P(no return in ages ``s+1 .. s+W`` | no return by age ``s``)."""
         if silence < 0 or window < 0:
             raise ValueError("silence and window must not be negative")
         hazards, _ = self.hazard(bucket)
         survive = 1.0
-        for age in range(silence + 1, silence + window + 1):
-            if age > MAX_AGE_DAYS:
-                break
+        for age in range(silence + 1, min(silence + window, MAX_AGE_DAYS) + 1):
             survive *= 1.0 - hazards[age]
         return min(1.0, max(0.0, survive))
+
+    def silent_probability(self, bucket: ReturnBucket, silence: int, window: int) -> float:
+        """P(no engagement in the next ``window`` days | silent ``silence`` days so far).
+
+        :meth:`conditional_silence`, made non-decreasing in the silence (the largest value
+        at any silence up to ``silence``): a longer silence never lowers the risk, which a
+        rhythm's peak return day (a weekly user on day 6) would otherwise do briefly.
+        """
+        if silence < 0 or window < 0:
+            raise ValueError("silence and window must not be negative")
+        _, key = self.hazard(bucket)
+        curve = self._curves.get((key, window))
+        if curve is None:
+            curve = []
+            highest = 0.0
+            for s in range(MAX_AGE_DAYS + 1):
+                highest = max(highest, self.conditional_silence(bucket, s, window))
+                curve.append(highest)
+            self._curves[(key, window)] = curve
+        return curve[min(silence, MAX_AGE_DAYS)]
 
 
 _NO_RETURN: tuple[float, ...] = (0.0,) * (MAX_AGE_DAYS + 1)
