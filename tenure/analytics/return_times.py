@@ -71,6 +71,12 @@ class ReturnBucket:
         """The bucket as one string, ``group/rhythm/experience``."""
         return f"{self.group}/{self.rhythm}/{self.experience}"
 
+    @classmethod
+    def parse(cls, key: str) -> ReturnBucket:
+        """The bucket of a :attr:`key` (``group/rhythm/experience``)."""
+        group, rhythm, experience = key.rsplit("/", 2)
+        return cls(rhythm, experience, group)
+
     def lineage(self) -> tuple[str, ...]:
         """Keys from this bucket to the root, each the parent of the one before."""
         return (
