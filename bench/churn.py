@@ -21,23 +21,22 @@ Reported: AUC, Brier score, the reliability table by decile and its largest devi
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, timedelta
-from itertools import pairwise
 from typing import Any
 
 from bench.result import Result
 from tenure.analytics.calibration import auc, brier, max_deviation, reliability
-from tenure.analytics.return_times import (
-    ReturnTimeCounts,
-    ReturnTimeModel,
-    bucket_after,
-    fit,
-    person_gaps,
+from tenure.analytics.churn_backtest import (
+    Observed,
+    backtest,
+    learn,
+    not_churned,
+    observe,
+    predict,
 )
+from tenure.domain.churn import churn_risk
 from tenure.domain.config import LifecycleConfig
 from tenure.simulation import Life, SimulationParameters, lives_of
 
@@ -62,51 +61,19 @@ THRESHOLDS = (0.3, 0.5, 0.7, 0.9)
 """Care thresholds whose precision and reach are reported (see docs/lifecycle.md)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Person:
-    """What the platform knows of one person at T, and what happened next."""
-
-    days: tuple[date, ...]
-    """Engagement days up to T."""
-    silent_next: bool
-    """No engagement in (T, T + W]."""
-
-
 def engagement_days(life: Life) -> list[date]:
     """The person's engagement days (UTC) from the events of their life."""
     return sorted({h.time.date() for h in life.happenings if h.type in ENGAGEMENT_TYPES})
 
 
-def observe(lives: Sequence[Life], as_of: date, window: int) -> list[Person]:
-    """Everyone engaged at least once by ``as_of``, with the outcome in the next window."""
-    horizon = as_of + timedelta(days=window)
-    people = []
-    for life in lives:
-        days = engagement_days(life)
-        known = tuple(d for d in days if d <= as_of)
-        if known:
-            later = any(as_of < d <= horizon for d in days)
-            people.append(Person(known, not later))
-    return people
-
-
 def todays_score(days: Sequence[date], today: date, config: LifecycleConfig) -> float:
-    """The churn score before issue 15 (hand-tuned logistic), kept here as a baseline."""
-    silence = (today - days[-1]).days
-    gaps = sorted((b - a).days for a, b in pairwise(days))
-    usual = _median(gaps) if gaps else config.churn_default_usual_gap_days
-    ratio = silence / max(usual, 1.0)
-    exponent = -config.churn_steepness * (ratio - config.churn_midpoint_ratio)
-    logistic = 1.0 / (1.0 + math.exp(min(exponent, 700.0)))
-    return round(max(logistic, min(1.0, silence / config.inactivity_window_days)), 4)
+    """The churn score stored in the view today (hand-tuned logistic), the baseline."""
+    return churn_risk(days, today, config).score
 
 
-def _median(values: Sequence[int]) -> float:
-    n = len(values)
-    return float(values[n // 2]) if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
-
-
-def _bgnbd_summary(people: Sequence[Person], as_of: date) -> tuple[list[int], list[int], list[int]]:
+def _bgnbd_summary(
+    people: Sequence[Observed], as_of: date
+) -> tuple[list[int], list[int], list[int]]:
     frequency = [len(p.days) - 1 for p in people]
     recency = [(p.days[-1] - p.days[0]).days for p in people]
     age = [(as_of - p.days[0]).days for p in people]
@@ -114,7 +81,7 @@ def _bgnbd_summary(people: Sequence[Person], as_of: date) -> tuple[list[int], li
 
 
 def bgnbd(
-    train: Sequence[Person], train_as_of: date, test: Sequence[Person], as_of: date, window: int
+    train: Sequence[Observed], train_as_of: date, test: Sequence[Observed], as_of: date, window: int
 ) -> tuple[list[float], list[float], dict[str, float]]:
     """BG/NBD from ``lifetimes``: (1 - p_alive, P(silent window), fitted parameters)."""
     from lifetimes import BetaGeoFitter
@@ -133,17 +100,6 @@ def bgnbd(
         for a, x, age in zip(alive, f, t, strict=True)
     ]
     return [1 - a for a in alive], silent, params
-
-
-def learn(people: Sequence[Person], as_of: date) -> ReturnTimeModel:
-    """The return-time model learned from histories as of ``as_of``."""
-    return fit(ReturnTimeCounts.of(person_gaps(p.days) for p in people), as_of)
-
-
-def predict(model: ReturnTimeModel, person: Person, as_of: date, window: int) -> float:
-    """The model's P(no engagement in the next ``window`` days) for ``person`` at ``as_of``."""
-    gaps = [(b - a).days for a, b in pairwise(person.days)]
-    return model.silent_probability(bucket_after(gaps), (as_of - person.days[-1]).days, window)
 
 
 def _quality(scores: Sequence[float], outcomes: Sequence[int], probability: bool) -> dict[str, Any]:
@@ -183,13 +139,15 @@ def run(size: int) -> Result:
     for role, seed in (("train", TRAIN_SEED), ("eval", EVAL_SEED)):
         params = SimulationParameters(people=size, days=SPAN_DAYS, seed=seed, erasure=False)
         as_of = (params.end - timedelta(days=window)).date() - timedelta(days=1)
-        everyone = observe(lives_of(params), as_of, window)
-        populations[role] = (as_of, everyone)
+        histories = [(engagement_days(life), "*") for life in lives_of(params)]
+        populations[role] = (as_of, observe(histories, as_of, window))
+        if role == "eval":  # the live backtest: learn from its own days up to T, no seed change
+            own = backtest(histories, as_of + timedelta(days=window), window)
     train_as_of, train_all = populations["train"]
     as_of, eval_all = populations["eval"]
     model = learn(train_all, train_as_of)
-    train = [p for p in train_all if (train_as_of - p.days[-1]).days < window]
-    test = [p for p in eval_all if (as_of - p.days[-1]).days < window]
+    train = not_churned(train_all, train_as_of, window)
+    test = not_churned(eval_all, as_of, window)
     outcomes = [int(p.silent_next) for p in test]
     base = sum(p.silent_next for p in train) / len(train)
     learned = [predict(model, p, as_of, window) for p in test]
@@ -241,5 +199,11 @@ def run(size: int) -> Result:
             "buckets": len(model.hazards),
             "bgnbd_params": {k: round(v, 4) for k, v in bg_params.items()},
             "targets_met": targets,
+            "own_history_backtest": {
+                "auc": None if own.auc is None else round(own.auc, 4),
+                "brier": None if own.brier is None else round(own.brier, 4),
+                "decile_max_deviation": round(max_deviation(own.deciles), 4),
+                "people": own.people,
+            },
         },
     )

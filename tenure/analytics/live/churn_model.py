@@ -11,11 +11,10 @@ so the model, like every derived view, is a pure function of (log, as_of).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-import orjson
 import psycopg
 
 from tenure.analytics.return_times import (
@@ -29,30 +28,11 @@ from tenure.analytics.return_times import (
     person_gaps,
 )
 
-__all__ = ["read_counts", "read_model", "rebuild", "record_person"]
+__all__ = ["read_counts", "read_histories", "read_model", "rebuild", "record_person"]
 
 Conn = psycopg.Connection[Any]
 
 _LOCK_NAMESPACE = 0x5E7B
-
-
-def _closed_json(gaps: PersonGaps) -> dict[str, dict[str, int]]:
-    closed: dict[str, Counter[int]] = {}
-    for bucket, length in gaps.closed:
-        closed.setdefault(bucket.key, Counter())[length] += 1
-    return {key: {str(n): c for n, c in sorted(lengths.items())} for key, lengths in closed.items()}
-
-
-def _gaps_of_row(
-    closed: Mapping[str, Mapping[str, int]], bucket: str | None, since: date | None
-) -> PersonGaps:
-    filed = tuple(
-        (ReturnBucket.parse(key), int(length))
-        for key, lengths in closed.items()
-        for length, count in lengths.items()
-        for _ in range(int(count))
-    )
-    return PersonGaps(filed, None if bucket is None else ReturnBucket.parse(bucket), since)
 
 
 def _apply(conn: Conn, gaps: PersonGaps, sign: int) -> None:
@@ -92,29 +72,29 @@ def record_person(
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_NAMESPACE, person_id))
         old = conn.execute(
-            "SELECT closed, open_bucket, open_since FROM churn_gap_contributions"
-            " WHERE person_id = %s FOR UPDATE",
+            "SELECT grp, days FROM churn_gap_contributions WHERE person_id = %s FOR UPDATE",
             (person_id,),
         ).fetchone()
-        new = None if days is None else person_gaps(days, group)
+        known = None if days is None else sorted(set(days))
         if old is not None:
-            _apply(conn, _gaps_of_row(old[0], old[1], old[2]), -1)
-        if new is None or new.open_bucket is None:
+            if known is not None and old[0] == group and list(old[1]) == known:
+                return  # nothing changed
+            _apply(conn, person_gaps(old[1], old[0]), -1)
+        if not known:
             conn.execute("DELETE FROM churn_gap_contributions WHERE person_id = %s", (person_id,))
             return
-        _apply(conn, new, 1)
+        _apply(conn, person_gaps(known, group), 1)
         conn.execute(
-            "INSERT INTO churn_gap_contributions (person_id, closed, open_bucket, open_since)"
-            " VALUES (%s, %s, %s, %s) ON CONFLICT (person_id) DO UPDATE SET"
-            " closed = EXCLUDED.closed, open_bucket = EXCLUDED.open_bucket,"
-            " open_since = EXCLUDED.open_since",
-            (
-                person_id,
-                orjson.dumps(_closed_json(new)).decode(),
-                new.open_bucket.key,
-                new.open_since,
-            ),
+            "INSERT INTO churn_gap_contributions (person_id, grp, days) VALUES (%s, %s, %s)"
+            " ON CONFLICT (person_id) DO UPDATE SET grp = EXCLUDED.grp, days = EXCLUDED.days",
+            (person_id, group, known),
         )
+
+
+def read_histories(conn: Conn) -> list[tuple[list[date], str]]:
+    """Every person's engagement days and group as last recorded (for the backtest)."""
+    rows = conn.execute("SELECT days, grp FROM churn_gap_contributions ORDER BY person_id")
+    return [(list(days), grp) for days, grp in rows]
 
 
 def read_counts(conn: Conn) -> ReturnTimeCounts:

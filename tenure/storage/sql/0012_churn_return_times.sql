@@ -3,12 +3,13 @@
 -- (group/rhythm/experience, tenure.analytics.return_times); the counts are a commutative
 -- group: moving a person from their old filing to the new one subtracts and adds counts.
 
--- Each person's filing as last added (removed before re-adding, or when erased).
+-- Each person's engagement days and group as last added (their filing is recomputed from
+-- them to be removed before re-adding, or when the person is erased). The days also feed
+-- the calibration backtest (the same person's days, cut at an earlier as-of).
 CREATE TABLE churn_gap_contributions (
-    person_id   text PRIMARY KEY,
-    closed      jsonb NOT NULL,  -- {bucket: {gap length in days: count}} of closed gaps
-    open_bucket text,            -- bucket of the open gap (NULL: no engagement)
-    open_since  date             -- its start: the last engagement day
+    person_id text PRIMARY KEY,
+    grp       text NOT NULL,
+    days      date[] NOT NULL
 );
 
 -- Closed gaps: returns after `length` days, per bucket.
