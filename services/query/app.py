@@ -12,6 +12,7 @@ from psycopg_pool import ConnectionPool
 
 from services.auth import AuthFailure, ProducerAuthenticator
 from services.query import reads
+from services.query.churn import churn_router
 from services.query.dashboard import mount_dashboard
 from services.query.params import (
     ERROR_RESPONSES,
@@ -118,5 +119,6 @@ def create_app(*, pool: ConnectionPool) -> FastAPI:
         return {"persons": rows, "next": next_cursor}
 
     app.include_router(survival_router(pool))
+    app.include_router(churn_router(pool))
     mount_dashboard(app, pool)
     return app

@@ -11,8 +11,8 @@ so the model, like every derived view, is a pure function of (log, as_of).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
-from datetime import date
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import date, datetime
 from typing import Any
 
 import psycopg
@@ -27,8 +27,17 @@ from tenure.analytics.return_times import (
     fit,
     person_gaps,
 )
+from tenure.domain.activity import engagement_days
+from tenure.domain.person import PersonState
 
-__all__ = ["read_counts", "read_histories", "read_model", "rebuild", "record_person"]
+__all__ = [
+    "histories_of",
+    "read_counts",
+    "read_histories",
+    "read_model",
+    "rebuild",
+    "record_person",
+]
 
 Conn = psycopg.Connection[Any]
 
@@ -125,3 +134,12 @@ def rebuild(conn: Conn, people: Iterable[tuple[str, Iterable[date], str]]) -> in
             record_person(conn, person_id, days, group)
             counted += 1
     return counted
+
+
+def histories_of(
+    persons: Mapping[str, PersonState], as_of: datetime
+) -> Iterator[tuple[str, list[date], str]]:
+    """Every non-erased person's engagement days known at ``as_of`` (for :func:`rebuild`)."""
+    for person_id, state in sorted(persons.items()):
+        if not state.erased:
+            yield person_id, list(engagement_days(state, as_of)), ALL
