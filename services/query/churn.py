@@ -22,7 +22,13 @@ from psycopg_pool import ConnectionPool
 
 from services.auth import AuthFailure, ProducerAuthenticator
 from services.query import reads
-from services.query.params import ERROR_RESPONSES, MAX_ID_LENGTH, MAX_TEXT_LENGTH, NO_NUL
+from services.query.params import (
+    ERROR_RESPONSES,
+    MAX_ID_LENGTH,
+    MAX_TEXT_LENGTH,
+    NO_NUL,
+    NOT_FOUND,
+)
 from services.query.survival import AS_OF_DOC, AsOfError, resolve_as_of
 from tenure.analytics.churn_backtest import backtest
 from tenure.analytics.live import churn_model, reader
@@ -140,7 +146,7 @@ def churn_router(pool: ConnectionPool) -> APIRouter:
         "between engagement days, per bucket, shrunk toward the parent bucket). `curve` is "
         "the bucket the estimate came from, `gaps_at_risk` how many gaps it rests on; "
         "`probability` is null before the model has learned anything.",
-        responses={**ERROR_RESPONSES, 404: {"description": "No such person"}},
+        responses={**ERROR_RESPONSES, **NOT_FOUND},
     )
     async def person_churn(
         request: Request,
