@@ -22,6 +22,7 @@ from psycopg_pool import ConnectionPool
 
 from services.auth import AuthFailure, ProducerAuthenticator
 from services.query import reads
+from services.query.churn_metrics import attach_churn_gauges
 from services.query.params import (
     ERROR_RESPONSES,
     MAX_ID_LENGTH,
@@ -120,6 +121,7 @@ def churn_router(pool: ConnectionPool) -> APIRouter:
     """The ``/v1/churn/*`` routes over a database pool (read-scope bearer auth)."""
     router = APIRouter(prefix="/v1/churn", tags=["churn"])
     auth = ProducerAuthenticator(pool, scope="read")
+    attach_churn_gauges(pool)
 
     def run(work: Callable[[Any, reader.AggregateState], Any]) -> Any:
         with pool.connection() as conn, conn.transaction():

@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg
 
+from tenure.analytics.live import churn_model
 from tenure.domain.config import LifecycleConfig
 from tenure.domain.device_view import derive_device
 from tenure.domain.events import DomainEvent, parse_event
@@ -97,5 +98,7 @@ def replay(
             device_rows,
             Checkpoint("lifecycle", instant, last_seq, len(events)),
         )
+        if instant is not None:  # hook: the churn model's counts from the same fold
+            churn_model.rebuild(writer, churn_model.histories_of(world.persons, instant))
     progress("writing", n_persons + n_devices, n_persons + n_devices)
     return ReplayResult(len(events), last_seq, instant, n_persons, n_devices)

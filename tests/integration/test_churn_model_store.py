@@ -8,7 +8,14 @@ from datetime import date, timedelta
 
 import psycopg
 
-from tenure.analytics.live.churn_model import read_counts, read_model, rebuild, record_person
+from tenure.analytics.live.churn_model import (
+    drain,
+    queue_people,
+    read_counts,
+    read_model,
+    rebuild,
+    record_person,
+)
 from tenure.analytics.return_times import ReturnTimeCounts, bucket_after, fit, person_gaps
 
 DAY0 = date(2025, 1, 1)
@@ -61,3 +68,25 @@ def test_incremental_counts_equal_a_fresh_count_through_changes_and_erasure(
         gaps = [(b - a).days for a, b in itertools.pairwise(days)]
         p = model.silent_probability(bucket_after(gaps), (AS_OF - days[-1]).days, 30)
         assert 0.0 <= p <= 1.0
+
+
+def test_queued_people_reach_the_counts_when_drained(database_url: str) -> None:
+    rng = random.Random(9)
+    people = {f"q{n}": history(rng) for n in range(40)}
+    with psycopg.connect(database_url) as conn:
+        queue_people(conn, ((pid, days[:3], "*") for pid, days in people.items()))
+        queue_people(conn, ((pid, days, "*") for pid, days in people.items()))  # last wins
+        queue_people(conn, [("q0", None, "*")])  # erased before the drain
+        conn.commit()
+        assert read_counts(conn).returns == {}  # nothing moves before the drain
+        drained = 0
+        while n := drain(conn, limit=7):
+            drained += n
+        conn.commit()
+        assert drained == 40
+        del people["q0"]
+        fresh = ReturnTimeCounts.of(person_gaps(days) for days in people.values())
+        live = read_counts(conn)
+        assert live.returns == fresh.returns and live.open_since == fresh.open_since
+        pending = conn.execute("SELECT count(*) FROM churn_pending").fetchone()
+        assert pending == (0,)

@@ -27,3 +27,11 @@ CREATE TABLE churn_open_gaps (
     n      bigint NOT NULL,
     PRIMARY KEY (bucket, since)
 );
+
+-- People the derive pass derived, waiting for the aggregates stage to move their filing
+-- (days NULL: forget the person). The last queued days win.
+CREATE TABLE churn_pending (
+    person_id text PRIMARY KEY,
+    grp       text NOT NULL,
+    days      date[]
+);
