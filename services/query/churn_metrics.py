@@ -1,8 +1,11 @@
 """Prometheus gauges of the churn backtest: calibration by decile, AUC, Brier, people scored.
 
 The backtest (``tenure.analytics.churn_backtest``, the same as ``/v1/churn/calibration``)
-reads every person's engagement days, so it is cached for ``ttl_s`` seconds rather than
-rerun per scrape. Labels: the decile number (1-10) only, never a person id.
+reads every person's engagement days, so it is not rerun per scrape: a result is reused for
+``cost_factor`` times as long as it took to compute (at least ``min_interval_s``), so the
+gauges cost at most about 1/``cost_factor`` of a core however large the population (a
+small demo refreshes every second, a million people every few minutes). Labels: the decile
+number (1-10) only, never a person id.
 """
 
 from __future__ import annotations
@@ -62,11 +65,13 @@ def families(result: Backtest | None) -> list[Metric]:
 class ChurnCollector(Collector):
     """Publishes the cached backtest at the aggregates' as-of instant."""
 
-    def __init__(self, ttl_s: float = 30.0) -> None:
+    def __init__(self, min_interval_s: float = 1.0, cost_factor: float = 20.0) -> None:
         self.pool: ConnectionPool | None = None
-        self.ttl_s = ttl_s
+        self.min_interval_s = min_interval_s
+        self.cost_factor = cost_factor
         self._lock = threading.Lock()
         self._cached: tuple[float, Backtest | None] | None = None
+        """When the cached result may be replaced, and the result."""
 
     def _run(self, conn: psycopg.Connection[Any]) -> Backtest | None:
         state = reader.aggregate_state(conn)
@@ -80,19 +85,21 @@ class ChurnCollector(Collector):
         return families(None)
 
     def collect(self) -> Iterable[Metric]:
-        """The backtest, recomputed at most every ``ttl_s`` seconds; nothing on errors."""
+        """The backtest, recomputed once the cached one is due; nothing on errors."""
         if self.pool is None:
             return []
         with self._lock:
-            now = time.monotonic()
-            if self._cached is None or now - self._cached[0] > self.ttl_s:
+            started = time.monotonic()
+            if self._cached is None or started >= self._cached[0]:
                 try:
                     with self.pool.connection(timeout=5) as conn, conn.transaction():
                         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                        self._cached = (now, self._run(conn))
+                        result = self._run(conn)
                 except (psycopg.Error, OSError) as exc:
                     log.warning("churn gauges unavailable: %s", exc)
                     return []
+                took = time.monotonic() - started
+                self._cached = (started + max(self.min_interval_s, self.cost_factor * took), result)
             return families(self._cached[1])
 
 

@@ -100,3 +100,19 @@ def test_the_calibration_route_is_the_backtest_of_the_stored_days(served) -> Non
     assert [d["mean_prediction"] for d in body["deciles"]] == pytest.approx(
         [r.mean_prediction for r in expected.deciles], abs=1e-4
     )
+
+
+def test_the_backtest_gauges_equal_the_calibration_route(served) -> None:
+    url, token, _, _, _ = served
+    body = get(url, token, "/v1/churn/calibration").json()
+    text = httpx.get(f"{url}/metrics", timeout=30).text
+    samples = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line.startswith("tenure_churn_")
+    }
+    assert samples["tenure_churn_backtest_people"] == body["people"]
+    assert samples["tenure_churn_backtest_auc"] == pytest.approx(body["auc"], abs=1e-4)
+    for n, decile in enumerate(body["deciles"], start=1):
+        name = f'tenure_churn_calibration_observed_ratio{{decile="{n}"}}'
+        assert samples[name] == pytest.approx(decile["observed_rate"], abs=1e-4)
