@@ -6,6 +6,7 @@ Examples::
     python -m bench --only validation --size 50000
     python -m bench --only ingest_http,archiver --broker apache-kafka
     python -m bench --only projection --size 100000 --broker apache-kafka
+    python -m bench --only churn                      # no servers: simulated populations
 
 Progress and server logs go to stderr; stdout holds only the result lines.
 """
@@ -19,7 +20,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from bench import archiver, ingest_http, projection, survival, validation
+from bench import archiver, churn, ingest_http, projection, survival, validation
 from bench.result import Result
 from bench.servers import BROKERS, Servers, Unavailable, servers
 
@@ -29,8 +30,12 @@ BENCHMARKS: tuple[str, ...] = (
     archiver.NAME,
     projection.NAME,
     survival.NAME,
+    churn.NAME,
 )
 """Every benchmark, in the order ``python -m bench`` runs them."""
+
+WITHOUT_SERVERS: frozenset[str] = frozenset({validation.NAME, churn.NAME})
+"""Benchmarks that run without the broker and Postgres."""
 
 
 def _names(values: Sequence[str] | None) -> list[str]:
@@ -58,7 +63,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="events per benchmark (defaults: "
         f"validation {validation.DEFAULT_SIZE}, ingest_http {ingest_http.DEFAULT_SIZE}, "
         f"archiver {archiver.DEFAULT_SIZE}, projection {projection.DEFAULT_SIZE}, "
-        f"survival {survival.DEFAULT_SIZE} persons)",
+        f"survival {survival.DEFAULT_SIZE} persons, churn {churn.DEFAULT_SIZE} people)",
     )
     parser.add_argument("--broker", choices=BROKERS, default="tansu", help="default: tansu")
     parser.add_argument(
@@ -84,6 +89,8 @@ def run_one(name: str, args: argparse.Namespace, env: Servers | None) -> Result:
     """Run the benchmark ``name`` with the command-line options."""
     if name == validation.NAME:
         return validation.run(args.size or validation.DEFAULT_SIZE, repeats=args.repeats)
+    if name == churn.NAME:
+        return churn.run(args.size or churn.DEFAULT_SIZE)
     assert env is not None
     if name == ingest_http.NAME:
         return ingest_http.run(
@@ -110,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
     names = _names(args.only)
     failed = False
-    needs_servers = any(n != validation.NAME for n in names)
+    needs_servers = any(n not in WITHOUT_SERVERS for n in names)
     with servers(args.broker) as env:
         for name in names:
             started = time.monotonic()

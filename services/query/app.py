@@ -14,6 +14,7 @@ from services.auth import AuthFailure, ProducerAuthenticator
 from services.health import add_health_routes
 from services.openapi import BEARER, operation_id
 from services.query import reads
+from services.query.churn import churn_router
 from services.query.dashboard import mount_dashboard
 from services.query.models import TIER_DOC, Device, Person, PersonPage
 from services.query.params import (
@@ -134,5 +135,6 @@ def create_app(*, pool: ConnectionPool) -> FastAPI:
         return {"persons": rows, "next": next_cursor}
 
     app.include_router(survival_router(pool))
+    app.include_router(churn_router(pool))
     mount_dashboard(app, pool)
     return app

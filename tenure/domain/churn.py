@@ -10,6 +10,12 @@ the midpoint ratio and ``W`` the inactivity window::
 The first term says "silent for much longer than this person usually is"; the second
 makes the risk reach 1 exactly when the person churns. A person with no engagement has
 risk 0: there is no relationship to lose yet.
+
+The calibrated churn probability (issue 15) is not computed here: it needs the return-time
+model learned from everyone's history (``tenure/analytics/return_times.py``). The view
+carries its inputs instead, ``silence_days`` and ``bucket`` (the return-time bucket of the
+person's open gap), and a reader computes ``P(no engagement in the next W days)`` from the
+model at read time (``docs/lifecycle.md``, "Churn probability").
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from dataclasses import dataclass
 from datetime import date
 from itertools import pairwise
 
+from tenure.analytics.return_times import bucket_after
 from tenure.domain.config import LifecycleConfig
 
 
@@ -32,6 +39,9 @@ class ChurnRisk:
     silence_days: int | None
     usual_gap_days: float | None
     ratio: float | None
+    bucket: str | None = None
+    """The return-time bucket of the open gap (``group/rhythm/experience``), the input of
+    the churn probability; ``None`` without engagement."""
 
 
 NO_RISK = ChurnRisk(0.0, None, None, None)
@@ -56,4 +66,6 @@ def churn_risk(days: Sequence[date], today: date, config: LifecycleConfig) -> Ch
     exponent = -config.churn_steepness * (ratio - config.churn_midpoint_ratio)
     logistic = 1.0 / (1.0 + math.exp(min(exponent, 700.0)))
     closeness = min(1.0, silence / config.inactivity_window_days)
-    return ChurnRisk(round(max(logistic, closeness), 4), silence, gap, round(ratio, 4))
+    ordered = sorted(set(known))
+    bucket = bucket_after([(b - a).days for a, b in pairwise(ordered)]).key
+    return ChurnRisk(round(max(logistic, closeness), 4), silence, gap, round(ratio, 4), bucket)

@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from tenure.analytics.live import churn_model
 from tenure.domain.codec import person_state_size
 from tenure.domain.config import LifecycleConfig
 from tenure.domain.device_view import derive_device
@@ -312,11 +313,14 @@ def _derive_claimed(
     rows: list[tuple[Any, ...]] = []
     gone: list[str] = []
     found: list[Transition] = []
+    churn: list[churn_model.Person] = []  # hook: the churn model's pending queue
     for human in humans:
         state = world.persons.get(human, PersonState(human))
         view = derive(state, as_of, config)
         found += transitions(old.get(human), view)
         gone += [m for m in members[human] if m in old]  # now aliases of ``human``
+        churn += [(human, churn_model.days_of(state, as_of), "*")]
+        churn += [(m, None, "*") for m in members[human] if m in old]
         if view.erased:
             gone.append(human)
             continue
@@ -332,6 +336,7 @@ def _derive_claimed(
     ]
     stale_devices = _upsert(conn, "devices", "device_id", DEVICE_COLUMNS, device_rows)
     _outbox(conn, found, as_of)
+    churn_model.queue_people(conn, churn)
     _compact_claimed(conn, loaded, person_ids, device_ids, caches)
     if stale:
         conn.execute("INSERT INTO dirty_persons SELECT unnest(%b::text[])", (sorted(stale),))

@@ -281,6 +281,8 @@ def purge(
         conn.execute("DELETE FROM persons WHERE person_id = ANY(%b)", (members,))
         _rename_column(conn, "survival_dirty", "person_id", mapping, ())
         _rename_column(conn, "survival_contributions", "person_id", mapping, ())
+        _rename_column(conn, "churn_gap_contributions", "person_id", mapping, ())
+        _rename_column(conn, "churn_pending", "person_id", mapping, ())
         for column, value in (("user_id", None), ("payer_id", ERASED), ("beneficiary_id", ERASED)):
             conn.execute(  # as derive_device will say once the devices are derived again
                 sql.SQL(

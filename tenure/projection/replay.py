@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from tenure.analytics.live import churn_model
 from tenure.domain.config import LifecycleConfig
 from tenure.domain.device_view import derive_device
 from tenure.domain.events import DomainEvent
@@ -191,5 +192,7 @@ def _replay(
             device_rows,
             Checkpoint("lifecycle", instant, last_seq, len(events)),
         )
+        if instant is not None:  # hook: the churn model's counts from the same fold
+            churn_model.rebuild(writer, churn_model.histories_of(world.persons, instant))
     progress("writing", n_persons + n_devices, n_persons + n_devices)
     return ReplayResult(len(events), last_seq, instant, n_persons, n_devices, len(letters))

@@ -10,7 +10,8 @@ from tenure.simulation.delivery import Delivery
 from tenure.simulation.life import Happening, Life
 from tenure.simulation.parameters import PersonaShares, SimulationParameters
 from tenure.simulation.persona import ACTIVATION_WINDOW_DAYS, Persona
-from tenure.simulation.population import Simulation, simulate
+from tenure.simulation.population import Simulation, lives_of, simulate
+from tenure.simulation.rhythm import Rhythm, RhythmShares
 from tenure.simulation.truth import Truth
 
 __all__ = [
@@ -20,8 +21,11 @@ __all__ = [
     "Life",
     "Persona",
     "PersonaShares",
+    "Rhythm",
+    "RhythmShares",
     "Simulation",
     "SimulationParameters",
     "Truth",
+    "lives_of",
     "simulate",
 ]

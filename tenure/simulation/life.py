@@ -65,7 +65,9 @@ class Life:
     first_payment_at: datetime | None = None
     """For a free user who converts: when they first paid."""
     uses_per_week: float = 0.0
-    """How often this person uses their device while active (0: never)."""
+    """How often this person uses their device while active, on average (0: never)."""
+    rhythm: str | None = None
+    """How this person spreads their use over time (a :class:`Rhythm` value), if they use."""
 
     def add(self, label: str, event_type: str, time: datetime, data: dict[str, Any]) -> None:
         """Record that this person caused an event of ``event_type`` at ``time``."""

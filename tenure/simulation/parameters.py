@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from tenure.simulation.rhythm import RhythmShares
+
 
 @dataclass(frozen=True, slots=True)
 class PersonaShares:
@@ -74,6 +76,8 @@ class SimulationParameters:
     """Share of one-time buyers who activate after all, 15 to 60 days after buying."""
     uses_per_week: float = 4.0
     """Mean ``device.used`` events per active user per week (super users 1.5 times more)."""
+    rhythms: RhythmShares = field(default_factory=RhythmShares)
+    """How users split into engagement rhythms (daily, weekly, seasonal, fading...)."""
     offline_device_share: float = 0.15
     """Share of devices that are offline most of the time and sync in bursts."""
     offline_sync_delay_days: float = 3.0
@@ -137,6 +141,7 @@ class SimulationParameters:
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {value}")
         self.shares.normalised()
+        self.rhythms.normalised()
 
     @property
     def end(self) -> datetime:

@@ -26,11 +26,11 @@ from tenure.simulation.catalogue import (
 from tenure.simulation.identifiers import Identifiers
 from tenure.simulation.life import DeviceSync, Happening, Life
 from tenure.simulation.parameters import SimulationParameters
+from tenure.simulation.rhythm import Rhythm, draw_rhythm, use_times
 from tenure.simulation.schedule import (
     after,
     count,
     delay_days,
-    poisson_times,
     tenure_days,
 )
 
@@ -165,6 +165,8 @@ def _use(life: Life, setting: Setting, per_week: float) -> None:
     left to :func:`usage`, which streams them.
     """
     life.uses_per_week = per_week
+    rhythm_rng = random.Random(f"{setting.parameters.seed}:{life.key}:rhythm")
+    life.rhythm = draw_rhythm(rhythm_rng, setting.parameters.rhythms).value
     if setting.usage_until is not None:
         life.happenings.extend(usage(life, setting.parameters.seed, setting.usage_until))
 
@@ -172,15 +174,17 @@ def _use(life: Life, setting: Setting, per_week: float) -> None:
 def usage(life: Life, seed: int, until: datetime | None = None) -> Iterator[Happening]:
     """The ``device.used`` events of ``life`` in event-time order, up to ``until``.
 
-    They come from the person's own usage generator, so the same person always uses their
-    device at the same moments, however far the events are taken.
+    They come from the person's own usage generators (one for the moments, following the
+    person's :class:`Rhythm`, one for what each use was), so the same person always uses
+    their device at the same moments, however far the events are taken.
     """
     if not life.uses_per_week or life.activated_at is None or life.stopped_at is None:
         return
-    assert life.device_id is not None
+    assert life.device_id is not None and life.rhythm is not None
     use_rng = random.Random(f"{seed}:{life.key}:use")
+    time_rng = random.Random(f"{seed}:{life.key}:use-times")
     stop = life.stopped_at if until is None else min(life.stopped_at, until)
-    times = poisson_times(use_rng, life.activated_at, stop, life.uses_per_week / 7)
+    times = use_times(time_rng, Rhythm(life.rhythm), life.activated_at, stop, life.uses_per_week)
     for n, moment in enumerate(times):
         yield Happening(
             f"use-{n}",

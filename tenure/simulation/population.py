@@ -148,6 +148,15 @@ def _request_erasure(lives: list[Life], params: SimulationParameters) -> None:
             return
 
 
+def lives_of(params: SimulationParameters) -> list[Life]:
+    """Every life of ``params`` with its events up to the span's end, without deliveries.
+
+    The same lives :func:`simulate` returns, for readers who need what people did and not
+    how it reached the platform (the churn evaluation).
+    """
+    return _population(Setting(params, Identifiers(params.seed, params.source_prefix), params.end))
+
+
 def simulate(params: SimulationParameters) -> Simulation:
     """Generate the population of ``params`` and its deliveries up to the span's end.
 

@@ -43,7 +43,7 @@ def person_row(view: PersonView, aliases: Sequence[str]) -> tuple[Any, ...]:
         view.is_user, view.is_sponsor, str(view.stage), view.stage_since, str(view.level),
         view.is_super_user, view.tier, view.value_score, list(view.tags), churn.score,
         orjson.dumps({"silence_days": churn.silence_days, "usual_gap_days": churn.usual_gap_days,
-                      "ratio": churn.ratio}).decode(),
+                      "ratio": churn.ratio, "bucket": churn.bucket}).decode(),
         view.first_engagement_at, view.last_engagement_at, view.tenure_days, view.active_days,
         view.first_paid_order_at, view.second_paid_order_at, view.first_activation_at,
         view.activation_delay_days, view.activated_within_window, view.paid_order_count,

@@ -247,6 +247,42 @@
       .join("; ");
   }
 
+  // Churn calibration: mean prediction (x) against observed rate (y) per decile, with the
+  // diagonal; the backtest is heavier than the other reads, so it refreshes every 12th tick.
+  const CHURN_EVERY = 12;
+  function drawChurnCalibration(result) {
+    const points = result.deciles.map((d) => [d.mean_prediction, d.observed_rate, d.count]);
+    chart("churn-calibration").setOption({
+      grid: { left: 60, right: 20, top: 20, bottom: 50 },
+      tooltip: { trigger: "item", formatter: (p) => p.seriesName === "deciles"
+        ? `predicted ${p.value[0].toFixed(3)}, observed ${p.value[1].toFixed(3)} (${p.value[2]} people)`
+        : "" },
+      xAxis: { type: "value", min: 0, max: 1, name: "predicted P(silent next W days)", nameLocation: "middle", nameGap: 30 },
+      yAxis: { type: "value", min: 0, max: 1, name: "observed" },
+      series: [
+        { name: "deciles", type: "line", symbolSize: 9, data: points, itemStyle: { color: COLORS[1] } },
+        { name: "perfect", type: "line", symbol: "none", data: [[0, 0], [1, 1]],
+          lineStyle: { type: "dashed", color: "#999" } },
+      ],
+    });
+    document.getElementById("churn-note").textContent = result.people
+      ? `${result.people} people scored on ${result.cut}, ${result.silent_next} went silent for ` +
+        `${result.window_days} days; AUC ${result.auc ?? "-"}, Brier ${result.brier ?? "-"}.`
+      : "Nobody to backtest yet (needs W days of history).";
+  }
+
+  async function refreshChurn() {
+    if (state.refreshes % CHURN_EVERY !== 0 || state.churnMissing) return;
+    try {
+      state.data.churn = await api("/v1/churn/calibration");
+      drawChurnCalibration(state.data.churn);
+    } catch (error) {
+      if (error.status !== 404) throw error;
+      state.churnMissing = true; // this query service does not serve the churn API
+      document.getElementById("churn-card").hidden = true;
+    }
+  }
+
   // Without the analytics API (/v1/tenure/*) its cards are hidden and a notice says why.
   function showAnalytics(which, available) {
     document.getElementById(which + "-note").closest("section").hidden = !available;
@@ -276,6 +312,7 @@
         drawCurve(which, state.data[which]);
       }
     }
+    await refreshChurn();
   }
 
   async function tick() {

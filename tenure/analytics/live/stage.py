@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from tenure.analytics.live import churn_model
 from tenure.analytics.live.store import drain, record_as_of
 from tenure.domain.config import LifecycleConfig
 from tenure.projection.watermark import watermark
@@ -67,6 +68,8 @@ def refresh(
             moved += n
             if n == 0:
                 break
+        while churn_model.drain(conn, limit=chunk):  # the churn model's pending queue
+            pass
         as_of = projection_watermark(conn, allowed_lateness)
         if as_of is not None:
             record_as_of(conn, as_of, config.inactivity_window_days)

@@ -69,7 +69,14 @@ def test_cli_rejects_unknown_benchmark() -> None:
     with pytest.raises(SystemExit):
         main(["--only", "nope"])
     assert parse_args([]).broker == "tansu"
-    assert BENCHMARKS == ("validation", "ingest_http", "archiver", "projection", "survival")
+    assert BENCHMARKS == (
+        "validation",
+        "ingest_http",
+        "archiver",
+        "projection",
+        "survival",
+        "churn",
+    )
 
 
 def test_cli_prints_one_json_line(capsys: pytest.CaptureFixture[str]) -> None:

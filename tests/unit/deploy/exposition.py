@@ -13,6 +13,7 @@ import importlib
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import date
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -29,7 +30,10 @@ from prometheus_client.core import Metric
 from prometheus_client.metrics import MetricWrapperBase
 
 from services.query.business_metrics import BusinessMetrics, Snapshot
+from services.query.churn_metrics import families as churn_families
 from services.query.survival_metrics import SurvivalCollector
+from tenure.analytics.calibration import ReliabilityRow
+from tenure.analytics.churn_backtest import Backtest
 from tests.unit.deploy.dashboards import ROOT
 
 METRIC_MODULES = (
@@ -51,6 +55,10 @@ SNAPSHOT = Snapshot(
 """A business snapshot with every optional gauge present."""
 
 
+CHURN_BACKTEST = Backtest(date(2026, 1, 1), 30, 10, 3, 0.9, 0.1, (ReliabilityRow(10, 0.3, 0.3),))
+"""A churn backtest with every gauge present."""
+
+
 class _QueryGauges(BusinessMetrics):
     """The query service's scrape-time gauges, from :data:`SNAPSHOT` (no database)."""
 
@@ -62,6 +70,7 @@ class _QueryGauges(BusinessMetrics):
         for metric in SurvivalCollector().describe():
             metric.add_sample(metric.name, {"group": "all"}, 1.0)
             yield metric
+        yield from churn_families(CHURN_BACKTEST)
 
 
 def _defined_metrics() -> list[MetricWrapperBase]:

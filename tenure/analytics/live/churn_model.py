@@ -1,0 +1,213 @@
+"""The live return-time counts in Postgres: the churn model as a projection of the log.
+
+The derive pass queues each person it derives with their engagement days
+(:func:`queue_people`, one upsert per person into ``churn_pending``: no shared row is
+touched on the hot path). The aggregates stage :func:`drain` s the queue: for each claimed
+person it moves their gap filing (``tenure.analytics.return_times``) from what was last
+added (``churn_gap_contributions``) to what their days say now, subtracting the old counts
+and adding the new ones in one transaction, count rows in key order (no deadlocks between
+drains). ``days=None`` removes the person (erasure). The counts never depend on ``as_of``;
+:func:`read_model` reads the open gaps' ages at the ``as_of`` asked, so the model, like
+every derived view, is a pure function of (log, as_of). :func:`rebuild` recomputes
+everything (``tenure replay``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import psycopg
+
+from tenure.analytics.return_times import (
+    ALL,
+    DEFAULT_SHRINKAGE,
+    ReturnBucket,
+    ReturnTimeCounts,
+    ReturnTimeModel,
+    fit,
+    person_gaps,
+)
+from tenure.domain.activity import engagement_days
+from tenure.domain.person import PersonState
+
+__all__ = [
+    "Person",
+    "days_of",
+    "drain",
+    "histories_of",
+    "queue_people",
+    "read_counts",
+    "read_histories",
+    "read_model",
+    "rebuild",
+    "record_people",
+    "record_person",
+]
+
+Conn = psycopg.Connection[Any]
+Person = tuple[str, Iterable[date] | None, str]
+"""(person id, engagement days or ``None`` to forget the person, group)."""
+
+
+def _filing_delta(
+    days: Iterable[date], group: str, sign: int, returns: Counter[Any], opened: Counter[Any]
+) -> None:
+    gaps = person_gaps(days, group)
+    for bucket, length in gaps.closed:
+        returns[(bucket.key, length)] += sign
+    if gaps.open_bucket is not None and gaps.open_since is not None:
+        opened[(gaps.open_bucket.key, gaps.open_since)] += sign
+
+
+def _apply_counts(conn: Conn, table: str, column: str, change: Counter[Any]) -> None:
+    """Add signed counts to ``table`` in key order; drop the rows that reach zero."""
+    rows = [(key, value, n) for (key, value), n in sorted(change.items()) if n]
+    if not rows:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            f"INSERT INTO {table} AS t (bucket, {column}, n) VALUES (%s, %s, %s)"
+            f" ON CONFLICT (bucket, {column}) DO UPDATE SET n = t.n + EXCLUDED.n",
+            rows,
+        )
+        cur.executemany(
+            f"DELETE FROM {table} WHERE bucket = %s AND {column} = %s AND n = 0",
+            [(key, value) for key, value, _ in rows],
+        )
+
+
+def record_people(conn: Conn, people: Iterable[Person]) -> int:
+    """Make the counts reflect each person's days (``None``: forget them); return how many.
+
+    Runs in one transaction (the caller's, if any). A person listed twice: the last wins.
+    """
+    latest: dict[str, tuple[list[date] | None, str]] = {}
+    for person_id, days, group in people:
+        latest[person_id] = (None if days is None else sorted(set(days)), group)
+    if not latest:
+        return 0
+    ids = sorted(latest)
+    returns: Counter[Any] = Counter()
+    opened: Counter[Any] = Counter()
+    upserts: list[tuple[str, str, list[date]]] = []
+    removed: list[str] = []
+    with conn.transaction():
+        old = {
+            pid: (grp, list(days))
+            for pid, grp, days in conn.execute(
+                "SELECT person_id, grp, days FROM churn_gap_contributions"
+                " WHERE person_id = ANY(%s) ORDER BY person_id FOR UPDATE",
+                (ids,),
+            )
+        }
+        for pid in ids:
+            days, group = latest[pid]
+            before = old.get(pid)
+            if before is not None and days is not None and before == (group, days):
+                continue  # nothing changed
+            if before is not None:
+                _filing_delta(before[1], before[0], -1, returns, opened)
+            if days:
+                _filing_delta(days, group, 1, returns, opened)
+                upserts.append((pid, group, days))
+            elif before is not None:
+                removed.append(pid)
+        _apply_counts(conn, "churn_return_counts", "length", returns)
+        _apply_counts(conn, "churn_open_gaps", "since", opened)
+        with conn.cursor() as cur:
+            if upserts:
+                cur.executemany(
+                    "INSERT INTO churn_gap_contributions (person_id, grp, days)"
+                    " VALUES (%s, %s, %s) ON CONFLICT (person_id) DO UPDATE"
+                    " SET grp = EXCLUDED.grp, days = EXCLUDED.days",
+                    upserts,
+                )
+            if removed:
+                cur.execute(
+                    "DELETE FROM churn_gap_contributions WHERE person_id = ANY(%s)", (removed,)
+                )
+    return len(ids)
+
+
+def record_person(
+    conn: Conn, person_id: str, days: Iterable[date] | None, group: str = ALL
+) -> None:
+    """:func:`record_people` for one person."""
+    record_people(conn, [(person_id, days, group)])
+
+
+def queue_people(conn: Conn, people: Iterable[Person]) -> int:
+    """Queue people for :func:`drain` (the derive pass's hook); return how many.
+
+    One upsert per person into ``churn_pending`` (the last queued days win), in id order.
+    """
+    rows = sorted(
+        (pid, group, None if days is None else sorted(set(days))) for pid, days, group in people
+    )
+    if rows:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO churn_pending (person_id, grp, days) VALUES (%s, %s, %s)"
+                " ON CONFLICT (person_id) DO UPDATE SET grp = EXCLUDED.grp, days = EXCLUDED.days",
+                rows,
+            )
+    return len(rows)
+
+
+def drain(conn: Conn, limit: int = 2000) -> int:
+    """Move up to ``limit`` queued people into the counts, in one transaction."""
+    with conn.transaction():
+        claimed = conn.execute(
+            "DELETE FROM churn_pending WHERE person_id IN (SELECT person_id FROM churn_pending"
+            " ORDER BY person_id LIMIT %s FOR UPDATE SKIP LOCKED)"
+            " RETURNING person_id, days, grp",
+            (limit,),
+        ).fetchall()
+        record_people(conn, ((pid, days, grp) for pid, days, grp in claimed))
+    return len(claimed)
+
+
+def read_histories(conn: Conn) -> list[tuple[list[date], str]]:
+    """Every person's engagement days and group as last recorded (for the backtest)."""
+    rows = conn.execute("SELECT days, grp FROM churn_gap_contributions ORDER BY person_id")
+    return [(list(days), grp) for days, grp in rows]
+
+
+def read_counts(conn: Conn) -> ReturnTimeCounts:
+    """The live counts."""
+    counts = ReturnTimeCounts()
+    for key, length, n in conn.execute("SELECT bucket, length, n FROM churn_return_counts"):
+        counts.returns.setdefault(ReturnBucket.parse(key), Counter())[int(length)] = int(n)
+    for key, since, n in conn.execute("SELECT bucket, since, n FROM churn_open_gaps"):
+        counts.open_since.setdefault(ReturnBucket.parse(key), Counter())[since] = int(n)
+    return counts
+
+
+def read_model(conn: Conn, as_of: date, shrinkage: float = DEFAULT_SHRINKAGE) -> ReturnTimeModel:
+    """The return-time model of the live counts with open gaps aged at ``as_of``."""
+    return fit(read_counts(conn), as_of, shrinkage)
+
+
+def rebuild(conn: Conn, people: Iterable[Person]) -> int:
+    """Replace every count by those of ``people``; return how many were counted.
+
+    What ``tenure replay`` calls after rebuilding the persons.
+    """
+    with conn.transaction():
+        conn.execute("TRUNCATE churn_gap_contributions, churn_return_counts, churn_open_gaps")
+        return record_people(conn, people)
+
+
+def histories_of(persons: Mapping[str, PersonState], as_of: datetime) -> Iterator[Person]:
+    """Every non-erased person's engagement days known at ``as_of`` (for :func:`rebuild`)."""
+    for person_id, state in sorted(persons.items()):
+        if not state.erased:
+            yield person_id, list(engagement_days(state, as_of)), ALL
+
+
+def days_of(state: PersonState, as_of: datetime) -> Sequence[date] | None:
+    """What to queue for a derived person: their days, or ``None`` when erased."""
+    return None if state.erased else list(engagement_days(state, as_of))
