@@ -105,16 +105,21 @@ def ingest_batch(
         for _, event in fresh.values()
     ]
     if entries:
-        with metrics.PUBLISH_SECONDS.time(), pool.connection() as conn, conn.transaction():
-            entries = tokenise_ledger_entries(conn, entries)  # person ids -> tokens + vault
-            claimed = ledger.claim(conn, entries)
-            publisher.publish(
-                [
-                    event_record(e.topic, e.record_key, e.envelope, received_at)
-                    for e in entries
-                    if e.identity in claimed
-                ]
-            )
+        with metrics.PUBLISH_SECONDS.time(), pool.connection() as conn:
+            # Person ids -> tokens, their vault rows committed before anything is published:
+            # a consumer must never meet a token the vault does not know yet (it would take
+            # it for an erased or foreign person and project it apart from the person).
+            with conn.transaction():
+                entries = tokenise_ledger_entries(conn, entries)
+            with conn.transaction():
+                claimed = ledger.claim(conn, entries)
+                publisher.publish(
+                    [
+                        event_record(e.topic, e.record_key, e.envelope, received_at)
+                        for e in entries
+                        if e.identity in claimed
+                    ]
+                )
     else:
         claimed = set()
     for identity, (index, event) in fresh.items():

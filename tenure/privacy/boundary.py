@@ -54,7 +54,8 @@ def tokenise_ledger_entries(
     conn: psycopg.Connection[Any], entries: Sequence[LedgerEntry]
 ) -> list[LedgerEntry]:
     """Ingest's hook: the entries with tokens for person ids, their vault rows written in
-    the caller's transaction (the one that claims the ledger rows and publishes)."""
+    the caller's transaction, which must commit before the records are published (a
+    consumer resolves every token it meets through the vault)."""
     pseudonymiser = pseudonymiser_for(conn)
     registry: dict[str, str] = {}
     out = []

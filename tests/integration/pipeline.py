@@ -159,7 +159,11 @@ def wait_for_the_fold(database_url: str, events: list[dict], timeout_s: float = 
             if got_persons == want_persons:
                 break
         time.sleep(1)
-    assert want_persons and got_persons == want_persons
+    missing = [r for r in want_persons if r not in got_persons]
+    extra = [r for r in got_persons if r not in want_persons]
+    assert want_persons and got_persons == want_persons, (
+        f"rows the fold has and the read model lacks: {missing}; and the reverse: {extra}"
+    )
     device_ids = {r[0] for r in mine_devices}
     devices = read_model_rows(database_url, "devices", DEVICE_COLUMNS)
     got_devices = [r for r in devices if r[0] in device_ids]

@@ -4,9 +4,11 @@ later event does not bring the person back and a replay reproduces the read mode
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,13 +18,14 @@ import psycopg
 import pytest
 from kafka import KafkaAdminClient
 
+from services.ingest.batch import ingest_batch
 from services.query.app import create_app as create_query_app
 from tenure.contract.topics import CANONICAL_TOPICS
 from tenure.domain.device_view import derive_device
 from tenure.domain.events import parse_event
 from tenure.domain.world import fold, views
 from tenure.eventlog.deadletter import DeadLetter, DeadLetterSink
-from tenure.eventlog.publisher import EventPublisher
+from tenure.eventlog.publisher import EventPublisher, OutgoingRecord
 from tenure.privacy.boundary import pseudonymiser_for
 from tenure.projection import erasure
 from tenure.projection.projector import IncomingRecord, Projector, parse_records
@@ -494,3 +497,45 @@ def test_a_purge_alone_leaves_no_live_row_for_the_tokens(
         publisher.close()
     assert occurrences_in_database(database_url, people.erased_ids) == []
     assert [r[0] for r in rows(database_url, "persons", PERSON_COLUMNS)] == [people.bob]
+
+
+class VaultWatchingPublisher(EventPublisher):
+    """A real publisher that, as each batch goes out, looks from another connection at
+    whether the vault already knows every token the records carry (a consumer may read the
+    records at once)."""
+
+    def __init__(self, bootstrap: str, database_url: str) -> None:
+        super().__init__(bootstrap)
+        self.database_url = database_url
+        self.unknown: list[str] = []
+        self.tokens = 0
+
+    def publish(self, records: Sequence[OutgoingRecord]) -> None:
+        with psycopg.connect(self.database_url) as other:
+            known = {r[0] for r in other.execute("SELECT pseudonym FROM person_pseudonyms")}
+        for record in records:
+            for token in re.findall(r"~p:[a-z2-7]+", record.value.decode()):
+                self.tokens += 1
+                if token not in known:
+                    self.unknown.append(token)
+        super().publish(records)
+
+
+def test_the_vault_knows_every_token_before_its_record_is_published(
+    broker: LocalBroker, pool, database_url: str
+) -> None:
+    publisher = VaultWatchingPublisher(broker.bootstrap, database_url)
+    items: list[object] = [make_event("payment.completed", n=i) for i in range(5)]
+    items += [make_event("referral.completed", n=i) for i in range(5)]
+    try:
+        result = ingest_batch(
+            items,
+            producer="vault-test",
+            pool=pool,
+            publisher=publisher,
+            future_tolerance=timedelta(minutes=5),
+        )
+    finally:
+        publisher.close()
+    assert result.count("accepted") == 10
+    assert publisher.tokens >= 20 and publisher.unknown == []
