@@ -25,9 +25,10 @@ Below DEBUG they log only warnings and errors; at ``TENURE_LOG_LEVEL=DEBUG`` the
 """
 
 
-OWN_HANDLERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
-"""Loggers a library may have given handlers of its own (uvicorn's default log config does,
-and stops them propagating): they are made to reach the one root handler instead."""
+OWN_HANDLERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "py.warnings")
+"""Loggers a library (or an earlier configuration) may have given handlers of their own
+(uvicorn's default log config does, and stops them propagating): they are made to reach the
+one root handler instead."""
 
 
 def json_formatter() -> logging.Formatter:

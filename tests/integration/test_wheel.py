@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -248,7 +249,10 @@ def test_services_and_workers_run_from_the_wheel(
         timeout=120,
     )
     assert replay.returncode == 0, replay.stderr
-    assert "replayed 1 events" in replay.stderr, replay.stderr
+    # the shared topics hold earlier tests' events too (poison records among them, which
+    # the replay dead-letters with a warning): at least this test's event was replayed
+    replayed = re.search(r"replayed (\d+) events", replay.stderr)
+    assert replayed and int(replayed.group(1)) >= 1, replay.stderr
 
     for proc in processes:
         proc.popen.send_signal(signal.SIGTERM)
