@@ -31,7 +31,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
@@ -42,6 +42,8 @@ from streams.projector import metrics
 from tenure.projection.projector import PreparedParse, Projector, parse_records
 from tenure.runtime.database import DATABASE_UNAVAILABLE, Backoff
 
+A = TypeVar("A")
+R = TypeVar("R")
 log = logging.getLogger(__name__)
 
 EXIT_UNPROJECTABLE = 70
@@ -158,7 +160,14 @@ class ProjectorHotPath(Service):
             if sum(len(ms) for ms in fetched.values()) >= self.settings.batch_max:
                 self.behind = True
             # Decoding, folding and encoding (CPU) overlap the previous batch's write.
-            prepared = self.projector.prepare(parse_records(_records(fetched))) if fetched else None
+            # (resolving person ids may ask the database: it waits out an outage too)
+            prepared = (
+                await self._when_database_answers(
+                    "preparing the batch", self.projector.prepare, parse_records(_records(fetched))
+                )
+                if fetched
+                else None
+            )
             await self._written()  # the previous batch is durable (its commit may be running)
             if prepared is not None:
                 writing = asyncio.create_task(self._write(prepared))
@@ -169,32 +178,34 @@ class ProjectorHotPath(Service):
             await self._report_lag()
 
     async def _write(self, prepared: PreparedParse) -> None:
-        await self._guarded(lambda: self._write_when_database_answers(prepared))
+        await self._guarded(
+            lambda: self._when_database_answers("writing the batch", self._apply, prepared)
+        )
 
-    async def _write_when_database_answers(self, prepared: PreparedParse) -> None:
-        """Write a batch; while the database is away, wait (backoff) and write it again.
+    async def _when_database_answers(self, what: str, work: Callable[[A], R], argument: A) -> R:
+        """Run ``work(argument)`` in a thread; while the database is away, wait (backoff)
+        and run it again.
 
-        The worker reports not-ready meanwhile and stays in its group. A repeated write is
-        harmless: a batch appends deltas whose join absorbs a repeat.
+        The worker reports not-ready meanwhile and stays in its group. A repeat is
+        harmless: resolving person ids only reads, and a batch appends deltas whose join
+        absorbs a repeat.
         """
         waits = Backoff()
         while True:
             try:
-                await asyncio.to_thread(self._apply, prepared)
+                result = await asyncio.to_thread(work, argument)
             except DATABASE_UNAVAILABLE as exc:
                 if self.should_stop:
                     raise
                 WORKER_READY.labels("projector").set(0)
                 delay = waits.next_delay()
-                log.warning(
-                    "database unavailable (%s); writing the batch again in %.1f s", exc, delay
-                )
+                log.warning("database unavailable (%s); %s again in %.1f s", exc, what, delay)
                 await asyncio.sleep(delay)
                 continue
             if waits.failures:
                 log.warning("the database is back; projecting again")
             WORKER_READY.labels("projector").set(1)
-            return
+            return result
 
     async def _commit(
         self,

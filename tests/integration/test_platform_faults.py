@@ -226,7 +226,10 @@ def test_postgres_killed_under_tenure_up_is_restarted_and_everything_recovers(
     for phase in ("a", "b", "c"):
         assert _projected(status["database_url"], f"{tag}-{phase}") == (20, 20), phase
     # The workers waited for the database: never restarted.
-    assert {name: recovered["processes"][name] for name in workers} == workers
+    logs = Path(env["TENURE_STATE_DIR"]) / "logs"
+    assert {name: recovered["processes"][name] for name in workers} == workers, {
+        name: (logs / f"{name}.log").read_text()[-4000:] for name in workers
+    }
     assert supervisor.poll() is None
 
 
