@@ -69,4 +69,5 @@ def configure_logging(level: str, log_format: str, stream: TextIO | None = None)
             own.removeHandler(old)
         own.propagate = True
         own.disabled = False
+    logging.captureWarnings(False)  # re-capture: whoever replaced showwarning since
     logging.captureWarnings(True)

@@ -60,4 +60,7 @@ def test_the_runs_dead_letters_raise_the_dead_letter_alert(observed: Observed) -
 def test_a_healthy_run_raises_no_outage_alert(observed: Observed) -> None:
     rules = _alerting_rules(observed)
     for name in HEALTHY_RUN_QUIET:
-        assert rules[name]["alerts"] == [], (name, rules[name]["alerts"])
+        # Pending is the rule's `for:` window at work (e.g. the first minute, before the
+        # projector's first batch on a loaded machine); a healthy run never fires.
+        firing = [a for a in rules[name]["alerts"] if a["state"] == "firing"]
+        assert firing == [], (name, rules[name]["alerts"])
