@@ -11,24 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tenure.platform.status import PlatformStatus, read_status
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
-    except OSError:
-        return False
+from tests.integration.platform_run import alive
 
 
 def wait_gone(pid: int, timeout_s: float = 30.0) -> None:
     """Block until ``pid`` is gone."""
     deadline = time.monotonic() + timeout_s
-    while pid_alive(pid):
+    while alive(pid):
         assert time.monotonic() < deadline, f"pid {pid} still runs"
         time.sleep(0.05)
 
@@ -80,7 +69,7 @@ class PlatformProcess:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             pid = self.status.processes.get(part)
-            if pid and pid != old_pid and pid_alive(pid):
+            if pid and pid != old_pid and alive(pid):
                 return pid
             time.sleep(0.1)
         raise AssertionError(f"{part} was not restarted in {timeout_s} s:\n{self.log_tail()}")
@@ -110,7 +99,7 @@ class PlatformProcess:
             except AssertionError:
                 pass
         for pid in self.seen_pids:
-            if pid_alive(pid):
+            if alive(pid):
                 try:
                     os.killpg(pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
