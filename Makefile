@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test lint types pytest bench clean
+.PHONY: up test test-faults lint types pytest bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed"'
@@ -27,7 +27,12 @@ types: $(BIN)/.installed
 	$(BIN)/mypy
 
 pytest: $(BIN)/.installed
-	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -p no:cacheprovider -m "not soak" --durations=15 $(PYTEST_ARGS)
+
+# The fault matrix (each part of `tenure up` killed under a steady stream, on both brokers):
+# a soak run of ~5 minutes, separate from the default test run; CI runs it after `make test`.
+test-faults: $(BIN)/.installed
+	$(BIN)/python -m pytest -p no:cacheprovider -m soak $(PYTEST_ARGS)
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench

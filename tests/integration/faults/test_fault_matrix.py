@@ -42,6 +42,8 @@ from tests.integration.pipeline import (
     wait_for_the_fold,
 )
 
+pytestmark = pytest.mark.soak  # `make test-faults`: a soak run, outside the default `make test`
+
 BROKERS = ("tansu", "apache-kafka")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 FAULTS = (
