@@ -15,7 +15,7 @@ from psycopg_pool import ConnectionPool
 from tenure.analytics.live import churn_model
 from tenure.analytics.live.store import drain, record_as_of
 from tenure.domain.config import LifecycleConfig
-from tenure.projection.watermark import watermark
+from tenure.domain.watermark import watermark
 
 __all__ = ["paused", "projection_watermark", "refresh"]
 
