@@ -13,7 +13,6 @@ from psycopg_pool import ConnectionPool
 from services.auth import AuthFailure, ProducerAuthenticator
 from services.health import add_health_routes
 from services.openapi import BEARER, operation_id
-from services.query import reads
 from services.query.churn import churn_router
 from services.query.dashboard import mount_dashboard
 from services.query.models import TIER_DOC, Device, Person, PersonPage
@@ -29,6 +28,7 @@ from services.query.survival import survival_router
 from tenure.domain.level import Level
 from tenure.domain.segment import Segment
 from tenure.domain.stage import Stage
+from tenure.storage import person_reads
 
 PROTECTED = [Security(BEARER)]
 """Dependencies of every route behind a read token (declares the security scheme)."""
@@ -82,7 +82,7 @@ def create_app(*, pool: ConnectionPool) -> FastAPI:
         request: Request,
         person_id: str = Path(max_length=MAX_ID_LENGTH, pattern=NO_NUL),
     ) -> Any:
-        return await one(request, reads.person, person_id, "person")
+        return await one(request, person_reads.person, person_id, "person")
 
     @app.get(
         "/v1/devices/{device_id}",
@@ -95,7 +95,7 @@ def create_app(*, pool: ConnectionPool) -> FastAPI:
         request: Request,
         device_id: str = Path(max_length=MAX_ID_LENGTH, pattern=NO_NUL),
     ) -> Any:
-        return await one(request, reads.device, device_id, "device")
+        return await one(request, person_reads.device, device_id, "device")
 
     @app.get(
         "/v1/persons",
@@ -123,14 +123,16 @@ def create_app(*, pool: ConnectionPool) -> FastAPI:
     ) -> Any:
         if failure := await authorised(request):
             return refused(failure)
-        filters = reads.PersonFilter(
+        filters = person_reads.PersonFilter(
             None if segment is None else segment.value,
             None if stage is None else stage.value,
             None if level is None else level.value,
             tier,
             super_user,
         )
-        rows = await anyio.to_thread.run_sync(fetch, reads.persons_page, filters, after, limit)
+        rows = await anyio.to_thread.run_sync(
+            fetch, person_reads.persons_page, filters, after, limit
+        )
         next_cursor = rows[-1]["person_id"] if len(rows) == limit else None
         return {"persons": rows, "next": next_cursor}
 

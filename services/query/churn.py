@@ -21,7 +21,6 @@ from fastapi.responses import JSONResponse, Response
 from psycopg_pool import ConnectionPool
 
 from services.auth import AuthFailure, ProducerAuthenticator
-from services.query import reads
 from services.query.churn_metrics import attach_churn_gauges
 from services.query.params import (
     ERROR_RESPONSES,
@@ -34,6 +33,8 @@ from services.query.survival import AS_OF_DOC, AsOfError, resolve_as_of
 from tenure.analytics.churn_backtest import backtest
 from tenure.analytics.live import churn_model, reader
 from tenure.analytics.return_times import MAX_AGE_DAYS, ROOT, ReturnBucket
+from tenure.storage import person_reads
+from tenure.storage.connection import read_only_snapshot
 
 __all__ = ["calibration_body", "churn_router", "person_churn_body"]
 
@@ -53,7 +54,7 @@ def person_churn_body(
     conn: Any, state: reader.AggregateState, person_id: str, as_of: str | None
 ) -> dict[str, Any] | None:
     """The ``/v1/churn/persons/{id}`` answer (``None``: no such person)."""
-    row = reads.person(conn, person_id)
+    row = person_reads.person(conn, person_id)
     if row is None:
         return None
     at = resolve_as_of(as_of, state) or row["as_of"]
@@ -124,8 +125,7 @@ def churn_router(pool: ConnectionPool) -> APIRouter:
     attach_churn_gauges(pool)
 
     def run(work: Callable[[Any, reader.AggregateState], Any]) -> Any:
-        with pool.connection() as conn, conn.transaction():
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        with pool.connection() as conn, read_only_snapshot(conn):
             return work(conn, reader.aggregate_state(conn))
 
     async def answer(request: Request, work: Callable[[Any, reader.AggregateState], Any]) -> Any:

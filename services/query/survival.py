@@ -43,6 +43,7 @@ from tenure.analytics.live.report import (
     survival_report,
 )
 from tenure.domain.view import DEFAULT_CONFIG
+from tenure.storage.connection import read_only_snapshot
 
 __all__ = [
     "AsOfError",
@@ -246,8 +247,7 @@ def survival_router(pool: ConnectionPool) -> APIRouter:
     attach_survival_gauges(pool)
 
     def run(work: Callable[[Any, reader.AggregateState], dict[str, Any]]) -> dict[str, Any]:
-        with pool.connection() as conn, conn.transaction():
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        with pool.connection() as conn, read_only_snapshot(conn):
             return work(conn, reader.aggregate_state(conn))
 
     async def answer(
