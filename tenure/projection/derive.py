@@ -35,9 +35,8 @@ from tenure.projection import raw_store
 from tenure.projection.raw_cache import DEVICES, PERSONS, RawCaches, read_cached
 from tenure.projection.raw_log import compact
 from tenure.projection.watermark import watermark
+from tenure.storage.connection import Conn
 from tenure.storage.read_models import DEVICE_COLUMNS, PERSON_COLUMNS, device_row, person_row
-
-Conn = psycopg.Connection[Any]
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,6 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
-import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
@@ -26,6 +25,7 @@ from tenure.analytics.live.contribution import (
     contribution_of,
     delta,
 )
+from tenure.storage.connection import Conn
 
 __all__ = [
     "AGGREGATE_TABLES",
@@ -39,7 +39,6 @@ __all__ = [
     "record_as_of",
 ]
 
-Conn = psycopg.Connection[Any]
 
 AGGREGATE_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     "survival_tenure_closed": (("group_key", "text"), ("duration_day", "integer")),
