@@ -43,6 +43,7 @@ from tenure.analytics.live.report import (
     survival_report,
 )
 from tenure.domain.view import DEFAULT_CONFIG
+from tenure.errors import TenureError
 from tenure.storage.connection import read_only_snapshot
 
 __all__ = [
@@ -120,7 +121,7 @@ MILESTONE_EXAMPLE = {
 }  # fmt: skip
 
 
-class AsOfError(ValueError):
+class AsOfError(TenureError, ValueError):
     """An as-of instant the aggregates cannot answer for."""
 
 

@@ -25,6 +25,7 @@ from tenure.analytics.live.contribution import (
     contribution_of,
     delta,
 )
+from tenure.errors import TenureError
 from tenure.storage.connection import Conn
 
 __all__ = [
@@ -72,7 +73,7 @@ CONTRIBUTION_COLUMNS: tuple[str, ...] = (
 _LOCK_NAMESPACE = 0x5E7A
 
 
-class AggregateError(RuntimeError):
+class AggregateError(TenureError, RuntimeError):
     """Removing a contribution that was never added (the transaction is rolled back)."""
 
 
