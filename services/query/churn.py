@@ -16,11 +16,11 @@ from typing import Any
 
 import anyio.to_thread
 import orjson
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, Response
 from psycopg_pool import ConnectionPool
 
-from services.auth import AuthFailure, ProducerAuthenticator
+from services.auth import require_scope
 from services.query.churn_metrics import attach_churn_gauges
 from services.query.params import (
     ERROR_RESPONSES,
@@ -120,18 +120,16 @@ def calibration_body(conn: Any, state: reader.AggregateState, as_of: str | None)
 
 def churn_router(pool: ConnectionPool) -> APIRouter:
     """The ``/v1/churn/*`` routes over a database pool (read-scope bearer auth)."""
-    router = APIRouter(prefix="/v1/churn", tags=["churn"])
-    auth = ProducerAuthenticator(pool, scope="read")
+    router = APIRouter(
+        prefix="/v1/churn", tags=["churn"], dependencies=[require_scope(pool, "read")]
+    )
     attach_churn_gauges(pool)
 
     def run(work: Callable[[Any, reader.AggregateState], Any]) -> Any:
         with pool.connection() as conn, read_only_snapshot(conn):
             return work(conn, reader.aggregate_state(conn))
 
-    async def answer(request: Request, work: Callable[[Any, reader.AggregateState], Any]) -> Any:
-        checked = await anyio.to_thread.run_sync(auth.check, request.headers.get("authorization"))
-        if isinstance(checked, AuthFailure):
-            return JSONResponse({"error": checked.message}, status_code=checked.status)
+    async def answer(work: Callable[[Any, reader.AggregateState], Any]) -> Any:
         try:
             body = await anyio.to_thread.run_sync(run, work)
         except AsOfError as exc:
@@ -151,15 +149,12 @@ def churn_router(pool: ConnectionPool) -> APIRouter:
         responses={**ERROR_RESPONSES, **NOT_FOUND},
     )
     async def person_churn(
-        request: Request,
         person_id: str = Path(max_length=MAX_ID_LENGTH, pattern=NO_NUL),
         as_of: str | None = Query(
             None, max_length=MAX_TEXT_LENGTH, pattern=NO_NUL, description=AS_OF_DOC
         ),
     ) -> Any:
-        return await answer(
-            request, lambda conn, state: person_churn_body(conn, state, person_id, as_of)
-        )
+        return await answer(lambda conn, state: person_churn_body(conn, state, person_id, as_of))
 
     @router.get(
         "/calibration",
@@ -170,11 +165,10 @@ def churn_router(pool: ConnectionPool) -> APIRouter:
         responses=ERROR_RESPONSES,
     )
     async def calibration(
-        request: Request,
         as_of: str | None = Query(
             None, max_length=MAX_TEXT_LENGTH, pattern=NO_NUL, description=AS_OF_DOC
         ),
     ) -> Any:
-        return await answer(request, lambda conn, state: calibration_body(conn, state, as_of))
+        return await answer(lambda conn, state: calibration_body(conn, state, as_of))
 
     return router

@@ -117,3 +117,16 @@ def test_refusals_are_documented_in_the_openapi_document(query) -> None:
     (person_id,) = [p for p in one["parameters"] if p["name"] == "person_id"]
     assert person_id["schema"]["maxLength"] == 256
     assert person_id["schema"]["pattern"] == r"^[^\x00]*$"
+
+
+def test_every_data_route_needs_a_read_token_and_says_so(query) -> None:
+    url, read, ingest = query
+    spec = get(url, read, "/openapi.json").json()
+    data_routes = [p for p in spec["paths"] if p.startswith("/v1/")]
+    assert len(data_routes) >= 8
+    for path in data_routes:
+        assert spec["paths"][path]["get"]["security"] == [{"bearerAuth": []}], path
+        concrete = path.replace("{person_id}", "p5-0").replace("{device_id}", "d")
+        assert get(url, None, concrete).status_code == 401, path
+        wrong = get(url, ingest, concrete)
+        assert wrong.status_code == 403 and "not 'read'" in wrong.json()["error"], path
