@@ -9,13 +9,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from tenure.domain.level import Level
+from tenure.domain.segment import BuyerKind, Segment
+from tenure.domain.stage import Stage
 from tenure.storage import summary_reads
 from tenure.storage.connection import Conn, read_only_snapshot
 
-SEGMENTS = ("customer_and_user", "customer_only", "user_only", "prospect")
-STAGES = ("none", "new", "active", "at_risk", "churned", "resurrected")
-LEVELS = ("none", "micro", "weak", "strong", "super")
-BUYER_KINDS = ("one_time_buyer", "repeat_buyer")
+SEGMENTS = tuple(s.value for s in Segment)
+STAGES = tuple(s.value for s in Stage)
+LEVELS = tuple(level.value for level in Level)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -60,7 +62,10 @@ def _funnels(conn: Conn) -> dict[str, Any]:
     one_time, repeat, one_time_never_used, super_users, sponsors, as_of = row[6:]
     return {
         "as_of": _iso(as_of),
-        "buyer_kinds": {"one_time_buyer": one_time, "repeat_buyer": repeat},
+        "buyer_kinds": {
+            BuyerKind.ONE_TIME_BUYER.value: one_time,
+            BuyerKind.REPEAT_BUYER.value: repeat,
+        },
         # The domain's one-time buyer: paid exactly once and is not a user.
         "one_time_buyers": one_time_never_used,
         "super_users": super_users,
