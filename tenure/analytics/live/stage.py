@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
-import psycopg
 from psycopg_pool import ConnectionPool
 
 from tenure.analytics.live import churn_model
 from tenure.analytics.live.store import drain, record_as_of
 from tenure.domain.config import LifecycleConfig
-from tenure.domain.watermark import watermark
 from tenure.storage.connection import retry_conflicts
+from tenure.storage.progress import projection_watermark
 
 __all__ = ["projection_watermark", "refresh"]
 
 log = logging.getLogger(__name__)
-
-
-def projection_watermark(conn: psycopg.Connection[Any], lateness: timedelta) -> datetime | None:
-    """The live projection's as-of instant: the latest event time seen less the lateness."""
-    row = conn.execute("SELECT max(max_event_time) FROM projection_progress").fetchone()
-    return watermark(row[0] if row else None, lateness)
 
 
 def refresh(
