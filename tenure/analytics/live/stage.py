@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 
 from psycopg_pool import ConnectionPool
@@ -14,8 +13,6 @@ from tenure.storage.connection import retry_conflicts
 from tenure.storage.progress import projection_watermark
 
 __all__ = ["projection_watermark", "refresh"]
-
-log = logging.getLogger(__name__)
 
 
 def refresh(
