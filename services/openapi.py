@@ -14,7 +14,8 @@ BEARER = HTTPBearer(
 """The security scheme of both services: add ``Security(BEARER)`` to every protected route.
 
 It only declares the scheme (so the docs page can send a token and generated clients know
-it); :class:`services.auth.ProducerAuthenticator` checks the header and answers 401/403.
+it); :func:`services.auth.require_scope` (query) and :class:`services.auth.TokenAuthenticator`
+(ingest) check the header and answer 401/403.
 """
 
 

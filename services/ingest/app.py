@@ -19,7 +19,7 @@ from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, Field
 
 from schemas import bundled_event_schema
-from services.auth import AuthFailure, ProducerAuthenticator
+from services.auth import AuthFailure, TokenAuthenticator
 from services.health import add_health_routes
 from services.ingest import metrics
 from services.ingest.batch import ingest_batch
@@ -95,7 +95,7 @@ def create_app(
         "(`application/cloudevents-batch+json`), binary (`ce-*` headers, the body is `data`), "
         "or a JSON array / NDJSON of structured events. See docs/ingest.md.",
     )
-    auth = ProducerAuthenticator(pool, scope="ingest")
+    auth = TokenAuthenticator(pool, scope="ingest")
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:

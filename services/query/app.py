@@ -5,15 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import anyio.to_thread
-from fastapi import FastAPI, Path, Query, Request, Security
+from fastapi import FastAPI, Path, Query
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import ConnectionPool
 
-from services.auth import AuthFailure, ProducerAuthenticator
+from services.auth import answer_refusals, require_scope
 from services.health import add_health_routes
-from services.openapi import BEARER, operation_id
-from services.query import reads
+from services.openapi import operation_id
 from services.query.churn import churn_router
 from services.query.dashboard import mount_dashboard
 from services.query.models import TIER_DOC, Device, Person, PersonPage
@@ -29,9 +28,7 @@ from services.query.survival import survival_router
 from tenure.domain.level import Level
 from tenure.domain.segment import Segment
 from tenure.domain.stage import Stage
-
-PROTECTED = [Security(BEARER)]
-"""Dependencies of every route behind a read token (declares the security scheme)."""
+from tenure.storage import person_reads
 
 
 def create_app(*, pool: ConnectionPool) -> FastAPI:
@@ -43,15 +40,9 @@ def create_app(*, pool: ConnectionPool) -> FastAPI:
         description="Lifecycle projections: persons (customers, users, both, neither) and "
         "devices. Bearer tokens with scope 'read' (`tenure token create --scope read`).",
     )
-    auth = ProducerAuthenticator(pool, scope="read")
+    protected = [require_scope(pool, "read")]
     answer_invalid_parameters(app)
-
-    async def authorised(request: Request) -> AuthFailure | None:
-        checked = await anyio.to_thread.run_sync(auth.check, request.headers.get("authorization"))
-        return checked if isinstance(checked, AuthFailure) else None
-
-    def refused(failure: AuthFailure) -> JSONResponse:
-        return JSONResponse({"error": failure.message}, status_code=failure.status)
+    answer_refusals(app)
 
     def fetch(fn: Any, *args: Any) -> Any:
         with pool.connection() as conn:
@@ -63,9 +54,7 @@ def create_app(*, pool: ConnectionPool) -> FastAPI:
     def prometheus_metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    async def one(request: Request, reader: Any, key: str, what: str) -> Any:
-        if failure := await authorised(request):
-            return refused(failure)
+    async def one(reader: Any, key: str, what: str) -> Any:
         row = await anyio.to_thread.run_sync(fetch, reader, key)
         if row is None:
             return JSONResponse({"error": f"no such {what}"}, status_code=404)
@@ -75,37 +64,34 @@ def create_app(*, pool: ConnectionPool) -> FastAPI:
         "/v1/persons/{person_id}",
         summary="One person's lifecycle view (id or alias)",
         response_model=Person,
-        dependencies=PROTECTED,
+        dependencies=protected,
         responses={**ERROR_RESPONSES, **NOT_FOUND},
     )
     async def get_person(
-        request: Request,
         person_id: str = Path(max_length=MAX_ID_LENGTH, pattern=NO_NUL),
     ) -> Any:
-        return await one(request, reads.person, person_id, "person")
+        return await one(person_reads.person, person_id, "person")
 
     @app.get(
         "/v1/devices/{device_id}",
         summary="One device's view",
         response_model=Device,
-        dependencies=PROTECTED,
+        dependencies=protected,
         responses={**ERROR_RESPONSES, **NOT_FOUND},
     )
     async def get_device(
-        request: Request,
         device_id: str = Path(max_length=MAX_ID_LENGTH, pattern=NO_NUL),
     ) -> Any:
-        return await one(request, reads.device, device_id, "device")
+        return await one(person_reads.device, device_id, "device")
 
     @app.get(
         "/v1/persons",
         summary="Persons by segment, stage, level, tier, super user",
         response_model=PersonPage,
-        dependencies=PROTECTED,
+        dependencies=protected,
         responses=ERROR_RESPONSES,
     )
     async def list_persons(
-        request: Request,
         segment: Segment | None = None,
         stage: Stage | None = None,
         level: Level | None = None,
@@ -121,16 +107,16 @@ def create_app(*, pool: ConnectionPool) -> FastAPI:
         ),
         limit: int = Query(100, ge=1, le=1000),
     ) -> Any:
-        if failure := await authorised(request):
-            return refused(failure)
-        filters = reads.PersonFilter(
+        filters = person_reads.PersonFilter(
             None if segment is None else segment.value,
             None if stage is None else stage.value,
             None if level is None else level.value,
             tier,
             super_user,
         )
-        rows = await anyio.to_thread.run_sync(fetch, reads.persons_page, filters, after, limit)
+        rows = await anyio.to_thread.run_sync(
+            fetch, person_reads.persons_page, filters, after, limit
+        )
         next_cursor = rows[-1]["person_id"] if len(rows) == limit else None
         return {"persons": rows, "next": next_cursor}
 

@@ -16,63 +16,17 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
 
 from prometheus_client import REGISTRY
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from psycopg_pool import ConnectionPool
 
+from tenure.storage.summary_reads import Snapshot, read_snapshot
+
 log = logging.getLogger(__name__)
 
 PERSON_LABELS = ("segment", "stage", "level", "tier", "buyer_kind")
-
-PERSONS_SQL = """
-SELECT segment, stage, level, tier, coalesce(buyer_kind, 'none'), count(*),
-       count(*) FILTER (WHERE is_super_user), count(*) FILTER (WHERE is_sponsor),
-       count(*) FILTER (WHERE activated_within_window),
-       count(*) FILTER (WHERE activated_within_window IS NOT NULL)
-FROM persons GROUP BY 1, 2, 3, 4, 5
-"""
-TRANSITIONS_SQL = """
-SELECT kind, count(*), count(*) FILTER (WHERE published_at IS NULL)
-FROM lifecycle_transitions GROUP BY kind
-"""
-PROGRESS_SQL = "SELECT extract(epoch FROM max(max_event_time)) FROM projection_progress"
-CHECKPOINT_SQL = """
-SELECT extract(epoch FROM rebuilt_at), events, archive_seq
-FROM projection_checkpoints WHERE projection = 'lifecycle'
-"""
-
-
-@dataclass
-class Snapshot:
-    """One reading of the business numbers."""
-
-    persons: list[tuple[Any, ...]] = field(default_factory=list)
-    transitions: list[tuple[Any, ...]] = field(default_factory=list)
-    max_event_time: float | None = None
-    checkpoint: tuple[Any, ...] | None = None
-    seconds: float = 0.0
-
-
-def read_snapshot(pool: ConnectionPool) -> Snapshot:
-    """Read every business number in one short read-only transaction."""
-    started = time.perf_counter()
-    with pool.connection() as conn, conn.transaction():
-        conn.execute("SET TRANSACTION READ ONLY")
-        persons = conn.execute(PERSONS_SQL).fetchall()
-        transitions = conn.execute(TRANSITIONS_SQL).fetchall()
-        progress = conn.execute(PROGRESS_SQL).fetchone()
-        checkpoint = conn.execute(CHECKPOINT_SQL).fetchone()
-    return Snapshot(
-        persons=persons,
-        transitions=transitions,
-        max_event_time=float(progress[0]) if progress and progress[0] is not None else None,
-        checkpoint=checkpoint,
-        seconds=time.perf_counter() - started,
-    )
 
 
 def families(snap: Snapshot) -> Iterator[Metric]:

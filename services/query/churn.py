@@ -16,12 +16,11 @@ from typing import Any
 
 import anyio.to_thread
 import orjson
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, Response
 from psycopg_pool import ConnectionPool
 
-from services.auth import AuthFailure, ProducerAuthenticator
-from services.query import reads
+from services.auth import require_scope
 from services.query.churn_metrics import attach_churn_gauges
 from services.query.params import (
     ERROR_RESPONSES,
@@ -34,6 +33,8 @@ from services.query.survival import AS_OF_DOC, AsOfError, resolve_as_of
 from tenure.analytics.churn_backtest import backtest
 from tenure.analytics.live import churn_model, reader
 from tenure.analytics.return_times import MAX_AGE_DAYS, ROOT, ReturnBucket
+from tenure.storage import person_reads
+from tenure.storage.connection import read_only_snapshot
 
 __all__ = ["calibration_body", "churn_router", "person_churn_body"]
 
@@ -53,7 +54,7 @@ def person_churn_body(
     conn: Any, state: reader.AggregateState, person_id: str, as_of: str | None
 ) -> dict[str, Any] | None:
     """The ``/v1/churn/persons/{id}`` answer (``None``: no such person)."""
-    row = reads.person(conn, person_id)
+    row = person_reads.person(conn, person_id)
     if row is None:
         return None
     at = resolve_as_of(as_of, state) or row["as_of"]
@@ -119,19 +120,16 @@ def calibration_body(conn: Any, state: reader.AggregateState, as_of: str | None)
 
 def churn_router(pool: ConnectionPool) -> APIRouter:
     """The ``/v1/churn/*`` routes over a database pool (read-scope bearer auth)."""
-    router = APIRouter(prefix="/v1/churn", tags=["churn"])
-    auth = ProducerAuthenticator(pool, scope="read")
+    router = APIRouter(
+        prefix="/v1/churn", tags=["churn"], dependencies=[require_scope(pool, "read")]
+    )
     attach_churn_gauges(pool)
 
     def run(work: Callable[[Any, reader.AggregateState], Any]) -> Any:
-        with pool.connection() as conn, conn.transaction():
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        with pool.connection() as conn, read_only_snapshot(conn):
             return work(conn, reader.aggregate_state(conn))
 
-    async def answer(request: Request, work: Callable[[Any, reader.AggregateState], Any]) -> Any:
-        checked = await anyio.to_thread.run_sync(auth.check, request.headers.get("authorization"))
-        if isinstance(checked, AuthFailure):
-            return JSONResponse({"error": checked.message}, status_code=checked.status)
+    async def answer(work: Callable[[Any, reader.AggregateState], Any]) -> Any:
         try:
             body = await anyio.to_thread.run_sync(run, work)
         except AsOfError as exc:
@@ -151,15 +149,12 @@ def churn_router(pool: ConnectionPool) -> APIRouter:
         responses={**ERROR_RESPONSES, **NOT_FOUND},
     )
     async def person_churn(
-        request: Request,
         person_id: str = Path(max_length=MAX_ID_LENGTH, pattern=NO_NUL),
         as_of: str | None = Query(
             None, max_length=MAX_TEXT_LENGTH, pattern=NO_NUL, description=AS_OF_DOC
         ),
     ) -> Any:
-        return await answer(
-            request, lambda conn, state: person_churn_body(conn, state, person_id, as_of)
-        )
+        return await answer(lambda conn, state: person_churn_body(conn, state, person_id, as_of))
 
     @router.get(
         "/calibration",
@@ -170,11 +165,10 @@ def churn_router(pool: ConnectionPool) -> APIRouter:
         responses=ERROR_RESPONSES,
     )
     async def calibration(
-        request: Request,
         as_of: str | None = Query(
             None, max_length=MAX_TEXT_LENGTH, pattern=NO_NUL, description=AS_OF_DOC
         ),
     ) -> Any:
-        return await answer(request, lambda conn, state: calibration_body(conn, state, as_of))
+        return await answer(lambda conn, state: calibration_body(conn, state, as_of))
 
     return router

@@ -24,6 +24,7 @@ from psycopg_pool import ConnectionPool
 
 from tenure.analytics.churn_backtest import Backtest, backtest
 from tenure.analytics.live import churn_model, reader
+from tenure.storage.connection import read_only_snapshot
 
 __all__ = ["ChurnCollector", "attach_churn_gauges", "families"]
 
@@ -92,8 +93,7 @@ class ChurnCollector(Collector):
             started = time.monotonic()
             if self._cached is None or started >= self._cached[0]:
                 try:
-                    with self.pool.connection(timeout=5) as conn, conn.transaction():
-                        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    with self.pool.connection(timeout=5) as conn, read_only_snapshot(conn):
                         result = self._run(conn)
                 except (psycopg.Error, OSError) as exc:
                     log.warning("churn gauges unavailable: %s", exc)

@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
-from fastapi import APIRouter, FastAPI, Request, Security
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from psycopg_pool import ConnectionPool
 
-from services.auth import AuthFailure, ProducerAuthenticator
-from services.openapi import BEARER
+from services.auth import require_scope
 from services.query import business_metrics
 from services.query.dashboard_summary import read_summary
 from services.query.models import DashboardSummary
@@ -49,7 +48,7 @@ def dashboard_router(pool: ConnectionPool) -> APIRouter:
     """The page, its summary endpoint; also points the business gauges at ``pool``."""
     business_metrics.install(pool)
     router = APIRouter()
-    auth = ProducerAuthenticator(pool, scope="read")
+    read_token = require_scope(pool, "read")
 
     @router.get("/dashboard", include_in_schema=False)
     def page() -> FileResponse:
@@ -59,17 +58,13 @@ def dashboard_router(pool: ConnectionPool) -> APIRouter:
         "/v1/dashboard/summary",
         summary="Counts, funnels and pipeline health for the built-in dashboard",
         response_model=DashboardSummary,
-        dependencies=[Security(BEARER)],
+        dependencies=[read_token],
         responses={
             401: {"model": ErrorBody, "description": "Missing or unknown token"},
             403: {"model": ErrorBody, "description": "Revoked token"},
         },
     )
     async def summary(request: Request) -> Any:
-        checked = await anyio.to_thread.run_sync(auth.check, request.headers.get("authorization"))
-        if isinstance(checked, AuthFailure):
-            return JSONResponse({"error": checked.message}, status_code=checked.status)
-
         def read() -> dict[str, Any]:
             with pool.connection() as conn:
                 return read_summary(conn)

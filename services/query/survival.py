@@ -14,12 +14,11 @@ from typing import Any
 
 import anyio.to_thread
 import orjson
-from fastapi import APIRouter, Query, Request, Security
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 from psycopg_pool import ConnectionPool
 
-from services.auth import AuthFailure, ProducerAuthenticator
-from services.openapi import BEARER
+from services.auth import require_scope
 from services.query.models import MilestoneAnswer, RetentionAnswer, SurvivalAnswer
 from services.query.params import (
     ERROR_RESPONSES,
@@ -43,6 +42,8 @@ from tenure.analytics.live.report import (
     survival_report,
 )
 from tenure.domain.view import DEFAULT_CONFIG
+from tenure.errors import TenureError
+from tenure.storage.connection import read_only_snapshot
 
 __all__ = [
     "AsOfError",
@@ -119,7 +120,7 @@ MILESTONE_EXAMPLE = {
 }  # fmt: skip
 
 
-class AsOfError(ValueError):
+class AsOfError(TenureError, ValueError):
     """An as-of instant the aggregates cannot answer for."""
 
 
@@ -241,21 +242,16 @@ def milestone_body(
 
 def survival_router(pool: ConnectionPool) -> APIRouter:
     """The ``/v1/tenure/*`` routes over a database pool (read-scope bearer auth)."""
-    router = APIRouter(prefix="/v1/tenure", tags=["survival"], dependencies=[Security(BEARER)])
-    auth = ProducerAuthenticator(pool, scope="read")
+    router = APIRouter(
+        prefix="/v1/tenure", tags=["survival"], dependencies=[require_scope(pool, "read")]
+    )
     attach_survival_gauges(pool)
 
     def run(work: Callable[[Any, reader.AggregateState], dict[str, Any]]) -> dict[str, Any]:
-        with pool.connection() as conn, conn.transaction():
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        with pool.connection() as conn, read_only_snapshot(conn):
             return work(conn, reader.aggregate_state(conn))
 
-    async def answer(
-        request: Request, work: Callable[[Any, reader.AggregateState], dict[str, Any]]
-    ) -> Any:
-        checked = await anyio.to_thread.run_sync(auth.check, request.headers.get("authorization"))
-        if isinstance(checked, AuthFailure):
-            return JSONResponse({"error": checked.message}, status_code=checked.status)
+    async def answer(work: Callable[[Any, reader.AggregateState], dict[str, Any]]) -> Any:
         try:
             body = await anyio.to_thread.run_sync(run, work)
         except (SelectorError, AsOfError) as exc:
@@ -274,7 +270,6 @@ def survival_router(pool: ConnectionPool) -> APIRouter:
         responses=_example(SURVIVAL_EXAMPLE),
     )
     async def survival(
-        request: Request,
         groups: str | None = Query(
             None, max_length=MAX_GROUPS_LENGTH, pattern=NO_NUL, description=GROUPS_DOC
         ),
@@ -284,7 +279,7 @@ def survival_router(pool: ConnectionPool) -> APIRouter:
         horizon_days: int = Query(180, ge=1, le=3650, description="RMST horizon in days."),
     ) -> Any:
         return await answer(
-            request, lambda conn, state: survival_body(conn, state, groups, as_of, horizon_days)
+            lambda conn, state: survival_body(conn, state, groups, as_of, horizon_days)
         )
 
     @router.get(
@@ -297,7 +292,6 @@ def survival_router(pool: ConnectionPool) -> APIRouter:
         responses=_example(RETENTION_EXAMPLE),
     )
     async def retention(
-        request: Request,
         groups: str | None = Query(
             None, max_length=MAX_GROUPS_LENGTH, pattern=NO_NUL, description=GROUPS_DOC
         ),
@@ -305,13 +299,12 @@ def survival_router(pool: ConnectionPool) -> APIRouter:
             None, max_length=MAX_TEXT_LENGTH, pattern=NO_NUL, description=AS_OF_DOC
         ),
     ) -> Any:
-        return await answer(request, lambda conn, state: retention_body(conn, state, groups, as_of))
+        return await answer(lambda conn, state: retention_body(conn, state, groups, as_of))
 
     def milestone_route(
         kind: str, summary: str, description: str, default: tuple[str, ...]
     ) -> None:
         async def endpoint(
-            request: Request,
             groups: str | None = Query(
                 None, max_length=MAX_GROUPS_LENGTH, pattern=NO_NUL, description=GROUPS_DOC
             ),
@@ -323,7 +316,6 @@ def survival_router(pool: ConnectionPool) -> APIRouter:
             ),
         ) -> Any:
             return await answer(
-                request,
                 lambda conn, state: milestone_body(
                     conn, state, kind, groups, as_of, window_days, default
                 ),

@@ -22,6 +22,7 @@ from tenure.analytics.live import reader
 from tenure.analytics.live.contribution import ACTIVATION, CONVERSION, REPEAT
 from tenure.analytics.summaries import median_survival
 from tenure.domain.view import DEFAULT_CONFIG, ENTRY_PATHS
+from tenure.storage.connection import read_only_snapshot
 
 __all__ = ["COMPARISON_GROUPS", "SurvivalCollector", "attach_survival_gauges"]
 
@@ -106,8 +107,7 @@ class SurvivalCollector(Collector):
         if self.pool is None:
             return []
         try:
-            with self.pool.connection(timeout=5) as conn, conn.transaction():
-                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            with self.pool.connection(timeout=5) as conn, read_only_snapshot(conn):
                 return self._families(conn)
         except (psycopg.Error, OSError) as exc:
             log.warning("survival gauges unavailable: %s", exc)

@@ -25,90 +25,44 @@ them again: no change), so it can be kept live from the log like the survival ag
 from __future__ import annotations
 
 import math
-import statistics
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import pairwise
 from typing import TypeVar
 
+from tenure.domain.return_bucket import (
+    ALL,
+    RECENT_GAPS,
+    ROOT,
+    ReturnBucket,
+    bucket_after,
+    experience_of,
+    rhythm_of,
+)
+
+__all__ = [
+    "ALL",
+    "DEFAULT_SHRINKAGE",
+    "MAX_AGE_DAYS",
+    "RECENT_GAPS",
+    "ROOT",
+    "PersonGaps",
+    "ReturnBucket",
+    "ReturnTimeCounts",
+    "ReturnTimeModel",
+    "bucket_after",
+    "experience_of",
+    "fit",
+    "person_gaps",
+    "rhythm_of",
+]
+
 MAX_AGE_DAYS = 400
 """Gap ages beyond this count as censored at this age (the curves stop here)."""
-RECENT_GAPS = 5
-"""The rhythm is the median of this many most recent closed gaps."""
 DEFAULT_SHRINKAGE = 20.0
 """Prior strength ``k``: how many gaps at risk a bucket needs to outweigh its parent."""
-ALL = "*"
-"""The key part that stands for "any"."""
-ROOT = f"{ALL}/{ALL}/{ALL}"
-"""The key of the bucket of every gap."""
-
-_RHYTHM_EDGES: tuple[tuple[float, str], ...] = (
-    (1.0, "1d"),
-    (2.0, "2d"),
-    (4.0, "4d"),
-    (8.0, "8d"),
-    (16.0, "16d"),
-    (32.0, "32d"),
-)
-_EXPERIENCE_EDGES: tuple[tuple[int, str], ...] = ((0, "0"), (2, "1-2"), (9, "3-9"), (29, "10-29"))
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class ReturnBucket:
-    """Where a gap is filed: the rhythm bin, the experience bin and the group."""
-
-    rhythm: str
-    """``none`` (no closed gap yet), ``1d``, ``2d``, ``4d``... (usual gap up to that), ``long``."""
-    experience: str
-    """Closed gaps before this one: ``0``, ``1-2``, ``3-9``, ``10-29``, ``30+``."""
-    group: str = ALL
-    """The caller's group (entry path, product...); :data:`ALL` for none."""
-
-    @property
-    def key(self) -> str:
-        """The bucket as one string, ``group/rhythm/experience``."""
-        return f"{self.group}/{self.rhythm}/{self.experience}"
-
-    @classmethod
-    def parse(cls, key: str) -> ReturnBucket:
-        """The bucket of a :attr:`key` (``group/rhythm/experience``)."""
-        group, rhythm, experience = key.rsplit("/", 2)
-        return cls(rhythm, experience, group)
-
-    def lineage(self) -> tuple[str, ...]:
-        """Keys from this bucket to the root, each the parent of the one before."""
-        return (
-            self.key,
-            f"{ALL}/{self.rhythm}/{self.experience}",
-            f"{ALL}/{self.rhythm}/{ALL}",
-            ROOT,
-        )
-
-
-def rhythm_of(gaps: Sequence[int]) -> str:
-    """The rhythm bin of the most recent closed gaps (``none`` without any)."""
-    if not gaps:
-        return "none"
-    usual = float(statistics.median(gaps[-RECENT_GAPS:]))
-    for edge, name in _RHYTHM_EDGES:
-        if usual <= edge:
-            return name
-    return "long"
-
-
-def experience_of(closed: int) -> str:
-    """The experience bin of a person who has closed ``closed`` gaps."""
-    for edge, name in _EXPERIENCE_EDGES:
-        if closed <= edge:
-            return name
-    return "30+"
-
-
-def bucket_after(gaps: Sequence[int], group: str = ALL) -> ReturnBucket:
-    """The bucket of the gap that opens after the closed ``gaps`` (oldest first)."""
-    return ReturnBucket(rhythm_of(gaps), experience_of(len(gaps)), group)
 
 
 @dataclass(frozen=True, slots=True)

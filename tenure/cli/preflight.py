@@ -13,12 +13,13 @@ import socket
 from urllib.parse import urlsplit, urlunsplit
 
 from tenure.config import TenureConfig
+from tenure.errors import TenureError
 
 CONNECT_TIMEOUT_S = 5
 """How long each check waits for a server to answer."""
 
 
-class SettingError(Exception):
+class SettingError(TenureError):
     """A setting that makes the command unable to run; the message is one line for the user."""
 
 

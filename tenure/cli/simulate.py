@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from tenure.errors import TenureError
 from tenure.simulation import Delivery, Simulation, SimulationParameters, simulate
 
 DEFAULT_REPLAY_SECONDS = 120.0
@@ -34,7 +35,7 @@ MAX_ATTEMPTS = 10
 """A batch answered 503 (or not answered) is retried this many times in all."""
 
 
-class IngestRefused(Exception):
+class IngestRefused(TenureError):
     """The ingest service answered something other than per-event results or 503."""
 
 

@@ -17,6 +17,7 @@ from urllib.parse import unquote
 import orjson
 
 from tenure.contract.envelope import DATA_CONTENT_TYPE, CloudEvent
+from tenure.errors import TenureError
 
 JSON = "application/json"
 """A JSON array of events, or one event object."""
@@ -34,7 +35,7 @@ KAFKA_ATTRIBUTE_PREFIX = "ce_"
 """Prefix of the Kafka headers carrying event attributes in binary mode."""
 
 
-class MalformedBody(ValueError):
+class MalformedBody(TenureError, ValueError):
     """The body (or record value) cannot be decoded; the message says where and why."""
 
 

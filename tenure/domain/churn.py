@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from datetime import date
 from itertools import pairwise
 
-from tenure.analytics.return_times import bucket_after
 from tenure.domain.config import LifecycleConfig
+from tenure.domain.return_bucket import bucket_after
 
 
 @dataclass(frozen=True, slots=True)

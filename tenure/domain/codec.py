@@ -62,6 +62,7 @@ from tenure.domain.person import (
     Refund,
     VersionedContribution,
 )
+from tenure.errors import TenureError
 
 SCHEMA_VERSION: Final = 1
 """The schema version written in (and required of) every document as ``"v"``."""
@@ -159,7 +160,7 @@ def _span(span: DaySpan) -> list[str]:
     return [_time(span.first_at), _time(span.last_at)]
 
 
-class _Malformed(ValueError):
+class _Malformed(TenureError, ValueError):
     """A document does not have the shape of schema version 1."""
 
 

@@ -20,6 +20,8 @@ from typing import Generic, TypeVar
 
 import psycopg
 
+from tenure.errors import TenureError
+
 T = TypeVar("T")
 
 POISON_SQLSTATE_CLASSES = {
@@ -33,7 +35,7 @@ KAFKA_POISON_ERRORS = ("MessageSizeTooLargeError", "RecordTooLargeError", "Inval
 """Broker errors about one record (kafka-python / aiokafka class names)."""
 
 
-class Unprocessable(ValueError):
+class Unprocessable(TenureError, ValueError):
     """A stage found a value it cannot store (raised by the stages' own checks)."""
 
     def __init__(self, category: str, reason: str, field: str = "") -> None:

@@ -15,6 +15,7 @@ from kafka.errors import KafkaError
 
 from tenure.contract import format_time
 from tenure.contract.topics import INGEST_TIME_HEADER
+from tenure.errors import TenureError
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ CLOUDEVENTS_CONTENT_TYPE = b"application/cloudevents+json; charset=utf-8"
 CONTENT_TYPE_HEADER = "content-type"
 
 
-class PublishFailed(RuntimeError):
+class PublishFailed(TenureError, RuntimeError):
     """The broker did not acknowledge every record; none of the batch may count as accepted."""
 
 

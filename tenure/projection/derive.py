@@ -34,10 +34,9 @@ from tenure.domain.world import assemble
 from tenure.projection import raw_store
 from tenure.projection.raw_cache import DEVICES, PERSONS, RawCaches, read_cached
 from tenure.projection.raw_log import compact
-from tenure.projection.watermark import watermark
+from tenure.storage import progress
+from tenure.storage.connection import Conn
 from tenure.storage.read_models import DEVICE_COLUMNS, PERSON_COLUMNS, device_row, person_row
-
-Conn = psycopg.Connection[Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +64,7 @@ def basis_of(part: RawWorld) -> int:
 
 def current_watermark(conn: Conn, allowed_lateness: timedelta) -> datetime | None:
     """The projection's as-of instant: the latest event time seen, less the lateness."""
-    row = conn.execute("SELECT max(max_event_time) FROM projection_progress").fetchone()
-    return watermark(row[0] if row else None, allowed_lateness)
+    return progress.projection_watermark(conn, allowed_lateness)
 
 
 def _claim(conn: Conn, table: str, column: str, limit: int) -> list[str]:

@@ -21,7 +21,6 @@ from datetime import datetime
 from typing import Any, Literal
 
 import orjson
-import psycopg
 from psycopg import sql
 
 from tenure.domain.erasure import ERASED
@@ -37,8 +36,7 @@ from tenure.projection import raw_store
 from tenure.projection.raw_cache import DEVICES, PERSONS, RawTable, S
 from tenure.projection.raw_log import DeltaRows, append_deltas
 from tenure.storage import person_pseudonyms
-
-Conn = psycopg.Connection[Any]
+from tenure.storage.connection import Conn
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 

@@ -19,9 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-import psycopg
 from psycopg_pool import ConnectionPool
 
 from tenure.domain.events import DomainEvent, IdentityLinked, PersonErasureRequested
@@ -29,8 +27,8 @@ from tenure.domain.pseudonymity import is_token, person_ids_named, rename_events
 from tenure.privacy.boundary import pseudonymiser_for
 from tenure.privacy.pseudonyms import Pseudonymiser
 from tenure.storage import person_pseudonyms
+from tenure.storage.connection import Conn
 
-Conn = psycopg.Connection[Any]
 Source = Conn | ConnectionPool
 """A connection, or a pool to take one from only when the database must be asked."""
 

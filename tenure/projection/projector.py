@@ -51,10 +51,11 @@ from tenure.projection.outbox import publish_pending
 from tenure.projection.person_refs import PersonRefs, ResolvedBatch
 from tenure.projection.raw_cache import RawCaches
 from tenure.storage import person_pseudonyms
+from tenure.storage.connection import CONFLICTS
 
 log = logging.getLogger(__name__)
 
-RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+RETRYABLE = CONFLICTS  # deadlocks and serialization failures (tenure.storage.connection)
 CONNECTION_RETRY_S = 60.0
 """How long a batch waits for a lost database connection before the worker gives up."""
 
@@ -197,6 +198,7 @@ class Projector:
         config: LifecycleConfig = DEFAULT_CONFIG,
         derive_budget_s: float = 0.5,
         derive_chunk: int = 500,
+        live_aggregates: bool = True,
     ) -> None:
         self.pool = pool
         self.publisher = publisher
@@ -204,6 +206,7 @@ class Projector:
         self.config = config
         self.derive_budget_s = derive_budget_s
         self.derive_chunk = derive_chunk
+        self.live_aggregates = live_aggregates  # False: benchmarks measure without the stage
         self.totals = ProjectorTotals()
         self.caches = RawCaches()
         self.refs = PersonRefs()
@@ -374,7 +377,8 @@ class Projector:
                 break
         self.totals.persons_derived += persons
         self.totals.devices_derived += devices
-        survival_stage.refresh(self.pool, self.allowed_lateness, self.config)  # live aggregates
+        if self.live_aggregates:
+            survival_stage.refresh(self.pool, self.allowed_lateness, self.config)
         return DeriveResult(persons, devices, found, requeued)
 
     def _derive_pass(self, limit: int) -> DeriveResult:

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import orjson
-import psycopg
 from psycopg import sql
 
 from tenure.domain.codec import (
@@ -33,8 +32,8 @@ from tenure.domain.codec import (
 )
 from tenure.domain.device import DeviceState, fold_device_events, join_devices
 from tenure.domain.person import PersonState, join_persons
+from tenure.storage.connection import Conn as Conn  # raw_log imports it from here
 
-Conn = psycopg.Connection[Any]
 S = TypeVar("S")
 
 

@@ -7,13 +7,9 @@ The raw states themselves are in :mod:`tenure.projection.raw_cache` (reads) and
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
-
-import psycopg
 
 from tenure.domain.identity import IdentityGraph
-
-Conn = psycopg.Connection[Any]
+from tenure.storage.connection import Conn
 
 
 def add_mentions(conn: Conn, mentions: Iterable[tuple[str, str]]) -> None:

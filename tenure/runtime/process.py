@@ -11,10 +11,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from tenure.errors import TenureError
+
 log = logging.getLogger(__name__)
 
 
-class StartupError(RuntimeError):
+class StartupError(TenureError, RuntimeError):
     """A managed process did not become ready; the message says why and where its log is."""
 
 

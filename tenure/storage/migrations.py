@@ -10,6 +10,8 @@ from typing import Any
 
 import psycopg
 
+from tenure.errors import TenureError
+
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 0x7E5A2E  # advisory lock: one migrator at a time
 
@@ -28,7 +30,7 @@ class Migration:
         return hashlib.sha256(self.sql.encode()).hexdigest()
 
 
-class MigrationError(RuntimeError):
+class MigrationError(TenureError, RuntimeError):
     """The database's migration history disagrees with the migration files."""
 
 

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
 
-import psycopg
-
-Conn = psycopg.Connection[Any]
+from tenure.storage.connection import Conn
 
 ERASURE_LOCK = 0x7E5A_E7A5
 """Advisory lock key: shared by writers of the projection, exclusive for a purge."""

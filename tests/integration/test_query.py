@@ -8,7 +8,9 @@ import httpx
 import pytest
 
 from services.query.app import create_app
+from tenure.domain.stage import Stage
 from tenure.projection.replay import replay
+from tenure.storage.summary_reads import read_snapshot
 from tenure.storage.tokens import create_token
 from tests.factories import scenario
 from tests.integration.conftest import ServerThread
@@ -117,3 +119,32 @@ def test_refusals_are_documented_in_the_openapi_document(query) -> None:
     (person_id,) = [p for p in one["parameters"] if p["name"] == "person_id"]
     assert person_id["schema"]["maxLength"] == 256
     assert person_id["schema"]["pattern"] == r"^[^\x00]*$"
+
+
+def test_every_data_route_needs_a_read_token_and_says_so(query) -> None:
+    url, read, ingest = query
+    spec = get(url, read, "/openapi.json").json()
+    data_routes = [p for p in spec["paths"] if p.startswith("/v1/")]
+    assert len(data_routes) >= 8
+    for path in data_routes:
+        assert spec["paths"][path]["get"]["security"] == [{"bearerAuth": []}], path
+        concrete = path.replace("{person_id}", "p5-0").replace("{device_id}", "d")
+        assert get(url, None, concrete).status_code == 401, path
+        wrong = get(url, ingest, concrete)
+        assert wrong.status_code == 403 and "not 'read'" in wrong.json()["error"], path
+
+
+def test_dashboard_summary_and_business_snapshot_count_the_read_model(query, pool) -> None:
+    url, read, _ = query
+    body = get(url, read, "/v1/dashboard/summary").json()
+    with pool.connection() as conn:
+        segments = dict(conn.execute("SELECT segment, count(*) FROM persons GROUP BY 1").fetchall())
+        archived = conn.execute("SELECT max(seq) FROM event_archive").fetchone()
+    assert {k: v for k, v in body["segments"].items() if v} == segments
+    assert set(body["stages"]) == {s.value for s in Stage}
+    assert body["persons"] == sum(segments.values()) == sum(body["stages"].values()) > 0
+    assert archived is not None and body["pipeline"]["archived_events"] == archived[0]
+    assert body["pipeline"]["last_replay"]["events"] > 0
+    snapshot = read_snapshot(pool)
+    assert sum(row[5] for row in snapshot.persons) == body["persons"]
+    assert snapshot.checkpoint is not None and snapshot.checkpoint[1] > 0

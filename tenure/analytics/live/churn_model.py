@@ -19,8 +19,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-import psycopg
-
 from tenure.analytics.return_times import (
     ALL,
     DEFAULT_SHRINKAGE,
@@ -32,6 +30,7 @@ from tenure.analytics.return_times import (
 )
 from tenure.domain.activity import engagement_days
 from tenure.domain.person import PersonState
+from tenure.storage.connection import Conn
 
 __all__ = [
     "Person",
@@ -47,7 +46,6 @@ __all__ = [
     "record_person",
 ]
 
-Conn = psycopg.Connection[Any]
 Person = tuple[str, Iterable[date] | None, str]
 """(person id, engagement days or ``None`` to forget the person, group)."""
 

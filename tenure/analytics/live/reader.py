@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import psycopg
-
 from tenure.analytics.cohorts import CohortRow
 from tenure.analytics.lifetable import LifeTable
+from tenure.storage.connection import Conn
 
 __all__ = [
     "AggregateState",
@@ -28,7 +27,6 @@ __all__ = [
     "tenure_table",
 ]
 
-Conn = psycopg.Connection[Any]
 _EPOCH = date(1970, 1, 1)
 
 

@@ -20,6 +20,7 @@ from tenure.domain.segment import Segment
 from tenure.domain.stage import Stage
 from tenure.domain.tier import NO_TIER
 from tenure.domain.view import DEFAULT_CONFIG, ENTRY_PATHS
+from tenure.errors import TenureError
 
 __all__ = [
     "DIMENSIONS",
@@ -44,7 +45,7 @@ _CLOSED: dict[str, frozenset[str]] = {
 }
 
 
-class SelectorError(ValueError):
+class SelectorError(TenureError, ValueError):
     """A group selector the API does not know."""
 
 

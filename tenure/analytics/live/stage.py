@@ -2,44 +2,17 @@
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
-import psycopg
 from psycopg_pool import ConnectionPool
 
 from tenure.analytics.live import churn_model
 from tenure.analytics.live.store import drain, record_as_of
 from tenure.domain.config import LifecycleConfig
-from tenure.projection.watermark import watermark
+from tenure.storage.connection import retry_conflicts
+from tenure.storage.progress import projection_watermark
 
-__all__ = ["paused", "projection_watermark", "refresh"]
-
-log = logging.getLogger(__name__)
-
-_RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
-_paused = False
-
-
-@contextmanager
-def paused() -> Iterator[None]:
-    """Skip the stage inside this block (benchmarks measure the projector without it)."""
-    global _paused
-    before, _paused = _paused, True
-    try:
-        yield
-    finally:
-        _paused = before
-
-
-def projection_watermark(conn: psycopg.Connection[Any], lateness: timedelta) -> datetime | None:
-    """The live projection's as-of instant: the latest event time seen less the lateness."""
-    row = conn.execute("SELECT max(max_event_time) FROM projection_progress").fetchone()
-    return watermark(row[0] if row else None, lateness)
+__all__ = ["projection_watermark", "refresh"]
 
 
 def refresh(
@@ -50,21 +23,10 @@ def refresh(
     chunk: int = 2000,
 ) -> int:
     """Bring the survival aggregates up to date with ``persons``; return persons moved."""
-    if _paused:
-        return 0
     moved = 0
-    attempts = 0
     with pool.connection() as conn:
         while True:
-            try:
-                n = drain(conn, limit=chunk)
-            except _RETRYABLE as exc:
-                attempts += 1
-                if attempts > 10:
-                    raise
-                log.info("survival stage retrying after %s", type(exc).__name__)
-                time.sleep(0.05 * attempts)
-                continue
+            n = retry_conflicts(lambda: drain(conn, limit=chunk), tries=11, what="survival stage")
             moved += n
             if n == 0:
                 break

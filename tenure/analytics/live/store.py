@@ -15,7 +15,6 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
-import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
@@ -26,6 +25,8 @@ from tenure.analytics.live.contribution import (
     contribution_of,
     delta,
 )
+from tenure.errors import TenureError
+from tenure.storage.connection import Conn
 
 __all__ = [
     "AGGREGATE_TABLES",
@@ -39,7 +40,6 @@ __all__ = [
     "record_as_of",
 ]
 
-Conn = psycopg.Connection[Any]
 
 AGGREGATE_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     "survival_tenure_closed": (("group_key", "text"), ("duration_day", "integer")),
@@ -73,7 +73,7 @@ CONTRIBUTION_COLUMNS: tuple[str, ...] = (
 _LOCK_NAMESPACE = 0x5E7A
 
 
-class AggregateError(RuntimeError):
+class AggregateError(TenureError, RuntimeError):
     """Removing a contribution that was never added (the transaction is rolled back)."""
 
 

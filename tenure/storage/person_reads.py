@@ -1,14 +1,18 @@
-"""Reading the lifecycle read models: one person, one device, filtered pages of persons."""
+"""Reading the lifecycle read models: one person, one device, filtered pages of persons.
+
+The query service's reads of ``persons`` and ``devices`` (rows as dicts, the columns of
+:mod:`tenure.storage.read_models`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from tenure.storage.connection import Conn
 from tenure.storage.read_models import DEVICE_COLUMNS, PERSON_COLUMNS
 
 
@@ -29,7 +33,7 @@ def _select(table: str, columns: tuple[str, ...]) -> sql.Composed:
     )
 
 
-def person(conn: psycopg.Connection[Any], person_id: str) -> dict[str, Any] | None:
+def person(conn: Conn, person_id: str) -> dict[str, Any] | None:
     """The row of a person by canonical id, by any alias of the same human, or by the token
     of either (as transitions carry it; an erased token finds nothing)."""
     query = (
@@ -47,7 +51,7 @@ def person(conn: psycopg.Connection[Any], person_id: str) -> dict[str, Any] | No
         return cur.execute(query, (person_id, person_id)).fetchone()
 
 
-def device(conn: psycopg.Connection[Any], device_id: str) -> dict[str, Any] | None:
+def device(conn: Conn, device_id: str) -> dict[str, Any] | None:
     """The row of a device."""
     query = _select("devices", DEVICE_COLUMNS) + sql.SQL(" WHERE device_id = %s")
     with conn.cursor(row_factory=dict_row) as cur:
@@ -55,7 +59,7 @@ def device(conn: psycopg.Connection[Any], device_id: str) -> dict[str, Any] | No
 
 
 def persons_page(
-    conn: psycopg.Connection[Any], filters: PersonFilter, after: str | None, limit: int
+    conn: Conn, filters: PersonFilter, after: str | None, limit: int
 ) -> list[dict[str, Any]]:
     """Up to ``limit`` persons matching ``filters``, in id order, after the cursor id."""
     clauses: list[sql.Composable] = []

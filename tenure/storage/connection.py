@@ -1,0 +1,62 @@
+"""The one connection type of the storage seam, read-only snapshots and the conflict retry.
+
+Every module that talks to Postgres takes a :data:`Conn`. Readers that must see one
+consistent state across several statements open :func:`read_only_snapshot`; writers whose
+transaction Postgres aborts for a deadlock or a serialization failure run again through
+:func:`retry_conflicts` (the statements are idempotent merges, so running again is safe).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import psycopg
+
+__all__ = ["CONFLICTS", "Conn", "read_only_snapshot", "retry_conflicts"]
+
+log = logging.getLogger(__name__)
+
+Conn = psycopg.Connection[Any]
+"""A Postgres connection (tuple rows unless a cursor asks for another row factory)."""
+
+CONFLICTS: tuple[type[psycopg.Error], ...] = (
+    psycopg.errors.DeadlockDetected,
+    psycopg.errors.SerializationFailure,
+)
+"""Errors that abort a transaction because of another one; running it again succeeds."""
+
+T = TypeVar("T")
+
+
+@contextmanager
+def read_only_snapshot(conn: Conn, *, repeatable: bool = True) -> Iterator[Conn]:
+    """A read-only transaction on ``conn``; with ``repeatable`` every statement in it sees
+    the same snapshot (REPEATABLE READ), otherwise each its own (READ COMMITTED)."""
+    with conn.transaction():
+        if repeatable:
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        else:
+            conn.execute("SET TRANSACTION READ ONLY")
+        yield conn
+
+
+def retry_conflicts(
+    work: Callable[[], T], *, tries: int = 10, backoff_s: float = 0.05, what: str = "work"
+) -> T:
+    """Run ``work``; after a deadlock or serialization failure wait ``backoff_s`` times the
+    attempt number and run it again, at most ``tries`` times in all; then the last error
+    propagates. Any other error propagates at once."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return work()
+        except CONFLICTS as exc:
+            if attempt >= tries:
+                raise
+            log.info("%s retrying after %s (attempt %d)", what, type(exc).__name__, attempt)
+            time.sleep(backoff_s * attempt)
