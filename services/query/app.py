@@ -14,7 +14,7 @@ from services.auth import AuthFailure, ProducerAuthenticator
 from services.health import add_health_routes
 from services.openapi import BEARER, operation_id
 from services.query import reads
-from services.query.churn import churn_router
+from services.query.churn import churn_router, person_body, persons_page_body
 from services.query.dashboard import mount_dashboard
 from services.query.models import TIER_DOC, Device, Person, PersonPage
 from services.query.params import (
@@ -82,7 +82,7 @@ def create_app(*, pool: ConnectionPool) -> FastAPI:
         request: Request,
         person_id: str = Path(max_length=MAX_ID_LENGTH, pattern=NO_NUL),
     ) -> Any:
-        return await one(request, reads.person, person_id, "person")
+        return await one(request, person_body, person_id, "person")
 
     @app.get(
         "/v1/devices/{device_id}",
@@ -99,7 +99,7 @@ def create_app(*, pool: ConnectionPool) -> FastAPI:
 
     @app.get(
         "/v1/persons",
-        summary="Persons by segment, stage, level, tier, super user",
+        summary="Persons by segment, stage, level, tier, super user, churn risk",
         response_model=PersonPage,
         dependencies=PROTECTED,
         responses=ERROR_RESPONSES,
@@ -113,6 +113,14 @@ def create_app(*, pool: ConnectionPool) -> FastAPI:
             None, max_length=MAX_TEXT_LENGTH, pattern=NO_NUL, description=TIER_DOC
         ),
         super_user: bool | None = None,
+        min_churn_risk: float | None = Query(
+            None,
+            ge=0.0,
+            le=1.0,
+            description="Only persons whose churn risk (P(no engagement in the next W days) "
+            "at the aggregates' as-of) is at least this; 0.5 is the documented "
+            "'care before churn' threshold.",
+        ),
         after: str | None = Query(
             None,
             max_length=MAX_ID_LENGTH,
@@ -130,7 +138,9 @@ def create_app(*, pool: ConnectionPool) -> FastAPI:
             tier,
             super_user,
         )
-        rows = await anyio.to_thread.run_sync(fetch, reads.persons_page, filters, after, limit)
+        rows = await anyio.to_thread.run_sync(
+            fetch, persons_page_body, filters, min_churn_risk, after, limit
+        )
         next_cursor = rows[-1]["person_id"] if len(rows) == limit else None
         return {"persons": rows, "next": next_cursor}
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import psycopg
 
+from tenure.analytics.churn_risk import ChurnRiskTable
 from tenure.analytics.return_times import (
     ALL,
     DEFAULT_SHRINKAGE,
@@ -42,6 +43,7 @@ __all__ = [
     "read_counts",
     "read_histories",
     "read_model",
+    "read_risk_table",
     "rebuild",
     "record_people",
     "record_person",
@@ -189,6 +191,11 @@ def read_counts(conn: Conn) -> ReturnTimeCounts:
 def read_model(conn: Conn, as_of: date, shrinkage: float = DEFAULT_SHRINKAGE) -> ReturnTimeModel:
     """The return-time model of the live counts with open gaps aged at ``as_of``."""
     return fit(read_counts(conn), as_of, shrinkage)
+
+
+def read_risk_table(conn: Conn, as_of: date, window_days: int) -> ChurnRiskTable:
+    """The churn risk of everyone at UTC day ``as_of``: the live model read there."""
+    return ChurnRiskTable(read_model(conn, as_of), as_of, window_days)
 
 
 def rebuild(conn: Conn, people: Iterable[Person]) -> int:
