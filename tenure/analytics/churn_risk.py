@@ -16,6 +16,7 @@ comparison per row instead of evaluating the model per person.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import date
 
@@ -29,7 +30,14 @@ from tenure.analytics.return_times import (
     ReturnTimeModel,
 )
 
-__all__ = ["ANY_DAY", "CARE_THRESHOLD", "DECIMALS", "ChurnEstimate", "ChurnRiskTable"]
+__all__ = [
+    "ANY_DAY",
+    "CARE_THRESHOLD",
+    "DECIMALS",
+    "NO_DAY",
+    "ChurnEstimate",
+    "ChurnRiskTable",
+]
 
 CARE_THRESHOLD = 0.5
 """The documented "care before churn" threshold (docs/lifecycle.md): chosen from the
@@ -38,6 +46,8 @@ DECIMALS = 4
 """The churn risk is answered (and compared with thresholds) rounded to this many decimals."""
 ANY_DAY = date.max
 """The cutoff of a bucket whose risk reaches the threshold at zero silence: any last day."""
+NO_DAY = date.min
+"""The cutoff of a bucket whose risk never reaches the threshold: no last day."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +108,9 @@ class ChurnRiskTable:
     def min_silence(self, bucket: ReturnBucket, threshold: float) -> int | None:
         """The fewest silent days at which the risk of ``bucket`` is at least ``threshold``
         (``None``: never, up to the model's horizon, after which the risk stays constant)."""
-        for silence in range(MAX_AGE_DAYS + 1):
-            if self.probability(bucket, silence) >= threshold:
-                return silence
-        return None
+        silences = range(MAX_AGE_DAYS + 1)
+        first = bisect_left(silences, True, key=lambda s: self.probability(bucket, s) >= threshold)
+        return first if first < len(silences) else None
 
     def buckets(self) -> list[ReturnBucket]:
         """Every bucket a person can be filed under in a group the model knows (or ``*``)."""
@@ -109,16 +118,19 @@ class ChurnRiskTable:
         return [ReturnBucket(r, e, g) for g in groups for r in RHYTHMS for e in EXPERIENCES]
 
     def last_day_cutoffs(self, threshold: float) -> dict[str, date]:
-        """Per bucket key, the latest last-engagement day with a risk of at least ``threshold``
-        at this as-of (:data:`ANY_DAY` when zero silence suffices; buckets that never reach
-        it are left out, as is everything before the model has learned)."""
+        """Per bucket key (every one of :meth:`buckets`), the latest last-engagement day with
+        a risk of at least ``threshold`` at this as-of: :data:`ANY_DAY` when zero silence
+        suffices, :data:`NO_DAY` when it is never reached. Empty before the model has
+        learned anything (nobody has a risk)."""
         if not self.learned:
             return {}
         cutoffs: dict[str, date] = {}
         for bucket in self.buckets():
             silence = self.min_silence(bucket, threshold)
-            if silence is not None:
-                cutoffs[bucket.key] = (
-                    ANY_DAY if silence == 0 else date.fromordinal(self.as_of.toordinal() - silence)
-                )
+            if silence is None:
+                cutoffs[bucket.key] = NO_DAY
+            elif silence == 0:
+                cutoffs[bucket.key] = ANY_DAY
+            else:
+                cutoffs[bucket.key] = date.fromordinal(self.as_of.toordinal() - silence)
         return cutoffs

@@ -34,8 +34,10 @@ def risk_at_least(cutoffs: Mapping[str, date]) -> sql.Composable:
     """A ``WHERE`` condition on ``persons``: the rows whose churn risk reaches the threshold
     the ``cutoffs`` (bucket key -> latest last-engagement day) were computed for.
 
-    No cutoff at all (nobody reaches it, or the model has learned nothing): ``false``.
-    Rows without engagement (no bucket, no last day) never match.
+    No cutoff at all (the model has learned nothing): ``false``. Rows without engagement
+    (no bucket, no last day) never match. Give every bucket a cutoff (``date.min`` for
+    "never"): the fallback to ``*/rhythm/experience`` is then only evaluated for groups the
+    model does not know.
     """
     if not cutoffs:
         return sql.SQL("false")

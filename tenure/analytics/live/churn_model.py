@@ -14,6 +14,7 @@ everything (``tenure replay``).
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
@@ -119,6 +120,8 @@ def record_people(conn: Conn, people: Iterable[Person]) -> int:
                 removed.append(pid)
         _apply_counts(conn, "churn_return_counts", "length", returns)
         _apply_counts(conn, "churn_open_gaps", "since", opened)
+        if any(returns.values()) or any(opened.values()):
+            _new_version(conn)
         with conn.cursor() as cur:
             if upserts:
                 cur.executemany(
@@ -188,9 +191,39 @@ def read_counts(conn: Conn) -> ReturnTimeCounts:
     return counts
 
 
+def _new_version(conn: Conn) -> None:
+    """Mark the counts as changed (in the transaction that changes them)."""
+    conn.execute("UPDATE churn_model_version SET version = gen_random_uuid()")
+
+
+def _version(conn: Conn) -> str | None:
+    row = conn.execute("SELECT version FROM churn_model_version").fetchone()
+    return None if row is None else str(row[0])
+
+
+_FITTED: dict[tuple[str, date, float], ReturnTimeModel] = {}
+"""Models fitted in this process, by (counts version, as_of, shrinkage): a few, newest last."""
+_FITTED_KEPT = 8
+_FITTED_LOCK = threading.Lock()
+
+
 def read_model(conn: Conn, as_of: date, shrinkage: float = DEFAULT_SHRINKAGE) -> ReturnTimeModel:
-    """The return-time model of the live counts with open gaps aged at ``as_of``."""
-    return fit(read_counts(conn), as_of, shrinkage)
+    """The return-time model of the live counts with open gaps aged at ``as_of``.
+
+    Fitting takes tens of milliseconds, so a model is reused while the counts keep their
+    version (``churn_model_version``, renewed by every change): kept only when the version
+    read before and after the counts agree (always, in a repeatable-read transaction).
+    """
+    before = _version(conn)
+    if before is not None and (cached := _FITTED.get((before, as_of, shrinkage))) is not None:
+        return cached
+    model = fit(read_counts(conn), as_of, shrinkage)
+    if before is not None and _version(conn) == before:
+        with _FITTED_LOCK:  # the query service reads from several threads
+            _FITTED[(before, as_of, shrinkage)] = model
+            while len(_FITTED) > _FITTED_KEPT:
+                del _FITTED[next(iter(_FITTED))]
+    return model
 
 
 def read_risk_table(conn: Conn, as_of: date, window_days: int) -> ChurnRiskTable:
@@ -205,6 +238,7 @@ def rebuild(conn: Conn, people: Iterable[Person]) -> int:
     """
     with conn.transaction():
         conn.execute("TRUNCATE churn_gap_contributions, churn_return_counts, churn_open_gaps")
+        _new_version(conn)
         return record_people(conn, people)
 
 

@@ -13,7 +13,7 @@ from itertools import pairwise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tenure.analytics.churn_risk import ANY_DAY, CARE_THRESHOLD, ChurnRiskTable
+from tenure.analytics.churn_risk import ANY_DAY, CARE_THRESHOLD, NO_DAY, ChurnRiskTable
 from tenure.analytics.return_times import (
     ALL,
     EXPERIENCES,
@@ -112,8 +112,7 @@ def test_the_cutoff_day_is_exactly_the_threshold(
     bucket = bucket_after([(b - a).days for a, b in pairwise(days)])
     probability = table.estimate(bucket.key, days[-1]).probability
     assert probability is not None
-    cutoff = cutoffs.get(bucket.key)
-    assert (probability >= threshold) == (cutoff is not None and days[-1] <= cutoff)
+    assert (probability >= threshold) == (days[-1] <= cutoffs[bucket.key])
 
 
 def test_cutoffs_are_monotone_in_the_threshold_and_any_day_at_zero() -> None:
@@ -124,9 +123,10 @@ def test_cutoffs_are_monotone_in_the_threshold_and_any_day_at_zero() -> None:
     previous = everyone
     for threshold in (0.2, 0.5, 0.8, 0.95):
         cutoffs = table.last_day_cutoffs(threshold)
-        assert set(cutoffs) <= set(previous)
+        assert set(cutoffs) == set(everyone)
         assert all(cutoffs[k] <= previous[k] for k in cutoffs)
         previous = cutoffs
+    assert set(table.last_day_cutoffs(1.01).values()) == {NO_DAY}
     assert table.min_silence(ReturnBucket("1d", "30+"), 1.01) is None
     assert table.min_silence(ReturnBucket("1d", "30+"), 0.0) == 0
     assert (table.min_silence(ReturnBucket("1d", "30+"), 0.5) or 0) <= MAX_AGE_DAYS
