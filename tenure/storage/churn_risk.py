@@ -20,7 +20,7 @@ import orjson
 import psycopg
 from psycopg import sql
 
-__all__ = ["persons_as_of", "risk_at_least"]
+__all__ = ["count_at_least", "persons_as_of", "risk_at_least"]
 
 _CONDITION = sql.SQL(
     "(last_engagement_at AT TIME ZONE 'UTC')::date <= coalesce("
@@ -50,3 +50,16 @@ def persons_as_of(conn: psycopg.Connection[Any]) -> datetime | None:
     one; one scan, only until their first pass)."""
     row = conn.execute("SELECT max(as_of) FROM persons").fetchone()
     return None if row is None else row[0]
+
+
+def count_at_least(
+    conn: psycopg.Connection[Any], cutoffs: Mapping[str, date], engaged_after: date
+) -> int:
+    """How many persons reach the ``cutoffs`` with a last engagement day after
+    ``engaged_after`` (``as_of - W``: not churned). One scan of ``persons``."""
+    query = sql.SQL(
+        "SELECT count(*) FROM persons"
+        " WHERE {} AND (last_engagement_at AT TIME ZONE 'UTC')::date > %s"
+    ).format(risk_at_least(cutoffs))
+    row = conn.execute(query, (engaged_after,)).fetchone()
+    return 0 if row is None else int(row[0])

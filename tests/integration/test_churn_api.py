@@ -200,3 +200,10 @@ def test_the_backtest_gauges_equal_the_calibration_route(served) -> None:
     for n, decile in enumerate(body["deciles"], start=1):
         name = f'tenure_churn_calibration_observed_ratio{{decile="{n}"}}'
         assert samples[name] == pytest.approx(decile["observed_rate"], abs=1e-4)
+    care = [
+        p
+        for p in all_pages(url, token, min_churn_risk=0.5)
+        if p["churn_inputs"]["silence_days"] < W
+    ]
+    assert care  # the scenario has people to care for
+    assert samples["tenure_churn_care_persons"] == len(care)
