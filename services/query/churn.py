@@ -1,11 +1,14 @@
-"""Churn API routes: a person's churn probability at read time, and the live backtest.
+"""Churn risk at read time: the churn API routes, and the persons routes' ``churn_risk``.
 
 The stored person view keeps the inputs of the probability (the last engagement day and the
 return-time bucket, ``churn_inputs.bucket``); the model is the live return-time counts
 (``tenure.analytics.live.churn_model``) with the open gaps aged at ``as_of``. Both are pure
 functions of the log and ``as_of``, so the probability is too (docs/lifecycle.md, "Churn
-probability"). The calibration route backtests the model on the platform's own history:
-everyone scored at ``as_of - W`` by a model learned from the days up to then.
+risk"). ``/v1/churn/persons/{id}`` (:func:`person_churn_body`), ``/v1/persons/{id}``
+(:func:`person_body`) and ``/v1/persons`` (:func:`persons_page_body`, with the
+``min_churn_risk`` filter) all read it through :func:`estimate_of`. The calibration route
+backtests the model on the platform's own history: everyone scored at ``as_of - W`` by a
+model learned from the days up to then.
 """
 
 from __future__ import annotations
