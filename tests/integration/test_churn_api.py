@@ -171,6 +171,31 @@ def test_the_list_filters_by_churn_risk_exactly(served) -> None:
     assert get(url, token, "/v1/persons", min_churn_risk=-0.1).status_code == 422
 
 
+def test_before_the_aggregates_have_an_as_of_rows_are_read_at_their_own(
+    served, database_url: str
+) -> None:
+    """No aggregate as-of yet: a person at their row's as-of (as /v1/churn/persons), the
+    list at the latest row's."""
+    url, token, persons, _, _ = served
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE survival_state SET as_of = NULL")
+        conn.execute("UPDATE persons SET as_of = as_of - interval '3 days' WHERE person_id = %s",
+                     (persons[0]["person_id"],))  # fmt: skip
+        conn.commit()
+        latest = conn.execute("SELECT max(as_of) FROM persons").fetchone()[0]
+        own = conn.execute(
+            "SELECT as_of FROM persons WHERE person_id = %s", (persons[0]["person_id"],)
+        ).fetchone()[0]
+    one = get(url, token, f"/v1/persons/{persons[0]['person_id']}").json()
+    churn = get(url, token, f"/v1/churn/persons/{persons[0]['person_id']}").json()
+    assert one["churn_inputs"]["as_of"] == own.astimezone(UTC).date().isoformat()
+    assert one["churn_risk"] == churn["probability"]
+    listed = all_pages(url, token)
+    assert {p["churn_inputs"]["as_of"] for p in listed} == {
+        latest.astimezone(UTC).date().isoformat()
+    }
+
+
 def test_the_calibration_route_is_the_backtest_of_the_stored_days(served) -> None:
     url, token, _, world, as_of = served
     body = get(url, token, "/v1/churn/calibration").json()
