@@ -1,4 +1,5 @@
-"""Filtering the ``persons`` read model by churn risk, without evaluating the model per row.
+"""Churn risk in SQL: filtering ``persons`` by risk without evaluating the model per row,
+and the version of the return-time counts (so readers can reuse a fitted model).
 
 The churn risk is computed at read time (``tenure/analytics/churn_risk.py``) and is
 non-decreasing in the silence, so "risk at least x at as_of" is, per return-time bucket,
@@ -20,7 +21,13 @@ import orjson
 import psycopg
 from psycopg import sql
 
-__all__ = ["count_at_least", "persons_as_of", "risk_at_least"]
+__all__ = [
+    "count_at_least",
+    "model_version",
+    "persons_as_of",
+    "renew_model_version",
+    "risk_at_least",
+]
 
 _CONDITION = sql.SQL(
     "(last_engagement_at AT TIME ZONE 'UTC')::date <= coalesce("
@@ -63,3 +70,14 @@ def count_at_least(
     ).format(risk_at_least(cutoffs))
     row = conn.execute(query, (engaged_after,)).fetchone()
     return 0 if row is None else int(row[0])
+
+
+def renew_model_version(conn: psycopg.Connection[Any]) -> None:
+    """Mark the return-time counts as changed (call in the transaction that changes them)."""
+    conn.execute("UPDATE churn_model_version SET version = gen_random_uuid()")
+
+
+def model_version(conn: psycopg.Connection[Any]) -> str | None:
+    """The version of the return-time counts (``None`` before migration 0016's row)."""
+    row = conn.execute("SELECT version FROM churn_model_version").fetchone()
+    return None if row is None else str(row[0])

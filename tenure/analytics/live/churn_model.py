@@ -34,6 +34,7 @@ from tenure.analytics.return_times import (
 )
 from tenure.domain.activity import engagement_days
 from tenure.domain.person import PersonState
+from tenure.storage.churn_risk import model_version, renew_model_version
 
 __all__ = [
     "Person",
@@ -121,7 +122,7 @@ def record_people(conn: Conn, people: Iterable[Person]) -> int:
         _apply_counts(conn, "churn_return_counts", "length", returns)
         _apply_counts(conn, "churn_open_gaps", "since", opened)
         if any(returns.values()) or any(opened.values()):
-            _new_version(conn)
+            renew_model_version(conn)
         with conn.cursor() as cur:
             if upserts:
                 cur.executemany(
@@ -191,16 +192,6 @@ def read_counts(conn: Conn) -> ReturnTimeCounts:
     return counts
 
 
-def _new_version(conn: Conn) -> None:
-    """Mark the counts as changed (in the transaction that changes them)."""
-    conn.execute("UPDATE churn_model_version SET version = gen_random_uuid()")
-
-
-def _version(conn: Conn) -> str | None:
-    row = conn.execute("SELECT version FROM churn_model_version").fetchone()
-    return None if row is None else str(row[0])
-
-
 _FITTED: dict[tuple[str, date, float], ReturnTimeModel] = {}
 """Models fitted in this process, by (counts version, as_of, shrinkage): a few, newest last."""
 _FITTED_KEPT = 8
@@ -214,11 +205,11 @@ def read_model(conn: Conn, as_of: date, shrinkage: float = DEFAULT_SHRINKAGE) ->
     version (``churn_model_version``, renewed by every change): kept only when the version
     read before and after the counts agree (always, in a repeatable-read transaction).
     """
-    before = _version(conn)
+    before = model_version(conn)
     if before is not None and (cached := _FITTED.get((before, as_of, shrinkage))) is not None:
         return cached
     model = fit(read_counts(conn), as_of, shrinkage)
-    if before is not None and _version(conn) == before:
+    if before is not None and model_version(conn) == before:
         with _FITTED_LOCK:  # the query service reads from several threads
             _FITTED[(before, as_of, shrinkage)] = model
             while len(_FITTED) > _FITTED_KEPT:
@@ -238,7 +229,7 @@ def rebuild(conn: Conn, people: Iterable[Person]) -> int:
     """
     with conn.transaction():
         conn.execute("TRUNCATE churn_gap_contributions, churn_return_counts, churn_open_gaps")
-        _new_version(conn)
+        renew_model_version(conn)
         return record_people(conn, people)
 
 
