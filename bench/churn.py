@@ -8,7 +8,8 @@ people not churned at T (engaged at least once, silent less than W days), the ou
 people in the same run:
 
 * ``return_times``: the model of ``tenure/analytics/return_times.py``;
-* ``todays_score``: the hand-tuned logistic churn score this replaces (issue 15);
+* ``todays_score``: :func:`silence_score`, the hand-tuned logistic the view stored as
+  ``churn_risk`` before issue 15 (retired from the view; kept here as a baseline);
 * ``silence``: days of silence alone (ranking only: it is not a probability);
 * ``bgnbd``: BG/NBD (``lifetimes`` ``BetaGeoFitter``, fitted on the training population):
   ``1 - p_alive`` for ranking, and ``P(no engagement in W)`` =
@@ -21,9 +22,12 @@ Reported: AUC, Brier score, the reliability table by decile and its largest devi
 
 from __future__ import annotations
 
+import math
+import statistics
 import warnings
 from collections.abc import Sequence
 from datetime import date, timedelta
+from itertools import pairwise
 from typing import Any
 
 from bench.result import Result
@@ -36,7 +40,6 @@ from tenure.analytics.churn_backtest import (
     observe,
     predict,
 )
-from tenure.domain.churn import churn_risk
 from tenure.domain.config import LifecycleConfig
 from tenure.simulation import Life, SimulationParameters, lives_of
 
@@ -66,9 +69,31 @@ def engagement_days(life: Life) -> list[date]:
     return sorted({h.time.date() for h in life.happenings if h.type in ENGAGEMENT_TYPES})
 
 
-def todays_score(days: Sequence[date], today: date, config: LifecycleConfig) -> float:
-    """The churn score stored in the view today (hand-tuned logistic), the baseline."""
-    return churn_risk(days, today, config).score
+SILENCE_SCORE_DEFAULT_GAP_DAYS = 7.0
+"""The retired score's usual gap for a person with fewer than two engagement days."""
+SILENCE_SCORE_STEEPNESS = 1.5
+"""k: the retired score's logistic steepness."""
+SILENCE_SCORE_MIDPOINT = 3.0
+"""r0: the silence / usual-gap ratio where the retired score's logistic is 0.5."""
+
+
+def silence_score(days: Sequence[date], today: date, window: int) -> float:
+    """The retired hand-tuned score: how unusual the silence is, in [0, 1] (not a probability).
+
+    With s the silence, g the median gap between consecutive days (or the default), and
+    r = s / max(g, 1): ``round(max(1 / (1 + exp(-k (r - r0))), min(1, s / W)), 4)``; 0
+    without engagement. It saturates (a 2-day rhythm silent 9 days scores 0.90), which is
+    why issue 15 replaced it with the probability (docs/lifecycle.md, "Churn risk").
+    """
+    known = sorted({day for day in days if day <= today})
+    if not known:
+        return 0.0
+    silence = (today - known[-1]).days
+    gaps = [(later - earlier).days for earlier, later in pairwise(known)]
+    usual = float(statistics.median(gaps)) if gaps else SILENCE_SCORE_DEFAULT_GAP_DAYS
+    ratio = silence / max(usual, 1.0)
+    exponent = min(-SILENCE_SCORE_STEEPNESS * (ratio - SILENCE_SCORE_MIDPOINT), 700.0)
+    return round(max(1.0 / (1.0 + math.exp(exponent)), min(1.0, silence / window)), 4)
 
 
 def _bgnbd_summary(
@@ -151,7 +176,7 @@ def run(size: int) -> Result:
     outcomes = [int(p.silent_next) for p in test]
     base = sum(p.silent_next for p in train) / len(train)
     learned = [predict(model, p, as_of, window) for p in test]
-    today = [todays_score(p.days, as_of, config) for p in test]
+    today = [silence_score(p.days, as_of, window) for p in test]
     silence = [float((as_of - p.days[-1]).days) for p in test]
     dead, silent_w, bg_params = bgnbd(train_all, train_as_of, test, as_of, window)
     measured = {

@@ -96,7 +96,7 @@ WITH base AS (
 )
 INSERT INTO persons (
     person_id, as_of, aliases, segment, buyer_kind, is_customer, is_user, is_sponsor, stage,
-    level, is_super_user, tier, value_score, tags, churn_risk, churn_inputs,
+    level, is_super_user, tier, value_score, tags, churn_inputs,
     first_engagement_at, last_engagement_at, tenure_days, active_days, first_paid_order_at,
     second_paid_order_at, first_activation_at, paid_order_count, net_spend_minor,
     referral_count, feedback_count, devices_used, entry_path, first_use_at,
@@ -110,7 +110,7 @@ SELECT 'p' || i, %(as_of)s, '{}',
             WHEN %(as_of)s::date - last_day >= 15 THEN 'at_risk' ELSE 'active' END,
        (ARRAY['micro', 'weak', 'strong', 'super'])[1 + floor(c * 4)::int], false,
        (ARRAY['none', 'bronze', 'silver', 'gold', 'platinum'])[1 + floor(b * 5)::int],
-       0, '{}', 0, '{}', first_at, last_at, last_day - first_day, 1, paid_at,
+       0, '{}', '{}', first_at, last_at, last_day - first_day, 1, paid_at,
        CASE WHEN entry = 'connected_buyer' AND b < 0.3
                  AND first_at + b * 100 * interval '1 day' <= %(as_of)s
             THEN first_at + b * 100 * interval '1 day' END,

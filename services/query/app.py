@@ -13,7 +13,7 @@ from psycopg_pool import ConnectionPool
 from services.auth import answer_refusals, require_scope
 from services.health import add_health_routes
 from services.openapi import operation_id
-from services.query.churn import churn_router
+from services.query.churn import churn_router, person_body, persons_page_body
 from services.query.dashboard import mount_dashboard
 from services.query.models import TIER_DOC, Device, Person, PersonPage
 from services.query.params import (
@@ -70,7 +70,7 @@ def create_app(*, pool: ConnectionPool) -> FastAPI:
     async def get_person(
         person_id: str = Path(max_length=MAX_ID_LENGTH, pattern=NO_NUL),
     ) -> Any:
-        return await one(person_reads.person, person_id, "person")
+        return await one(person_body, person_id, "person")
 
     @app.get(
         "/v1/devices/{device_id}",
@@ -86,7 +86,7 @@ def create_app(*, pool: ConnectionPool) -> FastAPI:
 
     @app.get(
         "/v1/persons",
-        summary="Persons by segment, stage, level, tier, super user",
+        summary="Persons by segment, stage, level, tier, super user, churn risk",
         response_model=PersonPage,
         dependencies=protected,
         responses=ERROR_RESPONSES,
@@ -99,6 +99,14 @@ def create_app(*, pool: ConnectionPool) -> FastAPI:
             None, max_length=MAX_TEXT_LENGTH, pattern=NO_NUL, description=TIER_DOC
         ),
         super_user: bool | None = None,
+        min_churn_risk: float | None = Query(
+            None,
+            ge=0.0,
+            le=1.0,
+            description="Only persons whose churn risk (P(no engagement in the next W days) "
+            "at the aggregates' as-of) is at least this; 0.5 is the documented "
+            "'care before churn' threshold.",
+        ),
         after: str | None = Query(
             None,
             max_length=MAX_ID_LENGTH,
@@ -115,7 +123,7 @@ def create_app(*, pool: ConnectionPool) -> FastAPI:
             super_user,
         )
         rows = await anyio.to_thread.run_sync(
-            fetch, person_reads.persons_page, filters, after, limit
+            fetch, persons_page_body, filters, min_churn_risk, after, limit
         )
         next_cursor = rows[-1]["person_id"] if len(rows) == limit else None
         return {"persons": rows, "next": next_cursor}

@@ -1,17 +1,21 @@
-"""Churn API routes: a person's churn probability at read time, and the live backtest.
+"""Churn risk at read time: the churn API routes, and the persons routes' ``churn_risk``.
 
 The stored person view keeps the inputs of the probability (the last engagement day and the
 return-time bucket, ``churn_inputs.bucket``); the model is the live return-time counts
 (``tenure.analytics.live.churn_model``) with the open gaps aged at ``as_of``. Both are pure
 functions of the log and ``as_of``, so the probability is too (docs/lifecycle.md, "Churn
-probability"). The calibration route backtests the model on the platform's own history:
-everyone scored at ``as_of - W`` by a model learned from the days up to then.
+risk"). ``/v1/churn/persons/{id}`` (:func:`person_churn_body`), ``/v1/persons/{id}``
+(:func:`person_body`) and ``/v1/persons`` (:func:`persons_page_body`, with the
+``min_churn_risk`` filter) all read it through :func:`estimate_of`. The calibration route
+backtests the model on the platform's own history: everyone scored at ``as_of - W`` by a
+model learned from the days up to then.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import UTC, date, datetime
 from typing import Any
 
 import anyio.to_thread
@@ -31,16 +35,22 @@ from services.query.params import (
 )
 from services.query.survival import AS_OF_DOC, AsOfError, resolve_as_of
 from tenure.analytics.churn_backtest import backtest
+from tenure.analytics.churn_risk import ChurnEstimate, ChurnRiskTable
 from tenure.analytics.live import churn_model, reader
-from tenure.analytics.return_times import MAX_AGE_DAYS, ROOT, ReturnBucket
 from tenure.storage import person_reads
+from tenure.storage.churn_risk import persons_as_of
 from tenure.storage.connection import read_only_snapshot
 
-__all__ = ["calibration_body", "churn_router", "person_churn_body"]
-
-CARE_THRESHOLD = 0.5
-"""The documented "care before churn" threshold (docs/lifecycle.md: chosen from the
-evaluation: at 0.5 about 79 % of flagged people do go silent and 71 % of leavers are caught)."""
+__all__ = [
+    "calibration_body",
+    "churn_router",
+    "estimate_of",
+    "person_body",
+    "person_churn_body",
+    "persons_page_body",
+    "risk_table",
+    "with_churn_risk",
+]
 
 
 def _bucket_of(inputs: Any) -> str | None:
@@ -48,6 +58,73 @@ def _bucket_of(inputs: Any) -> str | None:
         inputs = orjson.loads(inputs)
     bucket = inputs.get("bucket") if isinstance(inputs, dict) else None
     return bucket if isinstance(bucket, str) else None
+
+
+def _utc_day(at: datetime | None) -> date | None:
+    return None if at is None else at.astimezone(UTC).date()
+
+
+def risk_table(conn: Any, at: datetime, window_days: int) -> ChurnRiskTable:
+    """The churn risk of everyone at ``at`` (read once per request)."""
+    day = at.astimezone(UTC).date()
+    return churn_model.read_risk_table(conn, day, window_days)
+
+
+def estimate_of(table: ChurnRiskTable, row: Mapping[str, Any]) -> ChurnEstimate:
+    """A ``persons`` row's churn risk: its stored inputs read against ``table``."""
+    return table.estimate(_bucket_of(row["churn_inputs"]), _utc_day(row["last_engagement_at"]))
+
+
+def with_churn_risk(row: dict[str, Any], table: ChurnRiskTable) -> dict[str, Any]:
+    """The row as the persons routes answer it: ``churn_risk`` = the probability at the
+    table's as-of, ``churn_inputs`` = what it was computed from (docs/lifecycle.md)."""
+    estimate = estimate_of(table, row)
+    row["churn_risk"] = estimate.probability
+    row["churn_inputs"] = {
+        "as_of": table.as_of.isoformat(),
+        "window_days": table.window_days,
+        "silence_days": estimate.silence_days,
+        "bucket": estimate.bucket,
+        "curve": estimate.curve,
+        "gaps_at_risk": estimate.gaps_at_risk,
+    }
+    return row
+
+
+def person_body(conn: Any, person_id: str) -> dict[str, Any] | None:
+    """``/v1/persons/{id}``: the row with its churn risk at the aggregates' as-of (the
+    default of ``/v1/churn/persons/{id}``, the row's own before the aggregates' first pass)."""
+    with read_only_snapshot(conn):
+        row = person_reads.person(conn, person_id)
+        if row is None:
+            return None
+        state = reader.aggregate_state(conn)
+        at = state.as_of or row["as_of"]
+        return with_churn_risk(row, risk_table(conn, at, state.churn_window_days))
+
+
+def persons_page_body(
+    conn: Any,
+    filters: person_reads.PersonFilter,
+    min_churn_risk: float | None,
+    after: str | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """``/v1/persons``: a page of rows with their churn risk, all at the aggregates' as-of
+    (before their first pass: the latest row's); ``min_churn_risk`` keeps the rows whose
+    risk is at least that, as per-bucket cutoffs of the last engagement day (one
+    comparison per row in SQL, the model read once)."""
+    with read_only_snapshot(conn):
+        state = reader.aggregate_state(conn)
+        at = state.as_of or persons_as_of(conn)
+        table = None if at is None else risk_table(conn, at, state.churn_window_days)
+        if min_churn_risk is not None:
+            cutoffs = {} if table is None else table.last_day_cutoffs(min_churn_risk)
+            filters = replace(filters, churn_cutoffs=cutoffs)
+        rows = person_reads.persons_page(conn, filters, after, limit)
+        if table is None:  # no person at all
+            return rows
+        return [with_churn_risk(row, table) for row in rows]
 
 
 def person_churn_body(
@@ -58,38 +135,19 @@ def person_churn_body(
     if row is None:
         return None
     at = resolve_as_of(as_of, state) or row["as_of"]
-    window = state.churn_window_days
-    last = row["last_engagement_at"]
-    bucket = _bucket_of(row["churn_inputs"])
-    body: dict[str, Any] = {
+    estimate = estimate_of(risk_table(conn, at, state.churn_window_days), row)
+    return {
         "person_id": row["person_id"],
         "as_of": at.astimezone(UTC).isoformat(),
-        "window_days": window,
+        "window_days": state.churn_window_days,
         "stage": row["stage"],
-        "probability": None,
-        "silence_days": None,
-        "bucket": bucket,
-        "curve": None,
-        "gaps_at_risk": None,
-        "care": False,
+        "probability": estimate.probability,
+        "silence_days": estimate.silence_days,
+        "bucket": _bucket_of(row["churn_inputs"]),
+        "curve": estimate.curve,
+        "gaps_at_risk": estimate.gaps_at_risk,
+        "care": estimate.care,
     }
-    if last is None or bucket is None:
-        return body  # no engagement: no relationship to lose yet
-    silence = max(0, (at.astimezone(UTC).date() - last.astimezone(UTC).date()).days)
-    model = churn_model.read_model(conn, at.astimezone(UTC).date())
-    body["silence_days"] = silence
-    if ROOT not in model.hazards:
-        return body  # the model has not learned anything yet
-    parsed = ReturnBucket.parse(bucket)
-    _, curve = model.hazard(parsed)
-    probability = model.silent_probability(parsed, silence, window)
-    body.update(
-        probability=round(probability, 4),
-        curve=curve,
-        gaps_at_risk=int(model.at_risk[curve][min(silence + 1, MAX_AGE_DAYS)]),
-        care=probability >= CARE_THRESHOLD and silence < window,
-    )
-    return body
 
 
 def calibration_body(conn: Any, state: reader.AggregateState, as_of: str | None) -> dict[str, Any]:

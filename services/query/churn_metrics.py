@@ -1,4 +1,5 @@
-"""Prometheus gauges of the churn backtest: calibration by decile, AUC, Brier, people scored.
+"""Prometheus gauges of the churn backtest (calibration by decile, AUC, Brier, people scored)
+and of the care list (persons not churned whose ``churn_risk`` reaches the care threshold).
 
 The backtest (``tenure.analytics.churn_backtest``, the same as ``/v1/churn/calibration``)
 reads every person's engagement days, so it is not rerun per scrape: a result is reused for
@@ -14,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
-from datetime import UTC
+from datetime import UTC, timedelta
 from typing import Any
 
 import psycopg
@@ -23,7 +24,9 @@ from prometheus_client.registry import Collector
 from psycopg_pool import ConnectionPool
 
 from tenure.analytics.churn_backtest import Backtest, backtest
+from tenure.analytics.churn_risk import CARE_THRESHOLD
 from tenure.analytics.live import churn_model, reader
+from tenure.storage.churn_risk import count_at_least
 from tenure.storage.connection import read_only_snapshot
 
 __all__ = ["ChurnCollector", "attach_churn_gauges", "families"]
@@ -38,6 +41,8 @@ _DOCS: dict[str, str] = {
     "per decile of prediction",
     "tenure_churn_calibration_observed_ratio": "Backtest: observed share silent W days, "
     "per decile of prediction",
+    "tenure_churn_care_persons": "Persons not churned whose churn_risk is at least the care "
+    "threshold (0.5) at the aggregates' as-of",
 }
 _PER_DECILE = (
     "tenure_churn_calibration_predicted_ratio",
@@ -45,12 +50,14 @@ _PER_DECILE = (
 )
 
 
-def families(result: Backtest | None) -> list[Metric]:
-    """The gauge families of one backtest (empty families without one)."""
+def families(result: Backtest | None, care: int | None = None) -> list[Metric]:
+    """The gauge families of one backtest and care count (empty families without them)."""
     out = {
         name: GaugeMetricFamily(name, doc, labels=["decile"] if name in _PER_DECILE else [])
         for name, doc in _DOCS.items()
     }
+    if care is not None:
+        out["tenure_churn_care_persons"].add_metric([], care)
     if result is not None:
         out["tenure_churn_backtest_people"].add_metric([], result.people)
         if result.auc is not None:
@@ -71,15 +78,18 @@ class ChurnCollector(Collector):
         self.min_interval_s = min_interval_s
         self.cost_factor = cost_factor
         self._lock = threading.Lock()
-        self._cached: tuple[float, Backtest | None] | None = None
-        """When the cached result may be replaced, and the result."""
+        self._cached: tuple[float, Backtest | None, int | None] | None = None
+        """When the cached result may be replaced, the backtest and the care count."""
 
-    def _run(self, conn: psycopg.Connection[Any]) -> Backtest | None:
+    def _run(self, conn: psycopg.Connection[Any]) -> tuple[Backtest | None, int | None]:
         state = reader.aggregate_state(conn)
         if state.as_of is None:
-            return None
-        histories = churn_model.read_histories(conn)
-        return backtest(histories, state.as_of.astimezone(UTC).date(), state.churn_window_days)
+            return None, None
+        day, window = state.as_of.astimezone(UTC).date(), state.churn_window_days
+        table = churn_model.read_risk_table(conn, day, window)
+        cutoffs = table.last_day_cutoffs(CARE_THRESHOLD)
+        care = count_at_least(conn, cutoffs, day - timedelta(days=window))
+        return backtest(churn_model.read_histories(conn), day, window), care
 
     def describe(self) -> Iterable[Metric]:
         """The metric names, without reading the database (used at registration)."""
@@ -94,13 +104,14 @@ class ChurnCollector(Collector):
             if self._cached is None or started >= self._cached[0]:
                 try:
                     with self.pool.connection(timeout=5) as conn, read_only_snapshot(conn):
-                        result = self._run(conn)
+                        result, care = self._run(conn)
                 except (psycopg.Error, OSError) as exc:
                     log.warning("churn gauges unavailable: %s", exc)
                     return []
                 took = time.monotonic() - started
-                self._cached = (started + max(self.min_interval_s, self.cost_factor * took), result)
-            return families(self._cached[1])
+                due = started + max(self.min_interval_s, self.cost_factor * took)
+                self._cached = (due, result, care)
+            return families(self._cached[1], self._cached[2])
 
 
 _collector = ChurnCollector()

@@ -28,11 +28,14 @@ TIER_DOC = (
 
 
 class ChurnInputs(BaseModel):
-    """The figures the churn risk is computed from."""
+    """What ``churn_risk`` was computed from (docs/lifecycle.md, "Churn risk")."""
 
-    silence_days: float | None = None
-    usual_gap_days: float | None = None
-    ratio: float | None = None
+    as_of: date = Field(description="UTC day the risk was computed at.")
+    window_days: int = Field(description="W: the risk is P(no engagement in the next W days).")
+    silence_days: int | None = Field(description="Days since the last engagement day.")
+    bucket: str | None = Field(description="Return-time bucket: group/rhythm/experience.")
+    curve: str | None = Field(description="The bucket whose curve the estimate came from.")
+    gaps_at_risk: int | None = Field(description="How many gaps that curve rests on.")
 
 
 class Person(BaseModel):
@@ -53,7 +56,10 @@ class Person(BaseModel):
     tier: str = Field(description=TIER_DOC)
     value_score: float
     tags: list[str]
-    churn_risk: float
+    churn_risk: float | None = Field(
+        description="P(no engagement in the next W days) at `churn_inputs.as_of`, from the "
+        "live return-time model; null without engagement or before the model has learned."
+    )
     churn_inputs: ChurnInputs
     first_engagement_at: datetime | None
     last_engagement_at: datetime | None

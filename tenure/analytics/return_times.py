@@ -34,7 +34,9 @@ from typing import TypeVar
 
 from tenure.domain.return_bucket import (
     ALL,
+    EXPERIENCES,
     RECENT_GAPS,
+    RHYTHMS,
     ROOT,
     ReturnBucket,
     bucket_after,
@@ -45,8 +47,10 @@ from tenure.domain.return_bucket import (
 __all__ = [
     "ALL",
     "DEFAULT_SHRINKAGE",
+    "EXPERIENCES",
     "MAX_AGE_DAYS",
     "RECENT_GAPS",
+    "RHYTHMS",
     "ROOT",
     "PersonGaps",
     "ReturnBucket",
@@ -167,13 +171,16 @@ class ReturnTimeModel:
         """
         if silence < 0 or window < 0:
             raise ValueError("silence and window must not be negative")
-        _, key = self.hazard(bucket)
+        hazards, key = self.hazard(bucket)
         curve = self._curves.get((key, window))
         if curve is None:
+            survival = [1.0 - h for h in hazards]
             curve = []
             highest = 0.0
             for s in range(MAX_AGE_DAYS + 1):
-                highest = max(highest, self.conditional_silence(bucket, s, window))
+                # conditional_silence: the same factors multiplied in the same order
+                survive = math.prod(survival[s + 1 : min(s + window, MAX_AGE_DAYS) + 1])
+                highest = max(highest, min(1.0, max(0.0, survive)))
                 curve.append(highest)
             self._curves[(key, window)] = curve
         return curve[min(silence, MAX_AGE_DAYS)]

@@ -4,7 +4,7 @@ Nothing here imports Kafka, Faust, HTTP or SQL. The streaming workers, the batch
 and the tests all call these functions. See ``docs/lifecycle.md`` for the definitions.
 """
 
-from tenure.domain.churn import ChurnRisk, churn_risk
+from tenure.domain.churn import ChurnInputs, churn_inputs
 from tenure.domain.codec import (
     decode_device_state,
     decode_identity_graph,
@@ -80,7 +80,7 @@ __all__ = [
     "ERASED",
     "EVENT_TYPES",
     "BuyerKind",
-    "ChurnRisk",
+    "ChurnInputs",
     "DeviceActivated",
     "DeviceContribution",
     "DeviceDeactivated",
@@ -112,7 +112,7 @@ __all__ = [
     "apply_identity",
     "apply_person",
     "assemble",
-    "churn_risk",
+    "churn_inputs",
     "decode_device_state",
     "decode_identity_graph",
     "decode_person_state",

@@ -1,71 +1,47 @@
-"""Churn risk: how unusual a person's current silence is, in [0, 1], with its inputs.
+"""The inputs of a person's churn risk, as of one day: their silence and return-time bucket.
 
-With ``s`` the silence in days (as-of day minus last engagement day), ``g`` the person's
-usual gap (median of the gaps between consecutive engagement days; the configured default
-when there are fewer than two days), ``r = s / max(g, 1)``, ``k`` the steepness, ``r0``
-the midpoint ratio and ``W`` the inactivity window::
+The churn risk itself is a probability, ``P(no engagement in the next W days)``, and needs
+the return-time model learned from everyone's history (``tenure/analytics/return_times.py``),
+so it is not a function of one person's state: a reader computes it at read time from these
+inputs and the model at the read's ``as_of`` (``tenure/analytics/churn_risk.py``,
+``docs/lifecycle.md``, "Churn risk"). The view carries only what is the person's own:
 
-    risk = round(max(1 / (1 + exp(-k * (r - r0))), min(1, s / W)), 4)
+* ``silence_days``: the as-of day minus the last engagement day;
+* ``bucket``: the return-time bucket of the person's open gap (``group/rhythm/experience``,
+  :func:`tenure.analytics.return_times.bucket_after` of their closed gaps).
 
-The first term says "silent for much longer than this person usually is"; the second
-makes the risk reach 1 exactly when the person churns. A person with no engagement has
-risk 0: there is no relationship to lose yet.
-
-The calibrated churn probability (issue 15) is not computed here: it needs the return-time
-model learned from everyone's history (``tenure/analytics/return_times.py``). The view
-carries its inputs instead, ``silence_days`` and ``bucket`` (the return-time bucket of the
-person's open gap), and a reader computes ``P(no engagement in the next W days)`` from the
-model at read time (``docs/lifecycle.md``, "Churn probability").
+A person with no engagement has neither (no relationship to lose yet).
 """
 
 from __future__ import annotations
 
-import math
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from itertools import pairwise
 
-from tenure.domain.config import LifecycleConfig
 from tenure.domain.return_bucket import bucket_after
 
 
 @dataclass(frozen=True, slots=True)
-class ChurnRisk:
-    """A churn-risk score together with the numbers it was computed from."""
+class ChurnInputs:
+    """What the churn probability of a person is computed from, as of one day."""
 
-    score: float
     silence_days: int | None
-    usual_gap_days: float | None
-    ratio: float | None
-    bucket: str | None = None
-    """The return-time bucket of the open gap (``group/rhythm/experience``), the input of
-    the churn probability; ``None`` without engagement."""
+    """Days since the last engagement day; ``None`` without engagement."""
+    bucket: str | None
+    """The return-time bucket of the open gap (``group/rhythm/experience``); ``None``
+    without engagement."""
 
 
-NO_RISK = ChurnRisk(0.0, None, None, None)
-"""The risk of a person with no engagement."""
+NO_ENGAGEMENT = ChurnInputs(None, None)
+"""The churn inputs of a person with no engagement."""
 
 
-def usual_gap_days(days: Sequence[date], config: LifecycleConfig) -> float:
-    """Median gap in days between consecutive engagement days (or the configured default)."""
-    ordered = sorted(days)
-    gaps = [(later - earlier).days for earlier, later in pairwise(ordered)]
-    return float(statistics.median(gaps)) if gaps else config.churn_default_usual_gap_days
-
-
-def churn_risk(days: Sequence[date], today: date, config: LifecycleConfig) -> ChurnRisk:
-    """Churn risk on ``today`` from the engagement days up to ``today``."""
-    known = [day for day in days if day <= today]
+def churn_inputs(days: Sequence[date], today: date) -> ChurnInputs:
+    """The churn inputs on ``today`` from the engagement days (days after ``today`` ignored)."""
+    known = sorted({day for day in days if day <= today})
     if not known:
-        return NO_RISK
-    silence = (today - max(known)).days
-    gap = usual_gap_days(known, config)
-    ratio = silence / max(gap, 1.0)
-    exponent = -config.churn_steepness * (ratio - config.churn_midpoint_ratio)
-    logistic = 1.0 / (1.0 + math.exp(min(exponent, 700.0)))
-    closeness = min(1.0, silence / config.inactivity_window_days)
-    ordered = sorted(set(known))
-    bucket = bucket_after([(b - a).days for a, b in pairwise(ordered)]).key
-    return ChurnRisk(round(max(logistic, closeness), 4), silence, gap, round(ratio, 4), bucket)
+        return NO_ENGAGEMENT
+    bucket = bucket_after([(later - earlier).days for earlier, later in pairwise(known)])
+    return ChurnInputs((today - known[-1]).days, bucket.key)

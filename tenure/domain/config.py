@@ -46,13 +46,6 @@ class LifecycleConfig:
     points_per_referral: float = 25.0
     points_per_feedback: float = 2.0
 
-    churn_default_usual_gap_days: float = 7.0
-    """Usual gap assumed when a person has fewer than two engagement days."""
-    churn_steepness: float = 1.5
-    """k in the churn-risk logistic."""
-    churn_midpoint_ratio: float = 3.0
-    """Silence/usual-gap ratio at which the logistic part of churn risk is 0.5."""
-
     def __post_init__(self) -> None:
         if self.inactivity_window_days < 2:
             raise ValueError("inactivity_window_days must be at least 2")
@@ -61,8 +54,6 @@ class LifecycleConfig:
         thresholds = [value for _, value in self.tier_thresholds]
         if thresholds != sorted(thresholds) or any(value <= 0 for value in thresholds):
             raise ValueError("tier_thresholds must be positive and ascending")
-        if self.churn_default_usual_gap_days <= 0 or self.churn_steepness <= 0:
-            raise ValueError("churn parameters must be positive")
 
     @property
     def at_risk_days(self) -> int:

@@ -29,6 +29,10 @@ _RHYTHM_EDGES: tuple[tuple[float, str], ...] = (
     (32.0, "32d"),
 )
 _EXPERIENCE_EDGES: tuple[tuple[int, str], ...] = ((0, "0"), (2, "1-2"), (9, "3-9"), (29, "10-29"))
+RHYTHMS: tuple[str, ...] = ("none", *(name for _, name in _RHYTHM_EDGES), "long")
+"""Every rhythm bin :func:`rhythm_of` answers."""
+EXPERIENCES: tuple[str, ...] = (*(name for _, name in _EXPERIENCE_EDGES), "30+")
+"""Every experience bin :func:`experience_of` answers."""
 
 
 @dataclass(frozen=True, slots=True, order=True)

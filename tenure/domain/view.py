@@ -15,7 +15,7 @@ from tenure.domain.activity import (
     first_activation_at,
     last_fact_at,
 )
-from tenure.domain.churn import NO_RISK, ChurnRisk, churn_risk
+from tenure.domain.churn import NO_ENGAGEMENT, ChurnInputs, churn_inputs
 from tenure.domain.config import LifecycleConfig
 from tenure.domain.interaction import (
     active_subscriptions,
@@ -57,7 +57,7 @@ class PersonView:
     tier: str = NO_TIER
     value_score: float = 0.0
     tags: tuple[str, ...] = ()
-    churn: ChurnRisk = NO_RISK
+    churn: ChurnInputs = NO_ENGAGEMENT
     first_engagement_at: datetime | None = None
     last_engagement_at: datetime | None = None
     tenure_days: int = 0
@@ -257,7 +257,7 @@ def derive(
         tier=member_tier(score, config),
         value_score=score,
         tags=profile_tags(tags),
-        churn=churn_risk(day_list, today, config),
+        churn=churn_inputs(day_list, today),
         first_engagement_at=days[day_list[0]].first_at if day_list else None,
         last_engagement_at=days[day_list[-1]].last_at if day_list else None,
         tenure_days=tenure,

@@ -6,12 +6,15 @@ The query service's reads of ``persons`` and ``devices`` (rows as dicts, the col
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from tenure.storage.churn_risk import risk_at_least
 from tenure.storage.connection import Conn
 from tenure.storage.read_models import DEVICE_COLUMNS, PERSON_COLUMNS
 
@@ -25,6 +28,9 @@ class PersonFilter:
     level: str | None = None
     tier: str | None = None
     super_user: bool | None = None
+    churn_cutoffs: Mapping[str, date] | None = None
+    """Churn risk at least a threshold: the per-bucket last-day cutoffs of
+    ``ChurnRiskTable.last_day_cutoffs`` (``tenure/storage/churn_risk.py``)."""
 
 
 def _select(table: str, columns: tuple[str, ...]) -> sql.Composed:
@@ -74,6 +80,8 @@ def persons_page(
         if value is not None:
             clauses.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
             params.append(value)
+    if filters.churn_cutoffs is not None:
+        clauses.append(risk_at_least(filters.churn_cutoffs))
     if after is not None:
         clauses.append(sql.SQL("person_id > %s"))
         params.append(after)

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 
-from tenure.analytics.live.churn_model import read_counts
-from tenure.analytics.return_times import ReturnTimeCounts, person_gaps
+from services.query.churn import estimate_of
+from tenure.analytics.live.churn_model import read_counts, read_risk_table
+from tenure.analytics.live.reader import aggregate_state
+from tenure.analytics.return_times import ReturnTimeCounts, bucket_after, fit, person_gaps
 from tenure.domain.activity import engagement_days
 from tenure.domain.events import parse_event
 from tenure.domain.world import fold
@@ -54,3 +58,26 @@ def test_live_churn_counts_equal_the_pure_fold(
     assert sum(sum(c.values()) for c in fresh.returns.values()) > 100
     assert live.returns == fresh.returns
     assert live.open_since == fresh.open_since
+
+    # The churn risk the query API answers for the projected rows (the persons routes and
+    # /v1/churn/persons share ChurnRiskTable.estimate) is the pure model fitted to the pure
+    # fold's population, at the person's silence and bucket from the pure fold.
+    with psycopg.connect(database_url) as conn, conn.cursor(row_factory=dict_row) as cur:
+        state = aggregate_state(conn)
+        at = state.as_of or max(as_of for _, as_of in rows)
+        table = read_risk_table(conn, at.astimezone(UTC).date(), state.churn_window_days)
+        stored = cur.execute("SELECT * FROM persons").fetchall()
+    model = fit(fresh, at.astimezone(UTC).date())
+    compared = 0
+    for row in stored:
+        days = sorted(engagement_days(world.persons[row["person_id"]], row["as_of"]))
+        risk = estimate_of(table, row).probability
+        if not days:
+            assert risk is None
+            continue
+        gaps = [(b - a).days for a, b in pairwise(days)]
+        silence = max(0, (at.astimezone(UTC).date() - days[-1]).days)
+        expected = model.silent_probability(bucket_after(gaps), silence, state.churn_window_days)
+        assert risk == round(expected, 4), row["person_id"]
+        compared += 1
+    assert compared > 20

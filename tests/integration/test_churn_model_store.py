@@ -90,3 +90,32 @@ def test_queued_people_reach_the_counts_when_drained(database_url: str) -> None:
         assert live.returns == fresh.returns and live.open_since == fresh.open_since
         pending = conn.execute("SELECT count(*) FROM churn_pending").fetchone()
         assert pending == (0,)
+
+
+def test_a_reused_model_follows_every_change_of_the_counts(database_url: str) -> None:
+    """``read_model`` reuses a fitted model only while the counts keep their version."""
+    rng = random.Random(11)
+    people = {f"v{n}": history(rng) for n in range(30)}
+    with psycopg.connect(database_url) as conn:
+        rebuild(conn, ((pid, days, "*") for pid, days in people.items()))
+        conn.commit()
+        first = read_model(conn, AS_OF)
+        assert read_model(conn, AS_OF) is first  # same counts, same as-of: reused
+        assert read_model(conn, AS_OF + timedelta(days=1)) is not first
+        steps = [
+            lambda: record_person(conn, "v0", [*people["v0"], AS_OF - timedelta(days=2)]),
+            lambda: record_person(conn, "v1", None),
+            lambda: queue_people(conn, [("v9", people["v9"][:1], "*")]) and drain(conn),
+            lambda: rebuild(conn, ((pid, days, "*") for pid, days in people.items())),
+        ]
+        for step in steps:
+            before = read_model(conn, AS_OF)
+            step()
+            conn.commit()
+            after = read_model(conn, AS_OF)
+            assert after is not before
+            assert after.hazards == fit(read_counts(conn), AS_OF).hazards
+        unchanged = read_model(conn, AS_OF)
+        record_person(conn, "v2", people["v2"])  # the same days again: no change
+        conn.commit()
+        assert read_model(conn, AS_OF) is unchanged

@@ -14,11 +14,13 @@ everything (``tenure replay``).
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
+from tenure.analytics.churn_risk import ChurnRiskTable
 from tenure.analytics.return_times import (
     ALL,
     DEFAULT_SHRINKAGE,
@@ -30,6 +32,7 @@ from tenure.analytics.return_times import (
 )
 from tenure.domain.activity import engagement_days
 from tenure.domain.person import PersonState
+from tenure.storage.churn_risk import model_version, renew_model_version
 from tenure.storage.connection import Conn
 
 __all__ = [
@@ -41,6 +44,7 @@ __all__ = [
     "read_counts",
     "read_histories",
     "read_model",
+    "read_risk_table",
     "rebuild",
     "record_people",
     "record_person",
@@ -115,6 +119,8 @@ def record_people(conn: Conn, people: Iterable[Person]) -> int:
                 removed.append(pid)
         _apply_counts(conn, "churn_return_counts", "length", returns)
         _apply_counts(conn, "churn_open_gaps", "since", opened)
+        if any(returns.values()) or any(opened.values()):
+            renew_model_version(conn)
         with conn.cursor() as cur:
             if upserts:
                 cur.executemany(
@@ -184,9 +190,34 @@ def read_counts(conn: Conn) -> ReturnTimeCounts:
     return counts
 
 
+_FITTED: dict[tuple[str, date, float], ReturnTimeModel] = {}
+"""Models fitted in this process, by (counts version, as_of, shrinkage): a few, newest last."""
+_FITTED_KEPT = 8
+_FITTED_LOCK = threading.Lock()
+
+
 def read_model(conn: Conn, as_of: date, shrinkage: float = DEFAULT_SHRINKAGE) -> ReturnTimeModel:
-    """The return-time model of the live counts with open gaps aged at ``as_of``."""
-    return fit(read_counts(conn), as_of, shrinkage)
+    """The return-time model of the live counts with open gaps aged at ``as_of``.
+
+    Fitting takes tens of milliseconds, so a model is reused while the counts keep their
+    version (``churn_model_version``, renewed by every change): kept only when the version
+    read before and after the counts agree (always, in a repeatable-read transaction).
+    """
+    before = model_version(conn)
+    if before is not None and (cached := _FITTED.get((before, as_of, shrinkage))) is not None:
+        return cached
+    model = fit(read_counts(conn), as_of, shrinkage)
+    if before is not None and model_version(conn) == before:
+        with _FITTED_LOCK:  # the query service reads from several threads
+            _FITTED[(before, as_of, shrinkage)] = model
+            while len(_FITTED) > _FITTED_KEPT:
+                del _FITTED[next(iter(_FITTED))]
+    return model
+
+
+def read_risk_table(conn: Conn, as_of: date, window_days: int) -> ChurnRiskTable:
+    """The churn risk of everyone at UTC day ``as_of``: the live model read there."""
+    return ChurnRiskTable(read_model(conn, as_of), as_of, window_days)
 
 
 def rebuild(conn: Conn, people: Iterable[Person]) -> int:
@@ -196,6 +227,7 @@ def rebuild(conn: Conn, people: Iterable[Person]) -> int:
     """
     with conn.transaction():
         conn.execute("TRUNCATE churn_gap_contributions, churn_return_counts, churn_open_gaps")
+        renew_model_version(conn)
         return record_people(conn, people)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 
 from bench import churn
 from bench.__main__ import WITHOUT_SERVERS
@@ -50,3 +51,16 @@ def test_engagement_days_equal_the_platforms_fold_of_the_same_events() -> None:
         assert known == platform, life.key
         compared += 1
     assert compared > 30
+
+
+def test_the_retired_silence_score_is_relative_to_the_usual_gap() -> None:
+    """The baseline the view stored before issue 15 (now only in the bench)."""
+    today = date(2024, 6, 1)
+    daily = [today - timedelta(days=n) for n in range(5, 40)]
+    weekly = [today - timedelta(days=n) for n in range(5, 90, 7)]
+    assert (
+        churn.silence_score(daily, today, 30) > 0.9 > 0.3 > churn.silence_score(weekly, today, 30)
+    )
+    assert churn.silence_score([], today, 30) == 0.0
+    assert churn.silence_score([today - timedelta(days=30)], today, 30) == 1.0
+    assert 0 < churn.silence_score([today], today, 30) < 0.05

@@ -70,7 +70,7 @@ class _QueryGauges(BusinessMetrics):
         for metric in SurvivalCollector().describe():
             metric.add_sample(metric.name, {"group": "all"}, 1.0)
             yield metric
-        yield from churn_families(CHURN_BACKTEST)
+        yield from churn_families(CHURN_BACKTEST, care=1)
 
 
 def _defined_metrics() -> list[MetricWrapperBase]:

@@ -1,12 +1,10 @@
-"""Relationship levels, super users, member tiers, tags and churn risk."""
+"""Relationship levels, super users, member tiers and tags."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-
 import pytest
 
-from tenure.domain import Level, LifecycleConfig, churn_risk
+from tenure.domain import Level, LifecycleConfig
 
 from .scenario import activated, feedback, item, paid, referred, used
 from .views import view_of
@@ -84,22 +82,6 @@ def test_multiple_currencies_use_their_weights() -> None:
     view = view_of(events, "p", 1, config)
     assert view.value_score == pytest.approx(100 + 50 + 1)
     assert view.net_spend == (("EUR", 10_000), ("JPY", 500_000))
-
-
-def test_churn_risk_is_relative_to_the_usual_gap() -> None:
-    config = LifecycleConfig()
-    today = date(2024, 6, 1)
-    daily = [today - timedelta(days=n) for n in range(5, 40)]
-    weekly = [today - timedelta(days=n) for n in range(5, 90, 7)]
-    daily_risk, weekly_risk = churn_risk(daily, today, config), churn_risk(weekly, today, config)
-    assert daily_risk.usual_gap_days == 1 and weekly_risk.usual_gap_days == 7
-    assert daily_risk.silence_days == weekly_risk.silence_days == 5
-    assert daily_risk.score > 0.9 > 0.3 > weekly_risk.score
-    assert churn_risk([], today, config).score == 0.0
-    assert churn_risk([today - timedelta(days=30)], today, config).score == 1.0
-    single = churn_risk([today], today, config)
-    assert single.usual_gap_days == config.churn_default_usual_gap_days
-    assert 0 < single.score < 0.05
 
 
 def test_config_validates_thresholds() -> None:

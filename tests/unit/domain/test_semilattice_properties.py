@@ -164,7 +164,8 @@ def test_derived_views_are_well_formed(data: st.DataObject, events: list[DomainE
     for person_id, state in world.persons.items():
         earlier, later = derive(state, at(first)), derive(state, at(second))
         for view in (earlier, later):
-            assert 0.0 <= view.churn.score <= 1.0
+            assert (view.churn.bucket is None) == (view.active_days == 0)
+            assert (view.churn.silence_days or 0) >= 0
             assert (view.stage == "none") == (view.active_days == 0)
             assert view.is_customer == (view.paid_order_count > 0)
             assert view.tags == tuple(sorted(view.tags))

@@ -35,7 +35,7 @@ def test_stage_moves_active_at_risk_churned_by_advancing_as_of() -> None:
     churned = view_of(DAILY, "p", 65)
     assert churned.stage is Stage.CHURNED
     assert churned.stage_since == midnight(65)
-    assert churned.churn.score == 1.0
+    assert churned.churn.silence_days == 30  # the churn probability's input
 
 
 def test_new_person_silent_for_half_the_window_is_at_risk() -> None:
