@@ -200,7 +200,7 @@ def run(
     concurrency: int = DEFAULT_CONCURRENCY,
     batch: int = DEFAULT_BATCH,
     sample_s: float = 2.0,
-    poll_interval_s: float = 0.05,
+    poll_interval_s: float = 0.1,
     scratch: Path | None = None,
 ) -> Result:
     """Start ``tenure up``, measure idle probes, then probes under sustained ingest load."""

@@ -93,7 +93,7 @@ class Prober:
         read_token: str,
         *,
         pollers: int = 4,
-        poll_interval_s: float = 0.05,
+        poll_interval_s: float = 0.1,
     ) -> None:
         self._post = httpx.Client(headers={"Authorization": f"Bearer {ingest_token}"}, timeout=60)
         self._ingest = f"{ingest_url}/v1/events"

@@ -296,14 +296,14 @@ def _database_bytes(database_url: str) -> int:
     return int(row[0]) if row else 0
 
 
-def queries(folder: Path, database_url: str) -> dict[str, Any]:
+def queries(folder: Path, database_url: str, requests: int = QUERIES) -> dict[str, Any]:
     """p50/p99 of the person and survival routes of the real query service."""
     with psycopg.connect(database_url) as conn:
         token = create_token(conn, "bench-scale", "read")
         ids = [
             r[0]
             for r in conn.execute(
-                "SELECT person_id FROM persons ORDER BY random() LIMIT %s", (QUERIES,)
+                "SELECT person_id FROM persons ORDER BY random() LIMIT %s", (requests,)
             ).fetchall()
         ]
     service = query_service(folder / "query", database_url)
@@ -313,8 +313,8 @@ def queries(folder: Path, database_url: str) -> dict[str, Any]:
         wait_healthy(service)
         with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
             paths = {
-                "person": [f"/v1/persons/{random.choice(ids)}" for _ in range(QUERIES)],
-                "survival": ["/v1/tenure/survival"] * QUERIES,
+                "person": [f"/v1/persons/{random.choice(ids)}" for _ in range(requests)],
+                "survival": ["/v1/tenure/survival"] * requests,
             }
             for name, urls in paths.items():
                 times: list[float] = []
@@ -341,6 +341,7 @@ def run(
     persons: int = DEFAULT_PERSONS,
     events: int = DEFAULT_EVENTS,
     sample_s: float = 5.0,
+    requests: int = QUERIES,
 ) -> Result:
     """Produce, then project with one and with two workers, archive, size and query."""
     broker = servers.fresh_broker()
@@ -364,7 +365,7 @@ def run(
         archived = archive(servers.root, broker.bootstrap, first_db, produced, sample_s)
         sizes = storage(first_db, empty, produced)
         sizes_two = storage(second_db, empty, produced)
-        answered = queries(servers.root, first_db)
+        answered = queries(servers.root, first_db, requests)
     finally:
         servers.stop_broker(broker)
     load_after = os.getloadavg()
@@ -378,6 +379,7 @@ def run(
             "span_days": SPAN_DAYS,
             "chunk_arrivals": CHUNK_PEOPLE,
             "sample_s": sample_s,
+            "query_requests": requests,
             "batch_max": BATCH_MAX,
         },
         measured={

@@ -8,6 +8,7 @@ workers. A few tens of seconds each.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from bench.__main__ import BENCHMARKS, ONLY_WHEN_NAMED, WITHOUT_SERVERS, _names
 from bench.probes import ORDERS, Probe, probe_event, probe_person_id
 from bench.servers import servers
 from tenure.contract import Rejection, validate_event
+from tenure.contract.validation import DEFAULT_FUTURE_TOLERANCE
 from tenure.runtime.process import StartupError
 from tests.conftest import skip_tier
 
@@ -34,8 +36,9 @@ def test_probe_ids_sort_first_last_and_among_the_simulators_ids() -> None:
 
 
 def test_a_probe_event_is_a_valid_activation_of_its_person() -> None:
-    event = probe_event("000-fresh-x")
-    checked = validate_event(event)
+    now = datetime.now(UTC)
+    event = probe_event("000-fresh-x", now)
+    checked = validate_event(event, now=now, future_tolerance=DEFAULT_FUTURE_TOLERANCE)
     assert not isinstance(checked, Rejection)
     assert event["data"]["person_id"] == "000-fresh-x"
 
@@ -98,7 +101,7 @@ def test_freshness_bench_tiny() -> None:
 def test_scale_bench_tiny() -> None:
     with servers("tansu") as env:
         try:
-            result = scale.run(env, persons=150, events=1500, sample_s=1.0)
+            result = scale.run(env, persons=150, events=1500, sample_s=1.0, requests=20)
         except (StartupError, OSError) as exc:
             skip_tier("tansu", str(exc))
     line: dict[str, Any] = json.loads(result.to_json())
