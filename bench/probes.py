@@ -13,6 +13,7 @@ its reply before the next request (a closed loop: the offered rate is what the A
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 import time
@@ -34,6 +35,8 @@ CHUNK_PEOPLE = 1000
 """Arrivals per generated population chunk (~40,000 events over a simulated year)."""
 REFUSED_PAUSE_S = 0.25
 """A sender that got a 503 (or no answer) waits this long before its next request."""
+PROBE_ATTEMPTS = 5
+"""A probe request answered 503 (or not at all) is sent again, at most this many times."""
 
 
 def probe_person_id(order: str) -> str:
@@ -117,9 +120,18 @@ class Prober:
         body = orjson.dumps([probe_event(ids[o]) for o in ORDERS])
         posted = time.monotonic()
         round_ = [Probe(o, ids[o], phase, posted) for o in ORDERS]
-        reply = self._post.post(
-            self._ingest, content=body, headers={"Content-Type": "application/json"}
-        )
+        for attempt in range(PROBE_ATTEMPTS):  # a 503 (broker busy) is retried, clock running
+            try:
+                reply = self._post.post(
+                    self._ingest, content=body, headers={"Content-Type": "application/json"}
+                )
+            except httpx.TransportError:
+                if attempt == PROBE_ATTEMPTS - 1:
+                    raise
+                continue
+            if reply.status_code != 503:
+                break
+            time.sleep(REFUSED_PAUSE_S)
         if reply.status_code != 200 or reply.json()["accepted"] != len(ORDERS):
             raise RuntimeError(f"probe refused: {reply.status_code} {reply.text[:300]}")
         answered = time.monotonic()
@@ -218,15 +230,14 @@ class Load:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._chunks = population_batches(batch)
-        for body in next(self._chunks):  # the first chunk is ready before the clock starts
-            if self._bodies.full():
-                break
-            self._bodies.put(body)
+        self._first = next(self._chunks)  # generated before the clock starts
+        while self._first and not self._bodies.full():
+            self._bodies.put(self._first.pop(0))
         self._threads: list[threading.Thread] = []
         self._started = 0.0
 
     def _feed(self) -> None:
-        for chunk in self._chunks:
+        for chunk in itertools.chain([self._first], self._chunks):
             for body in chunk:
                 while not self._stop.is_set():
                     try:

@@ -118,6 +118,7 @@ def test_scale_bench_tiny() -> None:
     assert m["one_worker"]["persons_rows"] == m["two_workers"]["persons_rows"]
     assert sum(m["archiver"]["outcomes"].values()) == produced
     assert m["postgres"]["bytes_per_event"] > 0
-    assert m["postgres"]["largest_tables_bytes"]["event_archive"] > 0
+    assert m["postgres"]["archive_database_largest_tables_bytes"]["event_archive"] > 0
+    assert m["postgres"]["projection_database_largest_tables_bytes"]["persons"] > 0
     assert m["queries"]["person"]["requests"] == m["queries"]["survival"]["requests"] > 0
     assert line["ratio"] >= 0
