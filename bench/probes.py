@@ -35,6 +35,10 @@ CHUNK_PEOPLE = 1000
 """Arrivals per generated population chunk (~40,000 events over a simulated year)."""
 REFUSED_PAUSE_S = 0.25
 """A sender that got a 503 (or no answer) waits this long before its next request."""
+POLL_BACKOFF = 0.05
+"""A probe not yet visible is polled again after ``max(poll interval, this * its age)``: the
+visibility it reports is late by at most that (5% of itself past 2 s), and a long wait does
+not flood the query service with requests."""
 PROBE_ATTEMPTS = 5
 """A probe request answered 503 (or not at all) is sent again, at most this many times."""
 
@@ -78,6 +82,8 @@ class Probe:
     posted_at: float
     answered_at: float | None = None
     visible_at: float | None = None
+    next_check: float = 0.0
+    """When it is polled next (monotonic seconds)."""
 
     @property
     def visibility_s(self) -> float | None:
@@ -105,6 +111,8 @@ class Prober:
         self.poll_interval_s = poll_interval_s
         self.probes: list[Probe] = []
         self.poll_errors: Counter[int] = Counter()
+        self.polls = 0
+        """``GET /v1/persons/{id}`` requests sent so far."""
         self._pending: list[list[Probe]] = [[] for _ in range(pollers)]
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -160,19 +168,23 @@ class Prober:
         client = httpx.Client(headers=self._read_headers, timeout=30)
         try:
             while not self._stop.is_set():
-                started = time.monotonic()
+                now = time.monotonic()
                 with self._lock:
-                    mine = list(self._pending[index])
-                for probe in mine:
+                    due = [p for p in self._pending[index] if p.next_check <= now]
+                for probe in due:
                     reply = client.get(f"{self._query_url}/v1/persons/{probe.person_id}")
-                    if reply.status_code == 200:
-                        seen = time.monotonic()
-                        with self._lock:
-                            probe.visible_at = seen
+                    checked = time.monotonic()
+                    with self._lock:
+                        self.polls += 1
+                        if reply.status_code == 200:
+                            probe.visible_at = checked
                             self._pending[index].remove(probe)
-                    elif reply.status_code != 404:
-                        self.poll_errors[reply.status_code] += 1
-                self._stop.wait(max(0.0, self.poll_interval_s - (time.monotonic() - started)))
+                            continue
+                        if reply.status_code != 404:
+                            self.poll_errors[reply.status_code] += 1
+                    age = checked - probe.posted_at
+                    probe.next_check = checked + max(self.poll_interval_s, POLL_BACKOFF * age)
+                self._stop.wait(self.poll_interval_s / 4)
         finally:
             client.close()
 

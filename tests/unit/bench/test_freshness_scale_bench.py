@@ -93,6 +93,7 @@ def test_freshness_bench_tiny() -> None:
     rows = measured["backlog_over_time"]
     assert rows and {"t_s", "person_backlog", "device_backlog", "applied_records"} <= set(rows[0])
     assert rows[-1]["accepted_events"] == load["accepted"]
+    assert line["notes"]["query_polls"] >= 3 * (3 + 1)  # every probe seen by one GET at least
 
 
 @pytest.mark.timeout(300)
