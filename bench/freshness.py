@@ -14,7 +14,7 @@ worker as a user starts them) in a fresh state folder.
   ``sample_s``.
 
 Visibility = seconds from just before the probe's POST to the first 200 of the GET (a
-pending probe is polled again after ``max(poll_interval_s, 5% of its age)``, by 4 threads).
+pending probe is polled again after ``max(poll_interval_s, 10% of its age)``, by 4 threads).
 Targets (issue 10): p99 < 2 s and max < 5 s for every id order; a probe never seen fails
 both. ``ratio`` = the worst id
 order's p99 under load / the worst id order's p99 idle.

@@ -35,9 +35,9 @@ CHUNK_PEOPLE = 1000
 """Arrivals per generated population chunk (~40,000 events over a simulated year)."""
 REFUSED_PAUSE_S = 0.25
 """A sender that got a 503 (or no answer) waits this long before its next request."""
-POLL_BACKOFF = 0.05
+POLL_BACKOFF = 0.1
 """A probe not yet visible is polled again after ``max(poll interval, this * its age)``: the
-visibility it reports is late by at most that (5% of itself past 2 s), and a long wait does
+visibility it reports is late by at most that (10% of itself past 1 s), and a long wait does
 not flood the query service with requests."""
 PROBE_ATTEMPTS = 5
 """A probe request answered 503 (or not at all) is sent again, at most this many times."""
