@@ -67,7 +67,8 @@ QUERIES = 200
 WARM_UP_QUERIES = 10
 POLL_S = 0.5
 """How often the workers' ``/metrics`` are read while they project."""
-SETTLE_WAIT_S = 10.0
+SETTLE_WAIT_S = 15.0
+STILL_S = 2.0
 """How long the workers' counters may take to catch up with an empty derive queue."""
 PROJECTOR_OUTCOMES = ("applied", "dead_lettered")
 ARCHIVER_OUTCOMES = ("archived", "duplicate", "dead_lettered")
@@ -164,13 +165,21 @@ def _worker_row(children: list[Child], t_s: float) -> dict[str, Any]:
 
 def _settled(children: list[Child], row: dict[str, Any], started: float) -> dict[str, Any]:
     """``row`` (the moment the queues were empty) with the workers' counters once they
-    caught up: a worker counts a derive slice after its transaction, so its
-    ``persons_derived`` and backlog gauge lag the database by up to one slice."""
+    caught up: a worker counts a derive slice (and sets its backlog gauge) only after the
+    slice's last transaction, so its ``persons_derived`` lags the database by up to one
+    slice. Waits until the gauge is 0 and the counter stood still for :data:`STILL_S`."""
     deadline = time.monotonic() + SETTLE_WAIT_S
     later = row
-    while later["person_backlog_gauge"] and time.monotonic() < deadline:
-        time.sleep(POLL_S)
-        later = _worker_row(children, time.monotonic() - started)
+    while time.monotonic() < deadline:
+        time.sleep(STILL_S)
+        again = _worker_row(children, time.monotonic() - started)
+        if (
+            not again["person_backlog_gauge"]
+            and again["persons_derived"] == later["persons_derived"]
+        ):
+            later = again
+            break
+        later = again
     return {**later, "t_s": row["t_s"]}
 
 
