@@ -7,6 +7,8 @@ Examples::
     python -m bench --only ingest_http,archiver --broker apache-kafka
     python -m bench --only projection --size 100000 --broker apache-kafka
     python -m bench --only churn                      # no servers: simulated populations
+    python -m bench --only freshness --duration 120   # tenure up under sustained ingest
+    python -m bench --only scale --persons 1000000 --events 10000000 --broker apache-kafka
 
 Progress and server logs go to stderr; stdout holds only the result lines.
 """
@@ -20,7 +22,16 @@ import sys
 import time
 from collections.abc import Sequence
 
-from bench import archiver, churn, ingest_http, projection, survival, validation
+from bench import (
+    archiver,
+    churn,
+    freshness,
+    ingest_http,
+    projection,
+    scale,
+    survival,
+    validation,
+)
 from bench.result import Result
 from bench.servers import BROKERS, Servers, Unavailable, servers
 
@@ -31,16 +42,23 @@ BENCHMARKS: tuple[str, ...] = (
     projection.NAME,
     survival.NAME,
     churn.NAME,
+    freshness.NAME,
+    scale.NAME,
 )
 """Every benchmark, in the order ``python -m bench`` runs them."""
 
-WITHOUT_SERVERS: frozenset[str] = frozenset({validation.NAME, churn.NAME})
-"""Benchmarks that run without the broker and Postgres."""
+WITHOUT_SERVERS: frozenset[str] = frozenset({validation.NAME, churn.NAME, freshness.NAME})
+"""Benchmarks that run without the run's broker and Postgres (``freshness`` starts its own
+``tenure up``)."""
+
+
+ONLY_WHEN_NAMED: frozenset[str] = frozenset({scale.NAME})
+"""Benchmarks too long for a plain ``python -m bench`` (tens of minutes): run with ``--only``."""
 
 
 def _names(values: Sequence[str] | None) -> list[str]:
     if not values:
-        return list(BENCHMARKS)
+        return [n for n in BENCHMARKS if n not in ONLY_WHEN_NAMED]
     chosen = [n.strip() for v in values for n in v.split(",") if n.strip()]
     unknown = sorted(set(chosen) - set(BENCHMARKS))
     if unknown:
@@ -82,6 +100,36 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--mix", choices=projection.MIXES, default="device", help="projection event mix"
     )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=freshness.DEFAULT_DURATION_S,
+        help="freshness: seconds of sustained ingest (default %(default)s)",
+    )
+    parser.add_argument(
+        "--probes",
+        type=int,
+        help="freshness: probe rounds during the load, one person per id order each"
+        " (default: one round per second of --duration)",
+    )
+    parser.add_argument(
+        "--idle-probes",
+        type=int,
+        default=freshness.DEFAULT_IDLE_PROBES,
+        help="freshness: probe rounds on the idle platform, the baseline (default %(default)s)",
+    )
+    parser.add_argument(
+        "--persons",
+        type=int,
+        default=scale.DEFAULT_PERSONS,
+        help="scale: persons to simulate (at least; default %(default)s)",
+    )
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=scale.DEFAULT_EVENTS,
+        help="scale: events produced to Kafka (at least; default %(default)s)",
+    )
     return parser.parse_args(argv)
 
 
@@ -91,6 +139,14 @@ def run_one(name: str, args: argparse.Namespace, env: Servers | None) -> Result:
         return validation.run(args.size or validation.DEFAULT_SIZE, repeats=args.repeats)
     if name == churn.NAME:
         return churn.run(args.size or churn.DEFAULT_SIZE)
+    if name == freshness.NAME:
+        return freshness.run(
+            args.duration,
+            probes=args.probes,
+            idle_probes=args.idle_probes,
+            concurrency=args.concurrency,
+            batch=args.batch,
+        )
     assert env is not None
     if name == ingest_http.NAME:
         return ingest_http.run(
@@ -105,6 +161,8 @@ def run_one(name: str, args: argparse.Namespace, env: Servers | None) -> Result:
         return projection.run(env, args.size or projection.DEFAULT_SIZE, mix=args.mix)
     if name == survival.NAME:
         return survival.run(env, args.size or survival.DEFAULT_SIZE)
+    if name == scale.NAME:
+        return scale.run(env, persons=args.persons, events=args.events)
     raise ValueError(name)
 
 

@@ -76,6 +76,8 @@ def test_cli_rejects_unknown_benchmark() -> None:
         "projection",
         "survival",
         "churn",
+        "freshness",
+        "scale",
     )
 
 

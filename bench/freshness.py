@@ -1,0 +1,304 @@
+"""``freshness``: how soon a new fact is visible in ``GET /v1/persons/{id}`` under load.
+
+The real platform runs (``tenure up``, embedded default: Tansu, Postgres, every service and
+worker as a user starts them) in a fresh state folder.
+
+- Baseline, same run: ``idle_probes`` probe rounds on the idle platform, one after the
+  other (each round: three new persons whose ids sort first, last and at random, in one
+  request; wait until all three are visible).
+- Measured: simulated populations posted to the ingest API as fast as it answers by
+  ``concurrency`` client threads (``batch`` events per request) for ``duration_s``; meanwhile
+  ``probes`` probe rounds, evenly spread, each polled until visible (also after the load
+  stops, up to ``drain_timeout_s``). The projector's derive backlog (its
+  ``tenure_projector_backlog`` gauge) and its applied records are sampled every
+  ``sample_s``.
+
+Visibility = seconds from just before the probe's POST to the first 200 of the GET (a
+pending probe is polled again after ``max(poll_interval_s, 10% of its age)``, by 4 threads).
+Targets (issue 10): p99 < 2 s and max < 5 s for every id order; a probe never seen fails
+both. ``ratio`` = the worst id
+order's p99 under load / the worst id order's p99 idle.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.platform_up import RunningPlatform, scrape, tenure_up
+from bench.probes import ORDERS, Load, Probe, Prober
+from bench.result import Result, percentile, rate
+from bench.servers import CpuMeter, scratch_dir
+
+NAME = "freshness"
+DEFAULT_DURATION_S = 120.0
+DEFAULT_CONCURRENCY = 3
+DEFAULT_BATCH = 500
+DEFAULT_IDLE_PROBES = 10
+DRAIN_TIMEOUT_S = 600.0
+"""After the load: how long probes are polled (and the backlog sampled) at most."""
+P99_TARGET_S = 2.0
+MAX_TARGET_S = 5.0
+WARM_UP_TIMEOUT_S = 180.0
+
+
+def _say(message: str) -> None:
+    print(f"bench {NAME}: {message}", file=sys.stderr, flush=True)
+
+
+def visibility(probes: list[Probe]) -> dict[str, dict[str, Any]]:
+    """Per id order: probes, how many became visible, p50/p99/max seconds of those."""
+    out: dict[str, dict[str, Any]] = {}
+    for order in ORDERS:
+        mine = [p for p in probes if p.order == order]
+        seen = sorted(v for p in mine if (v := p.visibility_s) is not None)
+        answered = sorted(p.answered_at - p.posted_at for p in mine if p.answered_at is not None)
+        out[order] = {
+            "probes": len(mine),
+            "visible": len(seen),
+            "not_visible": len(mine) - len(seen),
+            "p50_s": round(percentile(seen, 50), 3) if seen else None,
+            "p99_s": round(percentile(seen, 99), 3) if seen else None,
+            "max_s": round(seen[-1], 3) if seen else None,
+            "post_reply_p50_s": round(percentile(answered, 50), 3) if answered else None,
+        }
+    return out
+
+
+def targets(stats: dict[str, dict[str, Any]]) -> dict[str, dict[str, bool]]:
+    """Per id order: p99 < 2 s and max < 5 s (a probe never seen fails both)."""
+    out = {}
+    for order, s in stats.items():
+        complete = s["not_visible"] == 0 and s["visible"] > 0
+        out[order] = {
+            f"p99_below_{P99_TARGET_S:g}s": complete and s["p99_s"] < P99_TARGET_S,
+            f"max_below_{MAX_TARGET_S:g}s": complete and s["max_s"] < MAX_TARGET_S,
+        }
+    return out
+
+
+class BacklogSampler:
+    """Samples the projector's backlog gauge and applied records, and the load's counts."""
+
+    def __init__(self, metrics_url: str, load: Load | None, every_s: float) -> None:
+        self.url = metrics_url
+        self.load = load
+        self.every_s = every_s
+        self.samples: list[dict[str, Any]] = []
+        self.errors = 0
+        self._t0 = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def sample(self) -> dict[str, Any]:
+        """Take one sample now (also kept in :attr:`samples`)."""
+        m = scrape(self.url)
+        offered, accepted = self.load.snapshot() if self.load else (0, 0)
+        row = {
+            "t_s": round(time.monotonic() - self._t0, 1),
+            "person_backlog": int(m.get("tenure_projector_backlog{kind=person}", 0)),
+            "device_backlog": int(m.get("tenure_projector_backlog{kind=device}", 0)),
+            "applied_records": int(m.get("tenure_projector_records_total{outcome=applied}", 0)),
+            "persons_derived": int(m.get("tenure_projector_derived_total{kind=person}", 0)),
+            "offered_events": offered,
+            "accepted_events": accepted,
+        }
+        self.samples.append(row)
+        return row
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            try:
+                self.sample()
+            except OSError:
+                self.errors += 1
+
+    def start(self) -> None:
+        """Sample every ``every_s`` in a thread, from now (t = 0)."""
+        self._t0 = time.monotonic()
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop sampling."""
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+def _idle_baseline(prober: Prober, rounds: int) -> list[Probe]:
+    """``rounds`` probe rounds on the idle platform, one after the other."""
+    probes: list[Probe] = []
+    for _ in range(rounds):
+        probes += prober.post_round("idle")
+        if not prober.wait_visible(DRAIN_TIMEOUT_S):
+            raise TimeoutError("an idle probe was not visible within the drain timeout")
+        time.sleep(0.2)
+    return probes
+
+
+def _under_load(
+    platform: RunningPlatform,
+    prober: Prober,
+    *,
+    duration_s: float,
+    rounds: int,
+    concurrency: int,
+    batch: int,
+    sample_s: float,
+) -> dict[str, Any]:
+    """Run the load for ``duration_s`` with ``rounds`` probe rounds; wait for the probes."""
+    status = platform.status
+    load = Load(status.ingest_url, platform.ingest_token, concurrency=concurrency, batch=batch)
+    sampler = BacklogSampler(status.metrics_urls["projector"], load, sample_s)
+    meter = CpuMeter({name: pid for name, pid in status.processes.items()}, own_name="bench")
+    probes: list[Probe] = []
+    meter.start()
+    sampler.start()
+    load.start()
+    started = time.monotonic()
+    interval = duration_s / max(rounds, 1)
+    for i in range(rounds):
+        due = started + (i + 0.5) * interval
+        time.sleep(max(0.0, due - time.monotonic()))
+        probes += prober.post_round("load")
+    time.sleep(max(0.0, started + duration_s - time.monotonic()))
+    report = load.stop()
+    cpu = meter.stop()
+    stopped = time.monotonic()
+    _say(
+        f"load stopped after {report.seconds:.1f} s: {report.accepted} accepted "
+        f"({report.accepted / report.seconds:,.0f}/s); waiting for probes and the backlog"
+    )
+    deadline = stopped + DRAIN_TIMEOUT_S
+    drained_at: float | None = None
+    while time.monotonic() < deadline:
+        row = sampler.samples[-1] if sampler.samples else None
+        if row and not row["person_backlog"] and not row["device_backlog"] and not drained_at:
+            if row["t_s"] >= stopped - started:
+                drained_at = started + row["t_s"]
+        if drained_at is not None and not prober.pending():
+            break
+        time.sleep(0.2)
+    sampler.stop()
+    return {
+        "report": report,
+        "probes": probes,
+        "cpu": cpu,
+        "samples": sampler.samples,
+        "sample_errors": sampler.errors,
+        "drain_s": None if drained_at is None else round(drained_at - stopped, 1),
+    }
+
+
+def run(
+    duration_s: float = DEFAULT_DURATION_S,
+    *,
+    probes: int | None = None,
+    idle_probes: int = DEFAULT_IDLE_PROBES,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    batch: int = DEFAULT_BATCH,
+    sample_s: float = 2.0,
+    poll_interval_s: float = 0.1,
+    scratch: Path | None = None,
+) -> Result:
+    """Start ``tenure up``, measure idle probes, then probes under sustained ingest load."""
+    rounds = probes if probes is not None else max(1, round(duration_s))
+    load_before = os.getloadavg()
+    with scratch_dir() as default_scratch, tenure_up(scratch or default_scratch) as platform:
+        status = platform.status
+        prober = Prober(
+            status.ingest_url,
+            status.query_url,
+            platform.ingest_token,
+            platform.read_token,
+            poll_interval_s=poll_interval_s,
+        )
+        try:
+            prober.post_round("warm-up")  # token caches, connections, the first derive
+            if not prober.wait_visible(WARM_UP_TIMEOUT_S):
+                raise TimeoutError("the warm-up probe never became visible")
+            idle = _idle_baseline(prober, idle_probes)
+            _say(f"idle: {visibility(idle)}")
+            loaded = _under_load(
+                platform,
+                prober,
+                duration_s=duration_s,
+                rounds=rounds,
+                concurrency=concurrency,
+                batch=batch,
+                sample_s=sample_s,
+            )
+        finally:
+            prober.close()
+        poll_errors = dict(prober.poll_errors)
+        polls = prober.polls
+    load_after = os.getloadavg()
+
+    report = loaded["report"]
+    under = visibility(loaded["probes"])
+    idle_stats = visibility(idle)
+    met = targets(under)
+    worst = max((s["p99_s"] for s in under.values() if s["p99_s"] is not None), default=0.0)
+    if any(s["not_visible"] for s in under.values()):
+        worst = DRAIN_TIMEOUT_S  # a lower bound: such a probe waited at least this long
+    worst_idle = max(s["p99_s"] for s in idle_stats.values() if s["p99_s"] is not None)
+    samples = loaded["samples"]
+    return Result(
+        name=NAME,
+        params={
+            "duration_s": duration_s,
+            "probe_rounds": rounds,
+            "idle_probe_rounds": idle_probes,
+            "concurrency": concurrency,
+            "batch": batch,
+            "sample_s": sample_s,
+            "poll_interval_s": poll_interval_s,
+            "platform": "tenure up, embedded default (Tansu + Postgres + every service/worker)",
+            "probe_ids": {
+                "first": "000-fresh-<hex>",
+                "last": "zzz-fresh-<hex>",
+                "random": "sim-<uuid4 hex> (the load's id shape)",
+            },
+        },
+        measured={
+            "load": {
+                "seconds": round(report.seconds, 2),
+                "offered_events_per_s": rate(report.offered, report.seconds),
+                "accepted_events_per_s": rate(report.accepted, report.seconds),
+                "offered": report.offered,
+                "accepted": report.accepted,
+                "duplicates": report.duplicates,
+                "rejected": report.rejected,
+                "refused": report.refused,
+                "requests": report.requests,
+                "http_statuses": dict(report.statuses),
+            },
+            "visibility": under,
+            "targets": met,
+            "all_targets_met": all(all(t.values()) for t in met.values()),
+            "backlog_drained_s_after_load": loaded["drain_s"],
+            "max_person_backlog": max((s["person_backlog"] for s in samples), default=0),
+            "backlog_over_time": samples,
+            "cpu_seconds_during_load": loaded["cpu"],
+        },
+        baseline={
+            "what": "the same probe rounds on the idle platform, before the load",
+            "visibility": idle_stats,
+        },
+        ratio=worst / worst_idle if worst_idle > 0 else 0.0,
+        ratio_meaning="worst id order's visibility p99 under load / worst id order's p99 idle"
+        " (lower is better; a probe never visible counts as the drain timeout)",
+        notes={
+            "counts": "offered == accepted + duplicates + rejected + refused; probes =="
+            " visible + not_visible per order",
+            "backlog_gauge": "tenure_projector_backlog, set by the projector after each derive"
+            " slice (every ~10 s while its apply stage is behind)",
+            "query_poll_errors": poll_errors,
+            "query_polls": polls,
+            "sample_errors": loaded["sample_errors"],
+            "load_average_1m": [round(load_before[0], 2), round(load_after[0], 2)],
+        },
+    )

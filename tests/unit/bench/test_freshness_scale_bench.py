@@ -1,0 +1,125 @@
+"""The ``freshness`` and ``scale`` benchmarks run end to end at tiny sizes; their counts add up.
+
+Not performance tests: nothing here compares times. ``freshness`` starts the real
+``tenure up`` (embedded Tansu + Postgres); ``scale`` the run's embedded servers and Tenure's
+workers. A few tens of seconds each.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from bench import freshness, scale
+from bench.__main__ import BENCHMARKS, ONLY_WHEN_NAMED, WITHOUT_SERVERS, _names
+from bench.probes import ORDERS, Probe, probe_event, probe_person_id
+from bench.servers import servers
+from tenure.contract import Rejection, validate_event
+from tenure.contract.validation import DEFAULT_FUTURE_TOLERANCE
+from tenure.runtime.process import StartupError
+from tests.conftest import skip_tier
+
+
+def test_probe_ids_sort_first_last_and_among_the_simulators_ids() -> None:
+    load_ids = ["sim-0000000000000000", "sim-ffffffffffffffff"]
+    for _ in range(20):
+        first, last = probe_person_id("first"), probe_person_id("last")
+        middle = probe_person_id("random")
+        assert first < min(load_ids) and last > max(load_ids)
+        assert middle.startswith("sim-") and len(middle) == len(load_ids[0])
+    assert len({probe_person_id("random") for _ in range(50)}) == 50
+    with pytest.raises(ValueError):
+        probe_person_id("middle")
+
+
+def test_a_probe_event_is_a_valid_activation_of_its_person() -> None:
+    now = datetime.now(UTC)
+    event = probe_event("000-fresh-x", now)
+    checked = validate_event(event, now=now, future_tolerance=DEFAULT_FUTURE_TOLERANCE)
+    assert not isinstance(checked, Rejection)
+    assert event["data"]["person_id"] == "000-fresh-x"
+
+
+def test_visibility_statistics_and_targets() -> None:
+    probes = [Probe("first", f"p{i}", "load", 0.0, 0.1, 0.5 + i / 100) for i in range(100)]
+    probes += [Probe("last", "slow", "load", 0.0, 0.1, 6.0), Probe("last", "x", "load", 0, 0.1)]
+    probes += [Probe("random", "r", "load", 10.0, 10.1, 11.0)]
+    stats = freshness.visibility(probes)
+    assert stats["first"]["probes"] == stats["first"]["visible"] == 100
+    assert stats["first"]["max_s"] == pytest.approx(1.49)
+    assert stats["last"] == {**stats["last"], "probes": 2, "visible": 1, "not_visible": 1}
+    assert stats["random"]["p50_s"] == pytest.approx(1.0)
+    met = freshness.targets(stats)
+    assert met["first"] == {"p99_below_2s": True, "max_below_5s": True}
+    assert met["last"] == {"p99_below_2s": False, "max_below_5s": False}  # one never seen
+    assert all(met["random"].values())
+
+
+def test_scale_is_run_only_when_named() -> None:
+    assert {"freshness", "scale"} <= set(BENCHMARKS)
+    assert "scale" in ONLY_WHEN_NAMED and "scale" not in _names(None)
+    assert _names(["scale"]) == ["scale"]
+    assert "freshness" in WITHOUT_SERVERS
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.postgres
+@pytest.mark.tier_embedded_only
+def test_freshness_bench_tiny() -> None:
+    try:
+        result = freshness.run(5, probes=3, idle_probes=1, sample_s=1.0)
+    except (StartupError, OSError) as exc:
+        skip_tier("postgres", str(exc))
+    line: dict[str, Any] = json.loads(result.to_json())
+    assert line["name"] == "freshness" and isinstance(line["ratio"], float)
+    measured, baseline = line["measured"], line["baseline"]
+    load = measured["load"]
+    assert load["accepted"] > 0 and load["requests"] > 0
+    assert load["offered"] == (
+        load["accepted"] + load["duplicates"] + load["rejected"] + load["refused"]
+    )
+    assert sum(load["http_statuses"].values()) == load["requests"]
+    for order in ORDERS:
+        for stats, rounds in (
+            (measured["visibility"][order], 3),
+            (baseline["visibility"][order], 1),
+        ):
+            assert stats["probes"] == rounds == stats["visible"] + stats["not_visible"]
+        assert set(measured["targets"][order]) == {"p99_below_2s", "max_below_5s"}
+    assert isinstance(measured["all_targets_met"], bool)
+    rows = measured["backlog_over_time"]
+    assert rows and {"t_s", "person_backlog", "device_backlog", "applied_records"} <= set(rows[0])
+    assert rows[-1]["accepted_events"] == load["accepted"]
+    assert line["notes"]["query_polls"] >= 3 * (3 + 1)  # every probe seen by one GET at least
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.postgres
+@pytest.mark.tier_embedded_only
+def test_scale_bench_tiny() -> None:
+    with servers("tansu") as env:
+        try:
+            result = scale.run(env, persons=150, events=1500, sample_s=1.0, requests=20)
+        except (StartupError, OSError) as exc:
+            skip_tier("tansu", str(exc))
+    line: dict[str, Any] = json.loads(result.to_json())
+    assert line["name"] == "scale"
+    m = line["measured"]
+    produced = m["population"]["events"]
+    assert produced >= 1500 and m["population"]["persons_simulated"] >= 150
+    for run, workers in ((m["one_worker"], 1), (m["two_workers"], 2)):
+        assert run["workers"] == workers
+        assert run["records_done"] == run["committed_offsets"] == produced
+        assert run["persons_rows"] > 0
+        assert all(len(row["rss_mib"]) == workers for row in run["over_time"])
+        assert run["max_rss_mib"] > 0
+    assert m["one_worker"]["persons_rows"] == m["two_workers"]["persons_rows"]
+    assert sum(m["archiver"]["outcomes"].values()) == produced
+    assert m["postgres"]["bytes_per_event"] > 0
+    assert m["postgres"]["archive_database_largest_tables_bytes"]["event_archive"] > 0
+    assert m["postgres"]["projection_database_largest_tables_bytes"]["persons"] > 0
+    assert m["queries"]["person"]["requests"] == m["queries"]["survival"]["requests"] > 0
+    assert line["ratio"] >= 0
