@@ -29,8 +29,9 @@ types: $(BIN)/.installed
 pytest: $(BIN)/.installed
 	$(BIN)/python -m pytest -p no:cacheprovider -m "not soak" --durations=15 $(PYTEST_ARGS)
 
-# The fault matrix (each part of `tenure up` killed under a steady stream, on both brokers):
-# a soak run of ~5 minutes, separate from the default test run; CI runs it after `make test`.
+# The fault matrix (each part of `tenure up` killed under a steady stream, on both brokers)
+# and the freshness/scale benchmarks' smoke runs: ~7 minutes, separate from the default test
+# run; CI runs it after `make test`.
 test-faults: $(BIN)/.installed
 	$(BIN)/python -m pytest -p no:cacheprovider -m soak $(PYTEST_ARGS)
 

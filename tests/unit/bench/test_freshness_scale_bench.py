@@ -68,6 +68,7 @@ def test_scale_is_run_only_when_named() -> None:
 @pytest.mark.timeout(300)
 @pytest.mark.postgres
 @pytest.mark.tier_embedded_only
+@pytest.mark.soak  # ~45 s: a whole `tenure up` under load; `make test-faults`
 def test_freshness_bench_tiny() -> None:
     try:
         result = freshness.run(5, probes=3, idle_probes=1, sample_s=1.0)
@@ -99,6 +100,7 @@ def test_freshness_bench_tiny() -> None:
 @pytest.mark.timeout(300)
 @pytest.mark.postgres
 @pytest.mark.tier_embedded_only
+@pytest.mark.soak  # ~80 s: three consumer-group runs; `make test-faults`
 def test_scale_bench_tiny() -> None:
     with servers("tansu") as env:
         try:
