@@ -60,12 +60,26 @@ def churn_risk(days: Sequence[date], today: date, config: LifecycleConfig) -> Ch
     known = [day for day in days if day <= today]
     if not known:
         return NO_RISK
-    silence = (today - max(known)).days
-    gap = usual_gap_days(known, config)
-    ratio = silence / max(gap, 1.0)
+    ordered = sorted(set(known))
+    bucket = bucket_after([(b - a).days for a, b in pairwise(ordered)]).key
+    return churn_risk_at(max(known), usual_gap_days(known, config), bucket, today, config)
+
+
+def churn_risk_at(
+    last_day: date, usual_gap: float, bucket: str | None, today: date, config: LifecycleConfig
+) -> ChurnRisk:
+    """Churn risk on ``today`` of a person last engaged on ``last_day`` with the given usual
+    gap and return-time bucket (neither changes without new facts).
+
+    The only part of the view that changes every day with no new facts: the read model
+    stores it as of the row's ``as_of`` and readers age it to a later day with this
+    function (``docs/projection.md``, "Time").
+    """
+    silence = (today - last_day).days
+    ratio = silence / max(usual_gap, 1.0)
     exponent = -config.churn_steepness * (ratio - config.churn_midpoint_ratio)
     logistic = 1.0 / (1.0 + math.exp(min(exponent, 700.0)))
     closeness = min(1.0, silence / config.inactivity_window_days)
-    ordered = sorted(set(known))
-    bucket = bucket_after([(b - a).days for a, b in pairwise(ordered)]).key
-    return ChurnRisk(round(max(logistic, closeness), 4), silence, gap, round(ratio, 4), bucket)
+    return ChurnRisk(
+        round(max(logistic, closeness), 4), silence, usual_gap, round(ratio, 4), bucket
+    )

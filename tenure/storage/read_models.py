@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -12,8 +12,10 @@ import psycopg
 from psycopg import sql
 
 from tenure.analytics.live import store as survival_store
+from tenure.domain.churn import ChurnRisk, churn_risk_at
+from tenure.domain.config import LifecycleConfig
 from tenure.domain.device_view import DeviceView
-from tenure.domain.view import PersonView
+from tenure.domain.view import DEFAULT_CONFIG, PersonView
 
 PERSON_COLUMNS: tuple[str, ...] = (
     "person_id", "as_of", "aliases", "segment", "buyer_kind", "is_customer", "is_user",
@@ -26,6 +28,10 @@ PERSON_COLUMNS: tuple[str, ...] = (
     "products", "cohort_week", "engaged_weeks",
 )  # fmt: skip
 """Columns of ``persons``, in the order :func:`person_row` fills them."""
+
+STORED_PERSON_COLUMNS: tuple[str, ...] = (*PERSON_COLUMNS, "next_change_at")
+"""A stored ``persons`` row: the view's columns, then when the view next changes with no
+new facts (``tenure/domain/schedule.py``; ``NULL``: never), the time-driven work queue."""
 
 DEVICE_COLUMNS: tuple[str, ...] = (
     "device_id", "product", "user_id", "payer_id", "beneficiary_id", "is_sponsored",
@@ -42,8 +48,7 @@ def person_row(view: PersonView, aliases: Sequence[str]) -> tuple[Any, ...]:
         None if view.buyer_kind is None else str(view.buyer_kind), view.is_customer,
         view.is_user, view.is_sponsor, str(view.stage), view.stage_since, str(view.level),
         view.is_super_user, view.tier, view.value_score, list(view.tags), churn.score,
-        orjson.dumps({"silence_days": churn.silence_days, "usual_gap_days": churn.usual_gap_days,
-                      "ratio": churn.ratio, "bucket": churn.bucket}).decode(),
+        orjson.dumps(_churn_inputs(churn)).decode(),
         view.first_engagement_at, view.last_engagement_at, view.tenure_days, view.active_days,
         view.first_paid_order_at, view.second_paid_order_at, view.first_activation_at,
         view.activation_delay_days, view.activated_within_window, view.paid_order_count,
@@ -52,6 +57,44 @@ def person_row(view: PersonView, aliases: Sequence[str]) -> tuple[Any, ...]:
         view.device_activation_at, list(view.products), view.cohort_week,
         list(view.engaged_weeks),
     )  # fmt: skip
+
+
+def person_as_of(
+    row: dict[str, Any], as_of: datetime | None, config: LifecycleConfig = DEFAULT_CONFIG
+) -> dict[str, Any]:
+    """A stored ``persons`` row (a dict by column, with ``next_change_at``) as of ``as_of``.
+
+    A row holds its view from its ``as_of`` until its ``next_change_at``: nothing but the
+    churn risk changes before then without new facts (``tenure/domain/schedule.py``). So a
+    row not yet due at a later ``as_of`` reads as of it, its churn risk aged from the stored
+    inputs; a row that is due (queued for derive) or an earlier ``as_of`` leaves it as is.
+    """
+    due = row.get("next_change_at")
+    if as_of is None or as_of <= row["as_of"] or (due is not None and due <= as_of):
+        return row
+    moved = {**row, "as_of": as_of}
+    last = row.get("last_engagement_at")
+    inputs = row.get("churn_inputs")
+    if last is not None and isinstance(inputs, dict) and inputs.get("usual_gap_days") is not None:
+        risk = churn_risk_at(
+            last.astimezone(UTC).date(),
+            float(inputs["usual_gap_days"]),
+            inputs.get("bucket"),
+            as_of.astimezone(UTC).date(),
+            config,
+        )
+        moved["churn_risk"] = risk.score
+        moved["churn_inputs"] = _churn_inputs(risk)
+    return moved
+
+
+def _churn_inputs(churn: ChurnRisk) -> dict[str, Any]:
+    return {
+        "silence_days": churn.silence_days,
+        "usual_gap_days": churn.usual_gap_days,
+        "ratio": churn.ratio,
+        "bucket": churn.bucket,
+    }
 
 
 def device_row(view: DeviceView) -> tuple[Any, ...]:
@@ -96,7 +139,8 @@ def rebuild(
     devices: Iterable[tuple[Any, ...]],
     checkpoint: Checkpoint,
 ) -> tuple[int, int]:
-    """Fill fresh copies of ``persons`` and ``devices`` and swap them in atomically.
+    """Fill fresh copies of ``persons`` (rows of ``STORED_PERSON_COLUMNS``) and ``devices``
+    and swap them in atomically.
 
     Readers see the old tables until the swap commits, then the new ones; never a mix. The
     survival aggregates are recomputed from the new persons table in the same transaction.
@@ -110,7 +154,7 @@ def rebuild(
                     sql.Identifier(f"{table}_next"), sql.Identifier(table)
                 )
             )
-        n_persons = _copy_into(conn, "persons_next", PERSON_COLUMNS, persons)
+        n_persons = _copy_into(conn, "persons_next", STORED_PERSON_COLUMNS, persons)
         n_devices = _copy_into(conn, "devices_next", DEVICE_COLUMNS, devices)
         for table in ("persons", "devices"):
             conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(table)))
