@@ -9,7 +9,21 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from tenure.storage.read_models import DEVICE_COLUMNS, PERSON_COLUMNS
+from tenure.storage.read_models import DEVICE_COLUMNS, PERSON_COLUMNS, person_as_of
+
+_NOTHING = sql.SQL("")
+_STORED = (*PERSON_COLUMNS, "next_change_at")
+_LIVE_AS_OF = sql.SQL(", (SELECT as_of FROM survival_state) AS live_as_of")
+"""The live projection's as-of instant (recorded after each derive slice): rows are read as
+of it (:func:`~tenure.storage.read_models.person_as_of`)."""
+
+
+def _as_of_now(row: dict[str, Any]) -> dict[str, Any]:
+    """A person row read as of the live projection's instant, without the bookkeeping."""
+    live = row.pop("live_as_of", None)
+    read = person_as_of(row, live)
+    read.pop("next_change_at", None)
+    return read
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,28 +37,30 @@ class PersonFilter:
     super_user: bool | None = None
 
 
-def _select(table: str, columns: tuple[str, ...]) -> sql.Composed:
-    return sql.SQL("SELECT {} FROM {}").format(
-        sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Identifier(table)
+def _select(table: str, columns: tuple[str, ...], extra: sql.Composable = _NOTHING) -> sql.Composed:
+    return sql.SQL("SELECT {}{} FROM {}").format(
+        sql.SQL(", ").join(map(sql.Identifier, columns)), extra, sql.Identifier(table)
     )
 
 
 def person(conn: psycopg.Connection[Any], person_id: str) -> dict[str, Any] | None:
     """The row of a person by canonical id, by any alias of the same human, or by the token
-    of either (as transitions carry it; an erased token finds nothing)."""
+    of either (as transitions carry it; an erased token finds nothing), as of the live
+    projection's instant."""
     query = (
         sql.SQL(
             "WITH wanted AS (SELECT coalesce((SELECT v.person_id FROM person_pseudonyms v"
             " WHERE v.pseudonym = %s), %s) AS id) "
         )
-        + _select("persons", PERSON_COLUMNS)
+        + _select("persons", _STORED, _LIVE_AS_OF)
         + sql.SQL(
             ", wanted WHERE person_id = wanted.id OR wanted.id = ANY(aliases)"
             " ORDER BY person_id = wanted.id DESC LIMIT 1"
         )
     )
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(query, (person_id, person_id)).fetchone()
+        row = cur.execute(query, (person_id, person_id)).fetchone()
+    return None if row is None else _as_of_now(row)
 
 
 def device(conn: psycopg.Connection[Any], device_id: str) -> dict[str, Any] | None:
@@ -57,7 +73,8 @@ def device(conn: psycopg.Connection[Any], device_id: str) -> dict[str, Any] | No
 def persons_page(
     conn: psycopg.Connection[Any], filters: PersonFilter, after: str | None, limit: int
 ) -> list[dict[str, Any]]:
-    """Up to ``limit`` persons matching ``filters``, in id order, after the cursor id."""
+    """Up to ``limit`` persons matching ``filters``, in id order, after the cursor id, as of
+    the live projection's instant."""
     clauses: list[sql.Composable] = []
     params: list[Any] = []
     for column, value in (
@@ -74,6 +91,8 @@ def persons_page(
         clauses.append(sql.SQL("person_id > %s"))
         params.append(after)
     where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(clauses) if clauses else sql.SQL("")
-    query = _select("persons", PERSON_COLUMNS) + where + sql.SQL(" ORDER BY person_id LIMIT %s")
+    query = (
+        _select("persons", _STORED, _LIVE_AS_OF) + where + sql.SQL(" ORDER BY person_id LIMIT %s")
+    )
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(query, (*params, limit)).fetchall()
+        return [_as_of_now(row) for row in cur.execute(query, (*params, limit)).fetchall()]

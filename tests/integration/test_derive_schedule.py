@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from services.query import reads
 from tenure.domain.events import DeviceActivated, DomainEvent, parse_event
 from tenure.domain.schedule import next_change_at
 from tenure.domain.view import DEFAULT_CONFIG, derive
@@ -123,6 +124,15 @@ def test_a_watermark_advance_re_derives_exactly_the_due_rows_and_equals_a_full_d
             assert {p for p in after if after[p]["as_of"] != before[p]["as_of"]} == due
             _assert_equals_the_fold_at(world, after, as_of)
             before = after
+        # The query API reads every row as of the live projection's instant.
+        conn.execute("UPDATE survival_state SET as_of = %s", (as_of,))
+        aliases = aliases_by_person(world)
+        for person_id, view in views(world, as_of).items():
+            got = reads.person(conn, person_id)
+            assert got is not None and "next_change_at" not in got
+            assert plain_row(tuple(got[c] for c in PERSON_COLUMNS)) == plain_row(
+                person_row(view, aliases.get(person_id, ()))
+            )
         transitions = conn.execute(
             "SELECT count(*) FROM lifecycle_transitions WHERE kind = 'stage' AND as_of > %s",
             (first - LATENESS,),
