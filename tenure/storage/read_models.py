@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import psycopg
 from psycopg import sql
+from psycopg.rows import dict_row
 
 from tenure.analytics.live import store as survival_store
 from tenure.domain.churn import ChurnRisk, churn_risk_at
@@ -86,6 +87,23 @@ def person_as_of(
         moved["churn_risk"] = risk.score
         moved["churn_inputs"] = _churn_inputs(risk)
     return moved
+
+
+def persons_as_of(
+    conn: psycopg.Connection[Any], as_of: datetime | None, config: LifecycleConfig = DEFAULT_CONFIG
+) -> list[tuple[Any, ...]]:
+    """Every ``persons`` row (``PERSON_COLUMNS``) read as of ``as_of``
+    (:func:`person_as_of`), by person id."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        stored = cur.execute(
+            sql.SQL("SELECT {} FROM persons ORDER BY person_id").format(
+                sql.SQL(", ").join(map(sql.Identifier, STORED_PERSON_COLUMNS))
+            )
+        ).fetchall()
+    return [
+        tuple(read[c] for c in PERSON_COLUMNS)
+        for read in (person_as_of(row, as_of, config) for row in stored)
+    ]
 
 
 def _churn_inputs(churn: ChurnRisk) -> dict[str, Any]:
