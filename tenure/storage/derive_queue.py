@@ -47,8 +47,8 @@ def claim(conn: Conn, kind: Kind, limit: int) -> list[str]:
     transaction, the claim takes its snapshot.
     """
     query = sql.SQL(
-        "DELETE FROM {t} WHERE {c} IN (SELECT {c} FROM {t} WHERE ctid IN ("
-        "SELECT DISTINCT ON ({c}) ctid FROM (SELECT ctid, {c}, seq FROM {t} ORDER BY seq"
+        "DELETE FROM {t} WHERE {c} IN (SELECT {c} FROM {t} WHERE seq IN ("
+        "SELECT DISTINCT ON ({c}) seq FROM (SELECT {c}, seq FROM {t} ORDER BY seq"
         " LIMIT %(head)s) head ORDER BY {c}, seq)"
         " ORDER BY seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED) RETURNING {c}"
     ).format(**_names(kind))
