@@ -1,12 +1,15 @@
 """The derive stage: turn queued humans and devices into read-model rows and transitions.
 
-A pass claims a chunk of the ``dirty_persons`` / ``dirty_devices`` queues (``SKIP LOCKED``:
-workers share the queue), loads the raw neighbourhood of every claimed key in a handful of
+A pass claims a chunk of the ``dirty_persons`` / ``dirty_devices`` queues, oldest-queued
+keys first (``tenure/storage/derive_queue.py``; ``SKIP LOCKED``: workers share the queue),
+loads the raw neighbourhood of every claimed key in a handful of
 queries, assembles it with the pure core and derives the views as of the watermark. The
 claimed keys' raw deltas, just joined, are compacted in the same transaction. Rows
 are upserted only forward (``basis`` and ``as_of`` never decrease); a row that could not
 move forward is queued again. Transitions go to the ``lifecycle_transitions`` outbox in the
-same transaction.
+same transaction. Each person row records when its view next changes with no new facts
+(``next_change_at``, ``tenure/domain/schedule.py``); :func:`queue_due_persons` queues the
+rows whose time the watermark reached, so time-driven work is only those rows.
 """
 
 from __future__ import annotations
