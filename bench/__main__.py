@@ -9,6 +9,7 @@ Examples::
     python -m bench --only churn                      # no servers: simulated populations
     python -m bench --only freshness --duration 120   # tenure up under sustained ingest
     python -m bench --only scale --persons 1000000 --events 10000000 --broker apache-kafka
+    python -m bench --only derive --size 100000       # persons in the read model
 
 Progress and server logs go to stderr; stdout holds only the result lines.
 """
@@ -25,6 +26,7 @@ from collections.abc import Sequence
 from bench import (
     archiver,
     churn,
+    derive,
     freshness,
     ingest_http,
     projection,
@@ -40,6 +42,7 @@ BENCHMARKS: tuple[str, ...] = (
     ingest_http.NAME,
     archiver.NAME,
     projection.NAME,
+    derive.NAME,
     survival.NAME,
     churn.NAME,
     freshness.NAME,
@@ -81,6 +84,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="events per benchmark (defaults: "
         f"validation {validation.DEFAULT_SIZE}, ingest_http {ingest_http.DEFAULT_SIZE}, "
         f"archiver {archiver.DEFAULT_SIZE}, projection {projection.DEFAULT_SIZE}, "
+        f"derive {derive.DEFAULT_SIZE} persons, "
         f"survival {survival.DEFAULT_SIZE} persons, churn {churn.DEFAULT_SIZE} people)",
     )
     parser.add_argument("--broker", choices=BROKERS, default="tansu", help="default: tansu")
@@ -159,6 +163,8 @@ def run_one(name: str, args: argparse.Namespace, env: Servers | None) -> Result:
         return archiver.run(env, args.size or archiver.DEFAULT_SIZE)
     if name == projection.NAME:
         return projection.run(env, args.size or projection.DEFAULT_SIZE, mix=args.mix)
+    if name == derive.NAME:
+        return derive.run(env, args.size or derive.DEFAULT_SIZE)
     if name == survival.NAME:
         return survival.run(env, args.size or survival.DEFAULT_SIZE)
     if name == scale.NAME:

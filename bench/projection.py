@@ -201,18 +201,17 @@ def _check_raw_states(database_url: str, events: list[Event]) -> dict[str, int]:
 
 
 def _check_persons(database_url: str, events: list[Event]) -> int:
-    """Derived ``persons`` rows must equal the views of the pure fold at the watermark."""
+    """Derived ``persons`` rows, read at the watermark, must equal the views of the pure
+    fold there (a row keeps its view until its schedule: ``persons_as_of``)."""
     from tenure.domain.world import fold, views
     from tenure.projection.replay import aliases_by_person
-    from tenure.storage.read_models import PERSON_COLUMNS, person_row
+    from tenure.storage.read_models import person_row, persons_as_of
 
     with psycopg.connect(database_url) as conn:
         row = conn.execute("SELECT max(max_event_time) FROM projection_progress").fetchone()
         assert row is not None and row[0] is not None
         as_of = row[0] - timedelta(seconds=LATENESS_S)
-        got = conn.execute(
-            f"SELECT {', '.join(PERSON_COLUMNS)} FROM persons ORDER BY person_id"
-        ).fetchall()
+        got = persons_as_of(conn, as_of)
     world = fold(parse_event(e) for e in events)
     aliases = aliases_by_person(world)
     want = sorted(person_row(v, aliases.get(p, ())) for p, v in views(world, as_of).items())

@@ -38,7 +38,7 @@ from tenure.analytics.churn_backtest import backtest
 from tenure.analytics.churn_risk import ChurnEstimate, ChurnRiskTable
 from tenure.analytics.live import churn_model, reader
 from tenure.storage import person_reads
-from tenure.storage.churn_risk import persons_as_of
+from tenure.storage.churn_risk import latest_person_as_of
 from tenure.storage.connection import read_only_snapshot
 
 __all__ = [
@@ -116,7 +116,7 @@ def persons_page_body(
     comparison per row in SQL, the model read once)."""
     with read_only_snapshot(conn):
         state = reader.aggregate_state(conn)
-        at = state.as_of or persons_as_of(conn)
+        at = state.as_of or latest_person_as_of(conn)
         table = None if at is None else risk_table(conn, at, state.churn_window_days)
         if min_churn_risk is not None:
             cutoffs = {} if table is None else table.last_day_cutoffs(min_churn_risk)

@@ -51,7 +51,8 @@ VERIFY_EVERY_S = 10.0
 """How often the worker advances the convergence checkpoint (see
 ``tenure.projection.catch_up.verify_convergence``)."""
 STALE_PER_SETTLE = 5000
-"""Persons the moving watermark made stale, queued per tick (the longest-stale first)."""
+"""Persons whose time-driven change the watermark reached, queued per tick (earliest due
+first)."""
 
 
 def _report(projector: Projector) -> None:

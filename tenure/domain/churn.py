@@ -44,4 +44,15 @@ def churn_inputs(days: Sequence[date], today: date) -> ChurnInputs:
     if not known:
         return NO_ENGAGEMENT
     bucket = bucket_after([(later - earlier).days for earlier, later in pairwise(known)])
-    return ChurnInputs((today - known[-1]).days, bucket.key)
+    return churn_inputs_at(known[-1], bucket.key, today)
+
+
+def churn_inputs_at(last_day: date, bucket: str | None, today: date) -> ChurnInputs:
+    """The churn inputs on ``today`` of a person last engaged on ``last_day`` whose open gap
+    is in ``bucket`` (neither changes without new facts).
+
+    The only part of the view that changes every day with no new facts: the read model
+    stores it as of the row's ``as_of`` and readers age it to a later day with this
+    function (``docs/projection.md``, "Time").
+    """
+    return ChurnInputs((today - last_day).days, bucket)

@@ -1,12 +1,15 @@
 """The derive stage: turn queued humans and devices into read-model rows and transitions.
 
-A pass claims a chunk of the ``dirty_persons`` / ``dirty_devices`` queues (``SKIP LOCKED``:
-workers share the queue), loads the raw neighbourhood of every claimed key in a handful of
+A pass claims a chunk of the ``dirty_persons`` / ``dirty_devices`` queues, oldest-queued
+keys first (``tenure/storage/derive_queue.py``; ``SKIP LOCKED``: workers share the queue),
+loads the raw neighbourhood of every claimed key in a handful of
 queries, assembles it with the pure core and derives the views as of the watermark. The
 claimed keys' raw deltas, just joined, are compacted in the same transaction. Rows
 are upserted only forward (``basis`` and ``as_of`` never decrease); a row that could not
 move forward is queued again. Transitions go to the ``lifecycle_transitions`` outbox in the
-same transaction.
+same transaction. Each person row records when its view next changes with no new facts
+(``next_change_at``, ``tenure/domain/schedule.py``); :func:`queue_due_persons` queues the
+rows whose time the watermark reached, so time-driven work is only those rows.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from tenure.domain.device_view import derive_device
 from tenure.domain.level import Level
 from tenure.domain.neighbourhood import NeighbourhoodIndex, RawWorld
 from tenure.domain.person import PersonState
+from tenure.domain.schedule import next_change_at
 from tenure.domain.segment import Segment
 from tenure.domain.stage import Stage
 from tenure.domain.transitions import Transition, transitions
@@ -34,9 +38,14 @@ from tenure.domain.world import assemble
 from tenure.projection import raw_store
 from tenure.projection.raw_cache import DEVICES, PERSONS, RawCaches, read_cached
 from tenure.projection.raw_log import compact
-from tenure.storage import progress
+from tenure.storage import derive_queue, progress
 from tenure.storage.connection import Conn
-from tenure.storage.read_models import DEVICE_COLUMNS, PERSON_COLUMNS, device_row, person_row
+from tenure.storage.read_models import (
+    DEVICE_COLUMNS,
+    STORED_PERSON_COLUMNS,
+    device_row,
+    person_row,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,16 +74,6 @@ def basis_of(part: RawWorld) -> int:
 def current_watermark(conn: Conn, allowed_lateness: timedelta) -> datetime | None:
     """The projection's as-of instant: the latest event time seen, less the lateness."""
     return progress.projection_watermark(conn, allowed_lateness)
-
-
-def _claim(conn: Conn, table: str, column: str, limit: int) -> list[str]:
-    # The queue holds a mark per key and batch: take the first mark of ``limit`` keys
-    # (skipping marks another pass holds), then every mark of those keys.
-    query = sql.SQL(
-        "DELETE FROM {t} WHERE {c} IN (SELECT {c} FROM {t} WHERE ctid IN (SELECT DISTINCT ON"
-        " ({c}) ctid FROM {t} ORDER BY {c} LIMIT %s) FOR UPDATE SKIP LOCKED) RETURNING {c}"
-    ).format(t=sql.Identifier(table), c=sql.Identifier(column))
-    return sorted({str(r[0]) for r in conn.execute(query, (limit,)).fetchall()})
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,8 +205,8 @@ def derive_pass(
         # The claim is the transaction's first statement, so it takes the snapshot: a key
         # queued again after it (apply touches the queue row) fails the claim with a
         # serialization error (retried) or stays queued; never a claim on a stale snapshot.
-        person_ids = _claim(conn, "dirty_persons", "person_id", limit)
-        device_ids = _claim(conn, "dirty_devices", "device_id", limit)
+        person_ids = derive_queue.claim(conn, "person", limit)
+        device_ids = derive_queue.claim(conn, "device", limit)
         if not person_ids and not device_ids:
             return DeriveResult(0, 0, 0, 0)
         result = _derive_claimed(conn, person_ids, device_ids, allowed_lateness, config, caches)
@@ -222,14 +221,15 @@ QueuedKey = tuple[str, str]
 
 
 def queued_keys(conn: Conn, limit: int) -> list[QueuedKey]:
-    """Up to ``limit`` queued persons and devices (the keys a pass would claim)."""
-    persons = conn.execute(
-        "SELECT DISTINCT person_id FROM dirty_persons ORDER BY 1 LIMIT %s", (limit,)
-    ).fetchall()
-    devices = conn.execute(
-        "SELECT DISTINCT device_id FROM dirty_devices ORDER BY 1 LIMIT %s", (limit,)
-    ).fetchall()
-    return [("person", str(r[0])) for r in persons] + [("device", str(r[0])) for r in devices]
+    """Up to ``limit`` queued persons and devices, oldest-queued first (the keys a pass
+    would claim)."""
+    persons = derive_queue.oldest(conn, "person", limit)
+    devices = derive_queue.oldest(conn, "device", limit)
+    return [("person", p) for p in persons] + [("device", d) for d in devices]
+
+
+def _of_kind(keys: Sequence[QueuedKey], kind: str) -> list[str]:
+    return [k for which, k in keys if which == kind]
 
 
 def derive_keys(
@@ -244,8 +244,8 @@ def derive_keys(
     stage's isolation of a failing pass: see ``Projector.derive``)."""
     with conn.transaction() as claimed:
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        person_ids = _claim_keys(conn, "dirty_persons", "person_id", keys, "person")
-        device_ids = _claim_keys(conn, "dirty_devices", "device_id", keys, "device")
+        person_ids = derive_queue.claim_keys(conn, "person", _of_kind(keys, "person"))
+        device_ids = derive_queue.claim_keys(conn, "device", _of_kind(keys, "device"))
         if not person_ids and not device_ids:
             return DeriveResult(0, 0, 0, 0)
         result = _derive_claimed(conn, person_ids, device_ids, allowed_lateness, config, caches)
@@ -257,33 +257,14 @@ def derive_keys(
 
 def unqueue(conn: Conn, keys: Sequence[QueuedKey]) -> None:
     """Drop every queue mark of ``keys`` (a key the derive stage dead-lettered)."""
-    _claim_keys(conn, "dirty_persons", "person_id", keys, "person")
-    _claim_keys(conn, "dirty_devices", "device_id", keys, "device")
+    derive_queue.claim_keys(conn, "person", _of_kind(keys, "person"))
+    derive_queue.claim_keys(conn, "device", _of_kind(keys, "device"))
 
 
 def requeue(conn: Conn, keys: Sequence[QueuedKey]) -> None:
-    """Queue ``keys`` for derive (re-driving a derive dead letter)."""
-    persons = sorted({k for kind, k in keys if kind == "person"})
-    devices = sorted({k for kind, k in keys if kind == "device"})
-    if persons:
-        conn.execute("INSERT INTO dirty_persons SELECT unnest(%b::text[])", (persons,))
-    if devices:
-        conn.execute("INSERT INTO dirty_devices SELECT unnest(%b::text[])", (devices,))
-
-
-def _claim_keys(
-    conn: Conn, table: str, column: str, keys: Sequence[QueuedKey], kind: str
-) -> list[str]:
-    wanted = sorted({k for which, k in keys if which == kind})
-    if not wanted:
-        return []
-    rows = conn.execute(
-        sql.SQL("DELETE FROM {t} WHERE {c} = ANY(%b) RETURNING {c}").format(
-            t=sql.Identifier(table), c=sql.Identifier(column)
-        ),
-        (wanted,),
-    ).fetchall()
-    return sorted({str(r[0]) for r in rows})
+    """Queue ``keys`` for derive (re-driving a derive dead letter), at the back."""
+    derive_queue.enqueue(conn, "person", _of_kind(keys, "person"))
+    derive_queue.enqueue(conn, "device", _of_kind(keys, "device"))
 
 
 def _derive_claimed(
@@ -323,10 +304,10 @@ def _derive_claimed(
             gone.append(human)
             continue
         basis = basis_of(index.neighbourhood(human))
-        rows.append((*person_row(view, members[human]), basis))
+        rows.append((*person_row(view, members[human]), next_change_at(state, view, config), basis))
     if gone:
         conn.execute("DELETE FROM persons WHERE person_id = ANY(%b)", (sorted(gone),))
-    stale = _upsert(conn, "persons", "person_id", PERSON_COLUMNS, rows)
+    stale = _upsert(conn, "persons", "person_id", STORED_PERSON_COLUMNS, rows)
     device_rows = [
         (*device_row(derive_device(world.devices[d])), basis_of(index.device_neighbourhood(d)))
         for d in device_ids
@@ -336,28 +317,20 @@ def _derive_claimed(
     _outbox(conn, found, as_of)
     churn_model.queue_people(conn, churn)
     _compact_claimed(conn, loaded, person_ids, device_ids, caches)
-    if stale:
-        conn.execute("INSERT INTO dirty_persons SELECT unnest(%b::text[])", (sorted(stale),))
-    if stale_devices:
-        conn.execute(
-            "INSERT INTO dirty_devices SELECT unnest(%b::text[])", (sorted(stale_devices),)
-        )
+    derive_queue.enqueue(conn, "person", sorted(stale))
+    derive_queue.enqueue(conn, "device", sorted(stale_devices))
     return DeriveResult(len(rows), len(device_rows), len(found), len(stale) + len(stale_devices))
 
 
-def queue_stale_persons(conn: Conn, allowed_lateness: timedelta, limit: int | None = None) -> int:
-    """Queue persons derived as of an instant before the watermark (time moved on).
+def queue_due_persons(conn: Conn, allowed_lateness: timedelta, limit: int | None = None) -> int:
+    """Queue the persons whose view changes by time by the watermark (their schedule,
+    ``persons.next_change_at``, came due); return how many.
 
-    With ``limit``, at most that many, the longest-stale first, so a moving watermark
-    cannot flood the queue; repeated calls reach everybody.
+    Only those: a moving watermark re-derives the rows whose time has come, not every row
+    derived before it. With ``limit``, at most that many, the earliest due first, so a
+    moving watermark cannot flood the queue; repeated calls reach every due row.
     """
     as_of = current_watermark(conn, allowed_lateness)
     if as_of is None:
         return 0
-    cur = conn.execute(
-        "INSERT INTO dirty_persons SELECT person_id FROM persons p WHERE as_of < %s"
-        " AND NOT EXISTS (SELECT 1 FROM dirty_persons d WHERE d.person_id = p.person_id)"
-        " ORDER BY as_of LIMIT %s",
-        (as_of, limit),
-    )
-    return cur.rowcount
+    return derive_queue.queue_due_persons(conn, as_of, limit)

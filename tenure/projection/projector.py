@@ -42,7 +42,7 @@ from tenure.projection.derive import (
     QueuedKey,
     derive_keys,
     derive_pass,
-    queue_stale_persons,
+    queue_due_persons,
     queued_keys,
     unqueue,
 )
@@ -463,15 +463,16 @@ class Projector:
     def settle(
         self, budget_s: float = 2.0, chunk: int | None = None, stale_limit: int | None = None
     ) -> DeriveResult:
-        """Time-driven work: re-derive persons the watermark has moved past; publish.
+        """Time-driven work: re-derive the persons whose schedule the watermark reached
+        (``persons.next_change_at``); publish.
 
-        ``stale_limit`` bounds how many stale persons are queued per call (default: all).
+        ``stale_limit`` bounds how many due persons are queued per call (default: all).
         """
         with self.pool.connection() as conn:
             person_pseudonyms.lock_session_shared(conn)  # reads persons rows: no purge now
             try:
                 with conn.transaction():
-                    queue_stale_persons(conn, self.allowed_lateness, stale_limit)
+                    queue_due_persons(conn, self.allowed_lateness, stale_limit)
             finally:
                 person_pseudonyms.unlock_session_shared(conn)
         result = self.derive(budget_s, chunk)

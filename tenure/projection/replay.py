@@ -24,6 +24,7 @@ from tenure.analytics.live import churn_model
 from tenure.domain.config import LifecycleConfig
 from tenure.domain.device_view import derive_device
 from tenure.domain.events import DomainEvent
+from tenure.domain.schedule import next_change_at
 from tenure.domain.view import DEFAULT_CONFIG
 from tenure.domain.world import World, fold, views
 from tenure.eventlog.deadletter import DeadLetter, DeadLetterSink
@@ -171,7 +172,10 @@ def _replay(
     aliases = aliases_by_person(world)
     person_rows, dead_persons = _rows(
         sorted(person_views.items()),
-        lambda item: person_row(item[1], aliases.get(item[0], ())),
+        lambda item: (
+            *person_row(item[1], aliases.get(item[0], ())),
+            next_change_at(world.persons[item[0]], item[1], config),  # the schedule
+        ),
         lambda item: ("person", item[0]),
     )
     device_rows, dead_devices = _rows(

@@ -23,8 +23,8 @@ from psycopg import sql
 
 __all__ = [
     "count_at_least",
+    "latest_person_as_of",
     "model_version",
-    "persons_as_of",
     "renew_model_version",
     "risk_at_least",
 ]
@@ -52,7 +52,7 @@ def risk_at_least(cutoffs: Mapping[str, date]) -> sql.Composable:
     return _CONDITION.format(cutoffs=sql.SQL("{}::jsonb").format(sql.Literal(payload)))
 
 
-def persons_as_of(conn: psycopg.Connection[Any]) -> datetime | None:
+def latest_person_as_of(conn: psycopg.Connection[Any]) -> datetime | None:
     """The latest as-of of any ``persons`` row (the list's as-of before the aggregates have
     one; one scan, only until their first pass)."""
     row = conn.execute("SELECT max(as_of) FROM persons").fetchone()

@@ -16,7 +16,21 @@ from psycopg.rows import dict_row
 
 from tenure.storage.churn_risk import risk_at_least
 from tenure.storage.connection import Conn
-from tenure.storage.read_models import DEVICE_COLUMNS, PERSON_COLUMNS
+from tenure.storage.read_models import DEVICE_COLUMNS, PERSON_COLUMNS, person_as_of
+
+_NOTHING = sql.SQL("")
+_STORED = (*PERSON_COLUMNS, "next_change_at")
+_LIVE_AS_OF = sql.SQL(", (SELECT as_of FROM survival_state) AS live_as_of")
+"""The live projection's as-of instant (recorded after each derive slice): rows are read as
+of it (:func:`~tenure.storage.read_models.person_as_of`)."""
+
+
+def _as_of_now(row: dict[str, Any]) -> dict[str, Any]:
+    """A person row read as of the live projection's instant, without the bookkeeping."""
+    live = row.pop("live_as_of", None)
+    read = person_as_of(row, live)
+    read.pop("next_change_at", None)
+    return read
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,9 +47,9 @@ class PersonFilter:
     ``ChurnRiskTable.last_day_cutoffs`` (``tenure/storage/churn_risk.py``)."""
 
 
-def _select(table: str, columns: tuple[str, ...]) -> sql.Composed:
-    return sql.SQL("SELECT {} FROM {}").format(
-        sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Identifier(table)
+def _select(table: str, columns: tuple[str, ...], extra: sql.Composable = _NOTHING) -> sql.Composed:
+    return sql.SQL("SELECT {}{} FROM {}").format(
+        sql.SQL(", ").join(map(sql.Identifier, columns)), extra, sql.Identifier(table)
     )
 
 
@@ -45,18 +59,20 @@ BY_ID_OR_ALIAS = " WHERE person_id = %s OR aliases @> ARRAY[%s]::text[]"
 
 def person(conn: Conn, person_id: str) -> dict[str, Any] | None:
     """The row of a person by canonical id, by any alias of the same human, or by the token
-    of either (as transitions carry it; an erased token finds nothing)."""
+    of either (as transitions carry it; an erased token finds nothing), as of the live
+    projection's instant."""
     found = conn.execute(
         "SELECT person_id FROM person_pseudonyms WHERE pseudonym = %s", (person_id,)
     ).fetchone()
     wanted = person_id if found is None or found[0] is None else str(found[0])
     # ``@>`` (not ``= ANY``) so that the GIN index ``persons_by_alias`` answers the alias
     # half: the planner ORs the primary key and that index, never a scan of ``persons``.
-    query = _select("persons", PERSON_COLUMNS) + sql.SQL(
+    query = _select("persons", _STORED, _LIVE_AS_OF) + sql.SQL(
         BY_ID_OR_ALIAS + " ORDER BY person_id = %s DESC LIMIT 1"
     )
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(query, (wanted, wanted, wanted)).fetchone()
+        row = cur.execute(query, (wanted, wanted, wanted)).fetchone()
+    return None if row is None else _as_of_now(row)
 
 
 def device(conn: Conn, device_id: str) -> dict[str, Any] | None:
@@ -69,7 +85,8 @@ def device(conn: Conn, device_id: str) -> dict[str, Any] | None:
 def persons_page(
     conn: Conn, filters: PersonFilter, after: str | None, limit: int
 ) -> list[dict[str, Any]]:
-    """Up to ``limit`` persons matching ``filters``, in id order, after the cursor id."""
+    """Up to ``limit`` persons matching ``filters``, in id order, after the cursor id, as of
+    the live projection's instant."""
     clauses: list[sql.Composable] = []
     params: list[Any] = []
     for column, value in (
@@ -88,6 +105,8 @@ def persons_page(
         clauses.append(sql.SQL("person_id > %s"))
         params.append(after)
     where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(clauses) if clauses else sql.SQL("")
-    query = _select("persons", PERSON_COLUMNS) + where + sql.SQL(" ORDER BY person_id LIMIT %s")
+    query = (
+        _select("persons", _STORED, _LIVE_AS_OF) + where + sql.SQL(" ORDER BY person_id LIMIT %s")
+    )
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(query, (*params, limit)).fetchall()
+        return [_as_of_now(row) for row in cur.execute(query, (*params, limit)).fetchall()]

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import psycopg
 from psycopg import sql
+from psycopg.rows import dict_row
 
 from tenure.analytics.live import store as survival_store
+from tenure.domain.churn import ChurnInputs, churn_inputs_at
 from tenure.domain.device_view import DeviceView
 from tenure.domain.view import PersonView
 
@@ -26,6 +28,10 @@ PERSON_COLUMNS: tuple[str, ...] = (
     "products", "cohort_week", "engaged_weeks",
 )  # fmt: skip
 """Columns of ``persons``, in the order :func:`person_row` fills them."""
+
+STORED_PERSON_COLUMNS: tuple[str, ...] = (*PERSON_COLUMNS, "next_change_at")
+"""A stored ``persons`` row: the view's columns, then when the view next changes with no
+new facts (``tenure/domain/schedule.py``; ``NULL``: never), the time-driven work queue."""
 
 DEVICE_COLUMNS: tuple[str, ...] = (
     "device_id", "product", "user_id", "payer_id", "beneficiary_id", "is_sponsored",
@@ -42,7 +48,7 @@ def person_row(view: PersonView, aliases: Sequence[str]) -> tuple[Any, ...]:
         None if view.buyer_kind is None else str(view.buyer_kind), view.is_customer,
         view.is_user, view.is_sponsor, str(view.stage), view.stage_since, str(view.level),
         view.is_super_user, view.tier, view.value_score, list(view.tags),
-        orjson.dumps({"silence_days": churn.silence_days, "bucket": churn.bucket}).decode(),
+        orjson.dumps(_churn_inputs(churn)).decode(),
         view.first_engagement_at, view.last_engagement_at, view.tenure_days, view.active_days,
         view.first_paid_order_at, view.second_paid_order_at, view.first_activation_at,
         view.activation_delay_days, view.activated_within_window, view.paid_order_count,
@@ -51,6 +57,48 @@ def person_row(view: PersonView, aliases: Sequence[str]) -> tuple[Any, ...]:
         view.device_activation_at, list(view.products), view.cohort_week,
         list(view.engaged_weeks),
     )  # fmt: skip
+
+
+def person_as_of(row: dict[str, Any], as_of: datetime | None) -> dict[str, Any]:
+    """A stored ``persons`` row (a dict by column, with ``next_change_at``) as of ``as_of``.
+
+    A row holds its view from its ``as_of`` until its ``next_change_at``: nothing but the
+    churn inputs (silence days) change before then without new facts
+    (``tenure/domain/schedule.py``). So a row not yet due at a later ``as_of`` reads as of
+    it, its churn inputs aged from the stored ones; a row that is due (queued for derive)
+    or an earlier ``as_of`` leaves it as is.
+    """
+    due = row.get("next_change_at")
+    if as_of is None or as_of <= row["as_of"] or (due is not None and due <= as_of):
+        return row
+    moved = {**row, "as_of": as_of}
+    last = row.get("last_engagement_at")
+    inputs = row.get("churn_inputs")
+    if last is not None and isinstance(inputs, dict):
+        aged = churn_inputs_at(
+            last.astimezone(UTC).date(), inputs.get("bucket"), as_of.astimezone(UTC).date()
+        )
+        moved["churn_inputs"] = _churn_inputs(aged)
+    return moved
+
+
+def persons_as_of(conn: psycopg.Connection[Any], as_of: datetime | None) -> list[tuple[Any, ...]]:
+    """Every ``persons`` row (``PERSON_COLUMNS``) read as of ``as_of``
+    (:func:`person_as_of`), by person id."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        stored = cur.execute(
+            sql.SQL("SELECT {} FROM persons ORDER BY person_id").format(
+                sql.SQL(", ").join(map(sql.Identifier, STORED_PERSON_COLUMNS))
+            )
+        ).fetchall()
+    return [
+        tuple(read[c] for c in PERSON_COLUMNS)
+        for read in (person_as_of(row, as_of) for row in stored)
+    ]
+
+
+def _churn_inputs(churn: ChurnInputs) -> dict[str, Any]:
+    return {"silence_days": churn.silence_days, "bucket": churn.bucket}
 
 
 def device_row(view: DeviceView) -> tuple[Any, ...]:
@@ -95,7 +143,8 @@ def rebuild(
     devices: Iterable[tuple[Any, ...]],
     checkpoint: Checkpoint,
 ) -> tuple[int, int]:
-    """Fill fresh copies of ``persons`` and ``devices`` and swap them in atomically.
+    """Fill fresh copies of ``persons`` (rows of ``STORED_PERSON_COLUMNS``) and ``devices``
+    and swap them in atomically.
 
     Readers see the old tables until the swap commits, then the new ones; never a mix. The
     survival aggregates are recomputed from the new persons table in the same transaction.
@@ -109,7 +158,7 @@ def rebuild(
                     sql.Identifier(f"{table}_next"), sql.Identifier(table)
                 )
             )
-        n_persons = _copy_into(conn, "persons_next", PERSON_COLUMNS, persons)
+        n_persons = _copy_into(conn, "persons_next", STORED_PERSON_COLUMNS, persons)
         n_devices = _copy_into(conn, "devices_next", DEVICE_COLUMNS, devices)
         for table in ("persons", "devices"):
             conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(table)))

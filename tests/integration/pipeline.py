@@ -21,13 +21,21 @@ from tenure.domain.device_view import derive_device
 from tenure.domain.events import parse_event
 from tenure.domain.world import fold, views
 from tenure.eventlog.publisher import EventPublisher
+from tenure.projection.derive import current_watermark
 from tenure.projection.projector import Projector
 from tenure.projection.replay import aliases_by_person
+from tenure.projection.watermark import DEFAULT_ALLOWED_LATENESS
 from tenure.projection.watermark import DEFAULT_ALLOWED_LATENESS as LATENESS
 from tenure.runtime.broker import LocalBroker
 from tenure.storage import archive
 from tenure.storage.archive import ArchiveRecord
-from tenure.storage.read_models import DEVICE_COLUMNS, PERSON_COLUMNS, device_row, person_row
+from tenure.storage.read_models import (
+    DEVICE_COLUMNS,
+    PERSON_COLUMNS,
+    device_row,
+    person_row,
+    persons_as_of,
+)
 from tenure.storage.tokens import create_token
 from tests.integration.conftest import ServerThread
 
@@ -123,8 +131,12 @@ def archive_events(conn: psycopg.Connection[Any], events: Sequence[dict[str, Any
 
 
 def read_model_rows(database_url: str, name: str, columns: tuple[str, ...]) -> list[tuple]:
-    """Every row of read model ``name`` (JSON decoded), ordered by its first column."""
+    """Every row of read model ``name`` (JSON decoded), ordered by its first column; persons
+    read as of the projection's watermark (a row keeps its view until its schedule)."""
     with psycopg.connect(database_url) as conn:
+        if name == "persons" and columns == PERSON_COLUMNS:
+            as_of = current_watermark(conn, DEFAULT_ALLOWED_LATENESS)
+            return [plain_row(r) for r in persons_as_of(conn, as_of)]
         rows = conn.execute(f"SELECT {', '.join(columns)} FROM {name} ORDER BY 1").fetchall()
     return [plain_row(r) for r in rows]
 

@@ -36,6 +36,7 @@ from tests.integration.conftest import env_for
 from tests.integration.pipeline import (
     drain,
     plain_row,
+    read_model_rows,
     running_archiver,
     topic_sender,
     wait_for_archive,
@@ -180,9 +181,8 @@ def _records(events: list[dict[str, Any]]) -> list[IncomingRecord]:
 
 
 def _persons(database_url: str) -> list[tuple[Any, ...]]:
-    with psycopg.connect(database_url) as conn:
-        rows = conn.execute(f"SELECT {', '.join(PERSON_COLUMNS)} FROM persons ORDER BY 1")
-        return [plain_row(r) for r in rows.fetchall()]
+    """The persons rows as of the watermark (a row keeps its view until its schedule)."""
+    return read_model_rows(database_url, "persons", PERSON_COLUMNS)
 
 
 def _fold_rows(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:

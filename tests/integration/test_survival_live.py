@@ -20,6 +20,8 @@ from tenure.analytics.live.contribution import contribution_of, total
 from tenure.analytics.live.store import PERSON_INPUTS, read_aggregates, read_contributions
 from tenure.domain.device_view import derive_device
 from tenure.domain.events import parse_event
+from tenure.domain.schedule import next_change_at
+from tenure.domain.view import DEFAULT_CONFIG
 from tenure.domain.world import fold, views
 from tenure.eventlog.publisher import EventPublisher
 from tenure.projection.projector import IncomingRecord, Projector
@@ -115,7 +117,13 @@ def test_live_aggregates_equal_scratch_through_stream_and_replay(
         world = fold(parse_event(e) for e in early)
         as_of = max(parse_event(e).at for e in early) - LATENESS
         aliases = aliases_by_person(world)
-        persons = [person_row(v, aliases.get(p, ())) for p, v in views(world, as_of).items()]
+        persons = [
+            (
+                *person_row(v, aliases.get(p, ())),
+                next_change_at(world.persons[p], v, DEFAULT_CONFIG),
+            )
+            for p, v in views(world, as_of).items()
+        ]
         devices = [device_row(derive_device(s)) for s in world.devices.values()]
         with psycopg.connect(database_url) as conn:
             rebuild(conn, persons, devices, Checkpoint("lifecycle", as_of, 0, len(early)))

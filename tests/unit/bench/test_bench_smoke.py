@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bench import archiver, ingest_http, validation
+from bench import archiver, derive, ingest_http, validation
 from bench.__main__ import BENCHMARKS, main, parse_args
 from bench.events import BREAKAGES, WEIGHTS, event_mix
 from bench.records import ingest_records
@@ -74,6 +74,7 @@ def test_cli_rejects_unknown_benchmark() -> None:
         "ingest_http",
         "archiver",
         "projection",
+        "derive",
         "survival",
         "churn",
         "freshness",
@@ -109,3 +110,13 @@ def test_ingest_http_benchmark_tiny(tansu_servers: Servers) -> None:
 @pytest.mark.tier_embedded_only
 def test_archiver_benchmark_tiny(tansu_servers: Servers) -> None:
     _check(archiver.run(tansu_servers, 60, max_poll_records=20), "archiver")
+
+
+@pytest.mark.postgres
+@pytest.mark.tier_embedded_only
+def test_derive_benchmark_tiny(tansu_servers: Servers) -> None:
+    line = _check(derive.run(tansu_servers, 150), "derive")
+    measured = line["measured"]
+    assert isinstance(measured, dict) and measured["rows_due"] == measured["rows_rederived"]
+    params = line["params"]
+    assert isinstance(params, dict) and params["persons_in_read_model"] == 150  # filled up

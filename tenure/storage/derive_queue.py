@@ -1,0 +1,115 @@
+"""The derive stage's work queues (``dirty_persons``, ``dirty_devices``) and its schedule.
+
+A queue holds a *mark* per key and batch (append-only, no uniqueness check), each with its
+arrival number ``seq`` (migration 0013). Keys are claimed oldest-queued first: a key's age
+is that of its first mark, so no key order, hash or partition can starve, and a burst for
+some keys delays another key by at most the marks queued before it.
+
+Time-driven work comes from the persons' schedule: ``persons.next_change_at`` is when a
+row's view next changes with no new facts (``tenure/domain/schedule.py``), and
+:func:`queue_due_persons` queues exactly the rows whose time has come.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+import psycopg
+from psycopg import sql
+
+Conn = psycopg.Connection[Any]
+Kind = Literal["person", "device"]
+
+_QUEUES: dict[str, tuple[str, str]] = {
+    "person": ("dirty_persons", "person_id"),
+    "device": ("dirty_devices", "device_id"),
+}
+
+HEAD_FACTOR = 4
+"""A claim looks at the first ``limit * HEAD_FACTOR`` marks: room for duplicate marks of
+one key and for the keys other passes hold, without scanning the whole queue."""
+
+
+def _names(kind: Kind) -> dict[str, sql.Identifier]:
+    table, column = _QUEUES[kind]
+    return {"t": sql.Identifier(table), "c": sql.Identifier(column)}
+
+
+def claim(conn: Conn, kind: Kind, limit: int) -> list[str]:
+    """Claim (delete) every mark of the ``limit`` keys queued longest, return them sorted.
+
+    The keys are ordered by their first mark among the queue's head; the first mark of each
+    is locked ``FOR UPDATE SKIP LOCKED`` (a key another pass holds is skipped, so workers
+    share the queue and never claim one key twice), then every mark of the locked keys the
+    transaction's snapshot sees is deleted. As the first statement of a repeatable read
+    transaction, the claim takes its snapshot.
+    """
+    query = sql.SQL(
+        "DELETE FROM {t} WHERE {c} IN (SELECT {c} FROM {t} WHERE seq IN ("
+        "SELECT DISTINCT ON ({c}) seq FROM (SELECT {c}, seq FROM {t} ORDER BY seq"
+        " LIMIT %(head)s) head ORDER BY {c}, seq)"
+        " ORDER BY seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED) RETURNING {c}"
+    ).format(**_names(kind))
+    rows = conn.execute(query, {"head": limit * HEAD_FACTOR, "limit": limit}).fetchall()
+    return sorted({str(r[0]) for r in rows})
+
+
+def claim_keys(conn: Conn, kind: Kind, keys: Sequence[str]) -> list[str]:
+    """Claim (delete) every mark of exactly ``keys``; return those that were queued."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return []
+    rows = conn.execute(
+        sql.SQL("DELETE FROM {t} WHERE {c} = ANY(%b) RETURNING {c}").format(**_names(kind)),
+        (wanted,),
+    ).fetchall()
+    return sorted({str(r[0]) for r in rows})
+
+
+def oldest(conn: Conn, kind: Kind, limit: int) -> list[str]:
+    """Up to ``limit`` queued keys, oldest first: the keys a :func:`claim` would take."""
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT {c} FROM (SELECT {c}, seq FROM {t} ORDER BY seq LIMIT %(head)s) head"
+            " GROUP BY {c} ORDER BY min(seq) LIMIT %(limit)s"
+        ).format(**_names(kind)),
+        {"head": limit * HEAD_FACTOR, "limit": limit},
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def enqueue(conn: Conn, kind: Kind, keys: Sequence[str]) -> None:
+    """Queue ``keys`` (one new mark each, at the back of the queue)."""
+    wanted = sorted(set(keys))
+    if wanted:
+        conn.execute(
+            sql.SQL("INSERT INTO {t} ({c}) SELECT unnest(%b::text[])").format(**_names(kind)),
+            (wanted,),
+        )
+
+
+def queue_due_persons(conn: Conn, as_of: datetime, limit: int | None = None) -> int:
+    """Queue the persons whose view changes by time at or before ``as_of``; return how many.
+
+    Exactly the rows with ``next_change_at <= as_of`` (an index range), the earliest due
+    first, skipping persons already queued (their next derive moves the schedule anyway).
+    With ``limit``, at most that many per call; repeated calls reach every due row.
+    """
+    cur = conn.execute(
+        "INSERT INTO dirty_persons (person_id) SELECT person_id FROM persons p"
+        " WHERE next_change_at <= %s"
+        " AND NOT EXISTS (SELECT 1 FROM dirty_persons d WHERE d.person_id = p.person_id)"
+        " ORDER BY next_change_at LIMIT %s",
+        (as_of, limit),
+    )
+    return cur.rowcount
+
+
+def due_persons(conn: Conn, as_of: datetime) -> int:
+    """How many persons' views are due to change by time at or before ``as_of``."""
+    row = conn.execute(
+        "SELECT count(*) FROM persons WHERE next_change_at <= %s", (as_of,)
+    ).fetchone()
+    return int(row[0]) if row else 0
