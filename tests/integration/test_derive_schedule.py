@@ -14,7 +14,6 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from services.query import reads
 from tenure.domain.events import DeviceActivated, DomainEvent, parse_event
 from tenure.domain.schedule import next_change_at
 from tenure.domain.view import DEFAULT_CONFIG, derive
@@ -22,7 +21,7 @@ from tenure.domain.world import fold, views
 from tenure.projection.apply import apply_events, record_progress
 from tenure.projection.derive import derive_pass, queue_due_persons, queued_keys
 from tenure.projection.replay import aliases_by_person
-from tenure.storage import derive_queue
+from tenure.storage import derive_queue, person_reads
 from tenure.storage.read_models import PERSON_COLUMNS, person_as_of, person_row
 from tests.factories import scenario
 from tests.integration.pipeline import plain_row
@@ -128,7 +127,7 @@ def test_a_watermark_advance_re_derives_exactly_the_due_rows_and_equals_a_full_d
         conn.execute("UPDATE survival_state SET as_of = %s", (as_of,))
         aliases = aliases_by_person(world)
         for person_id, view in views(world, as_of).items():
-            got = reads.person(conn, person_id)
+            got = person_reads.person(conn, person_id)
             assert got is not None and "next_change_at" not in got
             assert plain_row(tuple(got[c] for c in PERSON_COLUMNS)) == plain_row(
                 person_row(view, aliases.get(person_id, ()))
