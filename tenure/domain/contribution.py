@@ -132,6 +132,13 @@ def _usage_days(state: DeviceState, binding: _Binding) -> dict[str, dict[date, D
     return days
 
 
+_RECENT_LIMIT = 1024
+_recent: dict[int, tuple[DeviceState, dict[str, DeviceContribution]]] = {}
+"""The answers for the last device states asked about, by identity: the derive stage asks
+for the contributions of the same device state twice (assembling the persons, then the
+device's own view). States are immutable; callers must not mutate the dicts returned."""
+
+
 def device_contributions(state: DeviceState) -> dict[str, DeviceContribution]:
     """Each person's contribution from one device, keyed by the (raw) person id.
 
@@ -139,6 +146,17 @@ def device_contributions(state: DeviceState) -> dict[str, DeviceContribution]:
     contributes anything (e.g. a payer superseded by an earlier order), so that a pushed
     contribution always supersedes a stale one. Erased people are left out.
     """
+    known = _recent.get(id(state))
+    if known is not None and known[0] is state:
+        return known[1]
+    if len(_recent) >= _RECENT_LIMIT:
+        _recent.clear()
+    answer = _contributions(state)
+    _recent[id(state)] = (state, answer)
+    return answer
+
+
+def _contributions(state: DeviceState) -> dict[str, DeviceContribution]:
     binding = _Binding(state)
     days = _usage_days(state, binding)
     purchase = state.purchase
@@ -152,6 +170,9 @@ def device_contributions(state: DeviceState) -> dict[str, DeviceContribution]:
     for activation in state.activations:
         activations.setdefault(activation.person_id, set()).add(activation.at)
     people = (state.person_ids | frozenset(days)) - {ERASED}
+    product = state.product
+    paid_at = None if purchase is None else purchase.at
+    beneficiary = None if purchase is None else purchase.beneficiary_id
     return {
         person: DeviceContribution(
             device_id=state.device_id,
@@ -159,10 +180,10 @@ def device_contributions(state: DeviceState) -> dict[str, DeviceContribution]:
             days=frozen_map(days.get(person, {})),
             activations=frozenset(activations.get(person, set())),
             is_current_user=binding.current == person,
-            product=state.product,
+            product=product,
             payer_id=payer,
-            paid_at=None if purchase is None else purchase.at,
-            beneficiary_id=None if purchase is None else purchase.beneficiary_id,
+            paid_at=paid_at,
+            beneficiary_id=beneficiary,
             device_users=frozen_map(users if person == payer else {}),
         )
         for person in sorted(people)

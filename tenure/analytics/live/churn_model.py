@@ -34,6 +34,7 @@ from tenure.analytics.return_times import (
 )
 from tenure.domain.activity import engagement_days
 from tenure.domain.person import PersonState
+from tenure.storage.arrays import array_literal, date_array, int_array, text_array
 
 __all__ = [
     "Person",
@@ -102,23 +103,19 @@ def _apply_counts(conn: Conn, table: str, column: str, kind: str, change: Counte
     rows = [(key, value, n) for (key, value), n in sorted(change.items()) if n]
     if not rows:
         return
-    keys, values = [k for k, _, _ in rows], [v for _, v, _ in rows]
+    keys = text_array(k for k, _, _ in rows)
+    values = array_literal([v for _, v, _ in rows], kind)
     conn.execute(
         f"INSERT INTO {table} AS t (bucket, {column}, n) SELECT * FROM unnest(%s::text[],"
         f" %s::{kind}[], %s::bigint[]) ON CONFLICT (bucket, {column}) DO UPDATE"
         " SET n = t.n + EXCLUDED.n",
-        (keys, values, [n for _, _, n in rows]),
+        (keys, values, int_array(n for _, _, n in rows)),
     )
     conn.execute(
         f"DELETE FROM {table} t USING unnest(%s::text[], %s::{kind}[]) AS u(bucket, value)"
         f" WHERE t.bucket = u.bucket AND t.{column} = u.value AND t.n = 0",
         (keys, values),
     )
-
-
-def _days_literal(days: Sequence[date] | None) -> str | None:
-    """Days as a Postgres ``date[]`` literal (sent as text: one array of them per statement)."""
-    return None if days is None else "{" + ",".join(d.isoformat() for d in days) + "}"
 
 
 def _upsert_days(
@@ -129,7 +126,11 @@ def _upsert_days(
         f"INSERT INTO {table} (person_id, grp, days) SELECT p, g, d::date[] FROM"
         " unnest(%s::text[], %s::text[], %s::text[]) AS u(p, g, d) ON CONFLICT (person_id)"
         " DO UPDATE SET grp = EXCLUDED.grp, days = EXCLUDED.days",
-        ([r[0] for r in rows], [r[1] for r in rows], [_days_literal(r[2]) for r in rows]),
+        (
+            text_array(r[0] for r in rows),
+            text_array(r[1] for r in rows),
+            text_array(None if r[2] is None else date_array(r[2]) for r in rows),
+        ),
     )
 
 

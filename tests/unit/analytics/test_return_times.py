@@ -205,6 +205,4 @@ def test_a_filing_change_refiles_only_what_changed_but_equals_refiling_everythin
         assert {k: n for k, n in returns.items() if n} == {
             k: n for k, n in want_returns.items() if n
         }
-        assert {k: n for k, n in opened.items() if n} == {
-            k: n for k, n in want_opened.items() if n
-        }
+        assert {k: n for k, n in opened.items() if n} == {k: n for k, n in want_opened.items() if n}
