@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import json
 import sys
 import time
@@ -142,6 +143,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--profile", type=Path, help="write a cProfile of the derive stage")
     parser.add_argument("--database-url", help="a migrated, empty database (default: fresh)")
     args = parser.parse_args(argv)
+    gc.set_threshold(100_000, 50, 100)  # as the projector worker (streams/projector/app.py)
     events = events_of(args.people, args.days)
     print(f"derive_cost: {len(events)} events", file=sys.stderr)
     if args.database_url:

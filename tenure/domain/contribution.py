@@ -132,13 +132,6 @@ def _usage_days(state: DeviceState, binding: _Binding) -> dict[str, dict[date, D
     return days
 
 
-_RECENT_LIMIT = 1024
-_recent: dict[int, tuple[DeviceState, dict[str, DeviceContribution]]] = {}
-"""The answers for the last device states asked about, by identity: the derive stage asks
-for the contributions of the same device state twice (assembling the persons, then the
-device's own view). States are immutable; callers must not mutate the dicts returned."""
-
-
 def device_contributions(state: DeviceState) -> dict[str, DeviceContribution]:
     """Each person's contribution from one device, keyed by the (raw) person id.
 
@@ -146,17 +139,6 @@ def device_contributions(state: DeviceState) -> dict[str, DeviceContribution]:
     contributes anything (e.g. a payer superseded by an earlier order), so that a pushed
     contribution always supersedes a stale one. Erased people are left out.
     """
-    known = _recent.get(id(state))
-    if known is not None and known[0] is state:
-        return known[1]
-    if len(_recent) >= _RECENT_LIMIT:
-        _recent.clear()
-    answer = _contributions(state)
-    _recent[id(state)] = (state, answer)
-    return answer
-
-
-def _contributions(state: DeviceState) -> dict[str, DeviceContribution]:
     binding = _Binding(state)
     days = _usage_days(state, binding)
     purchase = state.purchase
