@@ -86,11 +86,11 @@ def _milestone_cols(m: Milestone | None) -> tuple[Any, Any]:
 
 
 def contribution_row(person_id: str, c: Contribution) -> tuple[Any, ...]:
-    """The ``survival_contributions`` row of a contribution."""
+    """The ``survival_contributions`` row of a contribution (arrays as literals, for COPY)."""
     return (
-        person_id, list(c.groups), c.tenure_days, c.last_day, c.churned,
+        person_id, text_array(c.groups), c.tenure_days, c.last_day, c.churned,
         *_milestone_cols(c.activation), *_milestone_cols(c.conversion),
-        *_milestone_cols(c.repeat), c.cohort_week, list(c.engaged_weeks),
+        *_milestone_cols(c.repeat), c.cohort_week, int_array(c.engaged_weeks),
     )  # fmt: skip
 
 
