@@ -10,7 +10,7 @@ from tenure.storage.arrays import array_literal, date_array, int_array, text_arr
 
 
 def test_literals_round_trip_through_postgres(database_url: str) -> None:
-    texts = ['plain', 'with "quotes"', "back\\slash", "comma, brace } {", "NULL", "", " sp "]
+    texts = ["plain", 'with "quotes"', "back\\slash", "comma, brace } {", "NULL", "", " sp "]
     days = [date(2025, 1, 1), date(1999, 12, 31), date(2026, 11, 27)]
     ints = [0, -5, 2**40]
     with psycopg.connect(database_url) as conn:
