@@ -128,9 +128,8 @@ def _apply_counts(conn: Conn, change: Mapping[Cell, int]) -> None:
         entries = sorted(by_table[table])
         keys = AGGREGATE_TABLES[table]
         names = [k for k, _ in keys]
-        columns = [
-            array_literal([key[i] for key, _ in entries], t) for i, (_, t) in enumerate(keys)
-        ]
+        by_column = list(zip(*(key for key, _ in entries), strict=True))
+        columns = [array_literal(by_column[i], t) for i, (_, t) in enumerate(keys)]
         counts = [n for _, n in entries]
         unnest = sql.SQL("unnest({})").format(
             sql.SQL(", ").join(
