@@ -83,11 +83,21 @@ class PersonGaps:
 
 def person_gaps(days: Iterable[date], group: str = ALL) -> PersonGaps:
     """File a person's gaps from their engagement days (any order, duplicates ignored)."""
-    ordered = sorted(set(days))
+    return gaps_from(sorted(set(days)), 0, group)
+
+
+def gaps_from(ordered: Sequence[date], first: int, group: str = ALL) -> PersonGaps:
+    """:func:`person_gaps` of sorted, distinct days, keeping only the closed gaps from the
+    ``first`` on (gap ``k`` is filed by the gaps before it only, so two day lists sharing
+    their first ``k + 2`` days file their first ``k + 1`` gaps alike)."""
     if not ordered:
         return PersonGaps((), None, None)
     lengths = [(later - earlier).days for earlier, later in pairwise(ordered)]
-    closed = tuple((bucket_after(lengths[:k], group), g) for k, g in enumerate(lengths))
+    closed = tuple(
+        (ReturnBucket(rhythm_of(lengths[max(0, k - RECENT_GAPS) : k]), experience_of(k), group),
+         lengths[k])
+        for k in range(first, len(lengths))
+    )  # fmt: skip
     return PersonGaps(closed, bucket_after(lengths, group), ordered[-1])
 
 

@@ -31,13 +31,34 @@ def _add(days: dict[date, DaySpan], span: DaySpan | None) -> None:
         days[span.day] = span if current is None else current.join(span)
 
 
+_UseDays = dict[str, dict[date, DaySpan]]
+_last_use_days: tuple[object, datetime | None, _UseDays] = (None, None, {})
+_last_engagement: tuple[object, datetime | None, dict[date, DaySpan]] = (None, None, {})
+# The last answer of each function below, by state identity and ``as_of``: deriving one
+# person asks for the same days several times (the view, then the churn model's queue).
+# States are immutable; callers must not mutate the dicts returned.
+
+
 def device_use_days(state: PersonState, as_of: datetime) -> dict[str, dict[date, DaySpan]]:
     """Per device, the days this person used it as its user, as of ``as_of``."""
+    global _last_use_days
+    last = _last_use_days
+    if last[0] is state and last[1] == as_of:
+        return last[2]
     result: dict[str, dict[date, DaySpan]] = {}
     for contribution in state.contributions:
+        per_day = result.setdefault(contribution.device_id, {})
         for span in contribution.days.values():
-            _add(result.setdefault(contribution.device_id, {}), clamp(span, as_of))
-    return {device: days for device, days in sorted(result.items()) if days}
+            if span.last_at > as_of:  # as :func:`clamp`
+                if span.first_at > as_of:
+                    continue
+                span = DaySpan.at(span.first_at)
+            day = span.first_at.date()
+            current = per_day.get(day)
+            per_day[day] = span if current is None else current.join(span)
+    answer = {device: days for device, days in sorted(result.items()) if days}
+    _last_use_days = (state, as_of, answer)
+    return answer
 
 
 def own_moments(state: PersonState) -> Iterable[datetime]:
@@ -49,13 +70,20 @@ def own_moments(state: PersonState) -> Iterable[datetime]:
 
 def engagement_days(state: PersonState, as_of: datetime) -> dict[date, DaySpan]:
     """The active-days set: every engagement day up to ``as_of``, sorted, with spans."""
+    global _last_engagement
+    last = _last_engagement
+    if last[0] is state and last[1] == as_of:
+        return last[2]
     days: dict[date, DaySpan] = {}
     for moment in own_moments(state):
         _add(days, clamp(DaySpan.at(moment), as_of))
     for per_device in device_use_days(state, as_of).values():
-        for span in per_device.values():
-            _add(days, span)
-    return dict(sorted(days.items()))
+        for day, span in per_device.items():
+            current = days.get(day)
+            days[day] = span if current is None else current.join(span)
+    answer = dict(sorted(days.items()))
+    _last_engagement = (state, as_of, answer)
+    return answer
 
 
 def first_activation_at(state: PersonState, as_of: datetime) -> datetime | None:

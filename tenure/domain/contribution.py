@@ -152,6 +152,9 @@ def device_contributions(state: DeviceState) -> dict[str, DeviceContribution]:
     for activation in state.activations:
         activations.setdefault(activation.person_id, set()).add(activation.at)
     people = (state.person_ids | frozenset(days)) - {ERASED}
+    product = state.product
+    paid_at = None if purchase is None else purchase.at
+    beneficiary = None if purchase is None else purchase.beneficiary_id
     return {
         person: DeviceContribution(
             device_id=state.device_id,
@@ -159,10 +162,10 @@ def device_contributions(state: DeviceState) -> dict[str, DeviceContribution]:
             days=frozen_map(days.get(person, {})),
             activations=frozenset(activations.get(person, set())),
             is_current_user=binding.current == person,
-            product=state.product,
+            product=product,
             payer_id=payer,
-            paid_at=None if purchase is None else purchase.at,
-            beneficiary_id=None if purchase is None else purchase.beneficiary_id,
+            paid_at=paid_at,
+            beneficiary_id=beneficiary,
             device_users=frozen_map(users if person == payer else {}),
         )
         for person in sorted(people)

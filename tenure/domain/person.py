@@ -135,8 +135,18 @@ class PersonState:
 
     @property
     def contributions(self) -> list[DeviceContribution]:
-        """The latest known contribution of every device, in key order."""
-        return [self.device_contrib[key].contribution for key in sorted(self.device_contrib)]
+        """The latest known contribution of every device, in key order (do not mutate:
+        deriving one view asks for it many times, so the last answer is kept)."""
+        global _last_contributions
+        last = _last_contributions
+        if last[0] is self:
+            return last[1]
+        answer = [self.device_contrib[key].contribution for key in sorted(self.device_contrib)]
+        _last_contributions = (self, answer)
+        return answer
+
+
+_last_contributions: tuple[PersonState | None, list[DeviceContribution]] = (None, [])
 
 
 def _earlier(left: T, right: T, key: Callable[[T], Any]) -> T:

@@ -13,13 +13,14 @@ from tenure.domain.person import PersonState
 
 def sponsored_devices(state: PersonState, as_of: datetime) -> list[str]:
     """Devices this person paid for that somebody else used by ``as_of``."""
+    members = state.members
     devices = {
         c.device_id
         for c in state.contributions
-        if c.payer_id in state.members
+        if c.payer_id in members
         and c.paid_at is not None
         and c.paid_at <= as_of
-        and any(u not in state.members and at <= as_of for u, at in c.device_users.items())
+        and any(u not in members and at <= as_of for u, at in c.device_users.items())
     }
     return sorted(devices)
 
@@ -37,10 +38,11 @@ def receives_gifts(state: PersonState, as_of: datetime) -> bool:
     for gift in state.gifts_received.values():
         if gift.at <= as_of and gift.payer_id not in state.members:
             return True
+    members = state.members
     for c in state.contributions:
-        paid_by_other = c.payer_id is not None and c.payer_id not in state.members
+        paid_by_other = c.payer_id is not None and c.payer_id not in members
         if not paid_by_other or c.paid_at is None or c.paid_at > as_of:
             continue
-        if c.beneficiary_id in state.members or any(s.first_at <= as_of for s in c.days.values()):
+        if c.beneficiary_id in members or any(s.first_at <= as_of for s in c.days.values()):
             return True
     return False

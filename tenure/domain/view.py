@@ -174,13 +174,14 @@ def _device_activation_at(state: PersonState, as_of: datetime) -> datetime | Non
 def _products(
     state: PersonState, used: dict[str, dict[date, DaySpan]], as_of: datetime
 ) -> tuple[str, ...]:
+    members = state.members
     found = {
         c.product
         for c in state.contributions
         if c.product is not None
         and (
             c.device_id in used
-            or (c.payer_id in state.members and c.paid_at is not None and c.paid_at <= as_of)
+            or (c.payer_id in members and c.paid_at is not None and c.paid_at <= as_of)
         )
     }
     return tuple(sorted(found))

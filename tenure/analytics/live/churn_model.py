@@ -1,7 +1,7 @@
 """The live return-time counts in Postgres: the churn model as a projection of the log.
 
 The derive pass queues each person it derives with their engagement days
-(:func:`queue_people`, one upsert per person into ``churn_pending``: no shared row is
+(:func:`queue_people`, one upsert of all of them into ``churn_pending``: no shared row is
 touched on the hot path). The aggregates stage :func:`drain` s the queue: for each claimed
 person it moves their gap filing (``tenure.analytics.return_times``) from what was last
 added (``churn_gap_contributions``) to what their days say now, subtracting the old counts
@@ -24,21 +24,25 @@ from tenure.analytics.churn_risk import ChurnRiskTable
 from tenure.analytics.return_times import (
     ALL,
     DEFAULT_SHRINKAGE,
+    PersonGaps,
     ReturnBucket,
     ReturnTimeCounts,
     ReturnTimeModel,
     fit,
+    gaps_from,
     person_gaps,
 )
 from tenure.domain.activity import engagement_days
 from tenure.domain.person import PersonState
 from tenure.storage.churn_risk import model_version, renew_model_version
 from tenure.storage.connection import Conn
+from tenure.storage.arrays import array_literal, date_array, int_array, text_array
 
 __all__ = [
     "Person",
     "days_of",
     "drain",
+    "filing_change",
     "histories_of",
     "queue_people",
     "read_counts",
@@ -57,28 +61,79 @@ Person = tuple[str, Iterable[date] | None, str]
 def _filing_delta(
     days: Iterable[date], group: str, sign: int, returns: Counter[Any], opened: Counter[Any]
 ) -> None:
-    gaps = person_gaps(days, group)
+    _file(person_gaps(days, group), sign, returns, opened)
+
+
+def _file(gaps: PersonGaps, sign: int, returns: Counter[Any], opened: Counter[Any]) -> None:
     for bucket, length in gaps.closed:
         returns[(bucket.key, length)] += sign
     if gaps.open_bucket is not None and gaps.open_since is not None:
         opened[(gaps.open_bucket.key, gaps.open_since)] += sign
 
 
-def _apply_counts(conn: Conn, table: str, column: str, change: Counter[Any]) -> None:
+def _common_prefix(a: Sequence[date], b: Sequence[date]) -> int:
+    n = min(len(a), len(b))
+    if a[:n] == b[:n]:
+        return n  # the usual case: days were only added after the last ones
+    return next(i for i in range(n) if a[i] != b[i])
+
+
+def filing_change(
+    before: tuple[str, Sequence[date]] | None,
+    after: tuple[str, Sequence[date]] | None,
+    returns: Counter[Any],
+    opened: Counter[Any],
+) -> None:
+    """Add to the counts the change of one person's filing from ``before`` to ``after``
+    (``(group, days)`` or ``None``): the same as removing the whole old
+    filing and adding the new one, but only the gaps after the days they share are
+    filed again."""
+    if before is not None and after is not None and before[0] == after[0]:
+        old, new = sorted(set(before[1])), sorted(set(after[1]))
+        first = max(0, _common_prefix(old, new) - 1)
+        _file(gaps_from(old, first, before[0]), -1, returns, opened)
+        _file(gaps_from(new, first, after[0]), 1, returns, opened)
+        return
+    if before is not None:
+        _filing_delta(before[1], before[0], -1, returns, opened)
+    if after is not None:
+        _filing_delta(after[1], after[0], 1, returns, opened)
+
+
+def _apply_counts(conn: Conn, table: str, column: str, kind: str, change: Counter[Any]) -> None:
     """Add signed counts to ``table`` in key order; drop the rows that reach zero."""
     rows = [(key, value, n) for (key, value), n in sorted(change.items()) if n]
     if not rows:
         return
-    with conn.cursor() as cur:
-        cur.executemany(
-            f"INSERT INTO {table} AS t (bucket, {column}, n) VALUES (%s, %s, %s)"
-            f" ON CONFLICT (bucket, {column}) DO UPDATE SET n = t.n + EXCLUDED.n",
-            rows,
-        )
-        cur.executemany(
-            f"DELETE FROM {table} WHERE bucket = %s AND {column} = %s AND n = 0",
-            [(key, value) for key, value, _ in rows],
-        )
+    keys = text_array(k for k, _, _ in rows)
+    values = array_literal([v for _, v, _ in rows], kind)
+    conn.execute(
+        f"INSERT INTO {table} AS t (bucket, {column}, n) SELECT * FROM unnest(%s::text[],"
+        f" %s::{kind}[], %s::bigint[]) ON CONFLICT (bucket, {column}) DO UPDATE"
+        " SET n = t.n + EXCLUDED.n",
+        (keys, values, int_array(n for _, _, n in rows)),
+    )
+    conn.execute(
+        f"DELETE FROM {table} t USING unnest(%s::text[], %s::{kind}[]) AS u(bucket, value)"
+        f" WHERE t.bucket = u.bucket AND t.{column} = u.value AND t.n = 0",
+        (keys, values),
+    )
+
+
+def _upsert_days(
+    conn: Conn, table: str, rows: Sequence[tuple[str, str, Sequence[date] | None]]
+) -> None:
+    """Insert or replace ``(person_id, grp, days)`` rows of ``table`` in one statement."""
+    conn.execute(
+        f"INSERT INTO {table} (person_id, grp, days) SELECT p, g, d::date[] FROM"
+        " unnest(%s::text[], %s::text[], %s::text[]) AS u(p, g, d) ON CONFLICT (person_id)"
+        " DO UPDATE SET grp = EXCLUDED.grp, days = EXCLUDED.days",
+        (
+            text_array(r[0] for r in rows),
+            text_array(r[1] for r in rows),
+            text_array(None if r[2] is None else date_array(r[2]) for r in rows),
+        ),
+    )
 
 
 def record_people(conn: Conn, people: Iterable[Person]) -> int:
@@ -110,29 +165,21 @@ def record_people(conn: Conn, people: Iterable[Person]) -> int:
             before = old.get(pid)
             if before is not None and days is not None and before == (group, days):
                 continue  # nothing changed
-            if before is not None:
-                _filing_delta(before[1], before[0], -1, returns, opened)
+            filing_change(before, (group, days) if days else None, returns, opened)
             if days:
-                _filing_delta(days, group, 1, returns, opened)
                 upserts.append((pid, group, days))
             elif before is not None:
                 removed.append(pid)
-        _apply_counts(conn, "churn_return_counts", "length", returns)
-        _apply_counts(conn, "churn_open_gaps", "since", opened)
+        _apply_counts(conn, "churn_return_counts", "length", "integer", returns)
+        _apply_counts(conn, "churn_open_gaps", "since", "date", opened)
         if any(returns.values()) or any(opened.values()):
             renew_model_version(conn)
-        with conn.cursor() as cur:
-            if upserts:
-                cur.executemany(
-                    "INSERT INTO churn_gap_contributions (person_id, grp, days)"
-                    " VALUES (%s, %s, %s) ON CONFLICT (person_id) DO UPDATE"
-                    " SET grp = EXCLUDED.grp, days = EXCLUDED.days",
-                    upserts,
-                )
-            if removed:
-                cur.execute(
-                    "DELETE FROM churn_gap_contributions WHERE person_id = ANY(%s)", (removed,)
-                )
+        if upserts:
+            _upsert_days(conn, "churn_gap_contributions", upserts)
+        if removed:
+            conn.execute(
+                "DELETE FROM churn_gap_contributions WHERE person_id = ANY(%s)", (removed,)
+            )
     return len(ids)
 
 
@@ -146,18 +193,14 @@ def record_person(
 def queue_people(conn: Conn, people: Iterable[Person]) -> int:
     """Queue people for :func:`drain` (the derive pass's hook); return how many.
 
-    One upsert per person into ``churn_pending`` (the last queued days win), in id order.
+    One upsert of every person into ``churn_pending`` (the last queued days win).
     """
-    rows = sorted(
-        (pid, group, None if days is None else sorted(set(days))) for pid, days, group in people
-    )
+    latest = {
+        pid: (group, None if days is None else sorted(set(days))) for pid, days, group in people
+    }
+    rows = [(pid, *latest[pid]) for pid in sorted(latest)]
     if rows:
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO churn_pending (person_id, grp, days) VALUES (%s, %s, %s)"
-                " ON CONFLICT (person_id) DO UPDATE SET grp = EXCLUDED.grp, days = EXCLUDED.days",
-                rows,
-            )
+        _upsert_days(conn, "churn_pending", rows)
     return len(rows)
 
 

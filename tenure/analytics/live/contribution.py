@@ -123,29 +123,50 @@ def contribution_of(row: Mapping[str, Any]) -> Contribution:
     )
 
 
+_Template = tuple[str, tuple[Any, ...], tuple[Any, ...], bool]
+"""A cell without its group: (table, key before the group, key after it, whether cohort
+groups are left out of it)."""
+
+
+def _templates(c: Contribution) -> list[_Template]:
+    """The cells of one group of ``c``, in :func:`cells` order, with the group left out."""
+    out: list[_Template] = []
+    if c.tenure_days is not None and c.last_day is not None:
+        if c.churned:
+            out.append(("survival_tenure_closed", (), (c.tenure_days,), False))
+        else:
+            out.append(("survival_tenure_open", (), (c.tenure_days, c.last_day), False))
+    for kind in MILESTONES:
+        m = c.milestone(kind)
+        if m is None:
+            continue
+        if m.reached is not None:
+            out.append(("milestone_events", (kind,), (max(0, (m.reached - m.start).days),), False))
+        else:
+            out.append(("milestone_pending", (kind,), (m.start,), False))
+    if c.cohort_week is not None:
+        out.append(("retention_cohorts", (), (c.cohort_week,), True))
+        out.extend(("retention_on", (), (c.cohort_week, w), True) for w in c.engaged_weeks)
+        if c.engaged_weeks:
+            out.append(("retention_last", (), (c.cohort_week, c.engaged_weeks[-1]), True))
+    return out
+
+
+def _in_group(templates: Iterable[_Template], g: str) -> list[_Template]:
+    if not g.startswith("cohort:"):
+        return list(templates)
+    return [t for t in templates if not t[3]]
+
+
+def _cell(template: _Template, g: str) -> Cell:
+    table, before, after, _ = template
+    return (table, (*before, g, *after))
+
+
 def cells(c: Contribution) -> list[Cell]:
     """The aggregate cells this contribution counts once in."""
-    out: list[Cell] = []
-    for g in c.groups:
-        if c.tenure_days is not None and c.last_day is not None:
-            if c.churned:
-                out.append(("survival_tenure_closed", (g, c.tenure_days)))
-            else:
-                out.append(("survival_tenure_open", (g, c.tenure_days, c.last_day)))
-        for kind in MILESTONES:
-            m = c.milestone(kind)
-            if m is None:
-                continue
-            if m.reached is not None:
-                out.append(("milestone_events", (kind, g, max(0, (m.reached - m.start).days))))
-            else:
-                out.append(("milestone_pending", (kind, g, m.start)))
-        if c.cohort_week is not None and not g.startswith("cohort:"):
-            out.append(("retention_cohorts", (g, c.cohort_week)))
-            out.extend(("retention_on", (g, c.cohort_week, w)) for w in c.engaged_weeks)
-            if c.engaged_weeks:
-                out.append(("retention_last", (g, c.cohort_week, c.engaged_weeks[-1])))
-    return out
+    templates = _templates(c)
+    return [_cell(t, g) for g in c.groups for t in _in_group(templates, g)]
 
 
 def total(contributions: Iterable[Contribution]) -> dict[Cell, int]:
@@ -157,15 +178,46 @@ def total(contributions: Iterable[Contribution]) -> dict[Cell, int]:
     return counts
 
 
+def _count(items: Iterable[Any]) -> dict[Any, int]:
+    counts: dict[Any, int] = {}
+    for item in items:
+        counts[item] = counts.get(item, 0) + 1
+    return counts
+
+
 def delta(old: Contribution | None, new: Contribution | None) -> dict[Cell, int]:
-    """Signed count changes moving one person from ``old`` to ``new`` (zeros omitted)."""
+    """Signed count changes moving one person from ``old`` to ``new`` (zeros omitted).
+
+    Equal to ``cells(new) - cells(old)`` as multisets, computed without listing both: a
+    group in both contributions changes by the difference of their per-group cells
+    (usually one tenure cell, or nothing), so the cost follows what changed.
+    """
+    before = _templates(old) if old is not None else []
+    after = _templates(new) if new is not None else []
+    old_groups = _count(old.groups) if old is not None else {}
+    new_groups = _count(new.groups) if new is not None else {}
+    moved = _count(after)
+    for t in before:
+        moved[t] = moved.get(t, 0) - 1
+    moved = {t: n for t, n in moved.items() if n}
     change: dict[Cell, int] = {}
-    if old is not None:
-        for cell in cells(old):
-            change[cell] = change.get(cell, 0) - 1
-    if new is not None:
-        for cell in cells(new):
-            change[cell] = change.get(cell, 0) + 1
+
+    def add(templates: Iterable[_Template], g: str, times: int) -> None:
+        for t in _in_group(templates, g):
+            cell = _cell(t, g)
+            change[cell] = change.get(cell, 0) + times
+
+    for g in sorted(old_groups.keys() | new_groups.keys()):
+        n_old, n_new = old_groups.get(g, 0), new_groups.get(g, 0)
+        both = min(n_old, n_new)
+        if both and moved:
+            for t in _in_group(moved, g):
+                cell = _cell(t, g)
+                change[cell] = change.get(cell, 0) + both * moved[t]
+        if n_old > both:
+            add(before, g, both - n_old)
+        if n_new > both:
+            add(after, g, n_new - both)
     return {cell: n for cell, n in change.items() if n}
 
 

@@ -27,6 +27,7 @@ from tenure.analytics.live.contribution import (
 )
 from tenure.errors import TenureError
 from tenure.storage.connection import Conn
+from tenure.storage.arrays import array_literal, int_array, text_array
 
 __all__ = [
     "AGGREGATE_TABLES",
@@ -85,11 +86,11 @@ def _milestone_cols(m: Milestone | None) -> tuple[Any, Any]:
 
 
 def contribution_row(person_id: str, c: Contribution) -> tuple[Any, ...]:
-    """The ``survival_contributions`` row of a contribution."""
+    """The ``survival_contributions`` row of a contribution (arrays as literals, for COPY)."""
     return (
-        person_id, list(c.groups), c.tenure_days, c.last_day, c.churned,
+        person_id, text_array(c.groups), c.tenure_days, c.last_day, c.churned,
         *_milestone_cols(c.activation), *_milestone_cols(c.conversion),
-        *_milestone_cols(c.repeat), c.cohort_week, list(c.engaged_weeks),
+        *_milestone_cols(c.repeat), c.cohort_week, int_array(c.engaged_weeks),
     )  # fmt: skip
 
 
@@ -127,11 +128,12 @@ def _apply_counts(conn: Conn, change: Mapping[Cell, int]) -> None:
         entries = sorted(by_table[table])
         keys = AGGREGATE_TABLES[table]
         names = [k for k, _ in keys]
-        columns = [[key[i] for key, _ in entries] for i in range(len(keys))]
+        by_column = list(zip(*(key for key, _ in entries), strict=True))
+        columns = [array_literal(by_column[i], t) for i, (_, t) in enumerate(keys)]
         counts = [n for _, n in entries]
         unnest = sql.SQL("unnest({})").format(
             sql.SQL(", ").join(
-                sql.SQL("%b::{}[]").format(sql.SQL(t)) for _, t in (*keys, ("n", "bigint"))
+                sql.SQL("%s::{}[]").format(sql.SQL(t)) for _, t in (*keys, ("n", "bigint"))
             )
         )
         t = sql.Identifier(table)
@@ -141,7 +143,7 @@ def _apply_counts(conn: Conn, change: Mapping[Cell, int]) -> None:
                 "INSERT INTO {t} ({k}, n) SELECT * FROM {u} ON CONFLICT ({k})"
                 " DO UPDATE SET n = {t}.n + EXCLUDED.n RETURNING n"
             ).format(t=t, k=key_list, u=unnest),
-            (*columns, counts),
+            (*columns, int_array(counts)),
         ).fetchall()
         if any(r[0] < 0 for r in after):
             raise AggregateError(f"{table}: a count went negative; the aggregates are corrupt")
@@ -154,7 +156,7 @@ def _apply_counts(conn: Conn, change: Mapping[Cell, int]) -> None:
             sql.SQL("DELETE FROM {t} USING {u} AS u({k}, n) WHERE {m} AND {t}.n = 0").format(
                 t=t, u=unnest, k=key_list, m=match
             ),
-            (*columns, counts),
+            (*columns, int_array(counts)),
         )
 
 
@@ -272,14 +274,14 @@ def _apply_now(conn: Conn, change: Mapping[Cell, int], churned_by: date) -> None
         return
     after = conn.execute(
         "INSERT INTO survival_tenure_now (group_key, duration_day, events, censored)"
-        " SELECT * FROM unnest(%b::text[], %b::integer[], %b::bigint[], %b::bigint[])"
+        " SELECT * FROM unnest(%s::text[], %s::integer[], %s::bigint[], %s::bigint[])"
         " ON CONFLICT (group_key, duration_day) DO UPDATE SET"
         " events = survival_tenure_now.events + EXCLUDED.events,"
         " censored = survival_tenure_now.censored + EXCLUDED.censored"
         " RETURNING events, censored",
         (
-            [k[0] for k, _ in entries], [k[1] for k, _ in entries],
-            [v[0] for _, v in entries], [v[1] for _, v in entries],
+            text_array(k[0] for k, _ in entries), int_array(k[1] for k, _ in entries),
+            int_array(v[0] for _, v in entries), int_array(v[1] for _, v in entries),
         ),
     ).fetchall()  # fmt: skip
     if any(e < 0 or c < 0 for e, c in after):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -10,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tenure.analytics.live.contribution import (
+    Contribution,
     apply_delta,
     cells,
     contribution_of,
@@ -95,6 +97,41 @@ def test_delta_is_the_difference_of_cell_counts(a: dict, b: dict) -> None:
     apply_delta(counts, delta(ca, cb))
     assert counts == total([cb])
     assert delta(ca, ca) == {}
+
+
+def _naive_delta(old: Contribution | None, new: Contribution | None) -> dict[Any, int]:
+    change: Counter[Any] = Counter(cells(new) if new is not None else [])
+    change.subtract(Counter(cells(old) if old is not None else []))
+    return {cell: n for cell, n in change.items() if n}
+
+
+@given(person_rows(), st.integers(0, 30), st.lists(st.integers(0, 30), max_size=3), st.booleans())
+def test_delta_of_a_later_row_of_the_same_person_is_the_multiset_difference(
+    a: dict, days: int, weeks: list[int], churned: bool
+) -> None:
+    """The usual change (engagement moved on, maybe a new week or stage) in the same
+    groups: ``delta`` (which only looks at what changed) equals the difference of cells."""
+    b = dict(a)
+    if a["last_engagement_at"] is not None:
+        b["last_engagement_at"] = a["last_engagement_at"] + timedelta(days=days)
+        b["tenure_days"] = a["tenure_days"] + days
+        b["engaged_weeks"] = sorted({*a["engaged_weeks"], *weeks})
+    if churned:
+        b["stage"] = "churned"
+    ca, cb = contribution_of(a), contribution_of(b)
+    for old, new in ((ca, cb), (cb, ca), (None, cb), (ca, None), (ca, ca)):
+        assert delta(old, new) == _naive_delta(old, new)
+
+
+@given(person_rows(), person_rows())
+def test_delta_of_any_two_rows_is_the_multiset_difference(a: dict, b: dict) -> None:
+    ca, cb = contribution_of(a), contribution_of(b)
+    assert delta(ca, cb) == _naive_delta(ca, cb)
+    doubled = Contribution(groups=(*ca.groups, ca.groups[0]), tenure_days=ca.tenure_days,
+                           last_day=ca.last_day, churned=ca.churned, cohort_week=ca.cohort_week,
+                           engaged_weeks=(*ca.engaged_weeks, *ca.engaged_weeks[:1]))  # fmt: skip
+    assert delta(doubled, cb) == _naive_delta(doubled, cb)
+    assert delta(cb, doubled) == _naive_delta(cb, doubled)
 
 
 def test_groups_and_cells_of_a_connected_buyer() -> None:

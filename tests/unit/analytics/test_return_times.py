@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, timedelta
 from itertools import pairwise
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lifelines import KaplanMeierFitter
 
+from tenure.analytics.live.churn_model import filing_change
 from tenure.analytics.return_times import (
     ALL,
     MAX_AGE_DAYS,
@@ -166,3 +169,40 @@ def test_long_gaps_are_censored_at_the_cap() -> None:
     people = [[0, MAX_AGE_DAYS + 50]]
     model = fit(counts_of(people), DAY0 + timedelta(days=MAX_AGE_DAYS + 60), shrinkage=0.0)
     assert model.conditional_silence(NOWHERE, MAX_AGE_DAYS - 5, 30) == 1.0
+
+
+_day_lists = st.lists(st.integers(0, 400).map(lambda n: date(2025, 1, 1) + timedelta(days=n)))
+
+
+def _full_change(
+    before: tuple[str, list[date]] | None, after: tuple[str, list[date]] | None
+) -> tuple[Counter[Any], Counter[Any]]:
+    returns: Counter[Any] = Counter()
+    opened: Counter[Any] = Counter()
+    for sign, filing in ((-1, before), (1, after)):
+        if filing is not None:
+            gaps = person_gaps(filing[1], filing[0])
+            for bucket, length in gaps.closed:
+                returns[(bucket.key, length)] += sign
+            if gaps.open_bucket is not None:
+                opened[(gaps.open_bucket.key, gaps.open_since)] += sign
+    return returns, opened
+
+
+@given(_day_lists, _day_lists, st.booleans(), st.sampled_from([ALL, "entry:x"]))
+@settings(max_examples=300)
+def test_a_filing_change_refiles_only_what_changed_but_equals_refiling_everything(
+    before: list[date], later: list[date], extend: bool, group: str
+) -> None:
+    """Days added after the known ones (the usual change), or any other change: the
+    incremental change equals removing the whole old filing and adding the new one."""
+    after = [*before, *(d + timedelta(days=401) for d in later)] if extend else later
+    for old, new in (((ALL, before), (group, after)), ((group, before), (group, after))):
+        returns: Counter[Any] = Counter()
+        opened: Counter[Any] = Counter()
+        filing_change(old, new, returns, opened)
+        want_returns, want_opened = _full_change(old, new)
+        assert {k: n for k, n in returns.items() if n} == {
+            k: n for k, n in want_returns.items() if n
+        }
+        assert {k: n for k, n in opened.items() if n} == {k: n for k, n in want_opened.items() if n}
