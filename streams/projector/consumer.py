@@ -62,6 +62,9 @@ class HotPathSettings:
     session_timeout_ms: int = 6000  # group joins take ~session_timeout/2 on Tansu
     heartbeat_interval_ms: int = 1000
     max_partition_fetch_bytes: int = 4 * 1024 * 1024
+    fetch_max_bytes: int = 16 * 1024 * 1024
+    """The most record bytes one fetch brings (aiokafka buffers a fetch's records until
+    ``getmany`` hands them out; its default is 50 MiB, more than any batch here needs)."""
 
 
 def _records(fetched: dict[TopicPartition, list[Any]]) -> Iterator[Any]:
@@ -126,6 +129,7 @@ class ProjectorHotPath(Service):
             session_timeout_ms=s.session_timeout_ms,
             heartbeat_interval_ms=s.heartbeat_interval_ms,
             max_partition_fetch_bytes=s.max_partition_fetch_bytes,
+            fetch_max_bytes=s.fetch_max_bytes,
         )
         self.consumer.subscribe(list(s.topics), listener=_Revocations(self))
         await self.consumer.start()
