@@ -17,7 +17,6 @@ import copyreg
 import gc
 import json
 import multiprocessing
-import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from tenure.domain.person import PersonState, join_persons
 from tenure.eventlog.deadletter import DeadLetter
 from tenure.projection.catch_up import ArchivedEvent, screen_archived
 from tenure.projection.person_refs import PersonRefs
+from tenure.projection.screen import unstorable
 from tenure.storage import archive, snapshots
 from tenure.storage.archive import ArchivedDocument
 
@@ -55,11 +55,16 @@ def _reduce_frozen_map(mapping: MappingProxyType[Any, Any]) -> tuple[Any, tuple[
 # them, and worker processes send their states back pickled.
 copyreg.pickle(MappingProxyType, _reduce_frozen_map)
 
-_SUSPECT = re.compile(rb"\d{19}|\d[eE][+-]?\d|\\u0000|(?i:nan|inf)")
-"""Text that may decode differently with orjson than with the standard library, or hold a
-value the projection cannot store: integers of 19 digits or more, exponents, NUL, and
-strings a float could be parsed from (``nan``, ``inf``). Without any of it, an envelope
-decodes the same with orjson and every value of its event is storable."""
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_NUMBER = b"0" * 19
+
+
+def decodes_alike(document: bytes) -> bool:
+    """Whether orjson decodes ``document`` exactly as the standard library does: it has no
+    run of 19 or more digits (orjson reads an integer beyond 64 bits as a float; shorter
+    integers, floats and strings decode the same; JSON that only the standard library
+    accepts, such as ``NaN``, fails orjson and takes the exact path)."""
+    return _LONG_NUMBER not in document.translate(_DIGITS_AS_ZERO)
 
 
 @dataclass(slots=True)
@@ -81,22 +86,24 @@ def screen_documents(
     the projection cannot store, become dead letters.
 
     The same as :func:`~tenure.projection.catch_up.screen_archived` of the rows decoded by
-    the standard library (the live catch-up's path), faster: an envelope without
-    :data:`_SUSPECT` text is decoded with orjson and needs no screening walk; any other, or
-    one that fails to parse, takes the exact path.
+    the standard library (the live catch-up's path), faster: an envelope that
+    :func:`decodes_alike` is decoded with orjson; one that fails to parse or to pass
+    :func:`~tenure.projection.screen.unstorable`, or any other, takes the exact path (which
+    writes its dead letter).
     """
     events: list[DomainEvent] = []
     dead: list[DeadLetter] = []
-    suspect = _SUSPECT.search
     loads = orjson.loads
     for row in rows:
         document = row.document
-        if suspect(document) is None:
+        if decodes_alike(document):
             try:
-                events.append(parse_event(loads(document)))
-                continue
+                event = parse_event(loads(document))
             except (ValueError, KeyError, TypeError):
-                pass  # the exact path says why
+                event = None  # the exact path says why
+            if event is not None and unstorable(event) is None:
+                events.append(event)
+                continue
         try:
             envelope = json.loads(document)
         except ValueError as exc:
