@@ -6,6 +6,7 @@ Examples::
     python -m bench --only validation --size 50000
     python -m bench --only ingest_http,archiver --broker apache-kafka
     python -m bench --only projection --size 100000 --broker apache-kafka
+    python -m bench --only replay --size 300000       # Postgres only
     python -m bench --only churn                      # no servers: simulated populations
 
 Progress and server logs go to stderr; stdout holds only the result lines.
@@ -20,7 +21,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from bench import archiver, churn, ingest_http, projection, survival, validation
+from bench import archiver, churn, ingest_http, projection, replay, survival, validation
 from bench.result import Result
 from bench.servers import BROKERS, Servers, Unavailable, servers
 
@@ -29,6 +30,7 @@ BENCHMARKS: tuple[str, ...] = (
     ingest_http.NAME,
     archiver.NAME,
     projection.NAME,
+    replay.NAME,
     survival.NAME,
     churn.NAME,
 )
@@ -63,6 +65,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="events per benchmark (defaults: "
         f"validation {validation.DEFAULT_SIZE}, ingest_http {ingest_http.DEFAULT_SIZE}, "
         f"archiver {archiver.DEFAULT_SIZE}, projection {projection.DEFAULT_SIZE}, "
+        f"replay {replay.DEFAULT_SIZE}, "
         f"survival {survival.DEFAULT_SIZE} persons, churn {churn.DEFAULT_SIZE} people)",
     )
     parser.add_argument("--broker", choices=BROKERS, default="tansu", help="default: tansu")
@@ -103,6 +106,8 @@ def run_one(name: str, args: argparse.Namespace, env: Servers | None) -> Result:
         return archiver.run(env, args.size or archiver.DEFAULT_SIZE)
     if name == projection.NAME:
         return projection.run(env, args.size or projection.DEFAULT_SIZE, mix=args.mix)
+    if name == replay.NAME:
+        return replay.run(env, args.size or replay.DEFAULT_SIZE)
     if name == survival.NAME:
         return survival.run(env, args.size or survival.DEFAULT_SIZE)
     raise ValueError(name)

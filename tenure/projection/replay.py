@@ -12,6 +12,7 @@ moves a rebuilt row back.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from tenure.projection.catch_up import converge
 from tenure.projection.derive import QueuedKey
 from tenure.projection.projector import key_dead_letter
 from tenure.projection.replay_fold import (
+    FEW_COLLECTIONS,
     POOL_FROM,
     FoldedRange,
     fold_documents,
@@ -117,9 +119,14 @@ def replay(
     """
     with ConnectionPool(database_url, min_size=1, max_size=1) as pool:
         converge(pool)
-    with psycopg.connect(database_url) as guard:
-        person_pseudonyms.lock_session_shared(guard)
-        return _replay(database_url, as_of, allowed_lateness, config, progress, workers)
+    thresholds = gc.get_threshold()
+    gc.set_threshold(*FEW_COLLECTIONS)
+    try:
+        with psycopg.connect(database_url) as guard:
+            person_pseudonyms.lock_session_shared(guard)
+            return _replay(database_url, as_of, allowed_lateness, config, progress, workers)
+    finally:
+        gc.set_threshold(*thresholds)
 
 
 def _read_and_fold(

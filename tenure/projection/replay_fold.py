@@ -42,6 +42,10 @@ from tenure.storage.archive import ArchivedDocument
 
 CHUNK = 20_000
 """Archive rows decoded and folded at a time (per worker)."""
+FEW_COLLECTIONS = (100_000, 50, 100)
+"""Garbage collector thresholds while replaying: the fold allocates millions of objects that
+live on (states), few of them in cycles; the default thresholds walk the growing heap again
+and again (as in the projector worker, docs/design/projector-throughput.md)."""
 POOL_FROM = 100_000
 """Archives of at least this many rows are read by worker processes (smaller ones in the
 replaying process: starting workers would cost more than it saves)."""
@@ -152,7 +156,7 @@ def fold_documents(
 def _fold_range_in_worker(
     database_url: str, snapshot: str, first_seq: int, last_seq: int
 ) -> FoldedRange:
-    gc.set_threshold(100_000, 50, 100)  # a large heap of long-lived states, few cycles
+    gc.set_threshold(*FEW_COLLECTIONS)
     with psycopg.connect(database_url) as conn:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         with conn.transaction():

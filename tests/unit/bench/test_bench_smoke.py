@@ -74,6 +74,7 @@ def test_cli_rejects_unknown_benchmark() -> None:
         "ingest_http",
         "archiver",
         "projection",
+        "replay",
         "survival",
         "churn",
     )
