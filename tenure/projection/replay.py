@@ -140,7 +140,7 @@ def _read_and_fold(
             total, first_seq, last_seq = archive.bounds(reader)
             progress("reading archive", 0, total)
             if workers is None:
-                workers = min(os.cpu_count() or 1, MAX_WORKERS) if total >= POOL_FROM else 1
+                workers = 1  # see docs/design/replay-cost.md: shipping states costs more
             if workers > 1 and total:
                 snapshot = snapshots.export(reader)  # valid while this transaction is open
                 parts = fold_in_workers(database_url, snapshot, first_seq, last_seq, workers)

@@ -13,7 +13,7 @@ from tests.factories import example_data, make_event
 
 def _documents() -> list[bytes]:
     at = datetime(2026, 3, 1, tzinfo=UTC)
-    plain = [json.dumps(make_event(t, n=n, at=at)).encode() for n, t in enumerate(
+    plain = [json.dumps(make_event(t, n=n, at=at, event_id=f"e-{n}")).encode() for n, t in enumerate(
         ("device.used", "device.activated", "payment.completed", "identity.linked",
          "person.erasure_requested", "feedback.submitted"))]  # fmt: skip
     used = make_event("device.used", n=1, at=at)
@@ -26,6 +26,8 @@ def _documents() -> list[bytes]:
     big["data"]["items"][0]["amount_minor"] = 2**64  # beyond 64 bits: out_of_range
     digits = json.loads(json.dumps(pay))
     digits["data"]["items"][0]["amount_minor"] = "9_999_999_999_999_999_999"
+    exponent = json.loads(json.dumps(pay))
+    exponent["data"]["items"][0]["amount_minor"] = 1e19  # int(1e19) is past 64 bits
     just = json.loads(json.dumps(pay))
     just["data"]["items"][0]["amount_minor"] = 2**63 - 1  # the largest storable
     return [
@@ -40,8 +42,12 @@ def _documents() -> list[bytes]:
         variant(duration_s="1_0"),
         variant(duration_s="\u0661\u0662"),  # Arabic-Indic digits: float() reads 12
         variant(duration_s=1e308),
+        variant(duration_s="1e19"),
+        variant(duration_s=".5E+400"),
+        variant(duration_s="12_3"),
         json.dumps(big).encode(),
         json.dumps(digits).encode(),
+        json.dumps(exponent).encode(),
         json.dumps(just).encode(),
         b'{"specversion": "1.0", "type": "no.such.type", "id": "x", "source": "s"}',
         b'{"specversion": "1.0"}',
@@ -58,4 +64,4 @@ def test_fast_screen_equals_the_exact_one() -> None:
     assert dead == letters
     assert len(events) >= 7 and len(dead) >= 5
     assert not decodes_alike(b'{"amount_minor": 18446744073709551616}')
-    assert sum(decodes_alike(d) for d in _documents()) >= 15  # most take the fast path
+    assert all(decodes_alike(d) for d in _documents()[:6])  # plain events: the fast path
