@@ -13,7 +13,6 @@ moves a rebuilt row back.
 from __future__ import annotations
 
 import gc
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,7 +34,6 @@ from tenure.projection.derive import QueuedKey
 from tenure.projection.projector import key_dead_letter
 from tenure.projection.replay_fold import (
     FEW_COLLECTIONS,
-    POOL_FROM,
     FoldedRange,
     fold_documents,
     fold_in_workers,
@@ -45,8 +43,6 @@ from tenure.projection.watermark import DEFAULT_ALLOWED_LATENESS, watermark
 from tenure.storage import archive, person_pseudonyms, snapshots
 from tenure.storage.read_models import Checkpoint, device_row, person_row, rebuild
 
-MAX_WORKERS = 4
-"""The most processes that read and fold the archive."""
 T = TypeVar("T")
 Progress = Callable[[str, int, int], None]
 """Called with (phase, done, total) as the replay advances."""
@@ -103,7 +99,7 @@ def replay(
     allowed_lateness: timedelta = DEFAULT_ALLOWED_LATENESS,
     config: LifecycleConfig = DEFAULT_CONFIG,
     progress: Progress = lambda phase, done, total: None,
-    workers: int | None = None,
+    workers: int = 1,
 ) -> ReplayResult:
     """Rebuild ``persons`` and ``devices`` from the archive; return what was done.
 
@@ -114,8 +110,9 @@ def replay(
     its write (docs/design/erasure.md); the convergence runs before the lock is taken, as it
     may itself purge an erased human (which takes the lock exclusively).
 
-    ``workers``: processes that read and fold the archive (default: one per core, up to
-    four, for archives of at least ``POOL_FROM`` rows; else the replaying process alone).
+    ``workers``: processes that read and fold seq ranges of the archive (default one: the
+    replaying process; more cost more CPU than they save on a 2-core machine, as each ships
+    its raw states back, see docs/design/replay-cost.md).
     """
     with ConnectionPool(database_url, min_size=1, max_size=1) as pool:
         converge(pool)
@@ -130,17 +127,15 @@ def replay(
 
 
 def _read_and_fold(
-    database_url: str, workers: int | None, progress: Progress
+    database_url: str, workers: int, progress: Progress
 ) -> tuple[RawWorld, FoldedRange, int]:
-    """The archive (one snapshot) folded into raw states: by worker processes over seq
-    ranges for a large archive, else here; with the ranges' totals and the last seq."""
+    """The archive (one snapshot) folded into raw states: here, or by ``workers`` processes
+    over seq ranges; with the ranges' totals and the last seq."""
     with psycopg.connect(database_url) as reader:
         reader.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one snapshot
         with reader.transaction():
             total, first_seq, last_seq = archive.bounds(reader)
             progress("reading archive", 0, total)
-            if workers is None:
-                workers = 1  # see docs/design/replay-cost.md: shipping states costs more
             if workers > 1 and total:
                 snapshot = snapshots.export(reader)  # valid while this transaction is open
                 parts = fold_in_workers(database_url, snapshot, first_seq, last_seq, workers)
@@ -163,7 +158,7 @@ def _replay(
     allowed_lateness: timedelta,
     config: LifecycleConfig,
     progress: Progress,
-    workers: int | None,
+    workers: int,
 ) -> ReplayResult:
     raw, totals, last_seq = _read_and_fold(database_url, workers, progress)
     progress("folding", 0, 1)

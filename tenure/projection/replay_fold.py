@@ -1,8 +1,8 @@
 """``tenure replay``'s first stage: the archive folded into raw states, chunk by chunk.
 
-The archive is read in seq ranges, one per worker process (each imports the replay's
-snapshot, so all see the same rows), and each range in chunks through a server-side
-cursor: memory holds one chunk of events and the raw states folded so far, never the
+The archive is read in seq ranges (one, or one per worker process, each importing the
+replay's snapshot so all see the same rows), and each range in chunks through a
+server-side cursor: memory holds one chunk of events and the raw states folded so far, never the
 whole archive. Per chunk the envelopes are decoded with orjson and screened cheaply (see
 :func:`screen_documents`), person ids resolved from their tokens, and the events folded
 into the range's raw states with the live apply stage's per-key functions
@@ -46,9 +46,6 @@ FEW_COLLECTIONS = (100_000, 50, 100)
 """Garbage collector thresholds while replaying: the fold allocates millions of objects that
 live on (states), few of them in cycles; the default thresholds walk the growing heap again
 and again (as in the projector worker, docs/design/projector-throughput.md)."""
-POOL_FROM = 100_000
-"""Archives of at least this many rows are read by worker processes (smaller ones in the
-replaying process: starting workers would cost more than it saves)."""
 
 
 def _reduce_frozen_map(mapping: MappingProxyType[Any, Any]) -> tuple[Any, tuple[Any, ...]]:

@@ -13,9 +13,12 @@ from tests.factories import example_data, make_event
 
 def _documents() -> list[bytes]:
     at = datetime(2026, 3, 1, tzinfo=UTC)
-    plain = [json.dumps(make_event(t, n=n, at=at, event_id=f"e-{n}")).encode() for n, t in enumerate(
-        ("device.used", "device.activated", "payment.completed", "identity.linked",
-         "person.erasure_requested", "feedback.submitted"))]  # fmt: skip
+    kinds = ("device.used", "device.activated", "payment.completed", "identity.linked",
+             "person.erasure_requested", "feedback.submitted")  # fmt: skip
+    plain = [
+        json.dumps(make_event(t, n=n, at=at, event_id=f"e-{n}")).encode()
+        for n, t in enumerate(kinds)
+    ]
     used = make_event("device.used", n=1, at=at)
 
     def variant(**data: object) -> bytes:
