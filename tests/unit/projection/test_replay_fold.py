@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from itertools import pairwise
 from functools import cache
 
 from hypothesis import given, settings
@@ -33,7 +34,7 @@ def test_ranges_folded_in_chunks_and_joined_equal_the_fold(
     random.Random(seed).shuffle(events)
     points = sorted({0, len(events), *(int(c * len(events)) for c in cuts)})
     parts = []
-    for start, end in zip(points, points[1:], strict=False):
+    for start, end in pairwise(points):
         folded = FoldedRange()
         for at in range(start, end, chunk):
             fold_chunk(folded, events[at : min(at + chunk, end)])
