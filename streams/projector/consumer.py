@@ -18,8 +18,12 @@ stopped by the faust worker) around its own :class:`aiokafka.AIOKafkaConsumer`:
   failed write stops the process (exit code 70, uncommitted records are delivered again:
   every write is a merge, so a repeat is harmless);
 - before partitions are revoked, the batch in flight is finished and committed and the
-  cached raw states dropped (the cache is checked against each row's version, so this
-  bounds memory; it is not needed for correctness).
+  cached raw states dropped (their keys may now be another worker's; the cache is checked
+  against each row's version, so this is not needed for correctness, and it is bounded in
+  bytes anyway: ``TENURE_PROJECTOR_CACHE_MB``);
+- memory: aiokafka buffers at most ``fetch_max_bytes`` (16 MiB) of fetched records, and at
+  most two batches of ``batch_max`` records are decoded at a time (one prepared, one
+  being written).
 """
 
 from __future__ import annotations
