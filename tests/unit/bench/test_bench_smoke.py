@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bench import archiver, ingest_http, validation
+from bench import archiver, ingest_http, replay, validation
 from bench.__main__ import BENCHMARKS, main, parse_args
 from bench.events import BREAKAGES, WEIGHTS, event_mix
 from bench.records import ingest_records
@@ -108,3 +108,11 @@ def test_ingest_http_benchmark_tiny(tansu_servers: Servers) -> None:
 @pytest.mark.tier_embedded_only
 def test_archiver_benchmark_tiny(tansu_servers: Servers) -> None:
     _check(archiver.run(tansu_servers, 60, max_poll_records=20), "archiver")
+
+
+@pytest.mark.postgres
+@pytest.mark.tier_embedded_only
+def test_replay_benchmark_tiny(tansu_servers: Servers) -> None:
+    line = _check(replay.run(tansu_servers, 400), "replay")
+    measured = line["measured"]
+    assert isinstance(measured, dict) and measured["peak_rss_mib"] > 0
