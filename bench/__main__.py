@@ -6,6 +6,7 @@ Examples::
     python -m bench --only validation --size 50000
     python -m bench --only ingest_http,archiver --broker apache-kafka
     python -m bench --only projection --size 100000 --broker apache-kafka
+    python -m bench --only replay --size 300000       # Postgres only
     python -m bench --only churn                      # no servers: simulated populations
     python -m bench --only freshness --duration 120   # tenure up under sustained ingest
     python -m bench --only scale --persons 1000000 --events 10000000 --broker apache-kafka
@@ -30,6 +31,7 @@ from bench import (
     freshness,
     ingest_http,
     projection,
+    replay,
     scale,
     survival,
     validation,
@@ -43,6 +45,7 @@ BENCHMARKS: tuple[str, ...] = (
     archiver.NAME,
     projection.NAME,
     derive.NAME,
+    replay.NAME,
     survival.NAME,
     churn.NAME,
     freshness.NAME,
@@ -85,6 +88,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         f"validation {validation.DEFAULT_SIZE}, ingest_http {ingest_http.DEFAULT_SIZE}, "
         f"archiver {archiver.DEFAULT_SIZE}, projection {projection.DEFAULT_SIZE}, "
         f"derive {derive.DEFAULT_SIZE} persons, "
+        f"replay {replay.DEFAULT_SIZE}, "
         f"survival {survival.DEFAULT_SIZE} persons, churn {churn.DEFAULT_SIZE} people)",
     )
     parser.add_argument("--broker", choices=BROKERS, default="tansu", help="default: tansu")
@@ -165,6 +169,8 @@ def run_one(name: str, args: argparse.Namespace, env: Servers | None) -> Result:
         return projection.run(env, args.size or projection.DEFAULT_SIZE, mix=args.mix)
     if name == derive.NAME:
         return derive.run(env, args.size or derive.DEFAULT_SIZE)
+    if name == replay.NAME:
+        return replay.run(env, args.size or replay.DEFAULT_SIZE)
     if name == survival.NAME:
         return survival.run(env, args.size or survival.DEFAULT_SIZE)
     if name == scale.NAME:

@@ -14,6 +14,7 @@ uses the benchmarks' ten-type mix (links and erasures included).
   (read from its ``/metrics``); the first batch is not timed, like the group join.
 - Derive: after the apply stage is done, persons/s the same worker derives until its
   queues are empty.
+- Memory: the worker's peak resident set (``VmHWM``) once the queues are empty.
 
 The run fails unless the raw states in Postgres equal the pure fold of the events, the
 committed offsets are at the end of every partition, and the derived ``persons`` rows equal
@@ -39,7 +40,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.events import Event, event_mix
 from bench.records import ingest_records, produce_all
 from bench.result import Result, rate
-from bench.servers import CpuMeter, Servers, broker_pid
+from bench.servers import CpuMeter, Servers, broker_pid, peak_rss_mib
 from streams.projector.app import BATCH_MAX, GROUP_ID
 from streams.projector.consumer import HotPathSettings
 from tenure.contract.topics import CANONICAL_TOPICS
@@ -294,6 +295,7 @@ def run(servers: Servers, size: int = DEFAULT_SIZE, mix: str = "device") -> Resu
             _say(f"applied {size - first[0]} events in {t_end - t_first:.2f} s; deriving ...")
             t_derived = _wait(lambda: _backlog(database_url) == 0, "the derive queues to drain")
             derived = _persons_derived(_metrics(port)) - _persons_derived(at_end)
+            peak_rss = peak_rss_mib(worker.pid) if worker.pid else None
         finally:
             worker.stop()
         load_after = os.getloadavg()
@@ -328,6 +330,7 @@ def run(servers: Servers, size: int = DEFAULT_SIZE, mix: str = "device") -> Resu
             "cpu_seconds": cpu,
             "derive_persons_per_s": rate(derived, derive_s),
             "derive_seconds_after_apply": round(derive_s, 3),
+            "projector_peak_rss_mib": peak_rss,
         },
         baseline={
             "what": "aiokafka getmany, projector fetch settings, fresh group, same topics",

@@ -183,6 +183,19 @@ class CpuMeter:
         return used
 
 
+def peak_rss_mib(pid: int) -> float | None:
+    """The most resident memory process ``pid`` has used so far (``VmHWM``), in MiB
+    (``None`` without ``/proc``)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
 def broker_pid(broker: LocalBroker) -> int | None:
     """The broker's process id, when Tenure started it."""
     process = getattr(broker, "process", None)

@@ -21,6 +21,12 @@ class Setting:
     meaning: str
 
 
+MIN_PROJECTOR_CACHE_MB = 8
+"""The smallest TENURE_PROJECTOR_CACHE_MB accepted (a smaller cache would hold too few states
+of one derive pass to save anything)."""
+DEFAULT_PROJECTOR_CACHE_MB = 128
+"""TENURE_PROJECTOR_CACHE_MB's default (the settings table says the same)."""
+
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "TENURE_KAFKA_BOOTSTRAP",
@@ -64,6 +70,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "TENURE_EMBEDDED_POSTGRES_PORT", "0", "Port of the embedded Postgres (0: pick a free one)."
+    ),
+    Setting(
+        "TENURE_PROJECTOR_CACHE_MB",
+        str(DEFAULT_PROJECTOR_CACHE_MB),
+        "MiB of decoded raw states and resolved person ids a projector worker keeps in memory "
+        "(least recently used evicted first; a miss only costs a database read). At least 8.",
     ),
     Setting(
         "TENURE_LOG_LEVEL",
@@ -125,6 +137,7 @@ class TenureConfig:
     max_body_bytes: int
     embedded_broker_port: int
     embedded_postgres_port: int
+    projector_cache_mb: int
     log_level: str
     log_format: str
 
@@ -150,6 +163,7 @@ class TenureConfig:
             max_body_bytes=_int(e, "TENURE_MAX_BODY_BYTES"),
             embedded_broker_port=_int(e, "TENURE_EMBEDDED_BROKER_PORT"),
             embedded_postgres_port=_int(e, "TENURE_EMBEDDED_POSTGRES_PORT"),
+            projector_cache_mb=_int(e, "TENURE_PROJECTOR_CACHE_MB"),
             log_level=(_get(e, "TENURE_LOG_LEVEL") or "INFO").upper(),
             log_format=(_get(e, "TENURE_LOG_FORMAT") or "text").lower(),
         )
@@ -176,6 +190,11 @@ class TenureConfig:
         ):
             if value < 0:
                 raise ValueError(f"{name} must not be negative, got {value}")
+        if config.projector_cache_mb < MIN_PROJECTOR_CACHE_MB:
+            raise ValueError(
+                f"TENURE_PROJECTOR_CACHE_MB must be at least {MIN_PROJECTOR_CACHE_MB}, "
+                f"got {config.projector_cache_mb}"
+            )
         return config
 
 

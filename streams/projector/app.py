@@ -25,6 +25,7 @@ import faust
 from streams.faust_app import tenure_faust_app
 from streams.projector import metrics
 from streams.projector.consumer import HotPathSettings, ProjectorHotPath
+from tenure.config import DEFAULT_PROJECTOR_CACHE_MB
 from tenure.contract.topics import CANONICAL_TOPICS
 from tenure.projection.catch_up import verify_convergence
 from tenure.projection.projector import Projector
@@ -136,9 +137,15 @@ def create_app(
 
 
 def run(
-    bootstrap: str, database_url: str, datadir: Path, allowed_lateness: timedelta, log_level: str
+    bootstrap: str,
+    database_url: str,
+    datadir: Path,
+    allowed_lateness: timedelta,
+    log_level: str,
+    cache_mb: int = DEFAULT_PROJECTOR_CACHE_MB,
 ) -> None:
-    """Run one projector worker process until stopped."""
+    """Run one projector worker process until stopped (``cache_mb``: the bound of its
+    in-memory caches, ``TENURE_PROJECTOR_CACHE_MB``)."""
     import gc
 
     from psycopg_pool import ConnectionPool
@@ -164,7 +171,9 @@ def run(
         **database_pool_options(),
     )
     publisher = EventPublisher(bootstrap)
-    projector = Projector(pool, publisher, allowed_lateness=allowed_lateness)
+    projector = Projector(
+        pool, publisher, allowed_lateness=allowed_lateness, cache_bytes=cache_mb << 20
+    )
     app = create_app(bootstrap, datadir, projector)
     try:
         # logging is the tenure command's (one format for every process), not faust's

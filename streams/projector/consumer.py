@@ -18,8 +18,12 @@ stopped by the faust worker) around its own :class:`aiokafka.AIOKafkaConsumer`:
   failed write stops the process (exit code 70, uncommitted records are delivered again:
   every write is a merge, so a repeat is harmless);
 - before partitions are revoked, the batch in flight is finished and committed and the
-  cached raw states dropped (the cache is checked against each row's version, so this
-  bounds memory; it is not needed for correctness).
+  cached raw states dropped (their keys may now be another worker's; the cache is checked
+  against each row's version, so this is not needed for correctness, and it is bounded in
+  bytes anyway: ``TENURE_PROJECTOR_CACHE_MB``);
+- memory: aiokafka buffers at most ``fetch_max_bytes`` (16 MiB) of fetched records, and at
+  most two batches of ``batch_max`` records are decoded at a time (one prepared, one
+  being written).
 """
 
 from __future__ import annotations
@@ -62,6 +66,9 @@ class HotPathSettings:
     session_timeout_ms: int = 6000  # group joins take ~session_timeout/2 on Tansu
     heartbeat_interval_ms: int = 1000
     max_partition_fetch_bytes: int = 4 * 1024 * 1024
+    fetch_max_bytes: int = 16 * 1024 * 1024
+    """The most record bytes one fetch brings (aiokafka buffers a fetch's records until
+    ``getmany`` hands them out; its default is 50 MiB, more than any batch here needs)."""
 
 
 def _records(fetched: dict[TopicPartition, list[Any]]) -> Iterator[Any]:
@@ -126,6 +133,7 @@ class ProjectorHotPath(Service):
             session_timeout_ms=s.session_timeout_ms,
             heartbeat_interval_ms=s.heartbeat_interval_ms,
             max_partition_fetch_bytes=s.max_partition_fetch_bytes,
+            fetch_max_bytes=s.fetch_max_bytes,
         )
         self.consumer.subscribe(list(s.topics), listener=_Revocations(self))
         await self.consumer.start()

@@ -430,6 +430,7 @@ def worker_projector(
         Path(config.state_dir) / "faust",
         timedelta(seconds=config.allowed_lateness_s),
         config.log_level,
+        config.projector_cache_mb,
     )
 
 

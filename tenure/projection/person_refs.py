@@ -15,6 +15,8 @@ resolved, renames the ids that became erased.
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -33,7 +35,13 @@ Source = Conn | ConnectionPool
 """A connection, or a pool to take one from only when the database must be asked."""
 
 _RESOLVE_CHUNK = 10_000
-_CACHE_LIMIT = 500_000
+ENTRY_OVERHEAD = 100
+"""Bytes of one resolved id besides its two strings: its dict slot and hash entry."""
+
+
+def resolution_bytes(token: str, person_id: str) -> int:
+    """The memory of one cached resolution ``token -> person_id``."""
+    return sys.getsizeof(token) + sys.getsizeof(person_id) + ENTRY_OVERHEAD
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +69,13 @@ def _earliest(times: dict[str, datetime], person_id: str, at: datetime) -> None:
 class PersonRefs:
     """Resolves person ids of decoded events for one database (one per process)."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit_bytes: int = 16 << 20) -> None:
         self._ids: dict[str, str] = {}
-        """Known token -> person id."""
+        """Known token -> person id, the oldest first."""
+        self.limit_bytes = limit_bytes
+        self.used_bytes = 0
+        """The estimated bytes of ``_ids`` (:func:`resolution_bytes`), within ``limit_bytes``."""
+        self._lock = threading.RLock()  # the apply stage's threads share one PersonRefs
         self._erased: frozenset[str] = frozenset()
         self._generation = -1
         self._pseudonymiser: Pseudonymiser | None = None
@@ -72,7 +84,8 @@ class PersonRefs:
         """Start with a pseudonymiser and known ``token -> id`` pairs, no erasures (for
         benchmarks: then :meth:`resolve` of known tokens asks no database)."""
         self._pseudonymiser = pseudonymiser
-        self._ids.update(known)
+        for token, person_id in known.items():
+            self._remember(token, person_id)
         self._generation = max(self._generation, 0)
 
     def pseudonymiser(self, conn: Conn) -> Pseudonymiser:
@@ -87,9 +100,23 @@ class PersonRefs:
         if generation != self._generation:
             self._erased = erased
             self._generation = generation
-            for token in erased & self._ids.keys():
-                del self._ids[token]
+            with self._lock:
+                for token in erased & self._ids.keys():
+                    self._drop(token)
         return generation
+
+    def _remember(self, token: str, person_id: str) -> None:
+        """Cache a resolution; drop the oldest ones while over the byte bound."""
+        with self._lock:
+            if token in self._ids:
+                self._drop(token)
+            self._ids[token] = person_id
+            self.used_bytes += resolution_bytes(token, person_id)
+            while self.used_bytes > self.limit_bytes and self._ids:
+                self._drop(next(iter(self._ids)))
+
+    def _drop(self, token: str) -> None:
+        self.used_bytes -= resolution_bytes(token, self._ids.pop(token))
 
     @contextmanager
     def _connected(self, source: Source | None) -> Iterator[Conn]:
@@ -151,13 +178,11 @@ class PersonRefs:
 
     def _resolve_misses(self, conn: Conn, misses: set[str], mapping: dict[str, str]) -> None:
         ordered = sorted(misses)
-        if len(self._ids) + len(ordered) > _CACHE_LIMIT:
-            self._ids.clear()
         for start in range(0, len(ordered), _RESOLVE_CHUNK):
             found = person_pseudonyms.resolve(conn, ordered[start : start + _RESOLVE_CHUNK])
             for token, person_id in found.items():
                 if person_id is not None:
-                    self._ids[token] = person_id
+                    self._remember(token, person_id)
                     mapping[token] = person_id
 
     def hold(self, conn: Conn, batch: ResolvedBatch) -> list[DomainEvent]:
@@ -175,6 +200,7 @@ class PersonRefs:
     def forget(self, person_ids: Iterable[str]) -> None:
         """Drop cached resolutions to ``person_ids`` (after this process erased them)."""
         gone = set(person_ids)
-        for token in [t for t, p in self._ids.items() if p in gone]:
-            del self._ids[token]
+        with self._lock:
+            for token in [t for t, p in self._ids.items() if p in gone]:
+                self._drop(token)
         self._generation = -1  # re-read the erased tokens before the next resolution

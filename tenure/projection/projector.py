@@ -23,6 +23,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from tenure.analytics.live import stage as survival_stage
+from tenure.config import DEFAULT_PROJECTOR_CACHE_MB
 from tenure.domain.config import LifecycleConfig
 from tenure.domain.events import DomainEvent, parse_event
 from tenure.domain.view import DEFAULT_CONFIG
@@ -49,7 +50,7 @@ from tenure.projection.derive import (
 from tenure.projection.erasure import purge
 from tenure.projection.outbox import publish_pending
 from tenure.projection.person_refs import PersonRefs, ResolvedBatch
-from tenure.projection.raw_cache import RawCaches
+from tenure.projection.raw_cache import RAW_STATES_SHARE, RawCaches
 from tenure.storage import person_pseudonyms
 from tenure.storage.connection import CONFLICTS
 
@@ -187,7 +188,11 @@ class PreparedParse:
 
 
 class Projector:
-    """Applies batches to the raw states and derives read models and transitions."""
+    """Applies batches to the raw states and derives read models and transitions.
+
+    ``cache_bytes`` bounds the decoded raw states (90 %) and resolved person ids (10 %) the
+    projector keeps in memory (``TENURE_PROJECTOR_CACHE_MB``).
+    """
 
     def __init__(
         self,
@@ -199,6 +204,7 @@ class Projector:
         derive_budget_s: float = 0.5,
         derive_chunk: int = 500,
         live_aggregates: bool = True,
+        cache_bytes: int = DEFAULT_PROJECTOR_CACHE_MB << 20,
     ) -> None:
         self.pool = pool
         self.publisher = publisher
@@ -208,8 +214,9 @@ class Projector:
         self.derive_chunk = derive_chunk
         self.live_aggregates = live_aggregates  # False: benchmarks measure without the stage
         self.totals = ProjectorTotals()
-        self.caches = RawCaches()
-        self.refs = PersonRefs()
+        raw_bytes = int(cache_bytes * RAW_STATES_SHARE)
+        self.caches = RawCaches(raw_bytes)
+        self.refs = PersonRefs(cache_bytes - raw_bytes)
         self.last_write_s = 0.0
         self.dead_letters = DeadLetterSink("projector", publisher)
         self.derive_dead_letters = DeadLetterSink("derive", publisher)

@@ -89,13 +89,14 @@ def compact(conn: Conn, kind: RawTable[S], cache: StateCache[S], states: Mapping
     if not states:
         return
     keys = sorted(states)
+    documents = {k: kind.encode(states[k]) for k in keys}
     written = conn.execute(
         sql.SQL(
             "INSERT INTO {t} ({k}, state) SELECT key, value FROM jsonb_each(%s::jsonb)"
             " ORDER BY key ON CONFLICT ({k}) DO UPDATE SET state = EXCLUDED.state"
             " RETURNING {k}, xmin::text::bigint"
         ).format(k=sql.Identifier(kind.key), t=sql.Identifier(kind.table)),
-        (payload({k: kind.encode(states[k]) for k in keys}),),
+        (payload(documents),),
     ).fetchall()
     conn.execute(
         sql.SQL("DELETE FROM {d} WHERE {k} = ANY(%b)").format(
@@ -103,4 +104,5 @@ def compact(conn: Conn, kind: RawTable[S], cache: StateCache[S], states: Mapping
         ),
         (keys,),
     )
-    cache.put({str(k): int(x) for k, x in written}, states)
+    chars = {k: len(doc) for k, doc in documents.items()}  # UTF-8 bytes: at least the characters
+    cache.put({str(k): int(x) for k, x in written}, states, chars)

@@ -12,7 +12,8 @@ moves a rebuilt row back.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import gc
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -23,18 +24,25 @@ from psycopg_pool import ConnectionPool
 from tenure.analytics.live import churn_model
 from tenure.domain.config import LifecycleConfig
 from tenure.domain.device_view import derive_device
-from tenure.domain.events import DomainEvent
+from tenure.domain.neighbourhood import RawWorld
+from tenure.domain.person import PersonState
 from tenure.domain.schedule import next_change_at
-from tenure.domain.view import DEFAULT_CONFIG
-from tenure.domain.world import World, fold, views
+from tenure.domain.view import DEFAULT_CONFIG, derive
+from tenure.domain.world import World, assemble
 from tenure.eventlog.deadletter import DeadLetter, DeadLetterSink
 from tenure.eventlog.isolation import poison_category
-from tenure.projection.catch_up import ArchivedEvent, converge, screen_archived
+from tenure.projection.catch_up import converge
 from tenure.projection.derive import QueuedKey
-from tenure.projection.person_refs import PersonRefs
 from tenure.projection.projector import key_dead_letter
+from tenure.projection.replay_fold import (
+    FEW_COLLECTIONS,
+    FoldedRange,
+    fold_documents,
+    fold_in_workers,
+    join_ranges,
+)
 from tenure.projection.watermark import DEFAULT_ALLOWED_LATENESS, watermark
-from tenure.storage import person_pseudonyms
+from tenure.storage import archive, person_pseudonyms, snapshots
 from tenure.storage.read_models import Checkpoint, device_row, person_row, rebuild
 
 T = TypeVar("T")
@@ -55,65 +63,34 @@ class ReplayResult:
     """Archive rows (or read-model keys) that could not be replayed, dead-lettered."""
 
 
-def _read_events(
-    conn: psycopg.Connection[Any], total: int, progress: Progress
-) -> tuple[list[DomainEvent], datetime | None, list[DeadLetter]]:
-    """Every archived event, screened: rows that are not events or carry a value the
-    projection cannot store become dead letters (the projection's catch-up parks the same
-    ones), so one such row cannot stop a rebuild."""
-    events: list[DomainEvent] = []
-    dead: list[DeadLetter] = []
-    latest: datetime | None = None
-    n = 0
-    for chunk in _archive_chunks(conn):
-        kept, letters = screen_archived(chunk)
-        dead += letters
-        for _, event in kept:
-            events.append(event)
-            if latest is None or event.at > latest:
-                latest = event.at
-        n += len(chunk)
-        progress("reading archive", n, total)
-    progress("reading archive", n, total)
-    return PersonRefs().resolve(conn, events).events, latest, dead  # tokens -> person ids
-
-
-def _archive_chunks(
-    conn: psycopg.Connection[Any], size: int = 5000
-) -> Iterator[list[ArchivedEvent]]:
-    with conn.cursor(name="tenure_replay_read") as cur:
-        cur.itersize = size
-        cur.execute(
-            "SELECT seq, envelope, topic, kafka_partition, record_key FROM event_archive"
-            " ORDER BY seq"
-        )
-        chunk: list[ArchivedEvent] = []
-        for r in cur:
-            chunk.append(ArchivedEvent(int(r[0]), r[1], str(r[2]), int(r[3]), str(r[4])))
-            if len(chunk) >= size:
-                yield chunk
-                chunk = []
-        if chunk:
-            yield chunk
-
-
 def _rows(
-    items: Sequence[T], row: Callable[[T], tuple[Any, ...]], key: Callable[[T], QueuedKey]
-) -> tuple[list[tuple[Any, ...]], list[DeadLetter]]:
-    """Build the read-model rows; a key whose row cannot be built (e.g. a sum over the
-    64-bit range) becomes a dead letter instead of failing the rebuild."""
-    rows: list[tuple[Any, ...]] = []
-    dead: list[DeadLetter] = []
+    items: Iterable[T],
+    row: Callable[[T], tuple[Any, ...]],
+    key: Callable[[T], QueuedKey],
+    dead: list[DeadLetter],
+) -> Iterator[tuple[Any, ...]]:
+    """The read-model rows, built as they are written; a key whose row cannot be built
+    (e.g. a sum over the 64-bit range) becomes a dead letter (appended to ``dead``) instead
+    of failing the rebuild."""
     for item in items:
         try:
-            rows.append(row(item))
+            built = row(item)
         except Exception as exc:
             category = poison_category(exc)
             if category is None:
                 raise
             letter = key_dead_letter(key(item), category, f"{type(exc).__name__}: {exc}"[:500])
             dead.append(letter)
-    return rows, dead
+            continue
+        yield built
+
+
+def _stored_person_row(
+    state: PersonState, at: datetime, config: LifecycleConfig, aliases: Sequence[str]
+) -> tuple[Any, ...]:
+    """A stored ``persons`` row: the view's columns, then its schedule (``next_change_at``)."""
+    view = derive(state, at, config)
+    return (*person_row(view, aliases), next_change_at(state, view, config))
 
 
 def aliases_by_person(world: World) -> dict[str, list[str]]:
@@ -132,6 +109,7 @@ def replay(
     allowed_lateness: timedelta = DEFAULT_ALLOWED_LATENESS,
     config: LifecycleConfig = DEFAULT_CONFIG,
     progress: Progress = lambda phase, done, total: None,
+    workers: int = 1,
 ) -> ReplayResult:
     """Rebuild ``persons`` and ``devices`` from the archive; return what was done.
 
@@ -141,12 +119,47 @@ def replay(
     rebuild holds the erasure lock shared throughout, so no purge runs between its read and
     its write (docs/design/erasure.md); the convergence runs before the lock is taken, as it
     may itself purge an erased human (which takes the lock exclusively).
+
+    ``workers``: processes that read and fold seq ranges of the archive (default one: the
+    replaying process; more cost more CPU than they save on a 2-core machine, as each ships
+    its raw states back, see docs/design/replay-cost.md).
     """
     with ConnectionPool(database_url, min_size=1, max_size=1) as pool:
         converge(pool)
-    with psycopg.connect(database_url) as guard:
-        person_pseudonyms.lock_session_shared(guard)
-        return _replay(database_url, as_of, allowed_lateness, config, progress)
+    thresholds = gc.get_threshold()
+    gc.set_threshold(*FEW_COLLECTIONS)
+    try:
+        with psycopg.connect(database_url) as guard:
+            person_pseudonyms.lock_session_shared(guard)
+            return _replay(database_url, as_of, allowed_lateness, config, progress, workers)
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+def _read_and_fold(
+    database_url: str, workers: int, progress: Progress
+) -> tuple[RawWorld, FoldedRange, int]:
+    """The archive (one snapshot) folded into raw states: here, or by ``workers`` processes
+    over seq ranges; with the ranges' totals and the last seq."""
+    with psycopg.connect(database_url) as reader:
+        reader.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one snapshot
+        with reader.transaction():
+            total, first_seq, last_seq = archive.bounds(reader)
+            progress("reading archive", 0, total)
+            if workers > 1 and total:
+                snapshot = snapshots.export(reader)  # valid while this transaction is open
+                parts = fold_in_workers(database_url, snapshot, first_seq, last_seq, workers)
+            else:
+                done = [0]
+
+                def on_chunk(rows: int) -> None:
+                    done[0] += rows
+                    progress("reading archive", done[0], total)
+
+                parts = [fold_documents(reader, first_seq, last_seq, on_chunk)]
+    progress("reading archive", total, total)
+    raw, totals = join_ranges(parts)
+    return raw, totals, last_seq
 
 
 def _replay(
@@ -155,48 +168,43 @@ def _replay(
     allowed_lateness: timedelta,
     config: LifecycleConfig,
     progress: Progress,
+    workers: int,
 ) -> ReplayResult:
-    with psycopg.connect(database_url) as reader:
-        reader.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one snapshot
-        with reader.transaction():
-            row = reader.execute(
-                "SELECT count(*), coalesce(max(seq), 0) FROM event_archive"
-            ).fetchone()
-            total, last_seq = (int(row[0]), int(row[1])) if row else (0, 0)
-            events, latest, dead = _read_events(reader, total, progress)
+    raw, totals, last_seq = _read_and_fold(database_url, workers, progress)
     progress("folding", 0, 1)
-    world = fold(events)
+    world = assemble(raw.devices, raw.person_states, raw.identity)
+    del raw
     progress("folding", 1, 1)
-    instant = as_of or watermark(latest, allowed_lateness)
-    person_views = views(world, instant, config) if instant is not None else {}
+    instant = as_of or watermark(totals.latest, allowed_lateness)
     aliases = aliases_by_person(world)
-    person_rows, dead_persons = _rows(
-        sorted(person_views.items()),
-        lambda item: (
-            *person_row(item[1], aliases.get(item[0], ())),
-            next_change_at(world.persons[item[0]], item[1], config),  # the schedule
-        ),
+    letters = list(totals.dead)
+    at = instant or datetime.min  # no instant: no events, so no person rows
+    humans = [(p, s) for p, s in sorted(world.persons.items()) if not s.erased and instant]
+    person_rows = _rows(
+        humans,
+        lambda item: _stored_person_row(item[1], at, config, aliases.get(item[0], ())),
         lambda item: ("person", item[0]),
+        letters,
     )
-    device_rows, dead_devices = _rows(
+    device_rows = _rows(
         sorted(world.devices.items()),
         lambda item: device_row(derive_device(item[1])),
         lambda item: ("device", item[0]),
+        letters,
     )
-    letters = [*dead, *dead_persons, *dead_devices]
-    progress("writing", 0, len(person_rows) + len(device_rows))
+    progress("writing", 0, len(world.persons) + len(world.devices))
     with psycopg.connect(database_url) as writer:
-        sink = DeadLetterSink("replay")
-        with writer.transaction():
-            sink.store(writer, letters)
-        sink.count(letters)
         n_persons, n_devices = rebuild(
             writer,
             person_rows,
             device_rows,
-            Checkpoint("lifecycle", instant, last_seq, len(events)),
+            Checkpoint("lifecycle", instant, last_seq, totals.events),
         )
         if instant is not None:  # hook: the churn model's counts from the same fold
             churn_model.rebuild(writer, churn_model.histories_of(world.persons, instant))
+        sink = DeadLetterSink("replay")
+        with writer.transaction():
+            sink.store(writer, letters)
+        sink.count(letters)
     progress("writing", n_persons + n_devices, n_persons + n_devices)
-    return ReplayResult(len(events), last_seq, instant, n_persons, n_devices, len(letters))
+    return ReplayResult(totals.events, last_seq, instant, n_persons, n_devices, len(letters))

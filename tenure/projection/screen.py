@@ -48,6 +48,32 @@ def _problem(value: Any, where: str) -> Unprocessable | None:
     return None
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+"""The field names of each dataclass met (``dataclasses.fields`` costs more than the walk)."""
+
+
+def _clean(value: Any) -> bool:
+    """Whether :func:`_problem` finds nothing in ``value`` (the same walk, without building
+    the paths it reports)."""
+    if isinstance(value, str):
+        return "\x00" not in value
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return INT64_MIN <= value <= INT64_MAX
+    if isinstance(value, float):
+        return value == value and value not in (float("inf"), float("-inf"))
+    if isinstance(value, tuple):
+        return all(_clean(item) for item in value)
+    kind = type(value)
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        if not is_dataclass(value):
+            return True
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in fields(value))
+    return all(_clean(getattr(value, name)) for name in names)
+
+
 def unstorable(event: DomainEvent) -> Unprocessable | None:
     """Why ``event`` cannot be stored by the projection (``None`` when it can)."""
-    return _problem(event, "")
+    return None if _clean(event) else _problem(event, "")

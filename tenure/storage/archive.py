@@ -72,3 +72,42 @@ def read_envelopes(
         cur.execute("SELECT envelope FROM event_archive ORDER BY seq")
         for (envelope,) in cur:
             yield envelope
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedDocument:
+    """An archive row as replay reads it: the envelope as JSON text (UTF-8), not decoded."""
+
+    seq: int
+    document: bytes
+    topic: str
+    partition: int
+    record_key: str
+
+
+def bounds(conn: psycopg.Connection[Any]) -> tuple[int, int, int]:
+    """``(rows, first seq, last seq)`` of the archive in the caller's snapshot (seqs 0 when
+    it is empty)."""
+    row = conn.execute(
+        "SELECT count(*), coalesce(min(seq), 0), coalesce(max(seq), 0) FROM event_archive"
+    ).fetchone()
+    return (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
+
+
+def read_documents(
+    conn: psycopg.Connection[Any], first_seq: int, last_seq: int, chunk: int = 10_000
+) -> Iterator[list[ArchivedDocument]]:
+    """The archive rows with ``first_seq <= seq <= last_seq`` in seq order, ``chunk`` rows at
+    a time, through a server-side cursor (memory stays one chunk, whatever the range)."""
+    with conn.cursor(name="tenure_archive_documents") as cur:
+        cur.itersize = chunk
+        cur.execute(
+            "SELECT seq, envelope::text, topic, kafka_partition, record_key FROM event_archive"
+            " WHERE seq BETWEEN %s AND %s ORDER BY seq",
+            (first_seq, last_seq),
+        )
+        while rows := cur.fetchmany(chunk):
+            yield [
+                ArchivedDocument(int(r[0]), str(r[1]).encode(), str(r[2]), int(r[3]), str(r[4]))
+                for r in rows
+            ]

@@ -166,7 +166,7 @@ class _ClearedMeanwhile(StateCache[DeviceState]):
     """A cache another thread clears (partitions revoked) while a read is in flight."""
 
     def fresh(self, key: str, xmin: int) -> DeviceState | None:
-        self.entries.clear()
+        self.clear()
         return None
 
 
@@ -179,3 +179,23 @@ def test_states_dropped_from_the_cache_during_a_read_are_read_again(database_url
         _compact_everything(conn, caches)
         cleared = _ClearedMeanwhile(entries=dict(caches.devices.entries))
         assert read_cached(conn, DEVICES, cleared, sorted(want)).states == want
+
+
+def test_a_cache_far_smaller_than_the_states_reads_the_same(database_url: str) -> None:
+    """A byte bound that holds a fraction of the states evicts, stays within the bound, and
+    every read still equals the pure fold."""
+    events = _events(seed=7)
+    want = raw_fold(events)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        _apply_in_batches(conn, events, seed=4)
+        caches = RawCaches(limit_bytes=60_000)
+        _compact_everything(conn, caches)
+        for _ in range(2):  # the second round reads through a cache full of the first
+            devices = read_cached(conn, DEVICES, caches.devices, sorted(want.devices)).states
+            persons = read_cached(conn, PERSONS, caches.persons, sorted(want.person_states))
+            assert devices == dict(want.devices)
+            assert persons.states == dict(want.person_states)
+        for cache in (caches.devices, caches.persons):
+            assert 0 < cache.used_bytes <= cache.limit_bytes
+        assert caches.devices.evicted > 0 and caches.persons.evicted > 0
+        assert caches.devices.hits > 0  # it is still used

@@ -14,6 +14,8 @@ def test_defaults() -> None:
     assert config.kafka_bootstrap is None and config.database_url is None
     assert config.topic_partitions == 4 and config.future_tolerance_s == 300
     assert config.max_batch_events == 1000 and config.max_body_bytes == 1 << 20
+    assert config.projector_cache_mb == 128
+    assert TenureConfig.from_env({"TENURE_PROJECTOR_CACHE_MB": "64"}).projector_cache_mb == 64
 
 
 def test_env_overrides_and_empty_means_default() -> None:
@@ -36,6 +38,8 @@ def test_env_overrides_and_empty_means_default() -> None:
         ("TENURE_FUTURE_TOLERANCE_S", "-1", "must not be negative"),
         ("TENURE_LOG_FORMAT", "xml", "must be one of text, json"),
         ("TENURE_LOG_LEVEL", "loud", "must be one of DEBUG, INFO"),
+        ("TENURE_PROJECTOR_CACHE_MB", "7", "at least 8"),
+        ("TENURE_PROJECTOR_CACHE_MB", "lots", "must be an integer"),
     ],
 )
 def test_bad_values_are_clear_errors(name: str, value: str, message: str) -> None:

@@ -34,9 +34,9 @@ from tenure.analytics.return_times import (
 )
 from tenure.domain.activity import engagement_days
 from tenure.domain.person import PersonState
+from tenure.storage.arrays import array_literal, date_array, int_array, text_array
 from tenure.storage.churn_risk import model_version, renew_model_version
 from tenure.storage.connection import Conn
-from tenure.storage.arrays import array_literal, date_array, int_array, text_array
 
 __all__ = [
     "Person",

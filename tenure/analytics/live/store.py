@@ -26,8 +26,8 @@ from tenure.analytics.live.contribution import (
     delta,
 )
 from tenure.errors import TenureError
-from tenure.storage.connection import Conn
 from tenure.storage.arrays import array_literal, int_array, text_array
+from tenure.storage.connection import Conn
 
 __all__ = [
     "AGGREGATE_TABLES",

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bench import archiver, derive, ingest_http, validation
+from bench import archiver, derive, ingest_http, replay, validation
 from bench.__main__ import BENCHMARKS, main, parse_args
 from bench.events import BREAKAGES, WEIGHTS, event_mix
 from bench.records import ingest_records
@@ -75,6 +75,7 @@ def test_cli_rejects_unknown_benchmark() -> None:
         "archiver",
         "projection",
         "derive",
+        "replay",
         "survival",
         "churn",
         "freshness",
@@ -120,3 +121,11 @@ def test_derive_benchmark_tiny(tansu_servers: Servers) -> None:
     assert isinstance(measured, dict) and measured["rows_due"] == measured["rows_rederived"]
     params = line["params"]
     assert isinstance(params, dict) and params["persons_in_read_model"] == 150  # filled up
+
+
+@pytest.mark.postgres
+@pytest.mark.tier_embedded_only
+def test_replay_benchmark_tiny(tansu_servers: Servers) -> None:
+    line = _check(replay.run(tansu_servers, 400), "replay")
+    measured = line["measured"]
+    assert isinstance(measured, dict) and measured["peak_rss_mib"] > 0
