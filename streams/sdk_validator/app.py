@@ -29,7 +29,7 @@ from streams.sdk_validator.routing import route_sdk_record
 from tenure.contract.topics import SDK_EVENTS
 from tenure.eventlog.deadletter import DeadLetter, DeadLetterSink
 from tenure.eventlog.isolation import Poisoned, poison_category
-from tenure.eventlog.publisher import EventPublisher, OutgoingRecord
+from tenure.eventlog.publisher import OutgoingRecord
 from tenure.privacy.boundary import VaultConnection, tokenised
 
 APP_ID = "tenure-sdk-validator"
@@ -104,21 +104,21 @@ def create_app(
     bootstrap: str,
     datadir: Path,
     future_tolerance: timedelta,
-    database_url: str,
+    *,
+    pool: ConnectionPool,
+    vault: VaultConnection,
+    dead_letters: DeadLetterSink,
 ) -> faust.App:
     """Build the faust application (one agent) for the given broker.
 
-    ``database_url`` is where dead letters are recorded and where the vault is that
-    forwarded events' person-id tokens are registered in before they are sent. The process
-    is wired by :mod:`tenure.entrypoints.sdk_validator`.
+    ``pool`` (opened when the agent starts) is where dead letters are recorded,
+    ``dead_letters`` parks them, and ``vault`` is where forwarded events' person-id tokens
+    are registered before they are sent. The process is wired by
+    :mod:`tenure.entrypoints.sdk_validator`.
     """
-    url = database_url
     app = tenure_faust_app(APP_ID, bootstrap, datadir)
     source = app.topic(SDK_EVENTS, key_serializer="raw", value_serializer="raw")
     sinks: dict[str, Any] = {}
-    pool = ConnectionPool(url, min_size=0, max_size=1, open=False)
-    vault = VaultConnection(url)
-    dead_letters = DeadLetterSink(STAGE, EventPublisher(bootstrap))
 
     async def forward(routed: OutgoingRecord) -> Any:
         sink = sinks.get(routed.topic)

@@ -5,9 +5,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from streams.sdk_validator.app import create_app
+from streams.sdk_validator.app import STAGE, create_app
 from tenure.config import Settings
-from tenure.entrypoints.bootstrap import faust_datadir, run_faust_worker, serve_metrics
+from tenure.entrypoints.bootstrap import (
+    database_pool,
+    faust_datadir,
+    run_faust_worker,
+    serve_metrics,
+)
+from tenure.eventlog.deadletter import DeadLetterSink
+from tenure.eventlog.publisher import EventPublisher
+from tenure.privacy.boundary import VaultConnection
 
 
 def run(settings: Settings) -> None:
@@ -17,10 +25,20 @@ def run(settings: Settings) -> None:
     """
     config = settings.config
     serve_metrics(settings, config.sdk_validator_metrics_port)
+    bootstrap = settings.broker()
+    # One connection, opened when the agent starts; the agent retries while it is away.
+    pool = database_pool(settings, min_size=0, max_size=1, open=False, short_timeouts=False)
+    publisher = EventPublisher(bootstrap)
     faust_app = create_app(
-        settings.broker(),
+        bootstrap,
         faust_datadir(settings),
         timedelta(seconds=config.future_tolerance_s),
-        settings.database_url,
+        pool=pool,
+        vault=VaultConnection(settings.database_url),
+        dead_letters=DeadLetterSink(STAGE, publisher),
     )
-    run_faust_worker(faust_app, settings)
+    try:
+        run_faust_worker(faust_app, settings)
+    finally:
+        publisher.close()
+        pool.close()
