@@ -18,15 +18,13 @@ from rich.progress import TaskID
 
 from tenure.cli.preflight import (
     SettingError,
-    check_database,
-    check_kafka,
     command_settings,
     configuration,
     database_url,
     entry_settings,
     kafka_bootstrap,
+    platform_config,
 )
-from tenure.config import TenureConfig
 
 app = typer.Typer(
     help="Tenure: live customer and user lifecycle projections.", no_args_is_help=True
@@ -72,11 +70,6 @@ def tenure_options(
     """Tenure: live customer and user lifecycle projections."""
 
 
-def _config() -> TenureConfig:
-    """The configuration from the environment, with logging set up as it says."""
-    return configuration()
-
-
 @app.command()
 def up(
     demo: bool = typer.Option(
@@ -86,12 +79,7 @@ def up(
     """Start the platform (embedded broker and Postgres unless configured), until Ctrl-C."""
     from tenure.entrypoints import platform
 
-    config = _config()
-    if config.database_url:  # an external server: say clearly when it is unusable
-        check_database(config.database_url)
-    if config.kafka_bootstrap:
-        check_kafka(config.kafka_bootstrap)
-    code = platform.run(config, demo=demo)
+    code = platform.run(platform_config(configuration()), demo=demo)
     if code:
         raise typer.Exit(code)
 
@@ -106,7 +94,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON for sc
 
     from tenure.platform.status import read_status
 
-    config = _config()
+    config = configuration()
     current = read_status(config.state_dir)
     if current is None:
         if as_json:
@@ -128,7 +116,7 @@ def migrate_command() -> None:
 
     from tenure.storage.migrations import migrate
 
-    config = _config()
+    config = configuration()
     with psycopg.connect(database_url(config)) as conn:
         applied = migrate(conn)
     console.print(
@@ -142,7 +130,7 @@ def topics_create() -> None:
     """Create Tenure's topics with explicit partition counts."""
     from tenure.eventlog.admin import ensure_topics
 
-    config = _config()
+    config = configuration()
     created = ensure_topics(
         kafka_bootstrap(config), config.topic_partitions, config.topic_replication
     )
@@ -159,7 +147,7 @@ def token_create(
 
     from tenure.storage.tokens import create_token
 
-    config = _config()
+    config = configuration()
     with psycopg.connect(database_url(config)) as conn:
         try:
             print(create_token(conn, producer, scope))
@@ -174,7 +162,7 @@ def token_list() -> None:
 
     from tenure.storage.tokens import list_tokens
 
-    config = _config()
+    config = configuration()
     with psycopg.connect(database_url(config)) as conn:
         for t in list_tokens(conn):
             state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
@@ -191,7 +179,7 @@ def token_revoke(token_id: str) -> None:
 
     from tenure.storage.tokens import revoke_token
 
-    config = _config()
+    config = configuration()
     with psycopg.connect(database_url(config)) as conn:
         if not revoke_token(conn, token_id):
             console.print(f"no active token {token_id}")
@@ -236,7 +224,7 @@ def replay(
 
     from tenure.entrypoints import replay as entry
 
-    settings = command_settings(_config())
+    settings = command_settings(configuration())
     instant = _parse_instant(as_of) if as_of else None
     if metrics_port is not None:
         console.print(f"replay progress on http://127.0.0.1:{metrics_port}/metrics")
@@ -266,7 +254,7 @@ def serve_ingest(
     """Serve the ingest API (POST /v1/events) with /metrics and /healthz."""
     from tenure.entrypoints import ingest
 
-    config = _config()
+    config = configuration()
     config = replace(
         config, ingest_host=host or config.ingest_host, ingest_port=port or config.ingest_port
     )
@@ -281,7 +269,7 @@ def serve_query(
     """Serve the query API (persons, devices) with /metrics and /healthz."""
     from tenure.entrypoints import query
 
-    config = _config()
+    config = configuration()
     config = replace(
         config, ingest_host=host or config.ingest_host, query_port=port or config.query_port
     )
@@ -295,7 +283,7 @@ def worker_archiver(
     """Archive every event of the canonical topics in Postgres."""
     from tenure.entrypoints import archiver
 
-    config = _config()
+    config = configuration()
     config = replace(config, archiver_metrics_port=metrics_port or config.archiver_metrics_port)
     archiver.run(entry_settings(config, kafka=True))
 
@@ -307,7 +295,7 @@ def worker_sdk_validator(
     """Validate events written by SDK clients; forward or dead-letter them (faust)."""
     from tenure.entrypoints import sdk_validator
 
-    config = _config()
+    config = configuration()
     config = replace(
         config, sdk_validator_metrics_port=metrics_port or config.sdk_validator_metrics_port
     )
@@ -322,7 +310,7 @@ def worker_projector(
     """Project the canonical topics into lifecycle state, read models and transitions."""
     from tenure.entrypoints import projector
 
-    config = _config()
+    config = configuration()
     config = replace(config, projector_metrics_port=metrics_port or config.projector_metrics_port)
     projector.run(entry_settings(config, kafka=True))
 

@@ -138,6 +138,16 @@ def entry_settings(config: TenureConfig, *, kafka: bool) -> Settings:
     return Settings(config, check_database(config.database_url), bootstrap)
 
 
+def platform_config(config: TenureConfig) -> TenureConfig:
+    """The settings of ``tenure up``: an external server its variable names is checked (say
+    clearly when it is unusable); an unset one is started embedded."""
+    if config.database_url:
+        check_database(config.database_url)
+    if config.kafka_bootstrap:
+        check_kafka(config.kafka_bootstrap)
+    return config
+
+
 def command_settings(config: TenureConfig, *, kafka: bool = False) -> Settings:
     """The settings of a one-off command: each server its variable names, else that of the
     running ``tenure up``; the database checked.
