@@ -198,6 +198,27 @@ class TenureConfig:
         return config
 
 
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What an entry point runs with: the configuration and the servers checked to answer.
+
+    The command line builds it once per process (``tenure.cli.preflight``): the environment
+    read and validated by :meth:`TenureConfig.from_env`, the database (every entry point has
+    one) and, for those that use Kafka, the broker, each checked to answer. Entry points
+    (``tenure.entrypoints``) take it and read nothing else from the environment.
+    """
+
+    config: TenureConfig
+    database_url: str
+    kafka_bootstrap: str | None = None
+
+    def broker(self) -> str:
+        """The Kafka bootstrap servers; only entry points given a broker call this."""
+        if self.kafka_bootstrap is None:
+            raise ValueError("this entry point needs Kafka, and no broker was checked")
+        return self.kafka_bootstrap
+
+
 def settings_table_markdown() -> str:
     """Render :data:`SETTINGS` as the Markdown table the docs carry."""
     rows = ["| variable | default | meaning |", "| --- | --- | --- |"]

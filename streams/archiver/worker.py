@@ -187,23 +187,3 @@ class Archiver:
         """Leave the group and close the clients."""
         self.consumer.close()
         self.publisher.close()
-
-
-def main(group_id: str = GROUP_ID) -> None:
-    """Run one archiver from the environment's configuration until SIGTERM or SIGINT."""
-    import signal
-
-    from tenure.config import TenureConfig
-
-    config = TenureConfig.from_env()
-    if not config.kafka_bootstrap or not config.database_url:
-        raise SystemExit("TENURE_KAFKA_BOOTSTRAP and TENURE_DATABASE_URL must be set")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    with ConnectionPool(config.database_url, min_size=1, max_size=2) as pool:
-        archiver = Archiver(config.kafka_bootstrap, pool, group_id=group_id)
-        try:
-            archiver.run(stop)
-        finally:
-            archiver.close()

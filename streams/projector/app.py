@@ -7,16 +7,15 @@ faust worker starts and stops; it owns an aiokafka consumer in the consumer grou
 records/s here, see ``docs/design/projector-throughput.md``). A faust timer runs the
 derive stage: queued persons and devices become read-model rows and transitions, which
 are then published. The two stages share nothing but Postgres, so derive may lag the
-apply stage and catches up in its time slices.
+apply stage and catches up in its time slices. The process (pool, publisher, projector,
+faust worker) is wired by :mod:`tenure.entrypoints.projector`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +24,10 @@ import faust
 from streams.faust_app import tenure_faust_app
 from streams.projector import metrics
 from streams.projector.consumer import HotPathSettings, ProjectorHotPath
-from tenure.config import DEFAULT_PROJECTOR_CACHE_MB
 from tenure.contract.topics import CANONICAL_TOPICS
 from tenure.projection.catch_up import verify_convergence
 from tenure.projection.projector import Projector
-from tenure.runtime.database import DATABASE_UNAVAILABLE, database_pool_options
+from tenure.runtime.database import DATABASE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +45,8 @@ STARVED_AFTER_S = 10.0
 gets a small slice (a fifth of the budget, 50 keys), so a sustained overload cannot stop
 the read models altogether."""
 SWITCH_INTERVAL_S = 0.0005
-"""The interpreter's thread switch interval in the worker (see ``run``)."""
+"""The interpreter's thread switch interval in the worker (see
+``tenure.entrypoints.projector.run``, which starts the worker)."""
 VERIFY_EVERY_S = 10.0
 """How often the worker advances the convergence checkpoint (see
 ``tenure.projection.catch_up.verify_convergence``)."""
@@ -134,52 +133,3 @@ def create_app(
             log.exception("verifying the convergence checkpoint failed; will retry")
 
     return app
-
-
-def run(
-    bootstrap: str,
-    database_url: str,
-    datadir: Path,
-    allowed_lateness: timedelta,
-    log_level: str,
-    cache_mb: int = DEFAULT_PROJECTOR_CACHE_MB,
-) -> None:
-    """Run one projector worker process until stopped (``cache_mb``: the bound of its
-    in-memory caches, ``TENURE_PROJECTOR_CACHE_MB``)."""
-    import gc
-
-    from psycopg_pool import ConnectionPool
-
-    # The hot path allocates millions of short-lived objects over a large live heap of
-    # cached states: collecting the young generation less often saves ~18% of its CPU
-    # (see docs/design/projector-throughput.md).
-    gc.set_threshold(100_000, 50, 100)
-    # The write thread waits on Postgres many times per batch while the event loop thread
-    # decodes and folds the next one; with the default 5 ms switch interval each wake-up
-    # of the write thread waits for the GIL (a convoy), and the writes fall behind.
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
-
-    from tenure.eventlog.publisher import EventPublisher
-
-    pool = ConnectionPool(
-        database_url,
-        min_size=2,
-        max_size=4,
-        open=True,
-        # Short timeouts: a dead database is an error within seconds (the batch is written
-        # again later), and a restarted one is used again within seconds.
-        **database_pool_options(),
-    )
-    publisher = EventPublisher(bootstrap)
-    projector = Projector(
-        pool, publisher, allowed_lateness=allowed_lateness, cache_bytes=cache_mb << 20
-    )
-    app = create_app(bootstrap, datadir, projector)
-    try:
-        # logging is the tenure command's (one format for every process), not faust's
-        worker = faust.Worker(app, loglevel=log_level, quiet=True, override_logging=False)
-        worker.spinner = None  # no terminal escapes in a log file
-        worker.execute_from_commandline()
-    finally:
-        publisher.close()
-        pool.close()

@@ -3,8 +3,8 @@
 Valid events go to their canonical topic (keyed as the ingest service keys them); every
 other record is dead-lettered with the reason: invalid events, records the validator
 cannot read or re-encode (an error while routing it), and records the broker refuses on
-their own (e.g. over its size limit). Dead letters go to the dead-letter topic and, when
-``TENURE_DATABASE_URL`` is set, to the ``dead_letters`` table. Sends and dead letters are
+their own (e.g. over its size limit). Dead letters go to the dead-letter topic and to the
+``dead_letters`` table. Sends and dead letters are
 acknowledged before faust commits the batch's offsets, so nothing is lost in between; a
 transient failure (broker or database away) is retried, never dead-lettered.
 """
@@ -29,7 +29,7 @@ from streams.sdk_validator.routing import route_sdk_record
 from tenure.contract.topics import SDK_EVENTS
 from tenure.eventlog.deadletter import DeadLetter, DeadLetterSink
 from tenure.eventlog.isolation import Poisoned, poison_category
-from tenure.eventlog.publisher import EventPublisher, OutgoingRecord
+from tenure.eventlog.publisher import OutgoingRecord
 from tenure.privacy.boundary import VaultConnection, tokenised
 
 APP_ID = "tenure-sdk-validator"
@@ -104,25 +104,21 @@ def create_app(
     bootstrap: str,
     datadir: Path,
     future_tolerance: timedelta,
-    database_url: str | None = None,
+    *,
+    pool: ConnectionPool,
+    vault: VaultConnection,
+    dead_letters: DeadLetterSink,
 ) -> faust.App:
     """Build the faust application (one agent) for the given broker.
 
-    ``database_url`` (default: ``TENURE_DATABASE_URL``) is where dead letters are recorded
-    and where the vault is that forwarded events' person-id tokens are registered in before
-    they are sent.
+    ``pool`` (opened when the agent starts) is where dead letters are recorded,
+    ``dead_letters`` parks them, and ``vault`` is where forwarded events' person-id tokens
+    are registered before they are sent. The process is wired by
+    :mod:`tenure.entrypoints.sdk_validator`.
     """
-    from tenure.config import TenureConfig
-
-    url = database_url or TenureConfig.from_env().database_url
-    if not url:
-        raise ValueError("the SDK validator needs a database (TENURE_DATABASE_URL)")
     app = tenure_faust_app(APP_ID, bootstrap, datadir)
     source = app.topic(SDK_EVENTS, key_serializer="raw", value_serializer="raw")
     sinks: dict[str, Any] = {}
-    pool = ConnectionPool(url, min_size=0, max_size=1, open=False)
-    vault = VaultConnection(url)
-    dead_letters = DeadLetterSink(STAGE, EventPublisher(bootstrap))
 
     async def forward(routed: OutgoingRecord) -> Any:
         sink = sinks.get(routed.topic)

@@ -1,20 +1,30 @@
-"""The ``tenure`` command."""
+"""The ``tenure`` command: it parses the arguments, builds the settings once
+(:mod:`tenure.cli.preflight`) and calls an entry point's ``run`` (:mod:`tenure.entrypoints`).
+
+Options that name a port or an interface (``--port``, ``--metrics-port``, ``--host``) take
+the place of the matching setting before the settings are checked.
+"""
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 import time
-from datetime import datetime, timedelta
-from pathlib import Path
+from dataclasses import replace
+from datetime import datetime
 
 import typer
 from rich.console import Console
 from rich.progress import TaskID
 
-from tenure.cli.preflight import SettingError, check_database, check_kafka, configuration
-from tenure.config import TenureConfig
+from tenure.cli.preflight import (
+    SettingError,
+    command_settings,
+    configuration,
+    database_url,
+    entry_settings,
+    kafka_bootstrap,
+    platform_config,
+)
 
 app = typer.Typer(
     help="Tenure: live customer and user lifecycle projections.", no_args_is_help=True
@@ -60,48 +70,6 @@ def tenure_options(
     """Tenure: live customer and user lifecycle projections."""
 
 
-def _config() -> TenureConfig:
-    """The configuration from the environment, with logging set up as it says."""
-    return configuration()
-
-
-def _running(config: TenureConfig, configured: str | None, env: str, field: str) -> str:
-    """A server's address: its environment variable, else that of a running `tenure up`."""
-    if configured:
-        return configured
-    from tenure.platform.status import read_status
-
-    status = read_status(config.state_dir)
-    if status is None:
-        raise SettingError(f"{env} is unset and no `tenure up` is running in {config.state_dir}")
-    return str(getattr(status, field))
-
-
-def _database_url(config: TenureConfig) -> str:
-    """The database: TENURE_DATABASE_URL, else the one of a running `tenure up`; reachable."""
-    return check_database(
-        _running(config, config.database_url, "TENURE_DATABASE_URL", "database_url")
-    )
-
-
-def _kafka_bootstrap(config: TenureConfig) -> str:
-    """The broker: TENURE_KAFKA_BOOTSTRAP, else the one of a running `tenure up`; reachable."""
-    return check_kafka(
-        _running(config, config.kafka_bootstrap, "TENURE_KAFKA_BOOTSTRAP", "kafka_bootstrap")
-    )
-
-
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-
-    def handler(signum: int, frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
-    return stop
-
-
 @app.command()
 def up(
     demo: bool = typer.Option(
@@ -109,51 +77,11 @@ def up(
     ),
 ) -> None:
     """Start the platform (embedded broker and Postgres unless configured), until Ctrl-C."""
-    from tenure.platform.supervisor import Platform
-    from tenure.runtime.process import StartupError
+    from tenure.entrypoints import platform
 
-    config = _config()
-    if config.database_url:  # an external server: say clearly when it is unusable
-        check_database(config.database_url)
-    if config.kafka_bootstrap:
-        check_kafka(config.kafka_bootstrap)
-    platform = Platform(config, demo=demo)
-    stop = _stop_on_signals()
-    try:
-        with console.status("starting Tenure ..."):
-            status = platform.start()
-    except (StartupError, OSError) as exc:
-        platform.stop()
-        console.print(f"[red]Tenure did not start:[/red] {exc}")
-        raise typer.Exit(1) from None
-    except BaseException:
-        platform.stop()
-        raise
-    console.print("[green]Tenure is up.[/green] Ctrl-C stops everything.")
-    console.print(
-        f"  ingest      {status.ingest_url}/v1/events  (OpenAPI: {status.ingest_url}/docs)"
-    )
-    console.print(
-        f"  query       {status.query_url}/v1/persons  (OpenAPI: {status.query_url}/docs)"
-    )
-    for name, url in status.metrics_urls.items():
-        console.print(f"  metrics     {name}: {url}")
-    console.print(f"  kafka       {status.kafka_bootstrap} ({status.broker})")
-    from tenure.platform.status import redact_url
-
-    postgres = redact_url(status.database_url)
-    console.print(f"  postgres    {postgres} ({status.postgres}; password: `tenure status --json`)")
-    console.print(f"  logs        {config.state_dir / 'logs'}")
-    console.print("  tokens      tenure token create --producer NAME [--scope read]")
-    console.print("  rebuild     tenure replay [--metrics-port PORT]")
-    console.print(f"  dashboard   {status.dashboard_url}", soft_wrap=True, highlight=False)
-    if not sys.stdout.isatty():  # scripts reading our output get the endpoints as JSON
-        print(status.to_json(redact=True), flush=True)
-    try:
-        platform.watch(stop)
-    finally:
-        console.print("stopping Tenure ...")
-        platform.stop()
+    code = platform.run(platform_config(configuration()), demo=demo)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()
@@ -166,7 +94,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON for sc
 
     from tenure.platform.status import read_status
 
-    config = _config()
+    config = configuration()
     current = read_status(config.state_dir)
     if current is None:
         if as_json:
@@ -188,8 +116,8 @@ def migrate_command() -> None:
 
     from tenure.storage.migrations import migrate
 
-    config = _config()
-    with psycopg.connect(_database_url(config)) as conn:
+    config = configuration()
+    with psycopg.connect(database_url(config)) as conn:
         applied = migrate(conn)
     console.print(
         f"applied {len(applied)} migration(s): "
@@ -202,9 +130,9 @@ def topics_create() -> None:
     """Create Tenure's topics with explicit partition counts."""
     from tenure.eventlog.admin import ensure_topics
 
-    config = _config()
+    config = configuration()
     created = ensure_topics(
-        _kafka_bootstrap(config), config.topic_partitions, config.topic_replication
+        kafka_bootstrap(config), config.topic_partitions, config.topic_replication
     )
     console.print(f"created {len(created)} topic(s): {', '.join(created) or 'all existed'}")
 
@@ -219,8 +147,8 @@ def token_create(
 
     from tenure.storage.tokens import create_token
 
-    config = _config()
-    with psycopg.connect(_database_url(config)) as conn:
+    config = configuration()
+    with psycopg.connect(database_url(config)) as conn:
         try:
             print(create_token(conn, producer, scope))
         except ValueError as exc:
@@ -234,8 +162,8 @@ def token_list() -> None:
 
     from tenure.storage.tokens import list_tokens
 
-    config = _config()
-    with psycopg.connect(_database_url(config)) as conn:
+    config = configuration()
+    with psycopg.connect(database_url(config)) as conn:
         for t in list_tokens(conn):
             state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
             print(
@@ -251,8 +179,8 @@ def token_revoke(token_id: str) -> None:
 
     from tenure.storage.tokens import revoke_token
 
-    config = _config()
-    with psycopg.connect(_database_url(config)) as conn:
+    config = configuration()
+    with psycopg.connect(database_url(config)) as conn:
         if not revoke_token(conn, token_id):
             console.print(f"no active token {token_id}")
             raise typer.Exit(1)
@@ -294,18 +222,12 @@ def replay(
     """Rebuild every lifecycle read model from the durable archive and swap it in."""
     from rich.progress import Progress
 
-    from tenure.cli import replay_metrics
-    from tenure.projection.replay import replay as run_replay
+    from tenure.entrypoints import replay as entry
 
-    config = _config()
-    database_url = _database_url(config)
+    settings = command_settings(configuration())
     instant = _parse_instant(as_of) if as_of else None
     if metrics_port is not None:
-        from prometheus_client import start_http_server
-
-        start_http_server(metrics_port, addr=config.ingest_host)
         console.print(f"replay progress on http://127.0.0.1:{metrics_port}/metrics")
-    replay_metrics.start()
     with Progress(console=console, transient=True) as bar:
         tasks: dict[str, TaskID] = {}
 
@@ -313,15 +235,8 @@ def replay(
             if phase not in tasks:
                 tasks[phase] = bar.add_task(phase, total=max(total, 1))
             bar.update(tasks[phase], completed=done, total=max(total, 1))
-            replay_metrics.report(phase, done, total)
 
-        result = run_replay(
-            database_url,
-            as_of=instant,
-            allowed_lateness=timedelta(seconds=config.allowed_lateness_s),
-            progress=progress,
-        )
-    replay_metrics.finish()
+        result = entry.run(settings, as_of=instant, metrics_port=metrics_port, progress=progress)
     console.print(
         f"replayed {result.events} events (archive seq {result.archive_seq}) as of "
         f"{result.as_of.isoformat() if result.as_of else '-'}: "
@@ -337,12 +252,13 @@ def serve_ingest(
     port: int = typer.Option(None, help="Port (default TENURE_INGEST_PORT)."),
 ) -> None:
     """Serve the ingest API (POST /v1/events) with /metrics and /healthz."""
-    from services.ingest.server import serve
+    from tenure.entrypoints import ingest
 
-    config = _config()
-    check_kafka(config.kafka_bootstrap)
-    check_database(config.database_url)
-    serve(config, host or config.ingest_host, port or config.ingest_port)
+    config = configuration()
+    config = replace(
+        config, ingest_host=host or config.ingest_host, ingest_port=port or config.ingest_port
+    )
+    ingest.run(entry_settings(config, kafka=True))
 
 
 @serve_app.command("query")
@@ -351,11 +267,13 @@ def serve_query(
     port: int = typer.Option(None, help="Port (default TENURE_QUERY_PORT)."),
 ) -> None:
     """Serve the query API (persons, devices) with /metrics and /healthz."""
-    from services.query.server import serve
+    from tenure.entrypoints import query
 
-    config = _config()
-    check_database(config.database_url)
-    serve(config, host or config.ingest_host, port or config.query_port)
+    config = configuration()
+    config = replace(
+        config, ingest_host=host or config.ingest_host, query_port=port or config.query_port
+    )
+    query.run(entry_settings(config, kafka=False))
 
 
 @worker_app.command("archiver")
@@ -363,26 +281,11 @@ def worker_archiver(
     metrics_port: int = typer.Option(None, help="Port of /metrics."),
 ) -> None:
     """Archive every event of the canonical topics in Postgres."""
-    from prometheus_client import start_http_server
-    from psycopg_pool import ConnectionPool
+    from tenure.entrypoints import archiver
 
-    from streams.archiver.worker import Archiver
-    from tenure.runtime.database import database_pool_options
-
-    config = _config()
-    bootstrap = check_kafka(config.kafka_bootstrap)
-    database_url = check_database(config.database_url)
-    start_http_server(metrics_port or config.archiver_metrics_port, addr=config.ingest_host)
-    stop = _stop_on_signals()
-    # Checked once at start (one clear line if wrong); later the archiver waits out outages.
-    with ConnectionPool(
-        database_url, min_size=1, max_size=2, open=False, **database_pool_options()
-    ) as pool:
-        archiver = Archiver(bootstrap, pool)
-        try:
-            archiver.run(stop)
-        finally:
-            archiver.close()
+    config = configuration()
+    config = replace(config, archiver_metrics_port=metrics_port or config.archiver_metrics_port)
+    archiver.run(entry_settings(config, kafka=True))
 
 
 @worker_app.command("sdk-validator")
@@ -390,25 +293,14 @@ def worker_sdk_validator(
     metrics_port: int = typer.Option(None, help="Port of /metrics."),
 ) -> None:
     """Validate events written by SDK clients; forward or dead-letter them (faust)."""
-    import faust
-    from prometheus_client import start_http_server
+    from tenure.entrypoints import sdk_validator
 
-    from streams.sdk_validator.app import create_app
-
-    config = _config()
-    bootstrap = check_kafka(config.kafka_bootstrap)
-    database_url = check_database(config.database_url)  # the token vault is in Postgres
-    start_http_server(metrics_port or config.sdk_validator_metrics_port, addr=config.ingest_host)
-    faust_app = create_app(
-        bootstrap,
-        Path(config.state_dir) / "faust",
-        timedelta(seconds=config.future_tolerance_s),
-        database_url,
+    config = configuration()
+    config = replace(
+        config, sdk_validator_metrics_port=metrics_port or config.sdk_validator_metrics_port
     )
-    # logging is ours (configure_logging), not faust's: same format as every Tenure process
-    worker = faust.Worker(faust_app, loglevel=config.log_level, quiet=True, override_logging=False)
-    worker.spinner = None  # no terminal escapes in a log file
-    worker.execute_from_commandline()
+    # the database holds the token vault and the dead letters
+    sdk_validator.run(entry_settings(config, kafka=True))
 
 
 @worker_app.command("projector")
@@ -416,22 +308,11 @@ def worker_projector(
     metrics_port: int = typer.Option(None, help="Port of /metrics."),
 ) -> None:
     """Project the canonical topics into lifecycle state, read models and transitions."""
-    from prometheus_client import start_http_server
+    from tenure.entrypoints import projector
 
-    from streams.projector.app import run
-
-    config = _config()
-    bootstrap = check_kafka(config.kafka_bootstrap)
-    database_url = check_database(config.database_url)
-    start_http_server(metrics_port or config.projector_metrics_port, addr=config.ingest_host)
-    run(
-        bootstrap,
-        database_url,
-        Path(config.state_dir) / "faust",
-        timedelta(seconds=config.allowed_lateness_s),
-        config.log_level,
-        config.projector_cache_mb,
-    )
+    config = configuration()
+    config = replace(config, projector_metrics_port=metrics_port or config.projector_metrics_port)
+    projector.run(entry_settings(config, kafka=True))
 
 
 from tenure.cli.simulate import simulate_command  # noqa: E402

@@ -1,40 +1,17 @@
 """``tenure deadletters list|redrive`` and ``tenure catch-up``: operating the pipeline's
-dead letters and the projection's convergence."""
+dead letters and the projection's convergence (the work: :mod:`tenure.entrypoints.pipeline`)."""
 
 from __future__ import annotations
 
 import json
-import logging
 
 import typer
 from rich.console import Console
-
-from tenure.config import TenureConfig
 
 deadletters_app = typer.Typer(
     help="List and re-drive records the pipeline's stages dead-lettered.", no_args_is_help=True
 )
 console = Console(stderr=True)
-log = logging.getLogger(__name__)
-
-
-def _database_url() -> str:
-    from tenure.cli.app import _config, _database_url
-
-    return _database_url(_config())
-
-
-def _bootstrap() -> str | None:
-    """The broker when one is configured and answers; ``None`` lets re-drive go on without
-    it (re-applying from the archive and re-queueing need only the database)."""
-    from tenure.cli.app import _kafka_bootstrap
-    from tenure.cli.preflight import SettingError
-
-    try:
-        return _kafka_bootstrap(TenureConfig.from_env())
-    except SettingError as exc:
-        log.warning("no broker for re-publishing (%s); those letters stay pending", exc)
-        return None
 
 
 @deadletters_app.command("list")
@@ -49,9 +26,10 @@ def list_command(
     """List dead letters: id, stage, reason class, where from, the reason."""
     import psycopg
 
+    from tenure.cli.preflight import configuration, database_url
     from tenure.storage.dead_letters import list_letters
 
-    with psycopg.connect(_database_url()) as conn:
+    with psycopg.connect(database_url(configuration())) as conn:
         letters = list_letters(conn, stage=stage, pending_only=not include_redriven, limit=limit)
     for d in letters:
         if as_json:
@@ -88,26 +66,13 @@ def redrive_command(
     stage: str | None = typer.Option(None, "--stage", help="Only this stage's letters."),
 ) -> None:
     """Give dead letters back to their stage: republish, re-apply or re-queue; mark them."""
-    from psycopg_pool import ConnectionPool
-
-    from tenure.eventlog.publisher import EventPublisher
-    from tenure.projection.redrive import redrive
-    from tenure.storage.dead_letters import list_letters
+    from tenure.cli.preflight import command_settings, configuration
+    from tenure.entrypoints.pipeline import redrive_letters
 
     if not ids and not everything:
         raise typer.BadParameter("give letter ids, or --all")
-    bootstrap = _bootstrap()
-    publisher = EventPublisher(bootstrap) if bootstrap else None
-    try:
-        with ConnectionPool(_database_url(), min_size=1, max_size=1) as pool:
-            with pool.connection() as conn:
-                letters = list_letters(
-                    conn, stage=stage, pending_only=True, ids=None if everything else ids
-                )
-            done = redrive(pool, letters, publisher)
-    finally:
-        if publisher is not None:
-            publisher.close()
+    settings = command_settings(configuration(), kafka=True)
+    done = redrive_letters(settings, None if everything else ids, stage=stage)
     console.print(
         f"re-drove {done.total} dead letter(s): {done.republished} republished, "
         f"{done.reapplied} re-applied, {done.requeued} re-queued; {done.skipped} left pending"
@@ -123,19 +88,10 @@ def catch_up_command(
 ) -> None:
     """Bring the live projection's raw states up to every archived event (from the
     convergence checkpoint); poison events are dead-lettered."""
-    from psycopg_pool import ConnectionPool
+    from tenure.cli.preflight import command_settings, configuration
+    from tenure.entrypoints.pipeline import catch_up
 
-    from tenure.eventlog.publisher import EventPublisher
-    from tenure.projection.catch_up import converge
-
-    bootstrap = _bootstrap()
-    publisher = EventPublisher(bootstrap) if bootstrap else None
-    try:
-        with ConnectionPool(_database_url(), min_size=1, max_size=1) as pool:
-            done = converge(pool, publisher, from_start=from_start)
-    finally:
-        if publisher is not None:
-            publisher.close()
+    done = catch_up(command_settings(configuration(), kafka=True), from_start=from_start)
     console.print(
         f"archive seq {done.checkpoint_before} -> {done.checkpoint}: re-applied "
         f"{done.applied} event(s), dead-lettered {done.dead_lettered}"

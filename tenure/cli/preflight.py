@@ -1,6 +1,9 @@
-"""Checks a command runs before it starts: is each server its settings name reachable?
+"""The settings of one ``tenure`` command, validated once before it starts.
 
-A wrong ``TENURE_DATABASE_URL`` or ``TENURE_KAFKA_BOOTSTRAP`` becomes one line that names the
+:func:`configuration` reads and validates the environment (and sets up logging);
+:func:`entry_settings` and :func:`command_settings` check that each server the settings name
+answers and return the :class:`tenure.config.Settings` an entry point runs with. A wrong
+``TENURE_DATABASE_URL`` or ``TENURE_KAFKA_BOOTSTRAP`` becomes one line that names the
 variable, its value (password hidden) and the reason, instead of a traceback from deep inside a
 driver, or a service that starts and then retries forever.
 """
@@ -12,8 +15,10 @@ import re
 import socket
 from urllib.parse import urlsplit, urlunsplit
 
-from tenure.config import TenureConfig
+from tenure.config import Settings, TenureConfig
 from tenure.errors import TenureError
+
+log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 5
 """How long each check waits for a server to answer."""
@@ -28,7 +33,7 @@ def configuration() -> TenureConfig:
 
     A value :meth:`TenureConfig.from_env` refuses becomes a :class:`SettingError`.
     """
-    from tenure.cli.logs import configure_logging
+    from tenure.entrypoints.logs import configure_logging
 
     try:
         config = TenureConfig.from_env()
@@ -121,3 +126,65 @@ def check_kafka(bootstrap: str | None) -> str:
     finally:
         kafka_log.setLevel(level)
     raise SettingError(f"cannot use {where}: {reason}")
+
+
+def entry_settings(config: TenureConfig, *, kafka: bool) -> Settings:
+    """The settings of a service or worker: the servers its own variables name, checked.
+
+    ``kafka``: it uses the broker too (checked first). A child of ``tenure up`` is given both
+    variables by the supervisor.
+    """
+    bootstrap = check_kafka(config.kafka_bootstrap) if kafka else None
+    return Settings(config, check_database(config.database_url), bootstrap)
+
+
+def platform_config(config: TenureConfig) -> TenureConfig:
+    """The settings of ``tenure up``: an external server its variable names is checked (say
+    clearly when it is unusable); an unset one is started embedded."""
+    if config.database_url:
+        check_database(config.database_url)
+    if config.kafka_bootstrap:
+        check_kafka(config.kafka_bootstrap)
+    return config
+
+
+def command_settings(config: TenureConfig, *, kafka: bool = False) -> Settings:
+    """The settings of a one-off command: each server its variable names, else that of the
+    running ``tenure up``; the database checked.
+
+    ``kafka``: use the broker when one answers; without it the command goes on (the warning
+    says what stays undone), so ``kafka_bootstrap`` may be ``None``.
+    """
+    bootstrap = None
+    if kafka:
+        try:
+            bootstrap = kafka_bootstrap(config)
+        except SettingError as exc:
+            log.warning("no broker for re-publishing (%s); those letters stay pending", exc)
+    return Settings(config, database_url(config), bootstrap)
+
+
+def running(config: TenureConfig, configured: str | None, env: str, field: str) -> str:
+    """A server's address: its environment variable, else that of a running ``tenure up``."""
+    if configured:
+        return configured
+    from tenure.platform.status import read_status
+
+    status = read_status(config.state_dir)
+    if status is None:
+        raise SettingError(f"{env} is unset and no `tenure up` is running in {config.state_dir}")
+    return str(getattr(status, field))
+
+
+def database_url(config: TenureConfig) -> str:
+    """The database: TENURE_DATABASE_URL, else the one of a running ``tenure up``; reachable."""
+    return check_database(
+        running(config, config.database_url, "TENURE_DATABASE_URL", "database_url")
+    )
+
+
+def kafka_bootstrap(config: TenureConfig) -> str:
+    """The broker: TENURE_KAFKA_BOOTSTRAP, else the one of a running ``tenure up``; reachable."""
+    return check_kafka(
+        running(config, config.kafka_bootstrap, "TENURE_KAFKA_BOOTSTRAP", "kafka_bootstrap")
+    )

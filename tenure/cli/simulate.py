@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from tenure.config import TenureConfig
 from tenure.errors import TenureError
 from tenure.simulation import Delivery, Simulation, SimulationParameters, simulate
 
@@ -210,14 +211,14 @@ def _stop_on_ctrl_c() -> Iterator[threading.Event]:
             signal.signal(s, h)
 
 
-def _platform_defaults(ingest_url: str | None, token: str | None) -> tuple[str, str]:
+def _platform_defaults(
+    config: TenureConfig, ingest_url: str | None, token: str | None
+) -> tuple[str, str]:
     """Fill in the ingest URL and a fresh token from the running ``tenure up``."""
     if ingest_url and token:
         return ingest_url, token
-    from tenure.config import TenureConfig
     from tenure.platform.status import read_status
 
-    config = TenureConfig.from_env()
     status = read_status(config.state_dir)
     if ingest_url is None:
         if status is None:
@@ -309,9 +310,9 @@ def simulate_command(
     """Send a simulated population (known truth) through the ingest service."""
     from tenure.cli.preflight import configuration
 
-    configuration()  # a wrong setting is one line; logging as every Tenure process
+    config = configuration()  # a wrong setting is one line; logging as every Tenure process
     console = Console()
-    ingest_url, token = _platform_defaults(ingest_url, token)
+    ingest_url, token = _platform_defaults(config, ingest_url, token)
     end = datetime.now(UTC).replace(microsecond=0)
     params = replace(
         SimulationParameters(),

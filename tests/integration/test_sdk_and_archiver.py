@@ -152,11 +152,18 @@ def test_archiver_killed_mid_stream_ends_with_each_event_once(
             [
                 sys.executable,
                 "-c",
-                "import sys; from streams.archiver.worker import main; main(sys.argv[1])",
+                "import sys; from tenure.cli.preflight import configuration, entry_settings; "
+                "from tenure.entrypoints.archiver import run; "
+                "run(entry_settings(configuration(), kafka=True), group_id=sys.argv[1])",
                 group,
             ],
             scratch_dir / f"archiver-{group}.log",
-            env=env_for(broker.bootstrap, database_url, TENURE_LOG_LEVEL="WARNING"),
+            env=env_for(
+                broker.bootstrap,
+                database_url,
+                TENURE_LOG_LEVEL="WARNING",
+                TENURE_ARCHIVER_METRICS_PORT="0",  # any free port: runs beside other tests
+            ),
         )
         proc.start()
         return proc

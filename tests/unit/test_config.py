@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tenure.config import SETTINGS, TenureConfig, settings_table_markdown
+from tenure.config import SETTINGS, Settings, TenureConfig, settings_table_markdown
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
@@ -60,3 +60,10 @@ def test_docs_table_matches_settings() -> None:
     end = text.index("<!-- settings-table:end -->")
     assert text[start:end].strip() == settings_table_markdown()
     assert len({s.env for s in SETTINGS}) == len(SETTINGS)
+
+
+def test_settings_give_the_broker_only_when_one_was_checked() -> None:
+    config = TenureConfig.from_env({})
+    assert Settings(config, "postgresql:///x", "k:9092").broker() == "k:9092"
+    with pytest.raises(ValueError, match="needs Kafka"):
+        Settings(config, "postgresql:///x").broker()

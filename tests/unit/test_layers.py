@@ -29,9 +29,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("tenure.analytics.live", "tenure.eventlog", "tenure.privacy", "tenure.simulation"),
     # 5. The projection: folds the log into the read models.
     ("tenure.projection",),
-    # 6. Entry points: HTTP services, stream workers, the platform supervisor.
+    # 6. The HTTP services, the stream workers, the platform supervisor.
     ("services", "streams", "tenure.platform"),
-    # 7. The command line, which starts any of them.
+    # 7. Entry points: one run(settings) per process, and the bootstrap that wires them.
+    ("tenure.entrypoints",),
+    # 8. The command line: parses arguments, builds the settings once, calls an entry point.
     ("tenure.cli",),
 )
 

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from tenure.cli.preflight import SettingError, check_database, check_kafka, hide_password
+from tenure.cli.preflight import (
+    SettingError,
+    check_database,
+    check_kafka,
+    command_settings,
+    entry_settings,
+    hide_password,
+    platform_config,
+)
+from tenure.config import TenureConfig
 from tenure.runtime.broker import bootstrap_addresses
 
 
@@ -36,3 +47,29 @@ def test_unset_settings_are_named() -> None:
         check_database(None)
     with pytest.raises(SettingError, match=r"^TENURE_KAFKA_BOOTSTRAP is not set$"):
         check_kafka("")
+
+
+def test_a_worker_without_its_servers_is_one_line_and_the_broker_is_checked_first(
+    tmp_path: Path,
+) -> None:
+    config = TenureConfig.from_env({"TENURE_STATE_DIR": str(tmp_path)})
+    with pytest.raises(SettingError, match=r"^TENURE_KAFKA_BOOTSTRAP is not set$"):
+        entry_settings(config, kafka=True)
+    with pytest.raises(SettingError, match=r"^TENURE_DATABASE_URL is not set$"):
+        entry_settings(config, kafka=False)
+
+
+def test_a_command_falls_back_to_the_running_platform_and_says_when_there_is_none(
+    tmp_path: Path,
+) -> None:
+    config = TenureConfig.from_env({"TENURE_STATE_DIR": str(tmp_path)})
+    with pytest.raises(SettingError) as error:
+        command_settings(config)
+    assert str(error.value) == (
+        f"TENURE_DATABASE_URL is unset and no `tenure up` is running in {tmp_path.resolve()}"
+    )
+
+
+def test_tenure_up_checks_nothing_it_will_start_itself(tmp_path: Path) -> None:
+    config = TenureConfig.from_env({"TENURE_STATE_DIR": str(tmp_path)})
+    assert platform_config(config) is config

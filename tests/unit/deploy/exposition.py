@@ -42,7 +42,7 @@ METRIC_MODULES = (
     "streams.sdk_validator.metrics",
     "streams.projector.metrics",
     "streams.pipeline_metrics",
-    "tenure.cli.replay_metrics",
+    "tenure.entrypoints.replay_metrics",
 )
 """Every module that defines metrics in the default registry."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY
 
-from tenure.cli import replay_metrics
+from tenure.entrypoints import replay_metrics
 
 
 def test_progress_ratio_per_phase_and_running_flag() -> None:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tenure.cli.logs import QUIET_AT_INFO, configure_logging
+from tenure.entrypoints.logs import QUIET_AT_INFO, configure_logging
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,44 @@
+"""The SDK validator's process (``tenure worker sdk-validator``): a faust agent that forwards
+valid SDK events to their canonical topic and dead-letters the rest."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from streams.sdk_validator.app import STAGE, create_app
+from tenure.config import Settings
+from tenure.entrypoints.bootstrap import (
+    database_pool,
+    faust_datadir,
+    run_faust_worker,
+    serve_metrics,
+)
+from tenure.eventlog.deadletter import DeadLetterSink
+from tenure.eventlog.publisher import EventPublisher
+from tenure.privacy.boundary import VaultConnection
+
+
+def run(settings: Settings) -> None:
+    """Validate until stopped; ``/metrics`` on ``TENURE_SDK_VALIDATOR_METRICS_PORT``.
+
+    The database holds the token vault and the dead letters.
+    """
+    config = settings.config
+    serve_metrics(settings, config.sdk_validator_metrics_port)
+    bootstrap = settings.broker()
+    # One connection, opened when the agent starts; the agent retries while it is away.
+    pool = database_pool(settings, min_size=0, max_size=1, open=False, short_timeouts=False)
+    publisher = EventPublisher(bootstrap)
+    faust_app = create_app(
+        bootstrap,
+        faust_datadir(settings),
+        timedelta(seconds=config.future_tolerance_s),
+        pool=pool,
+        vault=VaultConnection(settings.database_url),
+        dead_letters=DeadLetterSink(STAGE, publisher),
+    )
+    try:
+        run_faust_worker(faust_app, settings)
+    finally:
+        publisher.close()
+        pool.close()
