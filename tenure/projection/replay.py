@@ -28,12 +28,13 @@ from tenure.domain.view import DEFAULT_CONFIG
 from tenure.domain.world import World, fold, views
 from tenure.eventlog.deadletter import DeadLetter, DeadLetterSink
 from tenure.eventlog.isolation import poison_category
-from tenure.projection.catch_up import ArchivedEvent, converge, screen_archived
+from tenure.projection.catch_up import converge, screen_archived
 from tenure.projection.derive import QueuedKey
 from tenure.projection.person_refs import PersonRefs
 from tenure.projection.projector import key_dead_letter
 from tenure.projection.watermark import DEFAULT_ALLOWED_LATENESS, watermark
-from tenure.storage import person_pseudonyms
+from tenure.storage import archive, person_pseudonyms
+from tenure.storage.archive import ArchivedEvent
 from tenure.storage.read_models import Checkpoint, device_row, person_row, rebuild
 
 T = TypeVar("T")
@@ -80,20 +81,7 @@ def _read_events(
 def _archive_chunks(
     conn: psycopg.Connection[Any], size: int = 5000
 ) -> Iterator[list[ArchivedEvent]]:
-    with conn.cursor(name="tenure_replay_read") as cur:
-        cur.itersize = size
-        cur.execute(
-            "SELECT seq, envelope, topic, kafka_partition, record_key FROM event_archive"
-            " ORDER BY seq"
-        )
-        chunk: list[ArchivedEvent] = []
-        for r in cur:
-            chunk.append(ArchivedEvent(int(r[0]), r[1], str(r[2]), int(r[3]), str(r[4])))
-            if len(chunk) >= size:
-                yield chunk
-                chunk = []
-        if chunk:
-            yield chunk
+    return archive.read_chunks(conn, size)
 
 
 def _rows(
