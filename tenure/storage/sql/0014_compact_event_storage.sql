@@ -69,8 +69,10 @@ FROM event_archive ORDER BY seq;
 -- seq goes on from where it was (never reused: the convergence checkpoint and dead letters
 -- name archive rows by seq).
 SELECT setval(pg_get_serial_sequence('event_archive_compact', 'seq'),
-              greatest((SELECT last_value FROM event_archive_seq_seq),
-                       (SELECT coalesce(max(seq), 1) FROM event_archive_compact)));
+              greatest((SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END
+                        FROM event_archive_seq_seq),
+                       (SELECT coalesce(max(seq), 0) + 1 FROM event_archive_compact)),
+              false);
 DROP TABLE event_archive;
 ALTER TABLE event_archive_compact RENAME TO event_archive;
 ALTER TABLE event_archive ADD PRIMARY KEY (seq);
