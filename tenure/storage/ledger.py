@@ -18,6 +18,7 @@ concurrent duplicate blocks on the uncommitted ledger row and then sees it as a 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,6 +47,13 @@ class LedgerEntry:
         return (self.source, self.event_id)
 
 
+def _json(envelope: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(envelope)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits (the contract bounds them)
+        return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def claim(conn: psycopg.Connection[Any], entries: Sequence[LedgerEntry]) -> set[tuple[str, str]]:
     """Insert entries not seen before; return the identities this call claimed.
 
@@ -72,7 +80,7 @@ def claim(conn: psycopg.Connection[Any], entries: Sequence[LedgerEntry]) -> set[
             [e.event_id for e in ordered],
             [e.topic for e in ordered],
             [e.record_key for e in ordered],
-            [orjson.dumps(e.envelope) for e in ordered],
+            [_json(e.envelope) for e in ordered],
             [e.producer for e in ordered],
             [e.ingested_at for e in ordered],
         ),
@@ -141,7 +149,7 @@ def unarchived(conn: psycopg.Connection[Any], batch_size: int = 1000) -> Iterato
             " ORDER BY p.ingested_at, p.source, p.event_id"
         )
         for source, event_id, topic, key, envelope, producer, ingested_at in cur:
-            decoded: dict[str, Any] = orjson.loads(envelope)
+            decoded: dict[str, Any] = json.loads(envelope)
             yield LedgerEntry(
                 source,
                 event_id,
