@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from bench import archiver, churn, ingest_http, projection, survival, validation
+from bench import archiver, churn, ingest_http, projection, storage, survival, validation
 from bench.result import Result
 from bench.servers import BROKERS, Servers, Unavailable, servers
 
@@ -31,6 +31,7 @@ BENCHMARKS: tuple[str, ...] = (
     projection.NAME,
     survival.NAME,
     churn.NAME,
+    storage.NAME,
 )
 """Every benchmark, in the order ``python -m bench`` runs them."""
 
@@ -63,7 +64,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="events per benchmark (defaults: "
         f"validation {validation.DEFAULT_SIZE}, ingest_http {ingest_http.DEFAULT_SIZE}, "
         f"archiver {archiver.DEFAULT_SIZE}, projection {projection.DEFAULT_SIZE}, "
-        f"survival {survival.DEFAULT_SIZE} persons, churn {churn.DEFAULT_SIZE} people)",
+        f"survival {survival.DEFAULT_SIZE} persons, churn {churn.DEFAULT_SIZE} people, "
+        f"storage {storage.DEFAULT_SIZE})",
     )
     parser.add_argument("--broker", choices=BROKERS, default="tansu", help="default: tansu")
     parser.add_argument(
@@ -105,6 +107,8 @@ def run_one(name: str, args: argparse.Namespace, env: Servers | None) -> Result:
         return projection.run(env, args.size or projection.DEFAULT_SIZE, mix=args.mix)
     if name == survival.NAME:
         return survival.run(env, args.size or survival.DEFAULT_SIZE)
+    if name == storage.NAME:
+        return storage.run(env, args.size or storage.DEFAULT_SIZE)
     raise ValueError(name)
 
 

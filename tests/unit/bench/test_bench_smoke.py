@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bench import archiver, ingest_http, validation
+from bench import archiver, ingest_http, storage, validation
 from bench.__main__ import BENCHMARKS, main, parse_args
 from bench.events import BREAKAGES, WEIGHTS, event_mix
 from bench.records import ingest_records
@@ -76,6 +76,7 @@ def test_cli_rejects_unknown_benchmark() -> None:
         "projection",
         "survival",
         "churn",
+        "storage",
     )
 
 
@@ -107,3 +108,14 @@ def test_ingest_http_benchmark_tiny(tansu_servers: Servers) -> None:
 @pytest.mark.tier_embedded_only
 def test_archiver_benchmark_tiny(tansu_servers: Servers) -> None:
     _check(archiver.run(tansu_servers, 60, max_poll_records=20), "archiver")
+
+
+@pytest.mark.postgres
+@pytest.mark.tier_embedded_only
+def test_storage_benchmark_tiny(tansu_servers: Servers) -> None:
+    line = _check(storage.run(tansu_servers, 300), "storage")
+    measured, baseline = line["measured"], line["baseline"]
+    assert isinstance(measured, dict) and isinstance(baseline, dict)
+    assert measured["pending_rows_after_tidy"] == 0  # archived: no payload left in the ledger
+    assert set(measured["bytes"]) == {"ingest_ledger", "ingest_pending", "event_archive"}
+    assert set(baseline["bytes"]) == {"ingest_ledger", "event_archive"}
