@@ -1,4 +1,5 @@
-"""The durable event archive: every accepted event once, unique on ``(source, id)``.
+"""The durable event archive: every accepted event once, unique on ``(source, id)`` (by the
+key of :mod:`tenure.storage.identity`).
 
 Each row keeps what the archive is looked up by (``seq``, ``source``, ``event_id``, the
 Kafka ``topic``/partition/offset, the record key) in columns and the rest of the envelope
@@ -34,6 +35,8 @@ from typing import Any
 
 import orjson
 import psycopg
+
+from tenure.storage.identity import identity_key
 
 FORMAT_JSON = 0
 FORMAT_DEFLATE = 1
@@ -169,12 +172,13 @@ def append(conn: psycopg.Connection[Any], records: Sequence[ArchiveRecord]) -> C
     if not records:
         return Counter()
     rows = conn.execute(
-        "INSERT INTO event_archive (source, event_id, record_key, topic, kafka_partition,"
-        " kafka_offset, payload)"
-        " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::int[],"
-        " %s::bigint[], %s::bytea[])"
-        " ON CONFLICT (source, event_id) DO NOTHING RETURNING topic",
+        "INSERT INTO event_archive (identity, source, event_id, record_key, topic,"
+        " kafka_partition, kafka_offset, payload)"
+        " SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[],"
+        " %s::int[], %s::bigint[], %s::bytea[])"
+        " ON CONFLICT (identity) DO NOTHING RETURNING topic",
         (
+            [identity_key(r.source, r.event_id) for r in records],
             [r.source for r in records],
             [r.event_id for r in records],
             [r.record_key for r in records],

@@ -3,9 +3,10 @@ acknowledged but not archived yet.
 
 Two tables (migration 0014, ``docs/design/event-storage.md``):
 
-- ``ingest_ledger``: one narrow row per identity ever accepted over HTTP (``source``,
-  ``event_id``, ``producer``, ``ingested_at``), kept for good: it is what makes a second
-  ``POST`` of the same event a duplicate.
+- ``ingest_ledger``: one narrow row per identity ever accepted over HTTP (its key,
+  ``source``, ``event_id``, ``producer``, ``ingested_at``; unique on the key of
+  :mod:`tenure.storage.identity`), kept for good: it is what makes a second ``POST`` of the
+  same event a duplicate.
 - ``ingest_pending``: the record (topic, key, envelope JSON) of each accepted event until
   the archive holds it. The archiver deletes its batch's rows in the transaction that
   archives them; :func:`release_archived` sweeps the few it could not see yet. After a
@@ -23,9 +24,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import orjson
 import psycopg
+
+from tenure.storage.identity import identity_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,31 +62,36 @@ def claim(conn: psycopg.Connection[Any], entries: Sequence[LedgerEntry]) -> set[
     """Insert entries not seen before; return the identities this call claimed.
 
     Each claimed entry's record is kept in ``ingest_pending`` by the same statement. Must
-    run inside the caller's transaction. Rows are inserted in identity order so that
+    run inside the caller's transaction. Rows are inserted in key order so that
     concurrent overlapping batches lock in the same order and cannot deadlock.
     """
     if not entries:
         return set()
-    ordered = sorted(entries, key=lambda e: e.identity)
+    by_key: dict[UUID, LedgerEntry] = {}
+    for entry in entries:
+        by_key.setdefault(identity_key(*entry.identity), entry)
+    keyed = sorted(by_key.items(), key=lambda item: item[0])
     rows = conn.execute(
-        "WITH batch AS (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[],"
-        "   %s::bytea[], %s::text[], %s::timestamptz[])"
-        "   AS b(source, event_id, topic, record_key, envelope, producer, ingested_at)),"
-        " claimed AS (INSERT INTO ingest_ledger (source, event_id, producer, ingested_at)"
-        "   SELECT source, event_id, producer, ingested_at FROM batch"
-        "   ON CONFLICT (source, event_id) DO NOTHING RETURNING source, event_id)"
-        " INSERT INTO ingest_pending (source, event_id, topic, record_key, envelope, ingested_at)"
-        " SELECT b.source, b.event_id, b.topic, b.record_key, b.envelope, b.ingested_at"
-        " FROM batch b JOIN claimed c USING (source, event_id)"
+        "WITH batch AS (SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[],"
+        "   %s::text[], %s::bytea[], %s::text[], %s::timestamptz[])"
+        "   AS b(identity, source, event_id, topic, record_key, envelope, producer, ingested_at)),"
+        " claimed AS (INSERT INTO ingest_ledger (identity, ingested_at, source, event_id, producer)"
+        "   SELECT identity, ingested_at, source, event_id, producer FROM batch"
+        "   ON CONFLICT (identity) DO NOTHING RETURNING identity)"
+        " INSERT INTO ingest_pending (identity, ingested_at, source, event_id, topic, record_key,"
+        "   envelope)"
+        " SELECT b.identity, b.ingested_at, b.source, b.event_id, b.topic, b.record_key,"
+        "   b.envelope FROM batch b JOIN claimed c USING (identity)"
         " RETURNING source, event_id",
         (
-            [e.source for e in ordered],
-            [e.event_id for e in ordered],
-            [e.topic for e in ordered],
-            [e.record_key for e in ordered],
-            [_json(e.envelope) for e in ordered],
-            [e.producer for e in ordered],
-            [e.ingested_at for e in ordered],
+            [k for k, _ in keyed],
+            [e.source for _, e in keyed],
+            [e.event_id for _, e in keyed],
+            [e.topic for _, e in keyed],
+            [e.record_key for _, e in keyed],
+            [_json(e.envelope) for _, e in keyed],
+            [e.producer for _, e in keyed],
+            [e.ingested_at for _, e in keyed],
         ),
     ).fetchall()
     return {(str(r[0]), str(r[1])) for r in rows}
@@ -93,12 +102,8 @@ def release(conn: psycopg.Connection[Any], identities: Sequence[tuple[str, str]]
     archives them); return how many were pending."""
     if not identities:
         return 0
-    ordered = sorted(set(identities))
-    cur = conn.execute(
-        "DELETE FROM ingest_pending p USING unnest(%s::text[], %s::text[]) AS a(source, event_id)"
-        " WHERE p.source = a.source AND p.event_id = a.event_id",
-        ([s for s, _ in ordered], [i for _, i in ordered]),
-    )
+    keys = sorted({identity_key(source, event_id) for source, event_id in identities})
+    cur = conn.execute("DELETE FROM ingest_pending WHERE identity = ANY(%s::uuid[])", (keys,))
     return cur.rowcount
 
 
@@ -112,7 +117,7 @@ def release_archived(conn: psycopg.Connection[Any]) -> int:
     """
     cur = conn.execute(
         "DELETE FROM ingest_pending p WHERE EXISTS (SELECT 1 FROM event_archive a"
-        " WHERE a.source = p.source AND a.event_id = p.event_id)"
+        " WHERE a.identity = p.identity)"
     )
     return cur.rowcount
 
@@ -143,9 +148,8 @@ def unarchived(conn: psycopg.Connection[Any], batch_size: int = 1000) -> Iterato
         cur.execute(
             "SELECT p.source, p.event_id, p.topic, p.record_key, p.envelope, l.producer,"
             " p.ingested_at FROM ingest_pending p"
-            " JOIN ingest_ledger l USING (source, event_id)"
-            " WHERE NOT EXISTS (SELECT 1 FROM event_archive a"
-            "   WHERE a.source = p.source AND a.event_id = p.event_id)"
+            " JOIN ingest_ledger l USING (identity)"
+            " WHERE NOT EXISTS (SELECT 1 FROM event_archive a WHERE a.identity = p.identity)"
             " ORDER BY p.ingested_at, p.source, p.event_id"
         )
         for source, event_id, topic, key, envelope, producer, ingested_at in cur:

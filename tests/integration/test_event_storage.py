@@ -18,7 +18,7 @@ from tenure.contract.topics import CANONICAL_TOPICS, EVENT_TYPES, ROUTES
 from tenure.eventlog.publisher import EventPublisher
 from tenure.eventlog.recovery import republish_unarchived
 from tenure.runtime.broker import LocalBroker
-from tenure.storage import archive, ledger
+from tenure.storage import archive, identity, ledger
 from tenure.storage.archive import ArchiveRecord
 from tenure.storage.ledger import LedgerEntry
 from tests.factories import make_event
@@ -75,7 +75,7 @@ def test_the_ledger_keeps_identities_and_no_payload(pool) -> None:
             "SELECT column_name FROM information_schema.columns"
             " WHERE table_name = 'ingest_ledger' ORDER BY ordinal_position"
         ).fetchall()
-    assert [c[0] for c in columns] == ["source", "event_id", "producer", "ingested_at"]
+    assert [c[0] for c in columns] == ["identity", "ingested_at", "source", "event_id", "producer"]
 
 
 @pytest.mark.kafka
@@ -183,3 +183,14 @@ def test_the_archive_gives_every_event_back(pool, unique_source: str) -> None:
         first = rows[0].seq
         assert archive.read_seq(conn, first) == rows[0]
         assert archive.read_range(conn, first - 1, rows[-1].seq, 100)[: len(rows)][0] == rows[0]
+
+
+def test_the_key_in_sql_is_the_key_in_python(pool) -> None:
+    pairs = [("urn:tenure:x", "1"), ("urn:ünï", "id-✓"), ("s", ""), ("a" * 512, "b" * 256)]
+    with pool.connection() as conn:
+        for source, event_id in pairs:
+            row = conn.execute(
+                f"SELECT {identity.SQL_EXPRESSION} FROM (VALUES (%s, %s)) v(source, event_id)",
+                (source, event_id),
+            ).fetchone()
+            assert row is not None and row[0] == identity.identity_key(source, event_id)
