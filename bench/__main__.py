@@ -33,6 +33,7 @@ from bench import (
     projection,
     replay,
     scale,
+    storage,
     survival,
     validation,
 )
@@ -48,6 +49,7 @@ BENCHMARKS: tuple[str, ...] = (
     replay.NAME,
     survival.NAME,
     churn.NAME,
+    storage.NAME,
     freshness.NAME,
     scale.NAME,
 )
@@ -89,7 +91,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         f"archiver {archiver.DEFAULT_SIZE}, projection {projection.DEFAULT_SIZE}, "
         f"derive {derive.DEFAULT_SIZE} persons, "
         f"replay {replay.DEFAULT_SIZE}, "
-        f"survival {survival.DEFAULT_SIZE} persons, churn {churn.DEFAULT_SIZE} people)",
+        f"survival {survival.DEFAULT_SIZE} persons, churn {churn.DEFAULT_SIZE} people, "
+        f"storage {storage.DEFAULT_SIZE})",
     )
     parser.add_argument("--broker", choices=BROKERS, default="tansu", help="default: tansu")
     parser.add_argument(
@@ -173,6 +176,8 @@ def run_one(name: str, args: argparse.Namespace, env: Servers | None) -> Result:
         return replay.run(env, args.size or replay.DEFAULT_SIZE)
     if name == survival.NAME:
         return survival.run(env, args.size or survival.DEFAULT_SIZE)
+    if name == storage.NAME:
+        return storage.run(env, args.size or storage.DEFAULT_SIZE)
     if name == scale.NAME:
         return scale.run(env, persons=args.persons, events=args.events)
     raise ValueError(name)

@@ -7,6 +7,11 @@ isolated in a savepoint and the rest of its batch archived). Offsets are committ
 after the rows and the dead letters (table and topic) are durable, so a crash re-reads and
 the unique key absorbs the re-delivery; a transient error (connection, deadlock) retries
 the batch.
+
+The transaction that archives a record also deletes its pending copy from the ingest ledger
+(``ingest_pending``): from then on the archive alone holds the event. Every
+:data:`TIDY_SECONDS` the archiver sweeps the pending copies it could not see when it
+archived them and vacuums the small queue (``docs/design/event-storage.md``).
 """
 
 from __future__ import annotations
@@ -30,13 +35,15 @@ from tenure.eventlog.deadletter import DeadLetter, DeadLetterSink
 from tenure.eventlog.isolation import isolate
 from tenure.eventlog.publisher import EventPublisher
 from tenure.runtime.database import DATABASE_UNAVAILABLE, Backoff
-from tenure.storage import archive
+from tenure.storage import archive, ledger
 from tenure.storage.archive import ArchiveRecord
 from tenure.storage.convergence import lock_archive_writes
 
 log = logging.getLogger(__name__)
 
 GROUP_ID = "tenure-archiver"
+TIDY_SECONDS = 10.0
+"""How often the archiver sweeps and vacuums ``ingest_pending``."""
 
 
 class Archiver:
@@ -67,6 +74,7 @@ class Archiver:
         )
         self.consumer.subscribe(list(CANONICAL_TOPICS))
         self.totals: Counter[str] = Counter()
+        self._tidied_at = time.monotonic()
 
     def step(self, timeout_ms: int = 500) -> int:
         """Poll one batch, archive it, commit offsets; return how many records it held."""
@@ -90,8 +98,23 @@ class Archiver:
             self._count(archived, inserted, dead)
             self._observe_latency(archived)
             metrics.BATCH_RECORDS.observe(n)
+        if time.monotonic() - self._tidied_at >= TIDY_SECONDS:
+            self.tidy()
         self._report_lag()
         return n
+
+    def tidy(self) -> int:
+        """Delete the pending ledger copies of archived events that the batches could not
+        see yet (their ingest transaction committed after the archiver read the record),
+        then vacuum ``ingest_pending`` so its pages are reused; return how many."""
+        with self.pool.connection() as conn:
+            conn.autocommit = True  # VACUUM runs outside a transaction
+            try:
+                released = ledger.tidy(conn)
+            finally:
+                conn.autocommit = False
+        self._tidied_at = time.monotonic()
+        return released
 
     def _archive(
         self, rows: list[tuple[ArchiveRecord, Any]], dead: list[DeadLetter]
@@ -107,6 +130,7 @@ class Archiver:
             def attempt(part: Sequence[tuple[ArchiveRecord, Any]]) -> None:
                 with conn.transaction():  # a savepoint: a poison row undoes only its part
                     new = archive.append(conn, [r for r, _ in part])
+                    ledger.release(conn, [(r.source, r.event_id) for r, _ in part])
                 inserted.update(new)
 
             poisoned = isolate(rows, attempt)

@@ -1,7 +1,8 @@
 """Recovering from a broker that lost acknowledged events (the memory-only embedded one).
 
-The ingest ledger holds every event the ingest service acknowledged; whatever of it is not
-in the archive yet is published again. Duplicates are harmless: the archive is unique on
+The ingest service keeps the record of every event it acknowledged in ``ingest_pending``
+until the archive has it (``tenure/storage/ledger.py``); whatever of it is not in the archive
+is published again. Duplicates are harmless: the archive is unique on
 ``(source, id)`` and the projections are merges.
 """
 
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 def republish_unarchived(
     conn: psycopg.Connection[Any], publisher: EventPublisher, batch_size: int = 1000
 ) -> int:
-    """Publish every ledger entry missing from the archive again; return how many."""
+    """Publish every acknowledged event missing from the archive again; return how many."""
     total = 0
     batch: list[OutgoingRecord] = []
     for entry in ledger.unarchived(conn):

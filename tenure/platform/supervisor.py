@@ -3,9 +3,10 @@
 Embedded parts (Postgres, the Tansu broker) are started only when their environment variable
 is unset. Services and workers run as child processes in their own process groups, so
 stopping the supervisor leaves no orphan. If the embedded broker dies, the supervisor
-restarts it, recreates the topics, publishes again what the broker lost (from the ingest
-ledger) and restarts the Kafka clients. If the embedded Postgres dies, the supervisor starts
-it again (its rows survive); services and workers wait for it and recover by themselves.
+restarts it, recreates the topics, publishes again what the broker lost (the acknowledged
+events the archive lacks, kept in ``ingest_pending``) and restarts the Kafka clients. If
+the embedded Postgres dies, the supervisor starts it again (its rows survive); services and
+workers wait for it and recover by themselves.
 
 The supervisor never dies of a child's error or of a failed recovery step: a step that
 fails (e.g. republishing while Postgres is away) is logged, listed as pending in the

@@ -38,24 +38,14 @@ from tenure.projection.erasure import purge
 from tenure.projection.person_refs import PersonRefs
 from tenure.projection.raw_cache import RawCaches
 from tenure.projection.screen import unstorable
-from tenure.storage import convergence
+from tenure.storage import archive, convergence
+from tenure.storage.archive import ArchivedEvent
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]
 VERIFY_WINDOW = 50_000
 """Archive rows one verification pass looks at."""
-
-
-@dataclass(frozen=True, slots=True)
-class ArchivedEvent:
-    """An archive row as read back for the projection."""
-
-    seq: int
-    envelope: dict[str, Any]
-    topic: str
-    partition: int
-    record_key: str
 
 
 def _letter(row: ArchivedEvent, category: str, reason: str, field: str = "") -> DeadLetter:
@@ -141,12 +131,7 @@ def _advance_to(seq: int, conn: psycopg.Connection[Any]) -> int:
 
 
 def _read(conn: psycopg.Connection[Any], after: int, upto: int, chunk: int) -> list[ArchivedEvent]:
-    rows = conn.execute(
-        "SELECT seq, envelope, topic, kafka_partition, record_key FROM event_archive"
-        " WHERE seq > %s AND seq <= %s ORDER BY seq LIMIT %s",
-        (after, upto, chunk),
-    ).fetchall()
-    return [ArchivedEvent(int(r[0]), r[1], str(r[2]), int(r[3]), str(r[4])) for r in rows]
+    return archive.read_range(conn, after, upto, chunk)
 
 
 @contextmanager

@@ -23,9 +23,10 @@ from psycopg_pool import ConnectionPool
 from tenure.contract.topics import LIFECYCLE_TRANSITIONS
 from tenure.eventlog.deadletter import DeadLetterSink
 from tenure.eventlog.publisher import EventPublisher, OutgoingRecord
-from tenure.projection.catch_up import ArchivedEvent, apply_archived
+from tenure.projection.catch_up import apply_archived
 from tenure.projection.derive import QueuedKey, requeue
-from tenure.storage import dead_letters
+from tenure.storage import archive, dead_letters
+from tenure.storage.archive import ArchivedEvent
 from tenure.storage.dead_letters import DeadLetterRow
 
 
@@ -63,12 +64,7 @@ def _derive_key(letter: DeadLetterRow) -> QueuedKey | None:
 
 
 def _archived(conn: psycopg.Connection[Any], seq: int) -> ArchivedEvent | None:
-    row = conn.execute(
-        "SELECT seq, envelope, topic, kafka_partition, record_key FROM event_archive"
-        " WHERE seq = %s",
-        (seq,),
-    ).fetchone()
-    return None if row is None else ArchivedEvent(int(row[0]), row[1], row[2], row[3], row[4])
+    return archive.read_seq(conn, seq)
 
 
 def redrive(

@@ -34,11 +34,11 @@ from tenure.domain.lattice import frozen_map
 from tenure.domain.neighbourhood import RawWorld, group_by_key
 from tenure.domain.person import PersonState, join_persons
 from tenure.eventlog.deadletter import DeadLetter
-from tenure.projection.catch_up import ArchivedEvent, screen_archived
+from tenure.projection.catch_up import screen_archived
 from tenure.projection.person_refs import PersonRefs
 from tenure.projection.screen import unstorable
 from tenure.storage import archive, snapshots
-from tenure.storage.archive import ArchivedDocument
+from tenure.storage.archive import ArchivedDocument, ArchivedEvent
 
 CHUNK = 20_000
 """Archive rows decoded and folded at a time (per worker)."""

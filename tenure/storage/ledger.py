@@ -1,19 +1,35 @@
-"""The ingest ledger: which ``(source, id)`` the ingest service has accepted, with the event.
+"""The ingest ledger: which ``(source, id)`` the ingest service has accepted, and the events
+acknowledged but not archived yet.
 
-The ingest service claims an event's identity inside a transaction, publishes it, waits for
-the broker's acknowledgement and only then commits; a concurrent duplicate blocks on the
-uncommitted row and then sees it as a duplicate.
+Two tables (migration 0014, ``docs/design/event-storage.md``):
+
+- ``ingest_ledger``: one narrow row per identity ever accepted over HTTP (its key,
+  ``source``, ``event_id``, ``producer``, ``ingested_at``; unique on the key of
+  :mod:`tenure.storage.identity`), kept for good: it is what makes a second ``POST`` of the
+  same event a duplicate.
+- ``ingest_pending``: the record (topic, key, envelope JSON) of each accepted event until
+  the archive holds it. The archiver deletes its batch's rows in the transaction that
+  archives them; :func:`release_archived` sweeps the few it could not see yet. After a
+  broker lost acknowledged events, :func:`unarchived` reads what to publish again.
+
+The ingest service claims an event's identity (and writes its pending record) inside a
+transaction, publishes it, waits for the broker's acknowledgement and only then commits; a
+concurrent duplicate blocks on the uncommitted ledger row and then sees it as a duplicate.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
+import orjson
 import psycopg
-from psycopg.types.json import Jsonb
+
+from tenure.storage.identity import identity_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,45 +51,116 @@ class LedgerEntry:
         return (self.source, self.event_id)
 
 
+def _json(envelope: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(envelope)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits (the contract bounds them)
+        return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def claim(conn: psycopg.Connection[Any], entries: Sequence[LedgerEntry]) -> set[tuple[str, str]]:
     """Insert entries not seen before; return the identities this call claimed.
 
-    Must run inside the caller's transaction. Rows are inserted in identity order so that
+    Each claimed entry's record is kept in ``ingest_pending`` by the same statement. Must
+    run inside the caller's transaction. Rows are inserted in key order so that
     concurrent overlapping batches lock in the same order and cannot deadlock.
     """
     if not entries:
         return set()
-    ordered = sorted(entries, key=lambda e: e.identity)
+    by_key: dict[UUID, LedgerEntry] = {}
+    for entry in entries:
+        by_key.setdefault(identity_key(*entry.identity), entry)
+    keyed = sorted(by_key.items(), key=lambda item: item[0])
     rows = conn.execute(
-        "INSERT INTO ingest_ledger (source, event_id, event_type, topic, record_key, envelope,"
-        " producer, ingested_at)"
-        " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
-        " %s::jsonb[], %s::text[], %s::timestamptz[])"
-        " ON CONFLICT (source, event_id) DO NOTHING RETURNING source, event_id",
+        "WITH batch AS (SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[],"
+        "   %s::text[], %s::bytea[], %s::text[], %s::timestamptz[])"
+        "   AS b(identity, source, event_id, topic, record_key, envelope, producer, ingested_at)),"
+        " claimed AS (INSERT INTO ingest_ledger (identity, ingested_at, source, event_id, producer)"
+        "   SELECT identity, ingested_at, source, event_id, producer FROM batch"
+        "   ON CONFLICT (identity) DO NOTHING RETURNING identity)"
+        " INSERT INTO ingest_pending (identity, ingested_at, source, event_id, topic, record_key,"
+        "   envelope)"
+        " SELECT b.identity, b.ingested_at, b.source, b.event_id, b.topic, b.record_key,"
+        "   b.envelope FROM batch b JOIN claimed c USING (identity)"
+        " RETURNING source, event_id",
         (
-            [e.source for e in ordered],
-            [e.event_id for e in ordered],
-            [e.event_type for e in ordered],
-            [e.topic for e in ordered],
-            [e.record_key for e in ordered],
-            [Jsonb(e.envelope) for e in ordered],
-            [e.producer for e in ordered],
-            [e.ingested_at for e in ordered],
+            [k for k, _ in keyed],
+            [e.source for _, e in keyed],
+            [e.event_id for _, e in keyed],
+            [e.topic for _, e in keyed],
+            [e.record_key for _, e in keyed],
+            [_json(e.envelope) for _, e in keyed],
+            [e.producer for _, e in keyed],
+            [e.ingested_at for _, e in keyed],
         ),
     ).fetchall()
     return {(str(r[0]), str(r[1])) for r in rows}
 
 
+def release(conn: psycopg.Connection[Any], identities: Sequence[tuple[str, str]]) -> int:
+    """Forget the pending records of ``identities`` (the archiver, in the transaction that
+    archives them); return how many were pending."""
+    if not identities:
+        return 0
+    keys = sorted({identity_key(source, event_id) for source, event_id in identities})
+    cur = conn.execute("DELETE FROM ingest_pending WHERE identity = ANY(%s::uuid[])", (keys,))
+    return cur.rowcount
+
+
+def release_archived(conn: psycopg.Connection[Any]) -> int:
+    """Forget every pending record the archive already holds; return how many.
+
+    :func:`release` cannot see a pending row whose ingest transaction had not committed
+    when the archiver archived its record (the broker acknowledges before the ingest
+    service commits); this sweep catches those. ``ingest_pending`` holds only what is in
+    flight, so it is cheap.
+    """
+    cur = conn.execute(
+        "DELETE FROM ingest_pending p WHERE EXISTS (SELECT 1 FROM event_archive a"
+        " WHERE a.identity = p.identity)"
+    )
+    return cur.rowcount
+
+
+def tidy(conn: psycopg.Connection[Any]) -> int:
+    """:func:`release_archived`, then vacuum ``ingest_pending`` so that its pages are reused
+    rather than the queue growing with every event; return how many were released.
+
+    ``conn`` must be in autocommit mode (VACUUM cannot run in a transaction).
+    """
+    if not conn.autocommit:
+        raise ValueError("ledger.tidy needs an autocommit connection")
+    released = release_archived(conn)
+    conn.execute("VACUUM ingest_pending")
+    return released
+
+
+def pending_count(conn: psycopg.Connection[Any]) -> int:
+    """How many acknowledged events are still pending (not released)."""
+    row = conn.execute("SELECT count(*) FROM ingest_pending").fetchone()
+    return int(row[0]) if row else 0
+
+
 def unarchived(conn: psycopg.Connection[Any], batch_size: int = 1000) -> Iterator[LedgerEntry]:
-    """Ledger entries missing from the archive (acknowledged, then lost by a broker)."""
+    """Acknowledged events missing from the archive (acknowledged, then lost by a broker)."""
     with conn.cursor(name="tenure_unarchived") as cur:
         cur.itersize = batch_size
         cur.execute(
-            "SELECT l.source, l.event_id, l.event_type, l.topic, l.record_key, l.envelope,"
-            " l.producer, l.ingested_at FROM ingest_ledger l"
-            " WHERE NOT EXISTS (SELECT 1 FROM event_archive a"
-            "   WHERE a.source = l.source AND a.event_id = l.event_id)"
-            " ORDER BY l.ingested_at, l.source, l.event_id"
+            "SELECT p.source, p.event_id, p.topic, p.record_key, p.envelope, l.producer,"
+            " p.ingested_at FROM ingest_pending p"
+            " JOIN ingest_ledger l USING (identity)"
+            " WHERE NOT EXISTS (SELECT 1 FROM event_archive a WHERE a.identity = p.identity)"
+            " ORDER BY p.ingested_at, p.source, p.event_id"
         )
-        for row in cur:
-            yield LedgerEntry(*row)
+        for source, event_id, topic, key, envelope, producer, ingested_at in cur:
+            decoded: dict[str, Any] = json.loads(envelope)
+            yield LedgerEntry(
+                source,
+                event_id,
+                str(decoded.get("type", "")),
+                topic,
+                key,
+                decoded,
+                producer,
+                ingested_at,
+            )

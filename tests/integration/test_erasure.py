@@ -4,6 +4,7 @@ later event does not bring the person back and a replay reproduces the read mode
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import time
@@ -34,6 +35,7 @@ from tenure.projection.replay import aliases_by_person, replay
 from tenure.runtime.broker import LocalBroker
 from tenure.runtime.process import ManagedProcess, free_port, port_open
 from tenure.sdk import TenureProducer
+from tenure.storage import archive
 from tenure.storage.read_models import (
     DEVICE_COLUMNS,
     PERSON_COLUMNS,
@@ -250,6 +252,10 @@ def occurrences_in_database(database_url: str, needles: list[str]) -> list[tuple
                 ).fetchone()
                 if hit and hit[0]:
                     found.append((table, column, needle))
+        # The archive's payload is deflated (tenure/storage/archive.py): scan it decoded.
+        for envelope in archive.read_envelopes(conn):
+            text = json.dumps(envelope, ensure_ascii=False)
+            found.extend(("event_archive", "payload", n) for n in needles if n in text)
     return found
 
 

@@ -13,6 +13,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from tenure.contract.topics import EVENT_TYPES, ROUTES
 from tenure.runtime.broker import LocalBroker
+from tenure.storage import archive
 from tenure.storage.tokens import create_token, revoke_token
 from tests.factories import make_event
 from tests.integration.pipeline import (
@@ -54,16 +55,12 @@ def test_every_type_is_accepted_published_keyed_and_archived(
         ids = wait_for_archive(database_url, unique_source, len(events))
     assert sorted(ids) == sorted(e["id"] for e in events)
     with pool.connection() as conn:
-        rows = conn.execute(
-            "SELECT event_type, topic, record_key, ingested_at, envelope FROM event_archive"
-            " WHERE source = %s",
-            (unique_source,),
-        ).fetchall()
-    for event_type, topic, key, ingested_at, envelope in rows:
-        route = ROUTES[event_type]
-        assert topic == route.topic
-        assert key == envelope["data"][route.key_field]
-        assert ingested_at is not None and envelope["ingesttime"].endswith("Z")
+        rows = archive.read_source(conn, unique_source)
+    for row in rows:
+        route = ROUTES[row.envelope["type"]]
+        assert row.topic == route.topic
+        assert row.record_key == row.envelope["data"][route.key_field]
+        assert row.envelope["ingesttime"].endswith("Z")
 
 
 def test_events_are_on_the_partition_of_their_key(

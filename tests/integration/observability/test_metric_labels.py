@@ -8,6 +8,7 @@ from collections import defaultdict
 import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
+from tenure.storage import archive
 from tests.integration.observability.conftest import Observed
 
 PROCESSES = {"ingest", "query", "archiver", "sdk-validator", "projector", "replay"}
@@ -18,10 +19,7 @@ def _ids_sent(database_url: str) -> set[str]:
     with psycopg.connect(database_url) as conn:
         rows = conn.execute(
             """
-            SELECT DISTINCT kv.value FROM event_archive a,
-                   jsonb_each_text(a.envelope -> 'data') AS kv(key, value)
-            WHERE kv.key LIKE '%id' OR kv.key LIKE '%ids'
-            UNION SELECT event_id FROM event_archive
+            SELECT event_id FROM event_archive
             UNION SELECT event_id FROM ingest_ledger
             UNION SELECT person_id FROM persons
             UNION SELECT unnest(aliases) FROM persons
@@ -33,7 +31,14 @@ def _ids_sent(database_url: str) -> set[str]:
             UNION SELECT person_id FROM lifecycle_transitions
             """
         ).fetchall()
-    return {r[0] for r in rows if r[0]}
+        data_ids = {
+            str(item)
+            for envelope in archive.read_envelopes(conn)
+            for key, value in (envelope.get("data") or {}).items()
+            if key.endswith(("id", "ids"))
+            for item in (value if isinstance(value, list) else [value])
+        }
+    return {r[0] for r in rows if r[0]} | data_ids
 
 
 def _labels(text: str) -> dict[str, set[str]]:

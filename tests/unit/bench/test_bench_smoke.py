@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bench import archiver, derive, ingest_http, replay, validation
+from bench import archiver, derive, ingest_http, replay, storage, validation
 from bench.__main__ import BENCHMARKS, main, parse_args
 from bench.events import BREAKAGES, WEIGHTS, event_mix
 from bench.records import ingest_records
@@ -78,6 +78,7 @@ def test_cli_rejects_unknown_benchmark() -> None:
         "replay",
         "survival",
         "churn",
+        "storage",
         "freshness",
         "scale",
     )
@@ -129,3 +130,12 @@ def test_replay_benchmark_tiny(tansu_servers: Servers) -> None:
     line = _check(replay.run(tansu_servers, 400), "replay")
     measured = line["measured"]
     assert isinstance(measured, dict) and measured["peak_rss_mib"] > 0
+
+
+def test_storage_benchmark_tiny(tansu_servers: Servers) -> None:
+    line = _check(storage.run(tansu_servers, 300), "storage")
+    measured, baseline = line["measured"], line["baseline"]
+    assert isinstance(measured, dict) and isinstance(baseline, dict)
+    assert measured["pending_rows_after_tidy"] == 0  # archived: no payload left in the ledger
+    assert set(measured["bytes"]) == {"ingest_ledger", "ingest_pending", "event_archive"}
+    assert set(baseline["bytes"]) == {"ingest_ledger", "event_archive"}

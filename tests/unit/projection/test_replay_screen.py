@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from tenure.projection.catch_up import ArchivedEvent, screen_archived
+from tenure.projection.catch_up import screen_archived
 from tenure.projection.replay_fold import decodes_alike, screen_documents
-from tenure.storage.archive import ArchivedDocument
+from tenure.storage.archive import ArchivedDocument, ArchivedEvent
 from tests.factories import example_data, make_event
 
 
