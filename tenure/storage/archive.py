@@ -36,6 +36,7 @@ from typing import Any
 import orjson
 import psycopg
 
+from tenure.errors import TenureError
 from tenure.storage.identity import identity_key
 
 FORMAT_JSON = 0
@@ -88,7 +89,7 @@ and typical values, the most frequent event type last (deflate reaches the end c
 Frozen: see the module doc."""
 
 
-class ArchiveFormatError(ValueError):
+class ArchiveFormatError(TenureError, ValueError):
     """A ``payload`` this version cannot decode."""
 
 
