@@ -21,6 +21,7 @@ from pathlib import Path
 import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
+from tenure.config import OS_CHOSEN_PORTS
 from tenure.platform.status import PlatformStatus, read_status
 from tenure.storage.tokens import create_token
 
@@ -81,11 +82,7 @@ def tenure_up(scratch: Path, **extra_env: str) -> Iterator[RunningPlatform]:
     env = {k: v for k, v in os.environ.items() if k not in _UNSET}
     env.update(
         TENURE_STATE_DIR=str(state),
-        TENURE_INGEST_PORT="0",
-        TENURE_QUERY_PORT="0",
-        TENURE_ARCHIVER_METRICS_PORT="0",
-        TENURE_SDK_VALIDATOR_METRICS_PORT="0",
-        TENURE_PROJECTOR_METRICS_PORT="0",
+        **OS_CHOSEN_PORTS,
         **extra_env,
     )
     log_path = scratch / f"tenure-up-{state.name}.log"

@@ -25,6 +25,15 @@ MIN_PROJECTOR_CACHE_MB = 8
 """The smallest TENURE_PROJECTOR_CACHE_MB accepted (a smaller cache would hold too few states
 of one derive pass to save anything)."""
 DEFAULT_PROJECTOR_CACHE_MB = 128
+OS_CHOSEN_PORTS: dict[str, str] = {
+    "TENURE_INGEST_PORT": "0",
+    "TENURE_QUERY_PORT": "0",
+    "TENURE_ARCHIVER_METRICS_PORT": "0",
+    "TENURE_SDK_VALIDATOR_METRICS_PORT": "0",
+    "TENURE_PROJECTOR_METRICS_PORT": "0",
+}
+"""Every port setting of ``tenure up`` at 0: the OS picks free ports and the status file
+(``tenure status --json``) says which (tests and benchmarks running beside each other)."""
 """TENURE_PROJECTOR_CACHE_MB's default (the settings table says the same)."""
 
 SETTINGS: tuple[Setting, ...] = (

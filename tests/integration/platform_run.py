@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tenure.config import OS_CHOSEN_PORTS
+
 
 def alive(pid: int) -> bool:
     """Whether ``pid`` runs (a zombie counts as gone)."""
@@ -75,11 +77,7 @@ def running_platform(
     }
     env.update(
         TENURE_STATE_DIR=str(state),
-        TENURE_INGEST_PORT="0",
-        TENURE_QUERY_PORT="0",
-        TENURE_ARCHIVER_METRICS_PORT="0",
-        TENURE_SDK_VALIDATOR_METRICS_PORT="0",
-        TENURE_PROJECTOR_METRICS_PORT="0",
+        **OS_CHOSEN_PORTS,
         **extra_env,
     )
     log_path = scratch_dir / f"tenure-up-{state.name}.log"

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tenure.cli.preflight import SettingError, check_kafka
+from tenure.config import OS_CHOSEN_PORTS
 from tenure.runtime.broker import LocalBroker, broker_answers
 
 PASSWORD = "s3cret-pw"
@@ -26,11 +27,7 @@ def _closed_port() -> int:
 def _tenure(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("TENURE_")}
     environ.update(
-        TENURE_INGEST_PORT="0",
-        TENURE_QUERY_PORT="0",
-        TENURE_ARCHIVER_METRICS_PORT="0",
-        TENURE_SDK_VALIDATOR_METRICS_PORT="0",
-        TENURE_PROJECTOR_METRICS_PORT="0",
+        **OS_CHOSEN_PORTS,
         **env,
     )
     return subprocess.run(

@@ -28,6 +28,7 @@ import psycopg
 import pytest
 from kafka import KafkaProducer
 
+from tenure.config import OS_CHOSEN_PORTS
 from tenure.contract.topics import DEVICE_EVENTS, SDK_EVENTS
 from tenure.platform.status import read_status
 from tenure.runtime.postgres import EmbeddedPostgres
@@ -260,11 +261,7 @@ def observed(scratch_dir: Path, postgres_server: EmbeddedPostgres) -> Iterator[O
     env.update(
         TENURE_DATABASE_URL=database_url,
         TENURE_STATE_DIR=str(workdir / "state"),
-        TENURE_INGEST_PORT="0",
-        TENURE_QUERY_PORT="0",
-        TENURE_ARCHIVER_METRICS_PORT="0",
-        TENURE_SDK_VALIDATOR_METRICS_PORT="0",
-        TENURE_PROJECTOR_METRICS_PORT="0",
+        **OS_CHOSEN_PORTS,
     )
     up_log = workdir / "tenure-up.log"
     up = subprocess.Popen(
