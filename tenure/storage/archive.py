@@ -193,10 +193,10 @@ def append(conn: psycopg.Connection[Any], records: Sequence[ArchiveRecord]) -> C
     if not records:
         return Counter()
     rows = conn.execute(
-        "INSERT INTO event_archive (identity, source, event_id, record_key, topic,"
+        "INSERT INTO event_archive (identity, source, event_id, record_key, topic, event_type,"
         " kafka_partition, kafka_offset, payload)"
         " SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[],"
-        " %s::int[], %s::bigint[], %s::bytea[])"
+        " %s::text[], %s::int[], %s::bigint[], %s::bytea[])"
         " ON CONFLICT (identity) DO NOTHING RETURNING topic",
         (
             [identity_key(r.source, r.event_id) for r in records],
@@ -204,6 +204,7 @@ def append(conn: psycopg.Connection[Any], records: Sequence[ArchiveRecord]) -> C
             [r.event_id for r in records],
             [r.record_key for r in records],
             [r.topic for r in records],
+            [r.event_type for r in records],
             [r.partition for r in records],
             [r.offset for r in records],
             [encode_payload(r.source, r.event_id, r.envelope) for r in records],

@@ -69,15 +69,16 @@ CREATE TABLE event_archive_compact (
     event_id        text NOT NULL,
     record_key      text NOT NULL,
     topic           text NOT NULL,
+    event_type      text NOT NULL,  -- read by the pipeline-health dashboard's SQL panel
     payload         bytea NOT NULL  -- tenure/storage/archive.py: encode_payload
 );
 INSERT INTO event_archive_compact (seq, kafka_offset, archived_at, kafka_partition, identity,
-                                   source, event_id, record_key, topic, payload)
+                                   source, event_id, record_key, topic, event_type, payload)
 OVERRIDING SYSTEM VALUE
 SELECT seq, kafka_offset, archived_at, kafka_partition,
        encode(substring(sha256(convert_to(source, 'UTF8') || '\x00'::bytea
        || convert_to(event_id, 'UTF8')) FROM 1 FOR 16), 'hex')::uuid,
-       source, event_id, record_key, topic, '\x00'::bytea || convert_to(envelope::text, 'UTF8')
+       source, event_id, record_key, topic, event_type, '\x00'::bytea || convert_to(envelope::text, 'UTF8')
 FROM event_archive ORDER BY seq;
 -- seq goes on from where it was (never reused: the convergence checkpoint and dead letters
 -- name archive rows by seq).
