@@ -28,7 +28,16 @@ from psycopg.rows import dict_row
 from tenure.errors import TenureError
 from tenure.storage.connection import Conn
 
-__all__ = ["START", "ChangeCursor", "ChangePage", "InvalidCursor", "changes_after", "erase"]
+__all__ = [
+    "START",
+    "ChangeCursor",
+    "ChangePage",
+    "InvalidCursor",
+    "changes_after",
+    "claim_relay",
+    "erase",
+    "move_relay",
+]
 
 
 class InvalidCursor(TenureError, ValueError):
@@ -127,3 +136,25 @@ def erase(conn: Conn, tokens: Mapping[str, str]) -> None:
         (old, [tokens[p] for p in old]),
     )
     conn.execute("DELETE FROM person_removals WHERE person_id = ANY(%b)", (old,))
+
+
+_RELAY_LOCK = 0x7E5A50
+"""Advisory lock: one relay of the change feed to the persons topic at a time."""
+
+
+def claim_relay(conn: Conn) -> ChangeCursor | None:
+    """In the caller's transaction: the relay's position if this transaction got the relay
+    (one at a time, so records go out in change order), else ``None``."""
+    got = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (_RELAY_LOCK,)).fetchone()
+    if got is None or not got[0]:
+        return None
+    row = conn.execute("SELECT xid::text, person_id FROM person_topic_position").fetchone()
+    return START if row is None else ChangeCursor(int(row[0]), str(row[1]))
+
+
+def move_relay(conn: Conn, cursor: ChangeCursor) -> None:
+    """Record the relay's new position (after the broker acknowledged what it passed)."""
+    conn.execute(
+        "UPDATE person_topic_position SET xid = %s::text::xid8, person_id = %s",
+        (str(cursor.xid), cursor.person_id),
+    )

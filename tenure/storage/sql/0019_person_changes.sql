@@ -47,3 +47,12 @@ END $$;
 CREATE TRIGGER persons_removals_forgotten AFTER INSERT ON persons
     REFERENCING NEW TABLE AS person_added_rows
     FOR EACH STATEMENT EXECUTE FUNCTION persons_forget_removals();
+
+-- How far the projector has published the change feed to `tenure.persons.v1`
+-- (tenure/projection/person_topic.py): one row, moved only after the broker acknowledged.
+CREATE TABLE person_topic_position (
+    only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    xid xid8 NOT NULL DEFAULT '0',
+    person_id text NOT NULL DEFAULT ''
+);
+INSERT INTO person_topic_position DEFAULT VALUES;
