@@ -13,9 +13,14 @@ from psycopg_pool import ConnectionPool
 from services.auth import answer_refusals, require_scope
 from services.health import add_health_routes
 from services.openapi import operation_id
-from services.query.churn import churn_router, person_body, persons_page_body
+from services.query.churn import (
+    churn_router,
+    person_body,
+    person_changes_body,
+    persons_page_body,
+)
 from services.query.dashboard import mount_dashboard
-from services.query.models import TIER_DOC, Device, Person, PersonPage
+from services.query.models import TIER_DOC, Device, Person, PersonChanges, PersonPage
 from services.query.params import (
     ERROR_RESPONSES,
     MAX_ID_LENGTH,
@@ -28,7 +33,7 @@ from services.query.survival import survival_router
 from tenure.domain.level import Level
 from tenure.domain.segment import Segment
 from tenure.domain.stage import Stage
-from tenure.storage import person_reads
+from tenure.storage import person_changes, person_reads
 
 
 def create_app(*, pool: ConnectionPool) -> FastAPI:
@@ -86,8 +91,9 @@ def create_app(*, pool: ConnectionPool) -> FastAPI:
 
     @app.get(
         "/v1/persons",
-        summary="Persons by segment, stage, level, tier, super user, churn risk",
-        response_model=PersonPage,
+        summary="Persons by segment, stage, level, tier, super user, churn risk; or the "
+        "persons changed since a cursor (updated_since)",
+        response_model=PersonChanges | PersonPage,
         dependencies=protected,
         responses=ERROR_RESPONSES,
     )
@@ -114,7 +120,18 @@ def create_app(*, pool: ConnectionPool) -> FastAPI:
             description="Cursor: the last person_id of a page.",
         ),
         limit: int = Query(100, ge=1, le=1000),
+        updated_since: str | None = Query(
+            None,
+            max_length=MAX_ID_LENGTH * 2,
+            pattern=NO_NUL,
+            description="Follow changes: '0' for all, then the 'next' of the previous answer. "
+            "Answers the persons changed after it in change order and the tokens of the "
+            "persons removed; no filters or 'after' with it (docs/projection.md).",
+        ),
     ) -> Any:
+        if updated_since is not None:
+            return await changes(updated_since, limit, segment, stage, level, tier,
+                                 super_user, min_churn_risk, after)  # fmt: skip
         filters = person_reads.PersonFilter(
             None if segment is None else segment.value,
             None if stage is None else stage.value,
@@ -127,6 +144,17 @@ def create_app(*, pool: ConnectionPool) -> FastAPI:
         )
         next_cursor = rows[-1]["person_id"] if len(rows) == limit else None
         return {"persons": rows, "next": next_cursor}
+
+    async def changes(since: str, limit: int, *others: Any) -> Any:
+        if any(other is not None for other in others):
+            return JSONResponse(
+                {"error": "updated_since: not with filters or 'after'"}, status_code=422
+            )
+        try:
+            cursor = person_changes.ChangeCursor.decode(since)
+        except person_changes.InvalidCursor as exc:
+            return JSONResponse({"error": f"updated_since: {exc}"}, status_code=422)
+        return await anyio.to_thread.run_sync(fetch, person_changes_body, cursor, limit)
 
     app.include_router(survival_router(pool))
     app.include_router(churn_router(pool))

@@ -37,7 +37,8 @@ from services.query.survival import AS_OF_DOC, AsOfError, resolve_as_of
 from tenure.analytics.churn_backtest import backtest
 from tenure.analytics.churn_risk import ChurnEstimate, ChurnRiskTable
 from tenure.analytics.live import churn_model, reader
-from tenure.storage import person_reads
+from tenure.privacy.boundary import pseudonymiser_for
+from tenure.storage import person_changes, person_reads
 from tenure.storage.churn_risk import latest_person_as_of
 from tenure.storage.connection import read_only_snapshot
 
@@ -125,6 +126,26 @@ def persons_page_body(
         if table is None:  # no person at all
             return rows
         return [with_churn_risk(row, table) for row in rows]
+
+
+def person_changes_body(
+    conn: Any, cursor: person_changes.ChangeCursor, limit: int
+) -> dict[str, Any]:
+    """``/v1/persons?updated_since=``: the changed persons after ``cursor`` in change order,
+    each with its churn risk (as the list shows it) and its token, the removed persons'
+    tokens, and the cursor to follow with (``docs/projection.md``, "Following persons")."""
+    with read_only_snapshot(conn):
+        page = person_reads.persons_changed(conn, cursor, limit)
+        state = reader.aggregate_state(conn)
+        at = state.as_of or latest_person_as_of(conn)
+        table = None if at is None else risk_table(conn, at, state.churn_window_days)
+        token = pseudonymiser_for(conn).token
+    rows = page.persons if table is None else [with_churn_risk(r, table) for r in page.persons]
+    return {
+        "persons": [{**row, "person_token": token(str(row["person_id"]))} for row in rows],
+        "removed": [token(person_id) for person_id in page.removed],
+        "next": page.next.encode(),
+    }
 
 
 def person_churn_body(

@@ -264,3 +264,21 @@ class DashboardSummary(BaseModel):
     funnels: Funnels
     pipeline: PipelineHealth
     analytics: dict[str, bool] = Field(description="Which analytics routes this service has.")
+
+
+class PersonChange(Person):
+    """A changed person, as the list shows it, with the token that keys it downstream."""
+
+    person_token: str = Field(
+        description="The person's token (as transitions and tenure.persons.v1 carry it)."
+    )
+
+
+class PersonChanges(BaseModel):
+    """``/v1/persons?updated_since=``: the persons changed after the cursor, in change order,
+    the tokens of persons removed since (merged into another person, or erased), and the
+    cursor to ask with next (always set; the same one when nothing changed)."""
+
+    persons: list[PersonChange]
+    removed: list[str]
+    next: str

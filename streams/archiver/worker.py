@@ -34,6 +34,7 @@ from tenure.contract.topics import CANONICAL_TOPICS
 from tenure.eventlog.deadletter import DeadLetter, DeadLetterSink
 from tenure.eventlog.isolation import isolate
 from tenure.eventlog.publisher import EventPublisher
+from tenure.runtime import liveness
 from tenure.runtime.database import DATABASE_UNAVAILABLE, Backoff
 from tenure.storage import archive, ledger
 from tenure.storage.archive import ArchiveRecord
@@ -181,6 +182,7 @@ class Archiver:
         waits = Backoff()  # while the database is away: wait, retry, report not ready
         WORKER_READY.labels("archiver").set(1)
         while not stop.is_set():
+            liveness.LOOP.beat()  # a backoff wait turns the loop too: a database blip is not death
             try:
                 self.step()
                 if waits.failures:

@@ -44,6 +44,7 @@ from mode import Service
 from streams.pipeline_metrics import WORKER_READY
 from streams.projector import metrics
 from tenure.projection.projector import PreparedParse, Projector, parse_records
+from tenure.runtime import liveness
 from tenure.runtime.database import DATABASE_UNAVAILABLE, Backoff
 
 A = TypeVar("A")
@@ -161,6 +162,7 @@ class ProjectorHotPath(Service):
     async def _consume(self) -> None:
         assert self.consumer is not None
         while not self.should_stop:
+            liveness.LOOP.beat()
             fetched = await self.consumer.getmany(
                 timeout_ms=self.settings.poll_ms, max_records=self.settings.batch_max
             )
@@ -208,6 +210,7 @@ class ProjectorHotPath(Service):
                 WORKER_READY.labels("projector").set(0)
                 delay = waits.next_delay()
                 log.warning("database unavailable (%s); %s again in %.1f s", exc, what, delay)
+                liveness.LOOP.beat()  # waiting out a database blip is not a stuck loop
                 await asyncio.sleep(delay)
                 continue
             if waits.failures:

@@ -21,9 +21,17 @@ DEAD_LETTERS = "tenure.deadletter.v1"
 LIFECYCLE_TRANSITIONS = "tenure.lifecycle.transitions.v1"
 """Per-person lifecycle transitions for downstream services (CRM, marketing, support)."""
 
+PERSONS = "tenure.persons.v1"
+"""Each person's current view keyed by the person's token (a null value: removed or erased);
+compacted (docs/projection.md, "Following persons")."""
+
 CANONICAL_TOPICS: tuple[str, ...] = (DEVICE_EVENTS, PAYMENT_EVENTS, PERSON_EVENTS)
 """Topics that only ever hold validated events."""
-ALL_TOPICS: tuple[str, ...] = (*CANONICAL_TOPICS, SDK_EVENTS, DEAD_LETTERS, LIFECYCLE_TRANSITIONS)
+ALL_TOPICS: tuple[str, ...] = (
+    *CANONICAL_TOPICS, SDK_EVENTS, DEAD_LETTERS, LIFECYCLE_TRANSITIONS, PERSONS,
+)  # fmt: skip
+COMPACTED_TOPICS: tuple[str, ...] = (PERSONS,)
+"""Topics created with ``cleanup.policy=compact`` (the latest value per key is kept)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ def run(settings: Settings, *, group_id: str = GROUP_ID) -> None:
 
     Several processes with the same ``group_id`` share the partitions.
     """
-    serve_metrics(settings, settings.config.archiver_metrics_port)
+    serve_metrics(settings, settings.config.archiver_metrics_port, loop_liveness=True)
     stop = stop_on_signals()
     # The database was checked once at start (one clear line if wrong); from here on the
     # archiver waits out outages.

@@ -15,10 +15,10 @@ import threading
 from pathlib import Path
 
 import faust
-from prometheus_client import start_http_server
 from psycopg_pool import ConnectionPool
 
 from tenure.config import Settings
+from tenure.runtime import liveness
 from tenure.runtime.database import database_pool_options
 
 
@@ -44,9 +44,12 @@ def database_pool(
     )
 
 
-def serve_metrics(settings: Settings, port: int) -> None:
-    """Serve this process's ``/metrics`` on ``port`` of ``TENURE_INGEST_HOST`` (a thread)."""
-    start_http_server(port, addr=settings.config.ingest_host)
+def serve_metrics(settings: Settings, port: int, *, loop_liveness: bool = False) -> None:
+    """Serve this process's ``/metrics`` on ``port`` of ``TENURE_INGEST_HOST`` (a thread);
+    with ``loop_liveness``, also ``/healthz`` on its consume loop's heartbeat
+    (``tenure/runtime/liveness.py``: the archiver and the projector)."""
+    heartbeat = liveness.LOOP if loop_liveness else None
+    liveness.serve(port, settings.config.ingest_host, heartbeat)
 
 
 def faust_datadir(settings: Settings) -> Path:

@@ -22,7 +22,7 @@ from tenure.projection.projector import Projector
 def run(settings: Settings) -> None:
     """Run one projector worker until stopped; ``/metrics`` on
     ``TENURE_PROJECTOR_METRICS_PORT``."""
-    serve_metrics(settings, settings.config.projector_metrics_port)
+    serve_metrics(settings, settings.config.projector_metrics_port, loop_liveness=True)
     # The hot path allocates millions of short-lived objects over a large live heap of
     # cached states: collecting the young generation less often saves ~18% of its CPU
     # (see docs/design/projector-throughput.md).

@@ -9,7 +9,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from tenure.contract.topics import ALL_TOPICS
+from tenure.contract.topics import ALL_TOPICS, COMPACTED_TOPICS
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,10 @@ def ensure_topics(
         if missing:
             try:
                 admin.create_topics(
-                    [NewTopic(t, partitions, replication) for t in missing],
+                    [
+                        NewTopic(t, partitions, replication, topic_configs=_configs(t))
+                        for t in missing
+                    ],
                     timeout_ms=int(timeout * 1000),
                 )
             except TopicAlreadyExistsError:
@@ -43,6 +46,11 @@ def ensure_topics(
         return missing
     finally:
         admin.close()
+
+
+def _configs(topic: str) -> dict[str, str]:
+    """The configs a topic is created with: compaction for :data:`COMPACTED_TOPICS`."""
+    return {"cleanup.policy": "compact"} if topic in COMPACTED_TOPICS else {}
 
 
 def _wait_for_metadata(admin: KafkaAdminClient, topics: tuple[str, ...], timeout: float) -> None:

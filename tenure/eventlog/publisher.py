@@ -35,6 +35,8 @@ class OutgoingRecord:
     key: str
     value: bytes
     headers: tuple[tuple[str, bytes], ...] = ()
+    tombstone: bool = False
+    """Publish a null value instead of ``value`` (a compacted topic's deletion of the key)."""
 
 
 def event_record(
@@ -116,7 +118,7 @@ class EventPublisher:
                 producer.send(
                     r.topic,
                     key=r.key.encode(),
-                    value=r.value,
+                    value=None if r.tombstone else r.value,
                     headers=_with_content_type(r.headers),
                 )
                 for r in records

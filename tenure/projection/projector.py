@@ -50,6 +50,7 @@ from tenure.projection.derive import (
 from tenure.projection.erasure import purge
 from tenure.projection.outbox import publish_pending
 from tenure.projection.person_refs import PersonRefs, ResolvedBatch
+from tenure.projection.person_topic import publish_person_changes
 from tenure.projection.raw_cache import RAW_STATES_SHARE, RawCaches
 from tenure.storage import person_pseudonyms
 from tenure.storage.connection import CONFLICTS
@@ -458,7 +459,20 @@ class Projector:
             if n == 0:
                 break
         self.totals.transitions_published += total
+        self.publish_persons()
         return total
+
+    def publish_persons(self) -> int:
+        """Publish changed persons to ``tenure.persons.v1``; return how many records."""
+        total = 0
+        while True:
+            with self.pool.connection() as conn:
+                n = publish_person_changes(
+                    conn, self.publisher, self.refs.pseudonymiser(conn).token
+                )
+            total += n
+            if n == 0:
+                return total
 
     def project(self, records: Sequence[IncomingRecord]) -> ApplyResult:
         """Apply a batch, then derive within the budget and publish transitions."""

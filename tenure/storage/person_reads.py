@@ -7,13 +7,14 @@ The query service's reads of ``persons`` and ``devices`` (rows as dicts, the col
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from tenure.storage import person_changes
 from tenure.storage.churn_risk import risk_at_least
 from tenure.storage.connection import Conn
 from tenure.storage.read_models import DEVICE_COLUMNS, PERSON_COLUMNS, person_as_of
@@ -110,3 +111,14 @@ def persons_page(
     )
     with conn.cursor(row_factory=dict_row) as cur:
         return [_as_of_now(row) for row in cur.execute(query, (*params, limit)).fetchall()]
+
+
+def persons_changed(
+    conn: Conn, cursor: person_changes.ChangeCursor, limit: int
+) -> person_changes.ChangePage:
+    """Up to ``limit`` changes of ``persons`` after ``cursor`` in change order
+    (:mod:`tenure.storage.person_changes`), rows as of the live projection's instant. Run it
+    in a repeatable-read snapshot (``read_only_snapshot``): the horizon and the rows must
+    come from one snapshot."""
+    page = person_changes.changes_after(conn, cursor, limit, _STORED)
+    return replace(page, persons=[_as_of_now(row) for row in page.persons])

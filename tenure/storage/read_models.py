@@ -137,36 +137,70 @@ def _copy_into(
     return n
 
 
+def _table_columns(conn: psycopg.Connection[Any], table: str) -> list[str]:
+    return [
+        str(r[0])
+        for r in conn.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0"
+            " AND NOT attisdropped ORDER BY attnum",
+            (table,),
+        ).fetchall()
+    ]
+
+
+def _merge_from(
+    conn: psycopg.Connection[Any], table: str, key: str, columns: Sequence[str]
+) -> None:
+    """Make ``table`` hold exactly the rows of its staging copy (``{table}_next``) in place:
+    rows the staging copy lacks are deleted, the others upserted; columns outside
+    ``columns`` go back to their defaults (as in a fresh table). The table keeps its
+    identity, so grants, dependent views, publications and triggers on it survive."""
+    t, staging, k = sql.Identifier(table), sql.Identifier(f"{table}_next"), sql.Identifier(key)
+    conn.execute(
+        sql.SQL(
+            "DELETE FROM {t} WHERE NOT EXISTS (SELECT 1 FROM {s} WHERE {s}.{k} = {t}.{k})"
+        ).format(t=t, s=staging, k=k)
+    )
+    others = [c for c in _table_columns(conn, table) if c not in columns]
+    updates = [sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in columns]
+    updates += [sql.SQL("{c} = DEFAULT").format(c=sql.Identifier(c)) for c in others]
+    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {t} ({c}) SELECT {c} FROM {s} ON CONFLICT ({k}) DO UPDATE SET {u}"
+        ).format(t=t, c=cols, s=staging, k=k, u=sql.SQL(", ").join(updates))
+    )
+
+
 def rebuild(
     conn: psycopg.Connection[Any],
     persons: Iterable[tuple[Any, ...]],
     devices: Iterable[tuple[Any, ...]],
     checkpoint: Checkpoint,
 ) -> tuple[int, int]:
-    """Fill fresh copies of ``persons`` (rows of ``STORED_PERSON_COLUMNS``) and ``devices``
-    and swap them in atomically.
+    """Fill staging copies of ``persons`` (rows of ``STORED_PERSON_COLUMNS``) and
+    ``devices``, then make the tables hold exactly their rows, in one transaction.
 
-    Readers see the old tables until the swap commits, then the new ones; never a mix. The
-    survival aggregates are recomputed from the new persons table in the same transaction.
-    Returns the row counts written.
+    The tables are merged in place (:func:`_merge_from`), never dropped: what users built
+    on them (grants, views, publications) survives a replay. Readers see the old rows
+    until the transaction commits, then the new ones; never a mix (MVCC: a reader's
+    snapshot keeps the old rows). Writers (the live derive) wait for the commit
+    (``EXCLUSIVE`` lock, taken after the staging copies are filled). The survival
+    aggregates are recomputed from the new rows in the same transaction. Returns the row
+    counts written.
     """
     with conn.transaction():
         for table in ("persons", "devices"):
-            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(f"{table}_next")))
             conn.execute(
-                sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(
+                sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(
                     sql.Identifier(f"{table}_next"), sql.Identifier(table)
                 )
             )
         n_persons = _copy_into(conn, "persons_next", STORED_PERSON_COLUMNS, persons)
         n_devices = _copy_into(conn, "devices_next", DEVICE_COLUMNS, devices)
-        for table in ("persons", "devices"):
-            conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(table)))
-            conn.execute(
-                sql.SQL("ALTER TABLE {} RENAME TO {}").format(
-                    sql.Identifier(f"{table}_next"), sql.Identifier(table)
-                )
-            )
+        conn.execute("LOCK TABLE persons, devices IN EXCLUSIVE MODE")
+        _merge_from(conn, "persons", "person_id", STORED_PERSON_COLUMNS)
+        _merge_from(conn, "devices", "device_id", DEVICE_COLUMNS)
         survival_store.rebuild(conn, checkpoint.as_of)  # triggers + aggregates, same swap
         conn.execute(
             "INSERT INTO projection_checkpoints (projection, as_of, archive_seq, events)"

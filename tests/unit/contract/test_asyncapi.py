@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import yaml
 
@@ -140,3 +141,52 @@ def test_every_ref_resolves(doc: Any) -> None:
 def test_operations_point_at_channels(doc: Any) -> None:
     for operation in doc["operations"].values():
         assert deref(doc, operation["channel"]) in doc["channels"].values()
+
+
+def test_the_persons_channel_is_compacted_and_documents_the_published_value(doc: Any) -> None:
+    from datetime import UTC, datetime
+
+    from jsonschema import Draft202012Validator
+
+    from tenure.contract.topics import COMPACTED_TOPICS, PERSONS
+    from tenure.projection.person_topic import person_value
+    from tenure.storage.read_models import PERSON_COLUMNS
+
+    channel = channel_by_address(doc)[PERSONS]
+    config = channel["bindings"]["kafka"]["topicConfiguration"]
+    assert config["cleanup.policy"] == ["compact"] and PERSONS in COMPACTED_TOPICS
+    message = [deref(doc, m) for m in channel["messages"].values()]
+    assert len(message) == 1 and message[0]["x-tenure-key"] == "$message.payload#/person_id"
+    schema = deref(doc, message[0]["payload"])
+    assert set(schema["properties"]) == set(PERSON_COLUMNS)  # every published column
+    at = datetime(2026, 5, 1, tzinfo=UTC)
+    row: dict[str, Any] = dict.fromkeys(PERSON_COLUMNS)
+    row |= {
+        "person_id": "p-1",
+        "as_of": at,
+        "aliases": ["p-1-web"],
+        "segment": "user_only",
+        "stage": "active",
+        "level": "casual",
+        "tier": "none",
+        "is_customer": False,
+        "is_user": True,
+        "is_sponsor": False,
+        "is_super_user": False,
+        "value_score": 0.0,
+        "tags": [],
+        "churn_inputs": {"silence_days": 1, "bucket": "b"},
+        "tenure_days": 3,
+        "active_days": 2,
+        "paid_order_count": 0,
+        "net_spend_minor": {},
+        "referral_count": 0,
+        "feedback_count": 0,
+        "devices_used": 1,
+        "products": ["w"],
+        "engaged_weeks": [1],
+    }
+    value = orjson.loads(person_value(row, lambda p: f"~p:{p}"))
+    Draft202012Validator(schema).validate(value)
+    assert value["person_id"] == "~p:p-1" and value["aliases"] == ["~p:p-1-web"]
+    assert not Draft202012Validator(schema).is_valid({**value, "tenure_days": "3"})

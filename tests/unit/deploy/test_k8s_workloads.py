@@ -34,6 +34,7 @@ REPO = Path(__file__).resolve().parents[3]
 K8S = REPO / "deploy" / "k8s"
 HTTP_SERVICES = ("ingest", "query")
 WORKERS = ("archiver", "sdk-validator", "projector")
+LOOP_LIVENESS = ("archiver", "projector")
 
 
 @functools.cache
@@ -168,7 +169,11 @@ def test_workers_live_on_their_metrics_port_and_never_on_a_dependency(name: str)
     for kind in ("livenessProbe", "startupProbe"):
         probe = container[kind]["httpGet"]
         assert probe["port"] == "metrics" and probe["port"] in _port_names(container)
-        assert probe["path"] == "/metrics"
+    # The archiver's and the projector's liveness is their consume loop's heartbeat
+    # (tenure/runtime/liveness.py); the SDK validator's is still its metrics thread.
+    looped = name in LOOP_LIVENESS
+    assert container["livenessProbe"]["httpGet"]["path"] == ("/healthz" if looped else "/metrics")
+    assert container["startupProbe"]["httpGet"]["path"] == "/metrics"
     assert container["livenessProbe"]["failureThreshold"] >= 3
 
 
