@@ -53,11 +53,11 @@ DERIVE_TASKS = 2
 Postgres for about half its time, and a second pass (its claim skips the keys the other
 holds, as a second worker's would) fills those waits."""
 BEHIND_SHARE = 0.5
-"""While the apply stage is behind, derive slices are a quarter of the budget and each is
-followed by a pause as long as the slice took divided by this share less the slice: the
-apply stage gets the rest of the process, derive keeps this share and never stops (a
-fact applied under sustained load is derived after the backlog in front of it, not after
-the load ends)."""
+"""While the apply stage is behind, each derive task's slices are a quarter of the budget
+and each is followed by a pause as long as the slice took divided by this share less the
+slice: each task keeps this share of its time and never stops (a fact applied under
+sustained load is derived after the backlog in front of it, not after the load ends; the
+derive threads mostly wait on Postgres, while the apply stage's CPU is the event loop's)."""
 AGGREGATES_EVERY_S = 5.0
 """The aggregates stage (survival aggregates, churn model queue) runs in its own task and
 thread every this many seconds, apart from the derive slices: it lags ``persons`` by up to
