@@ -294,8 +294,7 @@ def run(
         notes={
             "counts": "offered == accepted + duplicates + rejected + refused; probes =="
             " visible + not_visible per order",
-            "backlog_gauge": "tenure_projector_backlog, set by the projector after each derive"
-            " slice (every ~10 s while its apply stage is behind)",
+            "backlog_gauge": "tenure_projector_backlog, set by the projector every 2 s",
             "query_poll_errors": poll_errors,
             "query_polls": polls,
             "sample_errors": loaded["sample_errors"],

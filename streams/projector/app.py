@@ -4,18 +4,24 @@ The hot path (canonical topics -> raw states in Postgres, offsets committed afte
 write is durable) is :class:`streams.projector.consumer.ProjectorHotPath`, a service the
 faust worker starts and stops; it owns an aiokafka consumer in the consumer group
 ``tenure-projector`` (faust's own per-message consumer caps a process at about 4,300
-records/s here, see ``docs/design/projector-throughput.md``). A faust timer runs the
+records/s here, see ``docs/design/projector-throughput.md``). A task runs the
 derive stage: queued persons and devices become read-model rows and transitions, which
 are then published. The two stages share nothing but Postgres, so derive may lag the
-apply stage and catches up in its time slices. The process (pool, publisher, projector,
+apply stage and catches up in its time slices; it wakes as soon as a batch is written,
+and keeps a share of the process while the apply stage is behind. The aggregates stage
+(survival aggregates, churn model) runs in its own task and thread every
+``AGGREGATES_EVERY_S``, and transitions are published by a task of their own, so neither
+delays a person row. The process (pool, publisher, projector,
 faust worker) is wired by :mod:`tenure.entrypoints.projector`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +43,27 @@ GROUP_ID = "tenure-projector"
 """The consumer group of the hot path (the group the projector has always committed in)."""
 BATCH_MAX = 10000
 SETTLE_EVERY_S = 1.0
+"""With nothing queued, the derive stage looks again after this long, or as soon as the
+apply stage has written a batch."""
 DERIVE_BUDGET_S = 0.8
 """Seconds of one derive slice when the apply stage is caught up (slices then run back to
 back)."""
-STARVED_AFTER_S = 10.0
-"""While the apply stage is behind, derive waits; but at least every this many seconds it
-gets a small slice (a fifth of the budget, 50 keys), so a sustained overload cannot stop
-the read models altogether."""
+DERIVE_TASKS = 2
+"""Derive slices run by this many tasks at once, each in its own thread: a pass waits on
+Postgres for about half its time, and a second pass (its claim skips the keys the other
+holds, as a second worker's would) fills those waits."""
+BEHIND_SHARE = 0.5
+"""While the apply stage is behind, each derive task's slices are a quarter of the budget
+and each is followed by a pause as long as the slice took divided by this share less the
+slice: each task keeps this share of its time and never stops (a fact applied under
+sustained load is derived after the backlog in front of it, not after the load ends; the
+derive threads mostly wait on Postgres, while the apply stage's CPU is the event loop's)."""
+AGGREGATES_EVERY_S = 5.0
+"""The aggregates stage (survival aggregates, churn model queue) runs in its own task and
+thread every this many seconds, apart from the derive slices: it lags ``persons`` by up to
+about this long plus one drain, and never delays a person row."""
+REPORT_EVERY_S = 2.0
+"""How often the backlog and delta gauges are refreshed (two count queries)."""
 SWITCH_INTERVAL_S = 0.0005
 """The interpreter's thread switch interval in the worker (see
 ``tenure.entrypoints.projector.run``, which starts the worker)."""
@@ -71,13 +91,14 @@ def create_app(
     *,
     batch_max: int = BATCH_MAX,
     derive_budget_s: float = DERIVE_BUDGET_S,
+    derive_tasks: int = DERIVE_TASKS,
 ) -> faust.App:
     """Build the faust application for the given broker and projector."""
     app = tenure_faust_app(APP_ID, bootstrap, datadir)
     settings = HotPathSettings(bootstrap, GROUP_ID, CANONICAL_TOPICS, batch_max=batch_max)
 
     hot: list[ProjectorHotPath] = []
-    last_slice = [time.monotonic()]
+    transitions_found = asyncio.Event()
 
     class HotPath(ProjectorHotPath):
         def __init__(self, **kwargs: Any) -> None:
@@ -88,30 +109,42 @@ def create_app(
 
     async def settle_once() -> bool:
         """One derive slice; True when it found work."""
-        kinds_before = dict(projector.totals.by_kind)
-        # The apply stage comes first: while it is behind, derive gets small slices.
+        for h in hot:  # a batch written from now on wakes the next idle wait
+            h.written.clear()
+        # While the apply stage is behind, derive gets a share of the process, not all.
         behind = any(h.behind for h in hot)
-        if behind and time.monotonic() - last_slice[0] < STARVED_AFTER_S:
-            await asyncio.sleep(SETTLE_EVERY_S)  # the apply stage has the process
-            return False
-        last_slice[0] = time.monotonic()
-        budget, chunk = (derive_budget_s / 5, 50) if behind else (derive_budget_s, None)
+        budget = derive_budget_s / 4 if behind else derive_budget_s
+        started = time.monotonic()
         derived = await asyncio.to_thread(
-            projector.settle, budget, chunk, 0 if behind else STALE_PER_SETTLE
+            partial(projector.settle, publish=False),
+            budget,
+            None,
+            0 if behind else STALE_PER_SETTLE,
         )
-        await asyncio.to_thread(_report, projector)
         metrics.DERIVED.labels("person").inc(derived.persons)
         metrics.DERIVED.labels("device").inc(derived.devices)
-        for kind, total in projector.totals.by_kind.items():
-            metrics.TRANSITIONS.labels(kind).inc(total - kinds_before.get(kind, 0))
-        if behind:  # leave most of the time to the apply stage
-            await asyncio.sleep(SETTLE_EVERY_S - budget)
+        if derived.transitions:
+            transitions_found.set()
+        if behind:  # leave the rest of the time to the apply stage
+            took = time.monotonic() - started
+            await asyncio.sleep(took / BEHIND_SHARE - took)
         return bool(derived.persons or derived.devices)
 
-    @app.task  # type: ignore[untyped-decorator]
+    async def next_batch_or_tick() -> None:
+        """Wait until the apply stage writes a batch, or ``SETTLE_EVERY_S``."""
+        waits = [asyncio.ensure_future(h.written.wait()) for h in hot]
+        if not waits:
+            await asyncio.sleep(SETTLE_EVERY_S)
+            return
+        try:
+            await asyncio.wait(waits, timeout=SETTLE_EVERY_S, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+
     async def settle() -> None:
         """Derive what batches queued and time made stale, back to back while there is work
-        (slices while the apply stage is behind); publish transitions."""
+        (a share of the process while the apply stage is behind)."""
         while True:
             try:
                 busy = await settle_once()
@@ -122,7 +155,51 @@ def create_app(
                 log.exception("settling failed; will retry")
                 busy = False
             if not busy:
-                await asyncio.sleep(SETTLE_EVERY_S)
+                await next_batch_or_tick()
+
+    for _ in range(derive_tasks):  # passes claim disjoint keys (SKIP LOCKED)
+        app.task(settle)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def publish() -> None:
+        """Publish the transitions derive passes left in the outbox, in a thread of their
+        own (woken by a slice that found some, at least every ``SETTLE_EVERY_S``)."""
+        while True:
+            transitions_found.clear()
+            kinds_before = dict(projector.totals.by_kind)
+            try:
+                await asyncio.to_thread(projector.publish_transitions)
+            except DATABASE_UNAVAILABLE as exc:
+                log.warning("publishing transitions waits for the database (%s)", exc)
+            except Exception:
+                log.exception("publishing transitions failed; will retry")
+            for kind, total in projector.totals.by_kind.items():
+                metrics.TRANSITIONS.labels(kind).inc(total - kinds_before.get(kind, 0))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(transitions_found.wait(), SETTLE_EVERY_S)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def aggregates() -> None:
+        """The survival aggregates and the churn model follow ``persons`` on their own
+        cadence (``AGGREGATES_EVERY_S``), in their own thread and connection."""
+        while True:
+            try:
+                await asyncio.to_thread(projector.refresh_aggregates)
+            except DATABASE_UNAVAILABLE as exc:
+                log.warning("the aggregates stage waits for the database (%s)", exc)
+            except Exception:
+                log.exception("the aggregates stage failed; will retry")
+            await asyncio.sleep(AGGREGATES_EVERY_S)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def report() -> None:
+        """Refresh the backlog and delta gauges every ``REPORT_EVERY_S``."""
+        while True:
+            try:
+                await asyncio.to_thread(_report, projector)
+            except Exception as exc:
+                log.warning("reporting the backlog failed (%s); will retry", exc)
+            await asyncio.sleep(REPORT_EVERY_S)
 
     @app.timer(VERIFY_EVERY_S)  # type: ignore[untyped-decorator]
     async def verify() -> None:

@@ -122,6 +122,9 @@ class ProjectorHotPath(Service):
         """True while records wait to be applied (full polls, or a lag over a tenth of a
         batch): the derive stage then gets only small slices."""
         self._next_lag_report = 0.0
+        self.written = asyncio.Event()
+        """Set each time a batch is durable (the derive stage waits on it when idle, so
+        what a batch queued is derived at once instead of at the next tick)."""
 
     async def on_start(self) -> None:
         """Join the group."""
@@ -191,6 +194,7 @@ class ProjectorHotPath(Service):
         await self._guarded(
             lambda: self._when_database_answers("writing the batch", self._apply, prepared)
         )
+        self.written.set()
 
     async def _when_database_answers(self, what: str, work: Callable[[A], R], argument: A) -> R:
         """Run ``work(argument)`` in a thread; while the database is away, wait (backoff)

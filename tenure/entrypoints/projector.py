@@ -36,13 +36,16 @@ def run(settings: Settings) -> None:
     allowed_lateness = timedelta(seconds=settings.config.allowed_lateness_s)
     # Short timeouts: a dead database is an error within seconds (the batch is written
     # again later), and a restarted one is used again within seconds.
-    pool = database_pool(settings, min_size=2, max_size=4)
+    # apply (prepare + write), two derive tasks (guard + pass each), the aggregates stage
+    # (guard + drain), publishing transitions, the backlog gauges
+    pool = database_pool(settings, min_size=2, max_size=10)
     publisher = EventPublisher(bootstrap)
     projector = Projector(
         pool,
         publisher,
         allowed_lateness=allowed_lateness,
         cache_bytes=settings.config.projector_cache_mb << 20,  # TENURE_PROJECTOR_CACHE_MB
+        aggregates_in_derive=False,  # the worker runs the aggregates stage on its own cadence
     )
     app = create_app(bootstrap, faust_datadir(settings), projector)
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import astuple, dataclass, field, replace
@@ -58,6 +59,9 @@ from tenure.storage.connection import CONFLICTS
 log = logging.getLogger(__name__)
 
 RETRYABLE = CONFLICTS  # deadlocks and serialization failures (tenure.storage.connection)
+FIRST_PASS = 64
+"""Keys the first derive pass of a slice claims when the pass size adapts (see
+:meth:`Projector.derive`)."""
 CONNECTION_RETRY_S = 60.0
 """How long a batch waits for a lost database connection before the worker gives up."""
 
@@ -205,6 +209,7 @@ class Projector:
         derive_budget_s: float = 0.5,
         derive_chunk: int = 500,
         live_aggregates: bool = True,
+        aggregates_in_derive: bool = True,
         cache_bytes: int = DEFAULT_PROJECTOR_CACHE_MB << 20,
     ) -> None:
         self.pool = pool
@@ -214,7 +219,12 @@ class Projector:
         self.derive_budget_s = derive_budget_s
         self.derive_chunk = derive_chunk
         self.live_aggregates = live_aggregates  # False: benchmarks measure without the stage
+        self.aggregates_in_derive = aggregates_in_derive
+        """False: :meth:`derive` leaves the aggregates stage to the caller, who runs
+        :meth:`refresh_aggregates` on its own cadence (the worker does, in its own thread,
+        so the survival and churn drains never delay person rows)."""
         self.totals = ProjectorTotals()
+        self._totals_lock = threading.Lock()
         raw_bytes = int(cache_bytes * RAW_STATES_SHARE)
         self.caches = RawCaches(raw_bytes)
         self.refs = PersonRefs(cache_bytes - raw_bytes)
@@ -361,8 +371,10 @@ class Projector:
     def derive(self, budget_s: float | None = None, chunk: int | None = None) -> DeriveResult:
         """Run derive passes until the queues are empty or the time budget is spent.
 
-        ``chunk`` (default: the projector's) is how many persons and devices one pass
-        claims; smaller chunks keep a pass within a small budget.
+        ``chunk`` is how many persons and devices one pass claims. Without it, passes
+        adapt to the backlog: the first claims :data:`FIRST_PASS` keys and each pass that
+        found its limit full doubles it, up to the projector's ``derive_chunk`` (a short
+        queue is derived in small, quick passes; a long one in large, cheaper ones).
         """
         with self.pool.connection() as guard:
             person_pseudonyms.lock_session_shared(guard)  # no purge while deriving
@@ -373,7 +385,8 @@ class Projector:
 
     def _derive(self, budget_s: float | None, chunk: int | None) -> DeriveResult:
         deadline = time.monotonic() + (self.derive_budget_s if budget_s is None else budget_s)
-        limit = self.derive_chunk if chunk is None else chunk
+        adaptive = chunk is None
+        limit = min(FIRST_PASS, self.derive_chunk) if chunk is None else chunk
         persons = devices = found = requeued = 0
         while True:
             result = self._derive_pass(limit)
@@ -383,11 +396,29 @@ class Projector:
             requeued += result.requeued
             if (result.persons == 0 and result.devices == 0) or time.monotonic() > deadline:
                 break
-        self.totals.persons_derived += persons
-        self.totals.devices_derived += devices
-        if self.live_aggregates:
-            survival_stage.refresh(self.pool, self.allowed_lateness, self.config)
+            if adaptive and max(result.persons, result.devices) >= limit:
+                limit = min(limit * 2, self.derive_chunk)
+        with self._totals_lock:  # the worker derives in more than one thread
+            self.totals.persons_derived += persons
+            self.totals.devices_derived += devices
+        if self.aggregates_in_derive:
+            self._refresh_aggregates()
         return DeriveResult(persons, devices, found, requeued)
+
+    def refresh_aggregates(self) -> int:
+        """Bring the survival aggregates and the churn model up to date with ``persons``
+        (the erasure lock held shared); return persons moved."""
+        with self.pool.connection() as guard:
+            person_pseudonyms.lock_session_shared(guard)  # no purge while draining
+            try:
+                return self._refresh_aggregates()
+            finally:
+                person_pseudonyms.unlock_session_shared(guard)
+
+    def _refresh_aggregates(self) -> int:
+        if not self.live_aggregates:
+            return 0
+        return survival_stage.refresh(self.pool, self.allowed_lateness, self.config)
 
     def _derive_pass(self, limit: int) -> DeriveResult:
         """One derive pass; a pass failing on a key it cannot derive is done again key by
@@ -482,10 +513,16 @@ class Projector:
         return result
 
     def settle(
-        self, budget_s: float = 2.0, chunk: int | None = None, stale_limit: int | None = None
+        self,
+        budget_s: float = 2.0,
+        chunk: int | None = None,
+        stale_limit: int | None = None,
+        *,
+        publish: bool = True,
     ) -> DeriveResult:
         """Time-driven work: re-derive the persons whose schedule the watermark reached
-        (``persons.next_change_at``); publish.
+        (``persons.next_change_at``); publish (unless ``publish`` is False: the worker
+        publishes transitions in a task of their own, off the derive path).
 
         ``stale_limit`` bounds how many due persons are queued per call (default: all).
         """
@@ -497,7 +534,8 @@ class Projector:
             finally:
                 person_pseudonyms.unlock_session_shared(conn)
         result = self.derive(budget_s, chunk)
-        self.publish_transitions()
+        if publish:
+            self.publish_transitions()
         return result
 
     def _count_pair(self, query: str) -> tuple[int, int]:

@@ -22,7 +22,7 @@ from tenure.storage.read_models import DEVICE_COLUMNS, PERSON_COLUMNS, person_as
 _NOTHING = sql.SQL("")
 _STORED = (*PERSON_COLUMNS, "next_change_at")
 _LIVE_AS_OF = sql.SQL(", (SELECT as_of FROM survival_state) AS live_as_of")
-"""The live projection's as-of instant (recorded after each derive slice): rows are read as
+"""The live projection's as-of instant (recorded by the aggregates stage): rows are read as
 of it (:func:`~tenure.storage.read_models.person_as_of`)."""
 
 

@@ -159,3 +159,23 @@ def test_a_projector_built_without_live_aggregates_leaves_them_queued(
         assert assert_live_equals_scratch(database_url) > 0
     finally:
         publisher.close()
+
+
+def test_a_projector_leaving_the_aggregates_to_its_caller_drains_them_on_request(
+    broker: LocalBroker, embedded_only: None, pool, database_url: str
+) -> None:
+    """The worker's set-up: derive passes never run the aggregates stage; the worker runs
+    ``refresh_aggregates`` on its own cadence, and that brings them up to date."""
+    end = datetime.now(UTC) - timedelta(hours=2)
+    events = scenario(7, 8, source="urn:tenure:survival-apart-test", end=end)
+    publisher = EventPublisher(broker.bootstrap)
+    try:
+        apart = Projector(pool, publisher, allowed_lateness=LATENESS, aggregates_in_derive=False)
+        project_all(apart, events, random.Random(5))
+        _, contributions, queued = live(database_url)
+        assert queued > 0 and contributions == {}  # derive left the stage alone
+
+        assert apart.refresh_aggregates() > 0
+        assert assert_live_equals_scratch(database_url) > 0
+    finally:
+        publisher.close()
