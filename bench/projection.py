@@ -47,6 +47,7 @@ from tenure.contract.topics import CANONICAL_TOPICS
 from tenure.domain.events import parse_event
 from tenure.domain.neighbourhood import raw_fold
 from tenure.projection.raw_cache import DEVICES, PERSONS, read_all
+from tenure.storage import derive_queue, progress
 
 NAME = "projection"
 DEFAULT_SIZE = 100_000
@@ -145,16 +146,12 @@ def _persons_derived(samples: dict[str, float]) -> int:
 
 
 def _backlog(database_url: str) -> int:
-    """Queued persons and devices, plus persons derived as of before the watermark."""
+    """Queued persons and devices, plus persons whose schedule came due at the watermark."""
     with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "SELECT (SELECT count(DISTINCT person_id) FROM dirty_persons)"
-            " + (SELECT count(DISTINCT device_id) FROM dirty_devices)"
-            " + (SELECT count(*) FROM persons WHERE as_of < (SELECT max(max_event_time)"
-            " FROM projection_progress) - make_interval(secs => %s))",
-            (LATENESS_S,),
-        ).fetchone()
-    return int(row[0]) if row else 0
+        persons, devices = derive_queue.backlog(conn)
+        as_of = progress.projection_watermark(conn, timedelta(seconds=LATENESS_S))
+        due = 0 if as_of is None else derive_queue.due_persons(conn, as_of)
+    return persons + devices + due
 
 
 def _start_worker(bootstrap: str, database_url: str, folder: Any) -> tuple[Any, int]:

@@ -42,7 +42,8 @@ from tenure.analytics.live import store as survival_store
 from tenure.analytics.logrank import logrank_test
 from tenure.analytics.summaries import median_survival, restricted_mean_survival_time
 from tenure.eventlog.publisher import EventPublisher
-from tenure.projection.projector import IncomingRecord, Projector
+from tenure.projection.projector import Projector
+from tenure.projection.records import IncomingRecord
 from tenure.runtime.process import free_port
 from tenure.simulation.parameters import SimulationParameters
 from tenure.simulation.population import simulate

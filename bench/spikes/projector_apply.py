@@ -24,7 +24,8 @@ from psycopg_pool import ConnectionPool
 
 from tenure.domain.events import parse_event
 from tenure.domain.world import fold
-from tenure.projection.projector import IncomingRecord, Projector
+from tenure.projection.projector import Projector
+from tenure.projection.records import IncomingRecord
 from tenure.runtime.postgres import EmbeddedPostgres
 from tenure.simulation.parameters import SimulationParameters
 from tenure.simulation.population import simulate

@@ -43,7 +43,8 @@ from mode import Service
 
 from streams.pipeline_metrics import WORKER_READY
 from streams.projector import metrics
-from tenure.projection.projector import PreparedParse, Projector, parse_records
+from tenure.projection.projector import PreparedParse, Projector
+from tenure.projection.records import parse_records
 from tenure.runtime import liveness
 from tenure.runtime.database import DATABASE_UNAVAILABLE, Backoff
 

@@ -14,10 +14,10 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 import psycopg
@@ -26,7 +26,7 @@ from psycopg_pool import ConnectionPool
 from tenure.analytics.live import stage as survival_stage
 from tenure.config import DEFAULT_PROJECTOR_CACHE_MB
 from tenure.domain.config import LifecycleConfig
-from tenure.domain.events import DomainEvent, parse_event
+from tenure.domain.events import DomainEvent
 from tenure.domain.view import DEFAULT_CONFIG
 from tenure.eventlog.deadletter import DeadLetter, DeadLetterSink
 from tenure.eventlog.isolation import is_poison, isolate
@@ -53,7 +53,8 @@ from tenure.projection.outbox import publish_pending
 from tenure.projection.person_refs import PersonRefs, ResolvedBatch
 from tenure.projection.person_topic import publish_person_changes
 from tenure.projection.raw_cache import RAW_STATES_SHARE, RawCaches
-from tenure.storage import person_pseudonyms
+from tenure.projection.records import IncomingRecord, ParsedBatch, origin, parse_records
+from tenure.storage import derive_queue, person_pseudonyms
 from tenure.storage.connection import CONFLICTS
 
 log = logging.getLogger(__name__)
@@ -66,18 +67,6 @@ CONNECTION_RETRY_S = 60.0
 """How long a batch waits for a lost database connection before the worker gives up."""
 
 
-@dataclass(frozen=True, slots=True)
-class IncomingRecord:
-    """One Kafka record of a canonical topic."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp_ms: int | None = None
-
-
 @dataclass
 class ProjectorTotals:
     """Running counts, for metrics and tests: every record ends in exactly one of them."""
@@ -88,75 +77,6 @@ class ProjectorTotals:
     devices_derived: int = 0
     transitions_published: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class ParsedBatch:
-    """A batch of records decoded: its events (and the record each came from), the latest
-    event time per partition, the next offset per partition, and the records that are not
-    events (to dead-letter)."""
-
-    events: list[DomainEvent]
-    progress: dict[Partition, datetime]
-    dead: list[DeadLetter]
-    sources: list[RecordLike] = field(default_factory=list)
-    """The record of each event (same order as ``events``): a poison event is
-    dead-lettered as its original record."""
-    offsets: dict[Partition, int] = field(default_factory=dict)
-
-    @property
-    def size(self) -> int:
-        """Records in the batch."""
-        return len(self.events) + len(self.dead)
-
-
-class RecordLike(Protocol):
-    """What :func:`parse_records` reads of a record (an :class:`IncomingRecord`, or a
-    consumer's record as fetched)."""
-
-    @property
-    def topic(self) -> str: ...  # noqa: D102
-    @property
-    def partition(self) -> int: ...  # noqa: D102
-    @property
-    def offset(self) -> int: ...  # noqa: D102
-    @property
-    def key(self) -> bytes | None: ...  # noqa: D102
-    @property
-    def value(self) -> bytes | None: ...  # noqa: D102
-
-
-def _origin(r: RecordLike) -> str:
-    return f"{r.topic}/{r.partition}/{r.offset}"
-
-
-def parse_records(records: Iterable[RecordLike]) -> ParsedBatch:
-    """Decode records into domain events, the latest event time and the next offset per
-    partition, and dead letters."""
-    events: list[DomainEvent] = []
-    sources: list[RecordLike] = []
-    progress: dict[Partition, datetime] = {}
-    offsets: dict[Partition, int] = {}
-    dead: list[DeadLetter] = []
-    loads = orjson.loads
-    for r in records:
-        where = (r.topic, r.partition)
-        if offsets.get(where, -1) <= r.offset:
-            offsets[where] = r.offset + 1
-        try:
-            event = parse_event(loads(r.value or b""))
-        except (ValueError, KeyError, TypeError) as exc:
-            dead.append(
-                DeadLetter(r.key, r.value or b"", "projection", f"cannot project: {exc!r}", "",
-                           _origin(r))
-            )  # fmt: skip
-            continue
-        events.append(event)
-        sources.append(r)
-        latest = progress.get(where)
-        if latest is None or event.at > latest:
-            progress[where] = event.at
-    return ParsedBatch(events, progress, dead, sources, offsets)
 
 
 def key_dead_letter(key: QueuedKey, category: str, reason: str) -> DeadLetter:
@@ -353,7 +273,7 @@ class Projector:
         poisoned = isolate(list(range(len(events))), attempt)
         letters = [
             DeadLetter(sources[p.item].key, sources[p.item].value or b"", p.category, p.reason,
-                       "", _origin(sources[p.item]))
+                       "", origin(sources[p.item]))
             for p in poisoned
         ]  # fmt: skip
         failed = {p.item for p in poisoned}
@@ -538,21 +458,12 @@ class Projector:
             self.publish_transitions()
         return result
 
-    def _count_pair(self, query: str) -> tuple[int, int]:
-        with self.pool.connection() as conn:
-            row = conn.execute(query).fetchone()
-        return (int(row[0]), int(row[1])) if row else (0, 0)
-
     def pending_deltas(self) -> tuple[int, int]:
         """Device and person delta rows not yet compacted."""
-        return self._count_pair(
-            "SELECT (SELECT count(*) FROM raw_device_deltas),"
-            " (SELECT count(*) FROM raw_person_deltas)"
-        )
+        with self.pool.connection() as conn:
+            return derive_queue.pending_deltas(conn)
 
     def backlog(self) -> tuple[int, int]:
         """Queued persons and devices waiting to be derived."""
-        return self._count_pair(
-            "SELECT (SELECT count(DISTINCT person_id) FROM dirty_persons),"
-            " (SELECT count(DISTINCT device_id) FROM dirty_devices)"
-        )
+        with self.pool.connection() as conn:
+            return derive_queue.backlog(conn)

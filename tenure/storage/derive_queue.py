@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
-import psycopg
 from psycopg import sql
 
-Conn = psycopg.Connection[Any]
+from tenure.storage.connection import Conn
+
 Kind = Literal["person", "device"]
 
 _QUEUES: dict[str, tuple[str, str]] = {
@@ -113,3 +113,31 @@ def due_persons(conn: Conn, as_of: datetime) -> int:
         "SELECT count(*) FROM persons WHERE next_change_at <= %s", (as_of,)
     ).fetchone()
     return int(row[0]) if row else 0
+
+
+def _count_pair(conn: Conn, query: sql.SQL) -> tuple[int, int]:
+    row = conn.execute(query).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+def backlog(conn: Conn) -> tuple[int, int]:
+    """Distinct persons and devices queued for derive."""
+    return _count_pair(
+        conn,
+        sql.SQL(
+            "SELECT (SELECT count(DISTINCT person_id) FROM dirty_persons),"
+            " (SELECT count(DISTINCT device_id) FROM dirty_devices)"
+        ),
+    )
+
+
+def pending_deltas(conn: Conn) -> tuple[int, int]:
+    """Device and person raw delta rows not yet compacted (derive compacts the keys it
+    claims)."""
+    return _count_pair(
+        conn,
+        sql.SQL(
+            "SELECT (SELECT count(*) FROM raw_device_deltas),"
+            " (SELECT count(*) FROM raw_person_deltas)"
+        ),
+    )

@@ -29,8 +29,9 @@ from tenure.eventlog.deadletter import DeadLetter, DeadLetterSink
 from tenure.eventlog.publisher import EventPublisher, OutgoingRecord
 from tenure.privacy.boundary import pseudonymiser_for
 from tenure.projection import erasure
-from tenure.projection.projector import IncomingRecord, Projector, parse_records
+from tenure.projection.projector import Projector
 from tenure.projection.raw_cache import DEVICES, read_all
+from tenure.projection.records import IncomingRecord, parse_records
 from tenure.projection.replay import aliases_by_person, replay
 from tenure.runtime.broker import LocalBroker
 from tenure.runtime.process import ManagedProcess, free_port, port_open

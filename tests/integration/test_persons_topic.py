@@ -13,7 +13,8 @@ from tenure.contract.topics import PERSONS
 from tenure.eventlog.publisher import EventPublisher
 from tenure.privacy.boundary import pseudonymiser_for
 from tenure.projection import erasure
-from tenure.projection.projector import IncomingRecord, Projector
+from tenure.projection.projector import Projector
+from tenure.projection.records import IncomingRecord
 from tenure.runtime.broker import LocalBroker
 from tests.integration.test_erasure import LATENESS, Population
 from tests.integration.test_sdk_and_archiver import read_topic

@@ -24,7 +24,8 @@ from tenure.domain.events import parse_event
 from tenure.domain.world import fold, views
 from tenure.eventlog.deadletter import STAGE_HEADER
 from tenure.eventlog.publisher import EventPublisher, OutgoingRecord
-from tenure.projection.projector import IncomingRecord, Projector
+from tenure.projection.projector import Projector
+from tenure.projection.records import IncomingRecord
 from tenure.projection.redrive import redrive
 from tenure.projection.replay import aliases_by_person, replay
 from tenure.runtime.broker import LocalBroker

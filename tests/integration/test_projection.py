@@ -13,7 +13,8 @@ from tenure.domain.device_view import derive_device
 from tenure.domain.events import parse_event
 from tenure.domain.world import fold, views
 from tenure.eventlog.publisher import EventPublisher
-from tenure.projection.projector import IncomingRecord, Projector
+from tenure.projection.projector import Projector
+from tenure.projection.records import IncomingRecord
 from tenure.projection.replay import aliases_by_person
 from tenure.runtime.broker import LocalBroker
 from tenure.storage.read_models import DEVICE_COLUMNS, PERSON_COLUMNS, device_row, person_row

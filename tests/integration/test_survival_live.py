@@ -24,7 +24,8 @@ from tenure.domain.schedule import next_change_at
 from tenure.domain.view import DEFAULT_CONFIG
 from tenure.domain.world import fold, views
 from tenure.eventlog.publisher import EventPublisher
-from tenure.projection.projector import IncomingRecord, Projector
+from tenure.projection.projector import Projector
+from tenure.projection.records import IncomingRecord
 from tenure.projection.replay import aliases_by_person
 from tenure.runtime.broker import LocalBroker
 from tenure.storage.read_models import Checkpoint, device_row, person_row, rebuild
