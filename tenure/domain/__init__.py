@@ -62,9 +62,9 @@ from tenure.domain.level import Level
 from tenure.domain.person import (
     ConsentFact,
     PersonState,
-    consent_as_of,
     VersionedContribution,
     apply_person,
+    consent_as_of,
     join_persons,
     merge_person,
     person_ids_of,

@@ -58,11 +58,11 @@ from tenure.domain.identity import IdentityGraph, Link
 from tenure.domain.lattice import DaySpan, frozen_map
 from tenure.domain.person import (
     Cancellation,
+    ConsentFact,
     ContributionKey,
     GiftReceived,
     Order,
     PersonState,
-    ConsentFact,
     Refund,
     VersionedContribution,
 )
@@ -96,10 +96,10 @@ def person_state_size(state: PersonState) -> int:
 
     For a live state it is the number of facts: aliases, orders, refunds, gifts received,
     referrals made and received, feedback events, cancellations, device contributions
-    (one per (device, person id) key) and consent changes. Every merge is a key-wise union, so the count of
-    the merge is at least the count of either side. An erasure tombstone absorbs every
-    merge and drops the facts, so it is ranked above every live state:
-    :data:`ERASED_PERSON_SIZE`.
+    (one per (device, person id) key) and consent changes. Every merge is a key-wise
+    union, so the count of the merge is at least the count of either side. An erasure
+    tombstone absorbs every merge and drops the facts, so it is ranked above every live
+    state: :data:`ERASED_PERSON_SIZE`.
 
     The measure is not strictly monotone: a merge that only replaces a value under an
     existing key (an earlier order time, a newer device contribution) keeps the size.

@@ -259,7 +259,9 @@ def _erasure_requested(eid: EventId, at: datetime, d: Mapping[str, Any]) -> Doma
 
 
 def _consent_changed(eid: EventId, at: datetime, d: Mapping[str, Any]) -> DomainEvent:
-    return PersonConsentChanged(eid, at, str(d["person_id"]), str(d["channel"]), d["granted"] is True)
+    return PersonConsentChanged(
+        eid, at, str(d["person_id"]), str(d["channel"]), d["granted"] is True
+    )
 
 
 _PARSERS: Mapping[str, Callable[[EventId, datetime, Mapping[str, Any]], DomainEvent]] = {

@@ -22,7 +22,6 @@ from tenure.domain import (
     ReferralCompleted,
     SubscriptionCancelled,
 )
-
 from tenure.domain.events import CONSENT_CHANNELS
 
 from .scenario import T0
