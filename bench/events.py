@@ -1,7 +1,7 @@
 """A realistic, reproducible mix of contract-v1 events for the benchmarks.
 
 Device telemetry dominates real traffic, payments and person events are rarer; every one of
-the 10 event types occurs. With ``invalid_share`` > 0 some events are broken in the ways
+the 11 event types occurs. With ``invalid_share`` > 0 some events are broken in the ways
 producers actually break them (missing field, wrong type, unknown type, impossible or future
 time, unknown field, mixed currencies, missing envelope attribute).
 """
@@ -29,6 +29,7 @@ WEIGHTS: dict[str, int] = {
     "feedback.submitted": 8,
     "identity.linked": 10,
     "person.erasure_requested": 3,
+    "person.consent_changed": 2,
 }
 """Relative frequency of each event type in the mix."""
 
@@ -94,6 +95,9 @@ def _data(event_type: str, rng: random.Random) -> dict[str, Any]:
         return {"person_id": person, "alias_id": f"alias-{rng.randrange(10**6)}"}
     if event_type == "person.erasure_requested":
         return {"person_id": person}
+    if event_type == "person.consent_changed":
+        channel = rng.choice(("email", "push", "sms", "in_app"))
+        return {"person_id": person, "channel": channel, "granted": rng.random() < 0.7}
     raise ValueError(f"unknown event type {event_type}")
 
 

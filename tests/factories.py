@@ -42,6 +42,7 @@ def example_data(event_type: str, n: int = 0) -> dict[str, Any]:
         "feedback.submitted": {"person_id": f"p{n}", "channel": "app", "rating": 5},
         "identity.linked": {"person_id": f"p{n}", "alias_id": f"alias{n}"},
         "person.erasure_requested": {"person_id": f"p{n}"},
+        "person.consent_changed": {"person_id": f"p{n}", "channel": "email", "granted": True},
     }[event_type]
 
 
@@ -70,7 +71,8 @@ def scenario(seed: int, people: int, *, source: str, end: datetime) -> list[dict
 
     Buyers who activate and use their device, one-time buyers who never activate, gift
     payers whose recipient uses the device, free users who later pay, referrals, feedback,
-    refunds, identity links and an erasure. Events are returned in event-time order.
+    refunds, identity links, consent changes (also on an alias, at one instant, and of the
+    person later erased) and an erasure. Events are returned in event-time order.
     """
     import random
 
@@ -184,7 +186,19 @@ def scenario(seed: int, people: int, *, source: str, end: datetime) -> list[dict
             )
     emit("identity.linked", day(70), {"person_id": f"p{seed}-0", "alias_id": f"p{seed}-0-web"})
     emit("feedback.submitted", day(71), {"person_id": f"p{seed}-0-web", "channel": "web"})
+
+    def consent(person: str, channel: str, granted: bool, at: float) -> None:
+        data = {"person_id": person, "channel": channel, "granted": granted}
+        emit("person.consent_changed", day(at), data)
+
+    consent(f"p{seed}-0", "email", True, 10)
+    consent(f"p{seed}-0-web", "email", False, 75)  # the alias withdraws: the human did
+    consent(f"p{seed}-0", "push", True, 76)
+    if people > 1:
+        consent(f"p{seed}-1", "sms", True, 30)
+        consent(f"p{seed}-1", "sms", False, 30)  # the same instant: the withdrawal wins
     if people > 3:
+        consent(f"p{seed}-3", "in_app", True, 50)
         emit("person.erasure_requested", day(80), {"person_id": f"p{seed}-3"})
     events.sort(key=lambda e: e["time"])
     return events

@@ -82,6 +82,11 @@ class Person(BaseModel):
     products: list[str]
     cohort_week: date | None
     engaged_weeks: list[int]
+    consent: dict[str, bool] = Field(
+        description="Current consent per channel (email, push, sms, in_app) from "
+        '`person.consent_changed`, last writer by event time (docs/lifecycle.md, "Consent"); '
+        "a channel absent here was never spoken of: do not contact on it."
+    )
 
 
 class Device(BaseModel):

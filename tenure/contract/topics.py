@@ -53,6 +53,7 @@ ROUTES: dict[str, Route] = {
     "feedback.submitted": Route(PERSON_EVENTS, "person_id"),
     "identity.linked": Route(PERSON_EVENTS, "person_id"),
     "person.erasure_requested": Route(PERSON_EVENTS, "person_id"),
+    "person.consent_changed": Route(PERSON_EVENTS, "person_id"),
 }
 """Routing of every v1 event type: topic and key field."""
 

@@ -45,6 +45,7 @@ from tenure.domain.events import (
     PaymentCompleted,
     PaymentItem,
     PaymentRefunded,
+    PersonConsentChanged,
     PersonErasureRequested,
     ReferralCompleted,
     SubscriptionCancelled,
@@ -59,9 +60,11 @@ from tenure.domain.identity import (
 )
 from tenure.domain.level import Level
 from tenure.domain.person import (
+    ConsentFact,
     PersonState,
     VersionedContribution,
     apply_person,
+    consent_as_of,
     join_persons,
     merge_person,
     person_ids_of,
@@ -81,6 +84,7 @@ __all__ = [
     "EVENT_TYPES",
     "BuyerKind",
     "ChurnInputs",
+    "ConsentFact",
     "DeviceActivated",
     "DeviceContribution",
     "DeviceDeactivated",
@@ -97,6 +101,7 @@ __all__ = [
     "PaymentCompleted",
     "PaymentItem",
     "PaymentRefunded",
+    "PersonConsentChanged",
     "PersonErasureRequested",
     "PersonState",
     "PersonView",
@@ -113,6 +118,7 @@ __all__ = [
     "apply_person",
     "assemble",
     "churn_inputs",
+    "consent_as_of",
     "decode_device_state",
     "decode_identity_graph",
     "decode_person_state",

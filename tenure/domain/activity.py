@@ -100,6 +100,7 @@ def last_fact_at(state: PersonState, as_of: datetime) -> datetime | None:
     moments += list(state.referrals_made.values()) + list(state.referred_by.values())
     moments += list(state.feedback.values())
     moments += [c.at for c in state.cancellations.values()]
+    moments += [c.at for c in state.consent.values()]
     for contribution in state.contributions:
         moments += [s.first_at for s in contribution.days.values()]
         moments += [s.last_at for s in contribution.days.values()]

@@ -13,7 +13,10 @@ Format rules (see ``docs/lifecycle.md``, "Serialised state"):
 - every document has ``"v": 1`` (schema version) and ``"kind"`` (``device``, ``person``
   or ``identity``); any other version is rejected with a ``ValueError``;
 - every field is written, ``None`` as ``null`` and empty collections as ``[]``/``{}``, and
-  a decoder accepts exactly these keys (a changed shape needs a new version);
+  a decoder accepts exactly these keys (a changed shape needs a new version). The one
+  additive exception: a person's ``consent`` (added with ``person.consent_changed``) is
+  written only when it holds facts, so the bytes of every state without consent are those
+  written before it existed, and a document without it reads as no consent;
 - datetimes are RFC 3339 UTC with microseconds (``2024-01-01T12:00:00.000000Z``; any
   offset is accepted on input and converted to UTC, a naive time is rejected); dates are
   ISO dates; tuples (event ids, versions, order items) are lists in their own order;
@@ -55,6 +58,7 @@ from tenure.domain.identity import IdentityGraph, Link
 from tenure.domain.lattice import DaySpan, frozen_map
 from tenure.domain.person import (
     Cancellation,
+    ConsentFact,
     ContributionKey,
     GiftReceived,
     Order,
@@ -91,11 +95,11 @@ def person_state_size(state: PersonState) -> int:
     """How much a person state knows: a monotone measure, non-decreasing under merge.
 
     For a live state it is the number of facts: aliases, orders, refunds, gifts received,
-    referrals made and received, feedback events, cancellations and device contributions
-    (one per (device, person id) key). Every merge is a key-wise union, so the count of
-    the merge is at least the count of either side. An erasure tombstone absorbs every
-    merge and drops the facts, so it is ranked above every live state:
-    :data:`ERASED_PERSON_SIZE`.
+    referrals made and received, feedback events, cancellations, device contributions
+    (one per (device, person id) key) and consent changes. Every merge is a key-wise
+    union, so the count of the merge is at least the count of either side. An erasure
+    tombstone absorbs every merge and drops the facts, so it is ranked above every live
+    state: :data:`ERASED_PERSON_SIZE`.
 
     The measure is not strictly monotone: a merge that only replaces a value under an
     existing key (an earlier order time, a newer device contribution) keeps the size.
@@ -112,6 +116,7 @@ def person_state_size(state: PersonState) -> int:
         + len(state.feedback)
         + len(state.cancellations)
         + len(state.device_contrib)
+        + len(state.consent)
     )
 
 
@@ -386,6 +391,7 @@ _ORDER_KEYS: Final = frozenset({"order_id", "at", "event_id", "items", "benefici
 _REFUND_KEYS: Final = frozenset({"order_id", "at", "event_id", "amount_minor", "currency"})
 _GIFT_KEYS: Final = frozenset({"order_id", "at", "event_id", "payer_id"})
 _CANCELLATION_KEYS: Final = frozenset({"at", "event_id", "sku"})
+_CONSENT_KEYS: Final = frozenset({"at", "channel", "granted"})
 _VERSIONED_KEYS: Final = frozenset({"version", "contribution"})
 _CONTRIBUTION_KEYS: Final = frozenset(
     {
@@ -418,6 +424,7 @@ _PERSON_KEYS: Final = frozenset(
         "device_contrib",
     }
 )
+_PERSON_KEYS_WITH_CONSENT: Final = _PERSON_KEYS | {"consent"}
 
 
 def _item(item: PaymentItem) -> Json:
@@ -467,6 +474,10 @@ def _cancellation(cancellation: Cancellation) -> Json:
     }
 
 
+def _consent(fact: ConsentFact) -> Json:
+    return {"at": _time(fact.at), "channel": fact.channel, "granted": fact.granted}
+
+
 def _contribution(c: DeviceContribution) -> Json:
     return {
         "device_id": c.device_id,
@@ -503,9 +514,10 @@ def person_state_to_json(state: PersonState) -> dict[str, Any]:
     Maps keyed by an id (``orders``, ``gifts_received``, ``referrals_made``,
     ``referred_by``) are objects; ``refunds`` (key ``[order_id, event_id]``), ``feedback``
     and ``cancellations`` (key ``event_id``) and ``device_contrib`` (key ``[device_id,
-    person_id]``) are sorted lists of ``[key, value]`` pairs.
+    person_id]``) are sorted lists of ``[key, value]`` pairs; so is ``consent`` (key
+    ``event_id``), written only when the person has consent facts.
     """
-    return {
+    document: dict[str, Any] = {
         "v": SCHEMA_VERSION,
         "kind": "person",
         "person_id": state.person_id,
@@ -520,6 +532,9 @@ def person_state_to_json(state: PersonState) -> dict[str, Any]:
         "cancellations": _entries(state.cancellations, _event_id, _cancellation),
         "device_contrib": _entries(state.device_contrib, _contribution_key, _versioned),
     }
+    if state.consent:
+        document["consent"] = _entries(state.consent, _event_id, _consent)
+    return document
 
 
 def _parse_item(value: Json) -> PaymentItem:
@@ -579,6 +594,14 @@ def _parse_cancellation(value: Json) -> Cancellation:
     )
 
 
+def _parse_consent(value: Json) -> ConsentFact:
+    where = "person.consent[]"
+    raw = _object(value, where, _CONSENT_KEYS)
+    return ConsentFact(
+        _parse_time(raw["at"], where), _str(raw["channel"], where), _bool(raw["granted"], where)
+    )
+
+
 def _parse_version(value: Json, where: str) -> DeviceVersion:
     tombstones, facts, span_total = _list(value, where, 3)
     return (_int(tombstones, where), _int(facts, where), _int(span_total, where))
@@ -628,7 +651,10 @@ def person_state_from_json(data: Mapping[str, Any]) -> PersonState:
     malformed one.
     """
     _check_header(data, "person")
-    raw = _object(data, "person", _PERSON_KEYS)
+    keys = _PERSON_KEYS_WITH_CONSENT if "consent" in data else _PERSON_KEYS
+    raw = _object(data, "person", keys)
+    if "consent" in raw and not raw["consent"]:  # written only when not empty: canonical
+        raise _fail("person.consent", "a non-empty list (or no key)", raw["consent"])
     refunds = {
         _refund_key_of(k): _parse_refund(v) for k, v in _pairs(raw["refunds"], "person.refunds")
     }
@@ -665,6 +691,12 @@ def person_state_from_json(data: Mapping[str, Any]) -> PersonState:
             }
         ),
         device_contrib=frozen_map(contributions),
+        consent=frozen_map(
+            {
+                _parse_event_id(k, "person.consent[]"): _parse_consent(c)
+                for k, c in _pairs(raw.get("consent", []), "person.consent")
+            }
+        ),
     )
 
 

@@ -1,4 +1,4 @@
-"""Domain events: the ten CloudEvents types the lifecycle projections understand.
+"""Domain events: the eleven CloudEvents types the lifecycle projections understand.
 
 Every event carries ``event_id`` (the CloudEvents ``(source, id)`` pair, which is the
 identity used for de-duplication) and ``at`` (the event time, timezone-aware UTC).
@@ -133,6 +133,21 @@ class PersonErasureRequested:
     person_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class PersonConsentChanged:
+    """A person granted (``granted``) or withdrew consent to be contacted on a channel."""
+
+    event_id: EventId
+    at: datetime
+    person_id: str
+    channel: str
+    granted: bool
+
+
+CONSENT_CHANNELS: tuple[str, ...] = ("email", "push", "sms", "in_app")
+"""The channels ``person.consent_changed`` speaks of (the schema's enum, in its order)."""
+
+
 DomainEvent = (
     DeviceActivated
     | DeviceUsed
@@ -144,6 +159,7 @@ DomainEvent = (
     | FeedbackSubmitted
     | IdentityLinked
     | PersonErasureRequested
+    | PersonConsentChanged
 )
 """Any event the lifecycle projections understand."""
 
@@ -242,6 +258,12 @@ def _erasure_requested(eid: EventId, at: datetime, d: Mapping[str, Any]) -> Doma
     return PersonErasureRequested(eid, at, str(d["person_id"]))
 
 
+def _consent_changed(eid: EventId, at: datetime, d: Mapping[str, Any]) -> DomainEvent:
+    return PersonConsentChanged(
+        eid, at, str(d["person_id"]), str(d["channel"]), d["granted"] is True
+    )
+
+
 _PARSERS: Mapping[str, Callable[[EventId, datetime, Mapping[str, Any]], DomainEvent]] = {
     "device.activated": _device_activated,
     "device.used": _device_used,
@@ -253,6 +275,7 @@ _PARSERS: Mapping[str, Callable[[EventId, datetime, Mapping[str, Any]], DomainEv
     "feedback.submitted": _feedback_submitted,
     "identity.linked": _identity_linked,
     "person.erasure_requested": _erasure_requested,
+    "person.consent_changed": _consent_changed,
 }
 
 EVENT_TYPES: frozenset[str] = frozenset(_PARSERS)

@@ -6,6 +6,11 @@ Device contributions are pushed in as ``(version, contribution)`` per (device, p
 and the join keeps the higher version, so the device worker can re-derive and push a
 contribution every time a device changes and the person state stays commutative.
 
+Consent is a grow-only map of ``person.consent_changed`` facts keyed by event id; the
+current consent per channel is read from it as of an instant, last writer wins by event
+time (:func:`consent_as_of`), so it is an LWW register per channel that can also answer
+for any earlier instant.
+
 Erasure is a tombstone: an erased state keeps only its key and the erasure time, absorbs
 every join and ignores every later event.
 """
@@ -27,6 +32,7 @@ from tenure.domain.events import (
     PaymentCompleted,
     PaymentItem,
     PaymentRefunded,
+    PersonConsentChanged,
     PersonErasureRequested,
     ReferralCompleted,
     SubscriptionCancelled,
@@ -92,6 +98,21 @@ class VersionedContribution:
     contribution: DeviceContribution
 
 
+@dataclass(frozen=True, slots=True)
+class ConsentFact:
+    """One ``person.consent_changed``: consent on ``channel`` granted or withdrawn at ``at``."""
+
+    at: datetime
+    channel: str
+    granted: bool
+
+    @property
+    def precedence(self) -> tuple[datetime, bool]:
+        """Later facts win; at equal times a withdrawal wins over a grant (do not disturb
+        when in doubt). The event id breaks the remaining ties (see :func:`consent_as_of`)."""
+        return (self.at, not self.granted)
+
+
 ContributionKey = tuple[str, str]
 """(device_id, person id the contribution was derived for)."""
 
@@ -117,6 +138,8 @@ class PersonState:
     device_contrib: Mapping[ContributionKey, VersionedContribution] = field(
         default_factory=frozen_map
     )
+    consent: Mapping[EventId, ConsentFact] = field(default_factory=frozen_map)
+    """``person.consent_changed`` facts by event id (read with :func:`consent_as_of`)."""
 
     @property
     def erased(self) -> bool:
@@ -149,6 +172,23 @@ class PersonState:
 _last_contributions: tuple[PersonState | None, list[DeviceContribution]] = (None, [])
 
 
+def consent_as_of(state: PersonState, as_of: datetime) -> dict[str, bool]:
+    """Current consent per channel as of ``as_of``: for each channel with a fact at or before
+    ``as_of``, the ``granted`` of the winning fact. Last writer wins by event time; at equal
+    times a withdrawal beats a grant; then the larger event id ``(source, id)`` wins (only
+    one event's payload can then be kept, whatever the delivery order). Channels nobody
+    spoke of are absent (no consent known: treat as not granted)."""
+    best: dict[str, tuple[tuple[datetime, bool], EventId, bool]] = {}
+    for event_id, fact in state.consent.items():
+        if fact.at > as_of:
+            continue
+        candidate = (fact.precedence, event_id, fact.granted)
+        current = best.get(fact.channel)
+        if current is None or candidate > current:
+            best[fact.channel] = candidate
+    return {channel: best[channel][2] for channel in sorted(best)}
+
+
 def _earlier(left: T, right: T, key: Callable[[T], Any]) -> T:
     """The earlier of two facts by ``key``; a tie between different facts (one event id
     delivered with two payloads) goes to the smaller ``repr``, so the join commutes."""
@@ -174,6 +214,10 @@ def _earlier_gift(left: GiftReceived, right: GiftReceived) -> GiftReceived:
 
 def _earlier_cancellation(left: Cancellation, right: Cancellation) -> Cancellation:
     return _earlier(left, right, lambda c: (c.at, c.sku))
+
+
+def _earlier_consent(left: ConsentFact, right: ConsentFact) -> ConsentFact:
+    return _earlier(left, right, lambda c: (c.at, c.channel, c.granted))
 
 
 def _newer_contribution(
@@ -206,6 +250,7 @@ def join_persons(person_id: str, states: Iterable[PersonState]) -> PersonState:
         feedback=join_maps((s.feedback for s in parts), earliest),
         cancellations=join_maps((s.cancellations for s in parts), _earlier_cancellation),
         device_contrib=join_maps((s.device_contrib for s in parts), _newer_contribution),
+        consent=join_maps((s.consent for s in parts), _earlier_consent),
     )
 
 
@@ -255,6 +300,9 @@ def person_singleton(person_id: str, event: DomainEvent) -> PersonState:
             return PersonState(person_id, feedback=frozen_map({event.event_id: event.at}))
         case PersonErasureRequested() if event.person_id == person_id:
             return erased_person(person_id, event.at)
+        case PersonConsentChanged() if event.person_id == person_id:
+            fact = ConsentFact(event.at, event.channel, event.granted)
+            return PersonState(person_id, consent=frozen_map({event.event_id: fact}))
         case _:
             return PersonState(person_id)
 
@@ -308,6 +356,7 @@ def rekey(state: PersonState, person_id: str) -> PersonState:
         state.feedback,
         state.cancellations,
         state.device_contrib,
+        state.consent,
     )
 
 
@@ -321,7 +370,12 @@ def person_ids_of(event: DomainEvent) -> frozenset[str]:
             return frozenset(ids)
         case PaymentRefunded():
             return frozenset({event.payer_id})
-        case SubscriptionCancelled() | FeedbackSubmitted() | PersonErasureRequested():
+        case (
+            SubscriptionCancelled()
+            | FeedbackSubmitted()
+            | PersonErasureRequested()
+            | PersonConsentChanged()
+        ):
             return frozenset({event.person_id})
         case ReferralCompleted():
             return frozenset({event.referrer_id, event.referee_id})

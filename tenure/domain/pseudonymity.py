@@ -27,6 +27,7 @@ from tenure.domain.events import (
     IdentityLinked,
     PaymentCompleted,
     PaymentRefunded,
+    PersonConsentChanged,
     PersonErasureRequested,
     ReferralCompleted,
     SubscriptionCancelled,
@@ -57,6 +58,7 @@ _EVENT_FIELDS: dict[type, tuple[str, ...]] = {
     FeedbackSubmitted: ("person_id",),
     IdentityLinked: ("person_id", "alias_id"),
     PersonErasureRequested: ("person_id",),
+    PersonConsentChanged: ("person_id",),
 }
 
 

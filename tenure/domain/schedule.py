@@ -49,6 +49,7 @@ def fact_moments(state: PersonState) -> Iterator[datetime]:
     yield from state.referred_by.values()
     yield from state.feedback.values()
     yield from (c.at for c in state.cancellations.values())
+    yield from (c.at for c in state.consent.values())
     for contribution in state.contributions:
         for span in contribution.days.values():
             yield span.first_at

@@ -26,7 +26,7 @@ from tenure.domain.interaction import (
 )
 from tenure.domain.lattice import DaySpan
 from tenure.domain.level import Level, LevelInputs, relationship_level
-from tenure.domain.person import Order, PersonState
+from tenure.domain.person import Order, PersonState, consent_as_of
 from tenure.domain.roles import gives_gifts, receives_gifts, sponsored_devices
 from tenure.domain.segment import BuyerKind, Segment, buyer_kind_of, segment_of
 from tenure.domain.spending import net_spend, paid_orders, refunded_orders
@@ -85,6 +85,9 @@ class PersonView:
     """Monday (UTC) of the week of the first engagement."""
     engaged_weeks: tuple[int, ...] = ()
     """Week indices since ``cohort_week`` with at least one engagement, ascending."""
+    consent: tuple[tuple[str, bool], ...] = ()
+    """Current consent per channel ``(channel, granted)``, by channel; a channel nobody
+    spoke of is absent (not granted). See :func:`~tenure.domain.person.consent_as_of`."""
 
 
 def absent_view(person_id: str, as_of: datetime) -> PersonView:
@@ -282,4 +285,5 @@ def derive(
         products=_products(state, used, as_of),
         cohort_week=cohort,
         engaged_weeks=weeks,
+        consent=tuple(consent_as_of(state, as_of).items()),
     )

@@ -106,6 +106,9 @@ class SimulationParameters:
     """Share of people who link a second identifier (``identity.linked``)."""
     deactivation_rate: float = 0.30
     """Share of users who reset or return the device when they stop (others go silent)."""
+    consent_change_rate: float = 0.10
+    """Share of people who grant consent on a channel (``person.consent_changed``); a third
+    of them withdraw it later."""
     erasure: bool = True
     """Whether one person asks to be forgotten (``person.erasure_requested``) near the end."""
     currency: str = "EUR"
@@ -136,6 +139,7 @@ class SimulationParameters:
             "free_conversion_rate",
             "identity_link_rate",
             "deactivation_rate",
+            "consent_change_rate",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:

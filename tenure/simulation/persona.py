@@ -12,7 +12,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
+from tenure.domain.events import CONSENT_CHANNELS
 from tenure.simulation.catalogue import (
     ACCESSORIES,
     DEACTIVATION_REASONS,
@@ -88,6 +90,13 @@ def live(key: str, persona: Persona, arrival: datetime, setting: Setting) -> lis
     Returns that life first, then the lives it brings along: a gift's recipient, a super
     user's referees (and their own, if any).
     """
+    lives = _lives(key, persona, arrival, setting)
+    for life in lives:
+        _consent_changes(life, setting.parameters)
+    return lives
+
+
+def _lives(key: str, persona: Persona, arrival: datetime, setting: Setting) -> list[Life]:
     if persona in (Persona.CONNECTED_BUYER, Persona.REFERRED):
         return [_connected_buyer(key, persona, arrival, setting)]
     if persona is Persona.ONE_TIME_BUYER:
@@ -99,6 +108,34 @@ def live(key: str, persona: Persona, arrival: datetime, setting: Setting) -> lis
     if persona is Persona.SUPER_USER:
         return _super_user(key, arrival, setting)
     raise ValueError(f"{persona} does not arrive on its own")
+
+
+def _consent_changes(life: Life, params: SimulationParameters) -> None:
+    """A share of people (``consent_change_rate``) grant consent on a channel within a month
+    of their first event, and a third of them withdraw it one to four months later. Drawn
+    from the life's own random stream, and from events other than uses (written into the
+    life or streamed later), so every other draw and the continuation are as before."""
+    known = [h.time for h in life.happenings if h.type != "device.used"]
+    if not known:
+        return
+    rng = random.Random(f"{params.seed}:{life.key}:consent")
+    if rng.random() >= params.consent_change_rate:
+        return
+    channel = rng.choice(CONSENT_CHANNELS)
+    granted_at = after(min(known), rng.uniform(0, 30))
+    life.add("consent", "person.consent_changed", granted_at, _consent(life, channel, True))
+    if rng.random() < 1 / 3:
+        withdrawn_at = after(granted_at, rng.uniform(30, 120))
+        life.add(
+            "consent-withdrawn",
+            "person.consent_changed",
+            withdrawn_at,
+            _consent(life, channel, False),
+        )
+
+
+def _consent(life: Life, channel: str, granted: bool) -> dict[str, Any]:
+    return {"person_id": life.person_id, "channel": channel, "granted": granted}
 
 
 def _new_life(key: str, persona: Persona, arrival: datetime, setting: Setting) -> Life:
@@ -377,7 +414,7 @@ def _super_user(key: str, arrival: datetime, setting: Setting) -> list[Life]:
     for n in range(count(rng, params.referral_rate)):
         referee_key = f"{key}.r{n}"
         joined = _while_active(rng, life)
-        brought.extend(live(referee_key, Persona.REFERRED, joined, setting))
+        brought.extend(_lives(referee_key, Persona.REFERRED, joined, setting))
         life.add(
             f"referral-{n}",
             "referral.completed",

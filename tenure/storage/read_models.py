@@ -26,6 +26,7 @@ PERSON_COLUMNS: tuple[str, ...] = (
     "paid_order_count", "net_spend_minor", "referral_count", "feedback_count",
     "devices_used", "last_fact_at", "entry_path", "first_use_at", "device_activation_at",
     "products", "cohort_week", "engaged_weeks",
+    "consent",
 )  # fmt: skip
 """Columns of ``persons``, in the order :func:`person_row` fills them."""
 
@@ -55,7 +56,7 @@ def person_row(view: PersonView, aliases: Sequence[str]) -> tuple[Any, ...]:
         orjson.dumps(dict(view.net_spend)).decode(), view.referral_count, view.feedback_count,
         view.devices_used, view.last_fact_at, view.entry_path, view.first_use_at,
         view.device_activation_at, list(view.products), view.cohort_week,
-        list(view.engaged_weeks),
+        list(view.engaged_weeks), orjson.dumps(dict(view.consent)).decode(),
     )  # fmt: skip
 
 

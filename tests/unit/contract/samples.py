@@ -50,6 +50,7 @@ _DATA: dict[str, dict[str, Any]] = {
     "feedback.submitted": {"person_id": "p-1001", "channel": "app", "rating": 4},
     "identity.linked": {"person_id": "p-1001", "alias_id": "guest-77f3"},
     "person.erasure_requested": {"person_id": "p-3003"},
+    "person.consent_changed": {"person_id": "p-1001", "channel": "email", "granted": True},
 }
 
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -63,6 +64,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "feedback.submitted": ("person_id", "channel"),
     "identity.linked": ("person_id", "alias_id"),
     "person.erasure_requested": ("person_id",),
+    "person.consent_changed": ("person_id", "channel", "granted"),
 }
 """The required data fields of each type, pinned here so a schema change shows up in review."""
 

@@ -31,6 +31,7 @@ EXPECTED_ROUTING = {
     "feedback.submitted": (PERSON_EVENTS, "p-1001"),
     "identity.linked": (PERSON_EVENTS, "p-1001"),
     "person.erasure_requested": (PERSON_EVENTS, "p-3003"),
+    "person.consent_changed": (PERSON_EVENTS, "p-1001"),
 }
 
 

@@ -88,6 +88,13 @@ DATA: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     ),
     "identity.linked": st.fixed_dictionaries({"person_id": ids, "alias_id": ids}),
     "person.erasure_requested": st.fixed_dictionaries({"person_id": ids}),
+    "person.consent_changed": st.fixed_dictionaries(
+        {
+            "person_id": ids,
+            "channel": st.sampled_from(["email", "push", "sms", "in_app"]),
+            "granted": st.booleans(),
+        }
+    ),
 }
 
 

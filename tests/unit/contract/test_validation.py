@@ -231,6 +231,8 @@ def test_now_in_another_zone_is_fine() -> None:
 # --- data -------------------------------------------------------------------------------------
 
 
+BOOLEAN_FIELDS = frozenset({"granted"})
+"""Required data fields that are booleans (``person.consent_changed``)."""
 MISSING = [(t, name) for t, names in REQUIRED.items() for name in names]
 
 
@@ -242,7 +244,8 @@ def test_missing_required_data_field(event_type: str, name: str) -> None:
 
 @pytest.mark.parametrize(("event_type", "name"), MISSING)
 def test_required_id_like_fields_must_be_of_the_right_type(event_type: str, name: str) -> None:
-    result = rejected(with_data(event_type, **{name: True}))
+    wrong = "true" if name in BOOLEAN_FIELDS else True  # the one wrong type of a flag is a string
+    result = rejected(with_data(event_type, **{name: wrong}))
     assert result.field == f"data.{name}"
     assert result.category == "schema"
     assert result.reason.startswith("must be ")
@@ -276,6 +279,31 @@ def test_extra_data_field_is_rejected(event_type: str) -> None:
             "data.reason",
             "must be one of: reset, resale, returned, other",
         ),
+        (
+            "person.consent_changed",
+            {"channel": "letter"},
+            "data.channel",
+            "must be one of: email, push, sms, in_app",
+        ),
+        (
+            "person.consent_changed",
+            {"granted": "yes"},
+            "data.granted",
+            "must be a boolean, not a string",
+        ),
+        (
+            "person.consent_changed",
+            {"granted": 1},
+            "data.granted",
+            "must be a boolean, not a number",
+        ),
+        (
+            "person.consent_changed",
+            {"channel": None},
+            "data.channel",
+            "must be a string, not null",
+        ),
+        ("person.consent_changed", {"person_id": ""}, "data.person_id", "must not be empty"),
         ("feedback.submitted", {"rating": 4.5}, "data.rating", "must be an integer, not a number"),
         ("feedback.submitted", {"rating": 0}, "data.rating", "must be at least 1"),
         ("feedback.submitted", {"rating": 6}, "data.rating", "must be at most 5"),

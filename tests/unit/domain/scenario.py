@@ -16,6 +16,7 @@ from tenure.domain import (
     PaymentCompleted,
     PaymentItem,
     PaymentRefunded,
+    PersonConsentChanged,
     PersonErasureRequested,
     ReferralCompleted,
     SubscriptionCancelled,
@@ -80,6 +81,10 @@ def cancelled(person: str, sku: str, day: float) -> DomainEvent:
 
 def referred(referrer: str, referee: str, day: float) -> DomainEvent:
     return ReferralCompleted(eid(), at(day), referrer, referee)
+
+
+def consent(person: str, channel: str, granted: bool, day: float, hour: float = 12) -> DomainEvent:
+    return PersonConsentChanged(eid(), at(day, hour), person, channel, granted)
 
 
 def feedback(person: str, day: float, rating: int | None = 5) -> DomainEvent:

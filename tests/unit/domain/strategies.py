@@ -17,10 +17,12 @@ from tenure.domain import (
     PaymentCompleted,
     PaymentItem,
     PaymentRefunded,
+    PersonConsentChanged,
     PersonErasureRequested,
     ReferralCompleted,
     SubscriptionCancelled,
 )
+from tenure.domain.events import CONSENT_CHANNELS
 
 from .scenario import T0
 
@@ -32,6 +34,7 @@ CURRENCIES = ("EUR", "USD")
 times = st.integers(0, 24 * 120).map(lambda h: T0 + timedelta(hours=h))
 persons = st.sampled_from(PERSONS)
 devices = st.sampled_from(DEVICES)
+channels = st.sampled_from(CONSENT_CHANNELS)
 event_ids = st.tuples(st.sampled_from(("shop", "fleet")), st.integers(0, 10_000).map(str))
 
 
@@ -46,6 +49,7 @@ KINDS = (
     "referred",
     "feedback",
     "linked",
+    "consent",
 )
 """Event kinds, each drawn equally often; an erasure is drawn half as often as one kind."""
 
@@ -91,6 +95,8 @@ def _event(draw: st.DrawFn, eid: EventId, at: datetime) -> DomainEvent:
         return ReferralCompleted(eid, at, draw(persons), draw(persons))
     if kind == "feedback":
         return FeedbackSubmitted(eid, at, draw(persons), "app")
+    if kind == "consent":
+        return PersonConsentChanged(eid, at, draw(persons), draw(channels), draw(st.booleans()))
     return IdentityLinked(eid, at, draw(persons), draw(persons))
 
 

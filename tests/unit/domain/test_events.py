@@ -15,6 +15,7 @@ from tenure.domain import (
     PaymentCompleted,
     PaymentItem,
     PaymentRefunded,
+    PersonConsentChanged,
     PersonErasureRequested,
     ReferralCompleted,
     SubscriptionCancelled,
@@ -114,6 +115,11 @@ EID = ("/shop", "evt-1")
             IdentityLinked(EID, AT, "p1", "a1"),
         ),
         ("person.erasure_requested", {"person_id": "p1"}, PersonErasureRequested(EID, AT, "p1")),
+        (
+            "person.consent_changed",
+            {"person_id": "p1", "channel": "sms", "granted": False},
+            PersonConsentChanged(EID, AT, "p1", "sms", False),
+        ),
     ],
 )
 def test_parse_event_builds_the_typed_event(
@@ -123,7 +129,7 @@ def test_parse_event_builds_the_typed_event(
 
 
 def test_every_event_type_is_covered() -> None:
-    assert len(EVENT_TYPES) == 10
+    assert len(EVENT_TYPES) == 11
 
 
 def test_times_are_normalised_to_aware_utc() -> None:

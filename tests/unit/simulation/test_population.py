@@ -82,6 +82,27 @@ def test_every_event_type_occurs_and_exactly_one_erasure() -> None:
     assert counts["person.erasure_requested"] == 1
 
 
+def test_a_small_share_of_people_grant_consent_and_some_withdraw_it_later() -> None:
+    sim = population()
+    changes: dict[str, list[tuple[datetime, str, bool]]] = defaultdict(list)
+    for d in sim.deliveries:
+        if d.envelope["type"] == "person.consent_changed" and not d.resend:
+            data = d.envelope["data"]
+            assert isinstance(data, dict)
+            changes[data["person_id"]].append(
+                (time_of(d.envelope), data["channel"], data["granted"])
+            )
+    people = {life.person_id for life in sim.lives if life.happenings}
+    assert 0.05 * len(people) < len(changes) < 0.15 * len(people)
+    withdrawn = 0
+    for person_changes in changes.values():
+        person_changes.sort()
+        assert person_changes[0][2] is True  # granted first
+        assert len({channel for _, channel, _ in person_changes}) == 1
+        withdrawn += any(not granted for _, _, granted in person_changes)
+    assert 0 < withdrawn < len(changes)
+
+
 def test_duplicates_are_the_same_envelope_resent_at_the_configured_rate() -> None:
     sim = population()
     originals = {
