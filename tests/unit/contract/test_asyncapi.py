@@ -185,6 +185,7 @@ def test_the_persons_channel_is_compacted_and_documents_the_published_value(doc:
         "devices_used": 1,
         "products": ["w"],
         "engaged_weeks": [1],
+        "consent": {"email": True, "sms": False},
     }
     value = orjson.loads(person_value(row, lambda p: f"~p:{p}"))
     Draft202012Validator(schema).validate(value)
