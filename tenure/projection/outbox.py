@@ -26,6 +26,28 @@ TRANSITION_TYPE = "tenure.lifecycle.transition"
 TRANSITION_SOURCE = "urn:tenure:lifecycle"
 
 
+def publish_or_park(
+    conn: psycopg.Connection[Any],
+    records: list[OutgoingRecord],
+    publisher: EventPublisher,
+    sink: DeadLetterSink,
+    origin: str,
+) -> list[tuple[OutgoingRecord, DeadLetter]]:
+    """Publish ``records``; the ones the broker refuses on their own (found by
+    :func:`~tenure.eventlog.isolation.isolate`) are stored and published as dead letters
+    (origin ``<origin>/<digest of the value>``), in the caller's transaction. Returns each
+    refused record with its dead letter (the caller counts them once it commits)."""
+    parked = [
+        (p.item, DeadLetter(p.item.key.encode(), p.item.value, p.category, p.reason, "",
+                            f"{origin}/{hashlib.sha256(p.item.value).hexdigest()[:16]}"))
+        for p in isolate(records, publisher.publish)
+    ]  # fmt: skip
+    letters = [letter for _, letter in parked]
+    sink.store(conn, letters)
+    sink.publish(letters)
+    return parked
+
+
 def transition_event(
     transition_id: str,
     person_id: str,
@@ -90,21 +112,15 @@ def publish_pending(
             )
             for r in rows
         ]
-        poisoned = isolate(records, publisher.publish)
-        letters = [
-            DeadLetter(p.item.key.encode(), p.item.value, p.category, p.reason, "",
-                       f"outbox/{p.item.topic}/{hashlib.sha256(p.item.value).hexdigest()[:16]}")
-            for p in poisoned
-        ]  # fmt: skip
-        sink.store(conn, letters)
-        sink.publish(letters)
+        parked = publish_or_park(conn, records, publisher, sink, f"outbox/{LIFECYCLE_TRANSITIONS}")
+        letters = [letter for _, letter in parked]
         conn.execute(
             "UPDATE lifecycle_transitions SET published_at = now() WHERE transition_id = ANY(%s)",
             ([r[0] for r in rows],),
         )
     sink.count(letters)
     if by_kind is not None:
-        failed = {id(p.item) for p in poisoned}
+        failed = {id(record) for record, _ in parked}
         for r, record in zip(rows, records, strict=True):
             if id(record) not in failed:
                 by_kind[str(r[2])] = by_kind.get(str(r[2]), 0) + 1

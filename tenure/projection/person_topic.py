@@ -18,16 +18,15 @@ tombstone (a null value), so compaction drops its last view.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 from tenure.contract.topics import PERSONS
-from tenure.eventlog.deadletter import DeadLetter, DeadLetterSink
-from tenure.eventlog.isolation import isolate
+from tenure.eventlog.deadletter import DeadLetterSink
 from tenure.eventlog.publisher import EventPublisher, OutgoingRecord
+from tenure.projection.outbox import publish_or_park
 from tenure.storage import person_changes, person_reads
 from tenure.storage.connection import Conn
 
@@ -69,14 +68,9 @@ def publish_person_changes(
         ]
         if not records:
             return 0
-        poisoned = isolate(records, publisher.publish)
         letters = [
-            DeadLetter(p.item.key.encode(), p.item.value, p.category, p.reason, "",
-                       f"persons/{hashlib.sha256(p.item.value).hexdigest()[:16]}")
-            for p in poisoned
-        ]  # fmt: skip
-        sink.store(conn, letters)
-        sink.publish(letters)
+            letter for _, letter in publish_or_park(conn, records, publisher, sink, "persons")
+        ]
         person_changes.move_relay(conn, page.next)
     sink.count(letters)
     return len(records)
