@@ -29,6 +29,8 @@ from tests.integration.platform_run import (
     wait_for_status,
 )
 
+pytestmark = pytest.mark.soak  # a fault run (`make test-faults`), beside the fault matrix
+
 Running = tuple[dict[str, str], dict[str, Any]]
 
 

@@ -17,10 +17,13 @@ from typing import Any
 
 import httpx
 import psycopg
+import pytest
 
 from tests.factories import make_event
 from tests.integration.pipeline import wait_for_archive
 from tests.integration.test_platform import _alive, _tenure
+
+pytestmark = pytest.mark.soak  # a fault run (`make test-faults`), beside the fault matrix
 
 
 @contextmanager
