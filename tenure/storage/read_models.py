@@ -183,10 +183,9 @@ def rebuild(
     ``devices``, then make the tables hold exactly their rows, in one transaction.
 
     The tables are merged in place (:func:`_merge_from`), never dropped: what users built
-    on them (grants, views, publications) survives a replay. Readers see the old rows
-    until the transaction commits, then the new ones; never a mix (MVCC: a reader's
-    snapshot keeps the old rows). Writers (the live derive) wait for the commit
-    (``EXCLUSIVE`` lock, taken after the staging copies are filled). The survival
+    on them (grants, views, publications) survives a replay. Readers and writers (the live
+    derive) wait for the merge (``ACCESS EXCLUSIVE`` lock, taken after the staging copies
+    are filled), then see the new rows; never a mix. The survival
     aggregates are recomputed from the new rows in the same transaction. Returns the row
     counts written.
     """
@@ -199,7 +198,10 @@ def rebuild(
             )
         n_persons = _copy_into(conn, "persons_next", STORED_PERSON_COLUMNS, persons)
         n_devices = _copy_into(conn, "devices_next", DEVICE_COLUMNS, devices)
-        conn.execute("LOCK TABLE persons, devices IN EXCLUSIVE MODE")
+        # ACCESS EXCLUSIVE at once, not EXCLUSIVE then the triggers' ACCESS EXCLUSIVE: that
+        # upgrade deadlocked with a live derive pass holding ACCESS SHARE and waiting to write
+        # (seen in CI); readers wait for the merge instead.
+        conn.execute("LOCK TABLE persons, devices IN ACCESS EXCLUSIVE MODE")
         _merge_from(conn, "persons", "person_id", STORED_PERSON_COLUMNS)
         _merge_from(conn, "devices", "device_id", DEVICE_COLUMNS)
         survival_store.rebuild(conn, checkpoint.as_of)  # triggers + aggregates, same swap
