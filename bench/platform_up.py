@@ -23,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tenure.config import OS_CHOSEN_PORTS
 from tenure.platform.status import PlatformStatus, read_status
+from tenure.runtime.process import process_alive
 from tenure.storage.tokens import create_token
 
 STARTUP_TIMEOUT_S = 180.0
@@ -52,17 +53,6 @@ def scrape(url: str) -> dict[str, float]:
             labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
             samples[f"{s.name}{{{labels}}}"] = s.value
     return samples
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _wait_for_projector(state_dir: Path, deadline: float) -> None:
@@ -119,5 +109,5 @@ def tenure_up(scratch: Path, **extra_env: str) -> Iterator[RunningPlatform]:
                 proc.kill()
                 proc.wait()
         for pid in children.values():
-            if _alive(pid):  # never leave a child behind
+            if process_alive(pid):  # never leave a child behind
                 os.kill(pid, signal.SIGKILL)

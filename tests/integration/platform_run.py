@@ -14,18 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from tenure.config import OS_CHOSEN_PORTS
+from tenure.runtime.process import process_alive
 
-
-def alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
-    except OSError:
-        return False
+alive = process_alive
+"""Whether ``pid`` runs (a zombie counts as gone): ``tenure.runtime.process``."""
 
 
 def tenure(
