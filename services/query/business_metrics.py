@@ -16,12 +16,12 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from typing import Self
 
-from prometheus_client import REGISTRY
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 from psycopg_pool import ConnectionPool
 
+from services.query.pool_gauges import PoolGauges
 from tenure.storage.summary_reads import Snapshot, read_snapshot
 
 log = logging.getLogger(__name__)
@@ -107,20 +107,19 @@ def families(snap: Snapshot) -> Iterator[Metric]:
     )
 
 
-class BusinessMetrics(Collector):
+class BusinessMetrics(PoolGauges):
     """Collects the business gauges from the pool of the running query service."""
 
     def __init__(self, ttl_s: float = 5.0) -> None:
         self.ttl_s = ttl_s
-        self.pool: ConnectionPool | None = None
         self._lock = threading.Lock()
         self._cached: tuple[float, Snapshot] | None = None
 
-    def attach(self, pool: ConnectionPool) -> None:
-        """Read from ``pool`` from now on."""
+    def attach(self, pool: ConnectionPool) -> Self:
+        """Read from ``pool`` from now on (forgetting the cached snapshot); register once."""
         with self._lock:
-            self.pool = pool
             self._cached = None
+            return super().attach(pool)
 
     def snapshot(self) -> Snapshot | None:
         """The current snapshot (cached for ``ttl_s``), or ``None`` without a usable pool."""
@@ -156,14 +155,8 @@ class BusinessMetrics(Collector):
 
 
 COLLECTOR = BusinessMetrics()
-_registered = False
 
 
 def install(pool: ConnectionPool) -> BusinessMetrics:
     """Register the collector in the default registry (once) and point it at ``pool``."""
-    global _registered
-    if not _registered:
-        REGISTRY.register(COLLECTOR)
-        _registered = True
-    COLLECTOR.attach(pool)
-    return COLLECTOR
+    return COLLECTOR.attach(pool)

@@ -19,10 +19,10 @@ from datetime import UTC, timedelta
 from typing import Any
 
 import psycopg
-from prometheus_client.core import REGISTRY, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client.core import GaugeMetricFamily, Metric
 from psycopg_pool import ConnectionPool
 
+from services.query.pool_gauges import PoolGauges
 from tenure.analytics.churn_backtest import Backtest, backtest
 from tenure.analytics.churn_risk import CARE_THRESHOLD
 from tenure.analytics.live import churn_model, reader
@@ -70,11 +70,10 @@ def families(result: Backtest | None, care: int | None = None) -> list[Metric]:
     return list(out.values())
 
 
-class ChurnCollector(Collector):
+class ChurnCollector(PoolGauges):
     """Publishes the cached backtest at the aggregates' as-of instant."""
 
     def __init__(self, min_interval_s: float = 1.0, cost_factor: float = 20.0) -> None:
-        self.pool: ConnectionPool | None = None
         self.min_interval_s = min_interval_s
         self.cost_factor = cost_factor
         self._lock = threading.Lock()
@@ -115,14 +114,8 @@ class ChurnCollector(Collector):
 
 
 _collector = ChurnCollector()
-_registered = False
 
 
 def attach_churn_gauges(pool: ConnectionPool) -> ChurnCollector:
     """Register the collector once in the default registry and point it at ``pool``."""
-    global _registered
-    _collector.pool = pool
-    if not _registered:
-        REGISTRY.register(_collector)
-        _registered = True
-    return _collector
+    return _collector.attach(pool)

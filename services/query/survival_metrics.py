@@ -12,10 +12,10 @@ from datetime import UTC
 from typing import Any
 
 import psycopg
-from prometheus_client.core import REGISTRY, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client.core import GaugeMetricFamily, Metric
 from psycopg_pool import ConnectionPool
 
+from services.query.pool_gauges import PoolGauges
 from tenure.analytics.curves import rate_within
 from tenure.analytics.kaplan_meier import kaplan_meier
 from tenure.analytics.live import reader
@@ -56,11 +56,8 @@ _RATES: tuple[tuple[str, str, str, int], ...] = (
 )
 
 
-class SurvivalCollector(Collector):
+class SurvivalCollector(PoolGauges):
     """Collects people per group, median tenure per group and milestone rates."""
-
-    def __init__(self) -> None:
-        self.pool: ConnectionPool | None = None
 
     def _families(self, conn: psycopg.Connection[Any]) -> list[Metric]:
         people = GaugeMetricFamily(
@@ -115,14 +112,8 @@ class SurvivalCollector(Collector):
 
 
 _collector = SurvivalCollector()
-_registered = False
 
 
 def attach_survival_gauges(pool: ConnectionPool) -> SurvivalCollector:
     """Register the collector once in the default registry and point it at ``pool``."""
-    global _registered
-    _collector.pool = pool
-    if not _registered:
-        REGISTRY.register(_collector)
-        _registered = True
-    return _collector
+    return _collector.attach(pool)
