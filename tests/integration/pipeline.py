@@ -5,16 +5,18 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import orjson
 import psycopg
 from psycopg_pool import ConnectionPool
 
 from services.ingest.app import create_app
+from services.query.app import create_app as create_query_app
 from streams.archiver.records import to_archive_record
 from streams.archiver.worker import Archiver
 from tenure.domain.device_view import derive_device
@@ -80,6 +82,28 @@ def running_archiver(pool: ConnectionPool, bootstrap: str) -> Iterator[Archiver]
         stop.set()
         thread.join(timeout=15)
         archiver.close()
+
+
+@contextmanager
+def front_door(
+    pool: ConnectionPool, bootstrap: str, reader: str
+) -> Iterator[tuple[str, str, Callable[[str], httpx.Response]]]:
+    """Ingest, an archiver and the query API in threads: yield the ingest URL, a producer
+    token and a ``GET`` of a query API path as the read-scoped client ``reader``."""
+    with pool.connection() as conn:
+        read_token = create_token(conn, reader, scope="read")
+    with (
+        ingest_server(pool, bootstrap) as (ingest, token),
+        running_archiver(pool, bootstrap),
+        ServerThread(create_query_app(pool=pool)) as query,
+    ):
+
+        def read(path: str) -> httpx.Response:
+            return httpx.get(
+                f"{query.url}{path}", headers={"Authorization": f"Bearer {read_token}"}, timeout=10
+            )
+
+        yield ingest, token, read
 
 
 def event_ids_in(table: str, database_url: str, source: str) -> list[str]:

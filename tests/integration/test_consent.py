@@ -9,17 +9,14 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from services.query.app import create_app as create_query_app
 from tenure.domain.events import parse_event
 from tenure.privacy.boundary import pseudonymiser_for
 from tenure.projection.raw_cache import PERSONS, read_all
 from tenure.projection.replay import replay
 from tenure.runtime.broker import LocalBroker
 from tenure.storage.read_models import PERSON_COLUMNS
-from tenure.storage.tokens import create_token
 from tests.factories import make_event
-from tests.integration.conftest import ServerThread
-from tests.integration.pipeline import ingest_server, running_archiver
+from tests.integration.pipeline import front_door
 from tests.integration.test_erasure import LATENESS, Projection, post, rows, the_fold, wait_archived
 
 pytestmark = pytest.mark.kafka
@@ -67,22 +64,12 @@ def test_the_person_view_shows_the_latest_consent_and_erasure_removes_it(
         withdrawal,  # a retry: the same event again
     ]
     distinct = len({(e["source"], e["id"]) for e in sent})
-    with pool.connection() as conn:
-        read_token = create_token(conn, "consent-test-reader", scope="read")
     projection = Projection(pool, broker, source)
     try:
-        with (
-            ingest_server(pool, broker.bootstrap) as (ingest, token),
-            running_archiver(pool, broker.bootstrap),
-            ServerThread(create_query_app(pool=pool)) as query,
-        ):
+        with front_door(pool, broker.bootstrap, "consent-test-reader") as (ingest, token, read):
 
             def person(pid: str) -> httpx.Response:
-                return httpx.get(
-                    f"{query.url}/v1/persons/{pid}",
-                    headers={"Authorization": f"Bearer {read_token}"},
-                    timeout=10,
-                )
+                return read(f"/v1/persons/{pid}")
 
             post(ingest, token, batch_one)
             post_duplicates_too(ingest, token, batch_two)

@@ -20,7 +20,6 @@ import pytest
 from kafka import KafkaAdminClient
 
 from services.ingest.batch import ingest_batch
-from services.query.app import create_app as create_query_app
 from tenure.contract.topics import CANONICAL_TOPICS
 from tenure.domain.device_view import derive_device
 from tenure.domain.events import parse_event
@@ -44,10 +43,9 @@ from tenure.storage.read_models import (
     person_row,
     persons_as_of,
 )
-from tenure.storage.tokens import create_token
 from tests.factories import make_event
-from tests.integration.conftest import ServerThread, env_for
-from tests.integration.pipeline import ingest_server, plain_row, read_model_rows, running_archiver
+from tests.integration.conftest import env_for
+from tests.integration.pipeline import front_door, plain_row, read_model_rows
 from tests.integration.test_sdk_and_archiver import read_topic
 from tests.integration.test_survival_live import assert_live_equals_scratch
 
@@ -309,21 +307,11 @@ def test_an_erased_person_is_nowhere_and_stays_erased(
     broker: LocalBroker, pool, database_url: str, sdk_validator: None
 ) -> None:
     people = Population()
-    with pool.connection() as conn:
-        read_token = create_token(conn, "erasure-test-reader", scope="read")
     projection = Projection(pool, broker, people.source)
-    with (
-        ingest_server(pool, broker.bootstrap) as (ingest, token),
-        running_archiver(pool, broker.bootstrap),
-        ServerThread(create_query_app(pool=pool)) as query,
-    ):
+    with front_door(pool, broker.bootstrap, "erasure-test-reader") as (ingest, token, read):
 
         def person(pid: str) -> httpx.Response:
-            return httpx.get(
-                f"{query.url}/v1/persons/{pid}",
-                headers={"Authorization": f"Bearer {read_token}"},
-                timeout=10,
-            )
+            return read(f"/v1/persons/{pid}")
 
         post(ingest, token, people.over_http())
         sdk = TenureProducer(broker.bootstrap)
@@ -382,11 +370,7 @@ def test_an_erased_person_is_nowhere_and_stays_erased(
         for pid in [*people.erased_ids, alias_token]:
             assert person(pid).status_code == 404
         assert person(people.bob).status_code == 200
-        device = httpx.get(
-            f"{query.url}/v1/devices/{people.alice_device}",
-            headers={"Authorization": f"Bearer {read_token}"},
-            timeout=10,
-        ).json()
+        device = read(f"/v1/devices/{people.alice_device}").json()
         assert device["user_id"] is None and device["payer_id"] == "~erased"
     projection.publisher.close()
 
