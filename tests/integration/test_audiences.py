@@ -305,3 +305,20 @@ def test_the_command_exports_to_a_file(
         env={**os.environ, **env}, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert missing.returncode == 1 and "no such audience" in missing.stderr
+
+
+@pytest.mark.soak
+def test_the_write_routes_never_answer_5xx_to_a_writer(
+    pool: ConnectionPool, tmp_path: Path
+) -> None:
+    """The OpenAPI fuzz of ``test_openapi_fuzz.py`` with an ``audiences:write`` token, so the
+    write routes get past the token check (~45 s: the soak tier)."""
+    from tests.integration.test_openapi_fuzz import fuzz
+
+    with pool.connection() as conn:
+        token = create_token(conn, "fuzzer", scope="audiences:write")
+    with ServerThread(create_app(pool=pool)) as server:
+        result = fuzz(server.url, token, tmp_path)
+    print("\n" + result.summary("query, audiences:write token"))
+    assert result.exit_code == 0 and result.failures == 0, result.output[-6000:]
+    assert result.statuses.get(201, 0) > 0  # some definitions were written
