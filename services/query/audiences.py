@@ -79,7 +79,7 @@ def one_body(conn: Conn, name: str) -> dict[str, Any] | None:
     """``GET /v1/audiences/{name}`` (``None``: no such audience)."""
     with read_only_snapshot(conn):
         stored = audience_definitions.get(conn, name)
-        sizes = audience_reads.sizes(conn) if stored is not None else {}
+        sizes = audience_reads.sizes(conn, name) if stored is not None else {}
     if stored is None:
         return None
     return audience_body(stored, sizes.get(name, audience_reads.AudienceSize()))
