@@ -8,6 +8,7 @@ import csv
 import io
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -73,6 +74,22 @@ def test_migrate_seeds_the_shipped_file_and_only_a_changed_file_makes_a_version(
         assert audience_definitions.seed_shipped(conn, changed) == []
         current = audience_definitions.get(conn, "set-up-help")
         assert current is not None and current.definition.version == 2
+
+
+def test_concurrent_writers_of_one_audience_get_one_version_each(pool: ConnectionPool) -> None:
+    def put(quiet_days: int) -> int:
+        with pool.connection() as conn:
+            stored, written = audience_definitions.save(
+                conn, {"name": "vip-care", **BODY, "quiet_days": quiet_days}
+            )
+            assert written
+            return stored.definition.version
+
+    with ThreadPoolExecutor(8) as workers:
+        assigned = sorted(workers.map(put, range(1, 9)))
+    assert assigned == list(range(1, 9))
+    with pool.connection() as conn:
+        assert versions(conn, "vip-care") == [(v, "api") for v in range(1, 9)]
 
 
 @pytest.fixture
