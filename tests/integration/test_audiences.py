@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -317,6 +318,13 @@ def test_the_command_exports_to_a_file(
     )  # fmt: skip
     assert listed.returncode == 0, listed.stderr
     assert [line.split()[0] for line in listed.stdout.splitlines()] == list(SHIPPED)
+    shown = subprocess.run(
+        [sys.executable, "-m", "tenure.cli.app", "audiences", "show", "advocates"],
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["filter"]["tags"] == ["referrer"]
+    assert "3 members: 2 contactable; suppressed: erased 0, no_consent 1" in shown.stderr
     missing = subprocess.run(
         [sys.executable, "-m", "tenure.cli.app", "audiences", "show", "nobody"],
         env={**os.environ, **env}, capture_output=True, text=True, timeout=120,
