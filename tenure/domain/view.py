@@ -85,6 +85,9 @@ class PersonView:
     """Monday (UTC) of the week of the first engagement."""
     engaged_weeks: tuple[int, ...] = ()
     """Week indices since ``cohort_week`` with at least one engagement, ascending."""
+    intended_hardware_at: datetime | None = None
+    """First hardware meant for this person: an order with hardware they paid for themself,
+    or a device in an order somebody else paid naming them as beneficiary (a gift)."""
     consent: tuple[tuple[str, bool], ...] = ()
     """Current consent per channel ``(channel, granted)``, by channel; a channel nobody
     spoke of is absent (not granted). See :func:`~tenure.domain.person.consent_as_of`."""
@@ -119,6 +122,21 @@ def _self_bought_hardware(state: PersonState, orders: list[Order]) -> datetime |
         if for_self and any(item.category == "hardware" for item in order.items):
             return order.at
     return None
+
+
+def _intended_hardware_at(
+    state: PersonState, bought: datetime | None, as_of: datetime
+) -> datetime | None:
+    members = state.members
+    gifted = [
+        c.paid_at
+        for c in state.contributions
+        if c.beneficiary_id in members
+        and c.payer_id not in (None, *members)
+        and c.paid_at is not None
+        and c.paid_at <= as_of
+    ]
+    return min([*gifted, *([] if bought is None else [bought])], default=None)
 
 
 def _activation_window(
@@ -285,5 +303,6 @@ def derive(
         products=_products(state, used, as_of),
         cohort_week=cohort,
         engaged_weeks=weeks,
+        intended_hardware_at=_intended_hardware_at(state, bought, as_of),
         consent=tuple(consent_as_of(state, as_of).items()),
     )
