@@ -22,8 +22,8 @@ from tenure.domain import (
     fold,
     join_persons,
     merge_person,
+    person_knowledge,
     person_singleton,
-    person_state_size,
     views,
 )
 from tenure.domain.events import CONSENT_CHANNELS, parse_event
@@ -203,7 +203,7 @@ def test_consent_is_encoded_only_when_present_and_round_trips() -> None:
     assert [fact["channel"] for _, fact in document["consent"]] == ["email", "sms"]
     assert decode_person_state(data) == state
     assert encode_person_state(decode_person_state(data)) == data
-    assert person_state_size(state) == 2
+    assert person_knowledge(state) == 2
 
 
 def test_an_empty_consent_list_is_not_a_canonical_document() -> None:

@@ -1,0 +1,443 @@
+"""The field tables of the state documents, and the JSON values they are made of.
+
+A document (a device, a person, an identity graph) and every record inside it (an
+activation, an order, a device contribution...) is declared once, as a :class:`Layout`: the
+domain type it builds and its :class:`Field` s in order, each with the :class:`Shape` of its
+value (how the value is written and read back). The canonical encoder, the decoder, the
+set of keys a decoder accepts and the projector's fast delta encoder are all driven by these
+tables, and ``tests/unit/domain/test_state_codec_layout.py`` checks that every table names
+exactly the fields of its domain type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from operator import attrgetter
+from typing import Any, Final, Generic, TypeVar
+
+import orjson
+
+from tenure.domain.events import EventId
+from tenure.domain.lattice import DaySpan, frozen_map
+from tenure.errors import TenureError
+
+SCHEMA_VERSION: Final = 1
+"""The schema version written in (and required of) every document as ``"v"``."""
+
+DUMPS_OPTIONS: Final = orjson.OPT_SORT_KEYS
+
+T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
+
+Json = Any
+"""A JSON value as produced by the standard decoders (dict, list, str, int, bool, None)."""
+
+
+class MalformedDocument(TenureError, ValueError):
+    """A document does not have the shape of schema version 1."""
+
+
+def malformed(where: str, expected: str, got: Json) -> MalformedDocument:
+    """The error for a value at ``where`` that is not what the schema expects."""
+    shown = repr(got)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    return MalformedDocument(f"{where}: expected {expected}, got {shown}")
+
+
+# --------------------------------------------------------------------------- scalars
+
+
+def write_time(moment: datetime) -> str:
+    """RFC 3339 UTC with microseconds, e.g. ``2024-01-02T12:00:00.000250Z``."""
+    if moment.tzinfo is not UTC or type(moment) is not datetime:
+        if moment.utcoffset() is None:
+            raise ValueError(f"cannot encode a naive datetime: {moment!r}")
+        utc = moment.astimezone(UTC)
+        return utc.isoformat(timespec="microseconds")[:-6] + "Z"
+    # orjson writes the same text several times faster than ``isoformat``, but leaves the
+    # fraction out when it is zero.
+    text = orjson.dumps(moment, option=orjson.OPT_UTC_Z)[1:-1].decode()
+    return text if moment.microsecond else text[:-1] + ".000000Z"
+
+
+def canonical_bytes(value: Json) -> bytes:
+    """Canonical bytes of a JSON value: the sort key of set elements and map keys."""
+    return orjson.dumps(value, option=DUMPS_OPTIONS)
+
+
+def sorted_list(values: Iterable[T], encode: Callable[[T], Json]) -> list[Json]:
+    """The encoded values, sorted by their canonical bytes (a set's canonical form)."""
+    return sorted((encode(v) for v in values), key=canonical_bytes)
+
+
+def read_str(value: Json, where: str) -> str:
+    """``value`` if it is a string."""
+    if type(value) is not str:
+        raise malformed(where, "a string", value)
+    return value
+
+
+def read_opt_str(value: Json, where: str) -> str | None:
+    """``value`` if it is a string or null."""
+    return None if value is None else read_str(value, where)
+
+
+def read_int(value: Json, where: str) -> int:
+    """``value`` if it is an integer (not a boolean)."""
+    if type(value) is not int:
+        raise malformed(where, "an integer", value)
+    return value
+
+
+def read_bool(value: Json, where: str) -> bool:
+    """``value`` if it is a boolean."""
+    if type(value) is not bool:
+        raise malformed(where, "a boolean", value)
+    return value
+
+
+def read_list(value: Json, where: str, length: int | None = None) -> list[Json]:
+    """``value`` if it is a list (of ``length`` items, when given)."""
+    if type(value) is not list or (length is not None and len(value) != length):
+        raise malformed(where, "a list" if length is None else f"a list of {length}", value)
+    return value
+
+
+def read_object(value: Json, where: str, keys: frozenset[str] | None = None) -> Mapping[str, Json]:
+    """``value`` if it is an object (with exactly ``keys``, when given)."""
+    if not isinstance(value, Mapping):
+        raise malformed(where, "an object", value)
+    if keys is not None and value.keys() != keys:
+        missing = sorted(keys - value.keys())
+        extra = sorted(value.keys() - keys)
+        raise MalformedDocument(f"{where}: missing keys {missing}, unexpected keys {extra}")
+    return value
+
+
+def read_time(value: Json, where: str) -> datetime:
+    """The UTC time of an RFC 3339 string with an offset."""
+    text = read_str(value, where)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise malformed(where, "an RFC 3339 time", value) from None
+    if parsed.tzinfo is UTC:  # what the encoder writes ("Z")
+        return parsed
+    if parsed.utcoffset() is None:
+        raise malformed(where, "an RFC 3339 time with an offset", value)
+    return parsed.astimezone(UTC)
+
+
+def read_date(value: Json, where: str) -> date:
+    """The date of an ISO date string."""
+    text = read_str(value, where)
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise malformed(where, "an ISO date", value) from None
+
+
+# --------------------------------------------------------------------------- shapes
+
+
+@dataclass(frozen=True, slots=True)
+class Shape(Generic[T]):
+    """How one kind of value is written to JSON and read back.
+
+    ``fast``: a JSON value orjson writes in one call that :attr:`parse` reads back, not
+    canonical (sets in their own order, times as orjson writes them): the projector's delta
+    log. ``None``: the value has no fast form (use :attr:`encode`). :data:`AS_IS` (the
+    value itself): orjson writes a string, a UTC time or an event id tuple as parse reads it.
+    """
+
+    encode: Callable[[T], Json]
+    parse: Callable[[Json, str], T]
+    fast: Callable[[T], Json] | None = None
+
+
+def AS_IS(value: T) -> T:
+    """The fast form of a value orjson writes as :class:`Shape.parse` reads it: itself."""
+    return value
+
+
+def _opt(shape: Shape[T]) -> Shape[T | None]:
+    def encode(value: T | None) -> Json:
+        return None if value is None else shape.encode(value)
+
+    def parse(value: Json, where: str) -> T | None:
+        return None if value is None else shape.parse(value, where)
+
+    fast = shape.fast
+    if fast is None or fast is AS_IS:
+        return Shape(encode, parse, fast)
+    return Shape(encode, parse, lambda value: None if value is None else fast(value))
+
+
+def _event_id(event_id: EventId) -> list[str]:
+    return [event_id[0], event_id[1]]
+
+
+def _read_event_id(value: Json, where: str) -> EventId:
+    source, ident = read_list(value, where, 2)
+    return (read_str(source, where), read_str(ident, where))
+
+
+def _span(span: DaySpan) -> list[str]:
+    return [write_time(span.first_at), write_time(span.last_at)]
+
+
+def _read_span(value: Json, where: str) -> DaySpan:
+    first, last = read_list(value, where, 2)
+    return DaySpan(read_time(first, where), read_time(last, where))
+
+
+TEXT: Final[Shape[str]] = Shape(AS_IS, read_str, AS_IS)
+OPT_TEXT: Final[Shape[str | None]] = Shape(AS_IS, read_opt_str, AS_IS)
+INT: Final[Shape[int]] = Shape(AS_IS, read_int, AS_IS)
+BOOL: Final[Shape[bool]] = Shape(AS_IS, read_bool, AS_IS)
+TIME: Final[Shape[datetime]] = Shape(write_time, read_time, AS_IS)
+OPT_TIME: Final = _opt(TIME)
+EVENT_ID: Final[Shape[EventId]] = Shape(_event_id, _read_event_id, AS_IS)
+SPAN: Final[Shape[DaySpan]] = Shape(_span, _read_span, attrgetter("first_at", "last_at"))
+STR_SET: Final[Shape[frozenset[str]]] = Shape(
+    sorted, lambda v, where: frozenset(read_str(item, where) for item in read_list(v, where)), list
+)
+"""A set of strings: a list sorted by code point."""
+
+
+def set_of(item: Shape[T]) -> Shape[frozenset[T]]:
+    """A set of values: a list sorted by the canonical bytes of each item."""
+    fast = item.fast
+    return Shape(
+        lambda values: sorted_list(values, item.encode),
+        lambda value, where: frozenset(item.parse(v, where) for v in read_list(value, where)),
+        None if fast is None else (lambda values: [fast(v) for v in values]),
+    )
+
+
+def tuple_of(item: Shape[T]) -> Shape[tuple[T, ...]]:
+    """A tuple of values: a list in the tuple's own order."""
+    return Shape(
+        lambda values: [item.encode(v) for v in values],
+        lambda value, where: tuple(item.parse(v, where) for v in read_list(value, where)),
+    )
+
+
+def keyed_by_text(value_shape: Shape[V]) -> Shape[Mapping[str, V]]:
+    """A map keyed by strings: a JSON object."""
+    return Shape(
+        lambda entries: {k: value_shape.encode(v) for k, v in entries.items()},
+        lambda value, where: frozen_map(
+            {k: value_shape.parse(v, where) for k, v in read_object(value, where).items()}
+        ),
+    )
+
+
+def keyed_by_date(value_shape: Shape[V]) -> Shape[Mapping[date, V]]:
+    """A map keyed by dates: a JSON object keyed by ISO dates."""
+    return Shape(
+        lambda entries: {d.isoformat(): value_shape.encode(v) for d, v in entries.items()},
+        lambda value, where: frozen_map(
+            {
+                read_date(d, where): value_shape.parse(v, where)
+                for d, v in read_object(value, where).items()
+            }
+        ),
+    )
+
+
+def entries(key_shape: Shape[K], value_shape: Shape[V]) -> Shape[Mapping[K, V]]:
+    """A map with composite keys: a list of ``[key, value]`` sorted by the key's bytes."""
+
+    def encode(mapping: Mapping[K, V]) -> Json:
+        pairs = [(key_shape.encode(k), v) for k, v in mapping.items()]
+        pairs.sort(key=lambda pair: canonical_bytes(pair[0]))
+        return [[k, value_shape.encode(v)] for k, v in pairs]
+
+    def parse(value: Json, where: str) -> Mapping[K, V]:
+        item = f"{where}[]"
+        pairs = (read_list(pair, item, 2) for pair in read_list(value, where))
+        return frozen_map({key_shape.parse(k, item): value_shape.parse(v, item) for k, v in pairs})
+
+    key_fast, value_fast = key_shape.fast, value_shape.fast
+    if key_fast is None or value_fast is None:
+        return Shape(encode, parse)
+    if key_fast is AS_IS:
+        return Shape(
+            encode, parse, lambda mapping: [[k, value_fast(v)] for k, v in mapping.items()]
+        )
+    return Shape(
+        encode, parse, lambda mapping: [[key_fast(k), value_fast(v)] for k, v in mapping.items()]
+    )
+
+
+def pair_of(first: Shape[K], second: Shape[V]) -> Shape[tuple[K, V]]:
+    """A pair: a list of two."""
+    return Shape(
+        lambda pair: [first.encode(pair[0]), second.encode(pair[1])],
+        lambda value, where: _read_pair(first, second, value, where),
+    )
+
+
+def _read_pair(first: Shape[K], second: Shape[V], value: Json, where: str) -> tuple[K, V]:
+    a, b = read_list(value, where, 2)
+    return (first.parse(a, where), second.parse(b, where))
+
+
+# --------------------------------------------------------------------------- layouts
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One key of a JSON object: the domain type's attribute of the same name.
+
+    ``omit_empty``: written only when the value is not empty (an additive field: documents
+    written before it existed read as empty, and an empty value is never written).
+    """
+
+    name: str
+    shape: Shape[Any]
+    omit_empty: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Layout(Generic[T]):
+    """The field table of one JSON object and the domain type it builds.
+
+    ``kind`` is set for a whole document, which also carries ``"v"`` (the schema version)
+    and ``"kind"``; ``where`` names the object in error messages.
+    """
+
+    build: Callable[..., T]
+    where: str
+    fields: tuple[Field, ...]
+    kind: str | None = None
+    keys: frozenset[str] = field(init=False)
+    """The keys every object of this layout has (with ``"v"`` and ``"kind"`` for a document)."""
+    names: tuple[str, ...] = field(init=False)
+    values_of: Callable[[T], tuple[Any, ...]] = field(init=False)
+    """The field values of a domain value, in table order."""
+    _header: dict[str, Any] = field(init=False)
+    _encoders: tuple[tuple[str, Callable[[Any], Json]], ...] = field(init=False)
+    _parsers: tuple[tuple[str, Callable[[Json, str], Any], str], ...] = field(init=False)
+    _optional: frozenset[str] = field(init=False)
+    _fast: tuple[tuple[str, Callable[[Any], Json]], ...] | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        header = {"v": SCHEMA_VERSION, "kind": self.kind} if self.kind else {}
+        names = tuple(f.name for f in self.fields)
+        optional = frozenset(f.name for f in self.fields if f.omit_empty)
+        getter = attrgetter(*names)
+        for name, value in (
+            ("keys", frozenset(header.keys() | set(names)) - optional),
+            ("names", names),
+            ("values_of", getter if len(names) > 1 else lambda v: (getter(v),)),
+            ("_header", header),
+            ("_encoders", tuple((f.name, f.shape.encode) for f in self.fields)),
+            (
+                "_parsers",
+                tuple(
+                    (f.name, f.shape.parse, f"{self.where}.{f.name}" if self.kind else self.where)
+                    for f in self.fields
+                ),
+            ),
+            ("_optional", optional),
+            ("_fast", _fast_forms(self.fields)),
+        ):
+            object.__setattr__(self, name, value)
+
+    def to_json(self, value: T) -> dict[str, Any]:
+        """The canonical JSON object of ``value``."""
+        return self._written(self._encoders, value)
+
+    def fast_json(self, value: T) -> dict[str, Any]:
+        """The fast (non-canonical) JSON object of ``value``: each field's ``fast`` form."""
+        if self._fast is None:
+            raise TypeError(f"{self.where} has a field with no fast form")
+        return self._written(self._fast, value)
+
+    def _written(
+        self, forms: tuple[tuple[str, Callable[[Any], Json]], ...], value: T
+    ) -> dict[str, Any]:
+        values = self.values_of(value)
+        if not self._optional:
+            document = {
+                name: v if form is AS_IS else form(v)
+                for (name, form), v in zip(forms, values, strict=True)
+            }
+            return {**self._header, **document} if self._header else document
+        document = self._header.copy()
+        for (name, form), v in zip(forms, values, strict=True):
+            if v or name not in self._optional:
+                document[name] = form(v)
+        return document
+
+    def from_json(self, value: Json, _: str = "") -> T:
+        """The value of a JSON object; ``MalformedDocument`` (a ``ValueError``) if not one."""
+        if self.kind:
+            check_header(value, self.kind)
+        raw = read_object(value, self.where)
+        if raw.keys() != self.keys:
+            read_object(raw, self.where, self.keys | (self._optional & raw.keys()))
+        if not self._optional:  # the table's order is the type's: build positionally
+            return self.build(*[parse(raw[name], where) for name, parse, where in self._parsers])
+        parsed: dict[str, Any] = {}
+        for name, parse, where in self._parsers:
+            if name not in raw:
+                parsed[name] = parse([], where)
+            elif name in self._optional and not raw[name]:  # written only when not empty
+                raise malformed(where, "a non-empty list (or no key)", raw[name])
+            else:
+                parsed[name] = parse(raw[name], where)
+        return self.build(**parsed)
+
+    @property
+    def shape(self) -> Shape[T]:
+        """This object as the value of another object's field."""
+        if all(f.shape.fast is AS_IS for f in self.fields):  # one dict(zip()) for orjson
+            names, values_of = self.names, self.values_of
+            return Shape(
+                self.to_json,
+                self.from_json,
+                lambda value: dict(zip(names, values_of(value), strict=True)),
+            )
+        return Shape(self.to_json, self.from_json, None if self._fast is None else self.fast_json)
+
+
+def _fast_forms(fields: tuple[Field, ...]) -> tuple[tuple[str, Callable[[Any], Json]], ...] | None:
+    """Each field's fast form, or ``None`` when one has none."""
+    forms = [(f.name, f.shape.fast) for f in fields]
+    if any(fast is None for _, fast in forms):
+        return None
+    return tuple((name, fast) for name, fast in forms if fast is not None)
+
+
+def check_header(data: Json, kind: str) -> None:
+    """Refuse anything but a schema-v1 document of ``kind``."""
+    if not isinstance(data, Mapping):
+        raise malformed(f"{kind} state", "a JSON object", data)
+    version = data.get("v")
+    if type(version) is not int or version != SCHEMA_VERSION:
+        raise ValueError(
+            f"unsupported {kind} state schema version {version!r} "
+            f"(this build reads version {SCHEMA_VERSION} only)"
+        )
+    if data.get("kind") != kind:
+        raise ValueError(f"not a {kind} state document (kind is {data.get('kind')!r})")
+
+
+def dumps(document: dict[str, Any]) -> bytes:
+    """Canonical bytes of a document (sorted keys, compact)."""
+    return orjson.dumps(document, option=DUMPS_OPTIONS)
+
+
+def loads(data: bytes | bytearray | memoryview | str, kind: str) -> dict[str, Any]:
+    """The JSON object of encoded bytes (``MalformedDocument`` if not an object)."""
+    document = orjson.loads(data)
+    if not isinstance(document, dict):
+        raise malformed(f"{kind} state", "a JSON object", document)
+    return document

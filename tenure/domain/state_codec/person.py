@@ -1,0 +1,181 @@
+"""The person document: its field tables, encoder and decoder.
+
+Maps keyed by an id (``orders``, ``gifts_received``, ``referrals_made``, ``referred_by``)
+are objects; ``refunds`` (key ``[order_id, event_id]``), ``feedback`` and ``cancellations``
+(key ``event_id``) and ``device_contrib`` (key ``[device_id, person_id]``) are sorted lists
+of ``[key, value]`` pairs; so is ``consent`` (key ``event_id``), written only when the
+person has consent facts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from tenure.domain.contribution import DeviceContribution
+from tenure.domain.device import DeviceVersion
+from tenure.domain.events import PaymentItem
+from tenure.domain.person import (
+    Cancellation,
+    ConsentFact,
+    GiftReceived,
+    Order,
+    PersonState,
+    Refund,
+    VersionedContribution,
+)
+from tenure.domain.state_codec.layout import (
+    BOOL,
+    EVENT_ID,
+    INT,
+    OPT_TEXT,
+    OPT_TIME,
+    SPAN,
+    STR_SET,
+    TEXT,
+    TIME,
+    Field,
+    Json,
+    Layout,
+    Shape,
+    dumps,
+    entries,
+    keyed_by_date,
+    keyed_by_text,
+    loads,
+    pair_of,
+    read_int,
+    read_list,
+    set_of,
+    tuple_of,
+)
+
+ITEM: Final = Layout(
+    PaymentItem,
+    "person.orders.items[]",
+    (
+        Field("sku", TEXT),
+        Field("category", TEXT),
+        Field("amount_minor", INT),
+        Field("currency", TEXT),
+        Field("device_id", OPT_TEXT),
+    ),
+)
+ORDER: Final = Layout(
+    Order,
+    "person.orders{}",
+    (
+        Field("order_id", TEXT),
+        Field("at", TIME),
+        Field("event_id", EVENT_ID),
+        Field("items", tuple_of(ITEM.shape)),
+        Field("beneficiary_id", OPT_TEXT),
+    ),
+)
+REFUND: Final = Layout(
+    Refund,
+    "person.refunds[]",
+    (
+        Field("order_id", TEXT),
+        Field("at", TIME),
+        Field("event_id", EVENT_ID),
+        Field("amount_minor", INT),
+        Field("currency", TEXT),
+    ),
+)
+GIFT: Final = Layout(
+    GiftReceived,
+    "person.gifts_received{}",
+    (
+        Field("order_id", TEXT),
+        Field("at", TIME),
+        Field("event_id", EVENT_ID),
+        Field("payer_id", TEXT),
+    ),
+)
+CANCELLATION: Final = Layout(
+    Cancellation,
+    "person.cancellations[]",
+    (Field("at", TIME), Field("event_id", EVENT_ID), Field("sku", TEXT)),
+)
+CONSENT: Final = Layout(
+    ConsentFact,
+    "person.consent[]",
+    (Field("at", TIME), Field("channel", TEXT), Field("granted", BOOL)),
+)
+CONTRIBUTION: Final = Layout(
+    DeviceContribution,
+    "person.device_contrib[].contribution",
+    (
+        Field("device_id", TEXT),
+        Field("person_id", TEXT),
+        Field("days", keyed_by_date(SPAN)),
+        Field("activations", set_of(TIME)),
+        Field("is_current_user", BOOL),
+        Field("product", OPT_TEXT),
+        Field("payer_id", OPT_TEXT),
+        Field("paid_at", OPT_TIME),
+        Field("beneficiary_id", OPT_TEXT),
+        Field("device_users", keyed_by_text(TIME)),
+    ),
+)
+
+
+def _read_version(value: Json, where: str) -> DeviceVersion:
+    tombstones, facts, span_total = read_list(value, where, 3)
+    return (read_int(tombstones, where), read_int(facts, where), read_int(span_total, where))
+
+
+VERSION: Final[Shape[DeviceVersion]] = Shape(list, _read_version)
+"""A device version (:func:`tenure.domain.knowledge.device_version`): a list of three ints."""
+
+VERSIONED: Final = Layout(
+    VersionedContribution,
+    "person.device_contrib[]",
+    (Field("version", VERSION), Field("contribution", CONTRIBUTION.shape)),
+)
+
+PERSON: Final = Layout(
+    PersonState,
+    "person",
+    (
+        Field("person_id", TEXT),
+        Field("aliases", STR_SET),
+        Field("erased_at", OPT_TIME),
+        Field("orders", keyed_by_text(ORDER.shape)),
+        Field("refunds", entries(pair_of(TEXT, EVENT_ID), REFUND.shape)),
+        Field("gifts_received", keyed_by_text(GIFT.shape)),
+        Field("referrals_made", keyed_by_text(TIME)),
+        Field("referred_by", keyed_by_text(TIME)),
+        Field("feedback", entries(EVENT_ID, TIME)),
+        Field("cancellations", entries(EVENT_ID, CANCELLATION.shape)),
+        Field("device_contrib", entries(pair_of(TEXT, TEXT), VERSIONED.shape)),
+        Field("consent", entries(EVENT_ID, CONSENT.shape), omit_empty=True),
+    ),
+    kind="person",
+)
+"""The person document (schema v1). ``consent`` came later: written only when not empty."""
+
+
+def person_state_to_json(state: PersonState) -> dict[str, Any]:
+    """The schema-v1 JSON document of a person state (canonical; see the module doc)."""
+    return PERSON.to_json(state)
+
+
+def person_state_from_json(data: Mapping[str, Any]) -> PersonState:
+    """The person state of a schema-v1 document.
+
+    Raises ``ValueError`` for another schema version, another kind of document or a
+    malformed one.
+    """
+    return PERSON.from_json(data)
+
+
+def encode_person_state(state: PersonState) -> bytes:
+    """Canonical UTF-8 JSON bytes of a person state (equal states give equal bytes)."""
+    return dumps(PERSON.to_json(state))
+
+
+def decode_person_state(data: bytes | bytearray | memoryview | str) -> PersonState:
+    """The person state encoded by :func:`encode_person_state` (``ValueError`` if not one)."""
+    return PERSON.from_json(loads(data, "person"))
