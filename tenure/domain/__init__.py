@@ -80,7 +80,7 @@ from tenure.domain.state_codec import (
     person_state_to_json,
 )
 from tenure.domain.transitions import Transition, transition_id, transitions
-from tenure.domain.view import DEFAULT_CONFIG, PersonView, absent_view, derive
+from tenure.domain.view import DEFAULT_CONFIG, PersonView, absent_view, person_view_at
 from tenure.domain.world import World, assemble, fold, merge_world, views
 
 __all__ = [
@@ -127,7 +127,6 @@ __all__ = [
     "decode_device_state",
     "decode_identity_graph",
     "decode_person_state",
-    "derive",
     "device_contributions",
     "device_ids_of",
     "device_knowledge",
@@ -156,6 +155,7 @@ __all__ = [
     "person_singleton",
     "person_state_from_json",
     "person_state_to_json",
+    "person_view_at",
     "rekey",
     "resolve_persons",
     "tombstone_of",

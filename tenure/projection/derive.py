@@ -24,7 +24,7 @@ from psycopg import sql
 
 from tenure.analytics.live import churn_model
 from tenure.domain.config import LifecycleConfig
-from tenure.domain.device_view import derive_device
+from tenure.domain.device_view import device_view_of
 from tenure.domain.knowledge import neighbourhood_knowledge
 from tenure.domain.level import Level
 from tenure.domain.neighbourhood import NeighbourhoodIndex, RawWorld
@@ -33,7 +33,7 @@ from tenure.domain.schedule import next_change_at
 from tenure.domain.segment import Segment
 from tenure.domain.stage import Stage
 from tenure.domain.transitions import Transition, transitions
-from tenure.domain.view import DEFAULT_CONFIG, PersonView, derive
+from tenure.domain.view import DEFAULT_CONFIG, PersonView, person_view_at
 from tenure.domain.world import assemble
 from tenure.projection import raw_store
 from tenure.projection.raw_cache import DEVICES, PERSONS, RawCaches, read_cached
@@ -282,7 +282,7 @@ def _derive_claimed(
     churn: list[churn_model.Person] = []  # hook: the churn model's pending queue
     for human in humans:
         state = world.persons.get(human, PersonState(human))
-        view = derive(state, as_of, config)
+        view = person_view_at(state, as_of, config)
         found += transitions(old.get(human), view)
         gone += [m for m in members[human] if m in old]  # now aliases of ``human``
         churn += [(human, churn_model.days_of(state, as_of), "*")]
@@ -297,7 +297,7 @@ def _derive_claimed(
     stale = _upsert(conn, "persons", "person_id", STORED_PERSON_COLUMNS, rows)
     device_rows = [
         (
-            *device_row(derive_device(world.devices[d])),
+            *device_row(device_view_of(world.devices[d])),
             neighbourhood_knowledge(index.device_neighbourhood(d)),
         )
         for d in device_ids

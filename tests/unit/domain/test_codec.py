@@ -21,7 +21,6 @@ from tenure.domain import (
     PaymentItem,
     PaymentRefunded,
     PersonState,
-    derive,
     device_singleton,
     fold,
     join_devices,
@@ -30,6 +29,7 @@ from tenure.domain import (
     merge_identity,
     merge_person,
     person_singleton,
+    person_view_at,
 )
 from tenure.domain.state_codec import (
     decode_device_state,
@@ -140,7 +140,7 @@ def test_decoded_person_derives_the_same_view(
     for state in fold(events).persons.values():
         decoded = decode_person_state(encode_person_state(state))
         for day in days:
-            assert derive(decoded, at(day)) == derive(state, at(day))
+            assert person_view_at(decoded, at(day)) == person_view_at(state, at(day))
 
 
 @PROPERTY
