@@ -31,7 +31,6 @@ from tenure.domain.state_codec.layout import (
     Layout,
     Shape,
     entries,
-    loads,
     read_date,
     read_list,
     read_opt_str,
@@ -100,18 +99,13 @@ RECORDS: Final[dict[str, Layout[Any]]] = {
 """The record layouts of the device's sets of facts, by field name."""
 
 
-def device_state_to_json(state: DeviceState) -> dict[str, Any]:
-    """The schema-v1 JSON document of a device state (canonical; see the package doc)."""
-    return DEVICE.to_json(state)
-
-
-def device_state_from_json(data: Mapping[str, Any]) -> DeviceState:
-    """The device state of a schema-v1 document.
-
-    Raises ``ValueError`` for another schema version, another kind of document or a
-    malformed one.
-    """
-    return DEVICE.from_json(data)
+device_state_to_json: Final = DEVICE.to_json
+"""The schema-v1 JSON document of a device state (canonical; see the package doc)."""
+device_state_from_json: Final = DEVICE.from_json
+"""The device state of a schema-v1 document (``ValueError`` for another schema version,
+another kind of document or a malformed one)."""
+decode_device_state: Final = DEVICE.decode
+"""The device state encoded by :func:`encode_device_state` (``ValueError`` if not one)."""
 
 
 def _use_order(entry: tuple[UseKey, DaySpan]) -> tuple[date, bool, str]:
@@ -191,8 +185,3 @@ def encode_device_delta(state: DeviceState) -> bytes:
     naive time, which no parsed event carries, would be written as UTC.)
     """
     return orjson.dumps(DEVICE.fast_json(state), option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC)
-
-
-def decode_device_state(data: bytes | bytearray | memoryview | str) -> DeviceState:
-    """The device state encoded by :func:`encode_device_state` (``ValueError`` if not one)."""
-    return DEVICE.from_json(loads(data, "device"))

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Final
+from typing import Final
 
 from tenure.domain.identity import IdentityGraph, Link
 from tenure.domain.state_codec.layout import (
@@ -11,8 +10,6 @@ from tenure.domain.state_codec.layout import (
     Json,
     Layout,
     Shape,
-    dumps,
-    loads,
     read_list,
     read_str,
 )
@@ -36,25 +33,11 @@ IDENTITY: Final = Layout(IdentityGraph, "identity", (Field("links", LINKS),), ki
 """The identity document (schema v1)."""
 
 
-def identity_graph_to_json(graph: IdentityGraph) -> dict[str, Any]:
-    """The schema-v1 JSON document of an identity graph: sorted ``[smaller, larger]`` links."""
-    return IDENTITY.to_json(graph)
-
-
-def identity_graph_from_json(data: Mapping[str, Any]) -> IdentityGraph:
-    """The identity graph of a schema-v1 document (links are stored smaller id first).
-
-    Raises ``ValueError`` for another schema version, another kind of document or a
-    malformed one.
-    """
-    return IDENTITY.from_json(data)
-
-
-def encode_identity_graph(graph: IdentityGraph) -> bytes:
-    """Canonical UTF-8 JSON bytes of an identity graph."""
-    return dumps(IDENTITY.to_json(graph))
-
-
-def decode_identity_graph(data: bytes | bytearray | memoryview | str) -> IdentityGraph:
-    """The identity graph encoded by :func:`encode_identity_graph` (``ValueError`` if not)."""
-    return IDENTITY.from_json(loads(data, "identity"))
+identity_graph_to_json: Final = IDENTITY.to_json
+"""The schema-v1 JSON document of an identity graph: sorted ``[smaller, larger]`` links."""
+identity_graph_from_json: Final = IDENTITY.from_json
+"""The identity graph of a schema-v1 document (``ValueError`` if not one)."""
+encode_identity_graph: Final = IDENTITY.encode
+"""Canonical UTF-8 JSON bytes of an identity graph."""
+decode_identity_graph: Final = IDENTITY.decode
+"""The identity graph encoded by :func:`encode_identity_graph` (``ValueError`` if not)."""

@@ -395,6 +395,14 @@ class Layout(Generic[T]):
                 parsed[name] = parse(raw[name], where)
         return self.build(**parsed)
 
+    def encode(self, value: T) -> bytes:
+        """Canonical UTF-8 JSON bytes of ``value`` (equal values give equal bytes)."""
+        return dumps(self.to_json(value))
+
+    def decode(self, data: bytes | bytearray | memoryview | str) -> T:
+        """The value of encoded bytes (``ValueError`` if they do not hold one)."""
+        return self.from_json(loads(data, self.kind or self.where))
+
     @property
     def shape(self) -> Shape[T]:
         """This object as the value of another object's field."""

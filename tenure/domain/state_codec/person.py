@@ -9,8 +9,7 @@ person has consent facts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Final
+from typing import Final
 
 from tenure.domain.contribution import DeviceContribution
 from tenure.domain.device import DeviceVersion
@@ -38,11 +37,9 @@ from tenure.domain.state_codec.layout import (
     Json,
     Layout,
     Shape,
-    dumps,
     entries,
     keyed_by_date,
     keyed_by_text,
-    loads,
     pair_of,
     read_int,
     read_list,
@@ -157,25 +154,12 @@ PERSON: Final = Layout(
 """The person document (schema v1). ``consent`` came later: written only when not empty."""
 
 
-def person_state_to_json(state: PersonState) -> dict[str, Any]:
-    """The schema-v1 JSON document of a person state (canonical; see the module doc)."""
-    return PERSON.to_json(state)
-
-
-def person_state_from_json(data: Mapping[str, Any]) -> PersonState:
-    """The person state of a schema-v1 document.
-
-    Raises ``ValueError`` for another schema version, another kind of document or a
-    malformed one.
-    """
-    return PERSON.from_json(data)
-
-
-def encode_person_state(state: PersonState) -> bytes:
-    """Canonical UTF-8 JSON bytes of a person state (equal states give equal bytes)."""
-    return dumps(PERSON.to_json(state))
-
-
-def decode_person_state(data: bytes | bytearray | memoryview | str) -> PersonState:
-    """The person state encoded by :func:`encode_person_state` (``ValueError`` if not one)."""
-    return PERSON.from_json(loads(data, "person"))
+person_state_to_json: Final = PERSON.to_json
+"""The schema-v1 JSON document of a person state (canonical; see the module doc)."""
+person_state_from_json: Final = PERSON.from_json
+"""The person state of a schema-v1 document (``ValueError`` for another schema version,
+another kind of document or a malformed one)."""
+encode_person_state: Final = PERSON.encode
+"""Canonical UTF-8 JSON bytes of a person state (equal states give equal bytes)."""
+decode_person_state: Final = PERSON.decode
+"""The person state encoded by :func:`encode_person_state` (``ValueError`` if not one)."""

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tenure.domain import (
@@ -21,14 +21,10 @@ from tenure.domain import (
     PaymentItem,
     PaymentRefunded,
     PersonState,
-    device_singleton,
     fold,
-    join_devices,
-    join_persons,
     merge_device,
     merge_identity,
     merge_person,
-    person_singleton,
     person_view_at,
 )
 from tenure.domain.state_codec import (
@@ -47,22 +43,8 @@ from tenure.domain.state_codec import (
     person_state_to_json,
 )
 
-from .scenario import at
-from .strategies import DEVICES, PERSONS, event_sets, shuffled_with_duplicates
-
-PROPERTY = settings(
-    max_examples=100,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-
-
-def raw_device(device_id: str, events: list[DomainEvent]) -> DeviceState:
-    return join_devices(device_id, (device_singleton(device_id, e) for e in events))
-
-
-def raw_person(person_id: str, events: list[DomainEvent]) -> PersonState:
-    return join_persons(person_id, (person_singleton(person_id, e) for e in events))
+from .scenario import at, raw_device, raw_person
+from .strategies import DEVICES, PERSONS, PROPERTY, event_sets, shuffled_with_duplicates
 
 
 def all_states(

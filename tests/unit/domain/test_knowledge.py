@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tenure.domain import (
@@ -18,37 +18,19 @@ from tenure.domain import (
     PersonErasureRequested,
     PersonState,
     device_knowledge,
-    device_singleton,
     device_version,
     fold,
-    join_devices,
-    join_persons,
     merge_device,
     merge_person,
     neighbourhood_knowledge,
     person_knowledge,
-    person_singleton,
 )
 from tenure.domain.identity import IdentityGraph
 from tenure.domain.knowledge import ERASED_PERSON_KNOWLEDGE, TOMBSTONE_WEIGHT
 from tenure.domain.neighbourhood import RawWorld, raw_fold
 
-from .scenario import at
-from .strategies import DEVICES, PERSONS, event_sets, shuffled_with_duplicates
-
-PROPERTY = settings(
-    max_examples=100,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-
-
-def raw_device(device_id: str, events: list[DomainEvent]) -> DeviceState:
-    return join_devices(device_id, (device_singleton(device_id, e) for e in events))
-
-
-def raw_person(person_id: str, events: list[DomainEvent]) -> PersonState:
-    return join_persons(person_id, (person_singleton(person_id, e) for e in events))
+from .scenario import at, raw_device, raw_person
+from .strategies import DEVICES, PERSONS, PROPERTY, event_sets, shuffled_with_duplicates
 
 
 @PROPERTY
