@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from operator import attrgetter
+from operator import attrgetter, call
 from typing import Any, Final, Generic, TypeVar
 
 import orjson
@@ -322,10 +322,10 @@ class Layout(Generic[T]):
     values_of: Callable[[T], tuple[Any, ...]] = field(init=False)
     """The field values of a domain value, in table order."""
     _header: dict[str, Any] = field(init=False)
-    _encoders: tuple[tuple[str, Callable[[Any], Json]], ...] = field(init=False)
+    _encoders: tuple[Callable[[Any], Json], ...] = field(init=False)
     _parsers: tuple[tuple[str, Callable[[Json, str], Any], str], ...] = field(init=False)
     _optional: frozenset[str] = field(init=False)
-    _fast: tuple[tuple[str, Callable[[Any], Json]], ...] | None = field(init=False)
+    _fast: tuple[Callable[[Any], Json], ...] | None = field(init=False)
 
     def __post_init__(self) -> None:
         header = {"v": SCHEMA_VERSION, "kind": self.kind} if self.kind else {}
@@ -337,7 +337,7 @@ class Layout(Generic[T]):
             ("names", names),
             ("values_of", getter if len(names) > 1 else lambda v: (getter(v),)),
             ("_header", header),
-            ("_encoders", tuple((f.name, f.shape.encode) for f in self.fields)),
+            ("_encoders", tuple(f.shape.encode for f in self.fields)),
             (
                 "_parsers",
                 tuple(
@@ -360,18 +360,13 @@ class Layout(Generic[T]):
             raise TypeError(f"{self.where} has a field with no fast form")
         return self._written(self._fast, value)
 
-    def _written(
-        self, forms: tuple[tuple[str, Callable[[Any], Json]], ...], value: T
-    ) -> dict[str, Any]:
+    def _written(self, forms: tuple[Callable[[Any], Json], ...], value: T) -> dict[str, Any]:
         values = self.values_of(value)
-        if not self._optional:
-            document = {
-                name: v if form is AS_IS else form(v)
-                for (name, form), v in zip(forms, values, strict=True)
-            }
+        if not self._optional:  # zip and map in C: the codec's hot loop
+            document = dict(zip(self.names, map(call, forms, values), strict=True))
             return {**self._header, **document} if self._header else document
         document = self._header.copy()
-        for (name, form), v in zip(forms, values, strict=True):
+        for name, form, v in zip(self.names, forms, values, strict=True):
             if v or name not in self._optional:
                 document[name] = form(v)
         return document
@@ -416,12 +411,10 @@ class Layout(Generic[T]):
         return Shape(self.to_json, self.from_json, None if self._fast is None else self.fast_json)
 
 
-def _fast_forms(fields: tuple[Field, ...]) -> tuple[tuple[str, Callable[[Any], Json]], ...] | None:
+def _fast_forms(fields: tuple[Field, ...]) -> tuple[Callable[[Any], Json], ...] | None:
     """Each field's fast form, or ``None`` when one has none."""
-    forms = [(f.name, f.shape.fast) for f in fields]
-    if any(fast is None for _, fast in forms):
-        return None
-    return tuple((name, fast) for name, fast in forms if fast is not None)
+    forms = tuple(f.shape.fast for f in fields if f.shape.fast is not None)
+    return forms if len(forms) == len(fields) else None
 
 
 def check_header(data: Json, kind: str) -> None:
