@@ -10,7 +10,6 @@ ALIAS_PREFIX: Final = "web-"
 """A second identifier (a web-shop login) sorts after every person id (``"sim-" < "web-"``):
 a human's canonical id is the smallest id of its identity component, so the id the
 simulation created a person with stays the id of its ``persons`` row."""
-assert PERSON_PREFIX < ALIAS_PREFIX
 
 
 class Identifiers:
