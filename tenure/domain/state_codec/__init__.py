@@ -28,8 +28,9 @@ compared and hashed, and ``encode(decode(b)) == b``. Object keys are sorted; set
 strings and identity links are sorted by code point; sets of records and composite-key
 entries are sorted by the bytes of their canonical encoding (compact JSON, sorted keys).
 
-Layout: ``layout.py`` declares the field tables' building blocks (the :class:`Shape` of each
-kind of value, :class:`Field`, :class:`Layout`); ``device.py``, ``person.py`` and
+Layout: ``json_values.py`` writes and reads the scalars; ``layout.py`` declares the field
+tables' building blocks (the :class:`Shape` of each kind of value, :class:`Field`,
+:class:`Layout`); ``device.py``, ``person.py`` and
 ``identity.py`` declare one table per document and per record inside it, once. The
 encoders, the decoders and the projector's fast delta encoder are driven by those tables.
 How much a state knows is a domain measure, not a codec one: :mod:`tenure.domain.knowledge`.
@@ -48,7 +49,10 @@ from tenure.domain.state_codec.identity import (
     identity_graph_from_json,
     identity_graph_to_json,
 )
-from tenure.domain.state_codec.layout import SCHEMA_VERSION, MalformedDocument
+from tenure.domain.state_codec.json_values import (
+    SCHEMA_VERSION,
+    MalformedDocument,
+)
 from tenure.domain.state_codec.person import (
     decode_person_state,
     encode_person_state,

@@ -16,26 +16,28 @@ import orjson
 
 from tenure.domain.device import Activation, Deactivation, DevicePurchase, DeviceState, UseKey
 from tenure.domain.lattice import DaySpan
+from tenure.domain.state_codec.json_values import (
+    DUMPS_OPTIONS,
+    SCHEMA_VERSION,
+    Json,
+    read_date,
+    read_list,
+    read_opt_str,
+    sorted_list,
+)
 from tenure.domain.state_codec.layout import (
     AS_IS,
-    DUMPS_OPTIONS,
     EVENT_ID,
     OPT_TEXT,
-    SCHEMA_VERSION,
     SPAN,
     STR_SET,
     TEXT,
     TIME,
     Field,
-    Json,
     Layout,
     Shape,
     entries,
-    read_date,
-    read_list,
-    read_opt_str,
     set_of,
-    sorted_list,
 )
 
 ACTIVATION: Final = Layout(

@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Final
 
 from tenure.domain.identity import IdentityGraph, Link
-from tenure.domain.state_codec.layout import (
-    Field,
+from tenure.domain.state_codec.json_values import (
     Json,
-    Layout,
-    Shape,
     read_list,
     read_str,
+)
+from tenure.domain.state_codec.layout import (
+    Field,
+    Layout,
+    Shape,
 )
 
 

@@ -23,6 +23,11 @@ from tenure.domain.person import (
     Refund,
     VersionedContribution,
 )
+from tenure.domain.state_codec.json_values import (
+    Json,
+    read_int,
+    read_list,
+)
 from tenure.domain.state_codec.layout import (
     BOOL,
     EVENT_ID,
@@ -34,15 +39,12 @@ from tenure.domain.state_codec.layout import (
     TEXT,
     TIME,
     Field,
-    Json,
     Layout,
     Shape,
     entries,
     keyed_by_date,
     keyed_by_text,
     pair_of,
-    read_int,
-    read_list,
     set_of,
     tuple_of,
 )
