@@ -10,11 +10,8 @@ from tenure.domain.state_codec.json_values import (
     read_list,
     read_str,
 )
-from tenure.domain.state_codec.layout import (
-    Field,
-    Layout,
-    Shape,
-)
+from tenure.domain.state_codec.layout import Field, Layout
+from tenure.domain.state_codec.shapes import Shape, reading
 
 
 def _read_links(value: Json, where: str) -> frozenset[Link]:
@@ -27,7 +24,7 @@ def _read_links(value: Json, where: str) -> frozenset[Link]:
 
 
 LINKS: Final[Shape[frozenset[Link]]] = Shape(
-    lambda links: sorted([first, second] for first, second in links), _read_links
+    lambda links, names: f"sorted([[a, b] for a, b in {links}])", reading(_read_links)
 )
 """Links stored smaller id first, sorted."""
 

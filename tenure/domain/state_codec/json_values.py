@@ -73,7 +73,9 @@ def read_str(value: Json, where: str) -> str:
 
 def read_opt_str(value: Json, where: str) -> str | None:
     """``value`` if it is a string or null."""
-    return None if value is None else read_str(value, where)
+    if value is None or type(value) is str:
+        return value
+    raise malformed(where, "a string", value)
 
 
 def read_int(value: Json, where: str) -> int:
@@ -110,9 +112,10 @@ def read_object(value: Json, where: str, keys: frozenset[str] | None = None) -> 
 
 def read_time(value: Json, where: str) -> datetime:
     """The UTC time of an RFC 3339 string with an offset."""
-    text = read_str(value, where)
+    if type(value) is not str:
+        raise malformed(where, "a string", value)
     try:
-        parsed = datetime.fromisoformat(text)
+        parsed = datetime.fromisoformat(value)
     except ValueError:
         raise malformed(where, "an RFC 3339 time", value) from None
     if parsed.tzinfo is UTC:  # what the encoder writes ("Z")
@@ -124,9 +127,10 @@ def read_time(value: Json, where: str) -> datetime:
 
 def read_date(value: Json, where: str) -> date:
     """The date of an ISO date string."""
-    text = read_str(value, where)
+    if type(value) is not str:
+        raise malformed(where, "a string", value)
     try:
-        return date.fromisoformat(text)
+        return date.fromisoformat(value)
     except ValueError:
         raise malformed(where, "an ISO date", value) from None
 

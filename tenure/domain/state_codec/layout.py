@@ -1,197 +1,40 @@
-"""The field tables of the state documents: shapes of values, fields, layouts.
+"""The field tables of the state documents, compiled once into their encoders and decoders.
 
 A document (a device, a person, an identity graph) and every record inside it (an
 activation, an order, a device contribution...) is declared once, as a :class:`Layout`: the
-domain type it builds and its :class:`Field` s in order, each with the :class:`Shape` of its
-value (how the value is written and read back). The canonical encoder, the decoder, the
-set of keys a decoder accepts and the projector's fast delta encoder are all driven by these
-tables, and ``tests/unit/domain/test_state_codec_layout.py`` checks that every table names
-exactly the fields of its domain type.
+domain type it builds and its :class:`Field` s in order, each with the
+:class:`~tenure.domain.state_codec.shapes.Shape` of its value. At import each layout writes
+the Python source of its canonical encoder, its bytes encoder, its fast (delta) encoder and
+its decoder from the table and compiles it (as ``dataclasses`` and ``attrs`` do), so a call
+runs straight-line code: no loop over fields, no lookup of shapes, no dispatch per value.
+:attr:`Layout.source` holds that source (tracebacks show its lines), and
+``tests/unit/domain/test_state_codec_layout.py`` checks that every table names exactly the
+fields of its domain type.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import linecache
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from operator import attrgetter, call
 from typing import Any, Final, Generic, TypeVar
 
-from tenure.domain.events import EventId
-from tenure.domain.lattice import DaySpan, frozen_map
+import orjson
+
 from tenure.domain.state_codec.json_values import (
+    DUMPS_OPTIONS,
     SCHEMA_VERSION,
-    Json,
-    canonical_bytes,
     check_header,
-    dumps,
-    loads,
     malformed,
-    read_bool,
-    read_date,
-    read_int,
-    read_list,
     read_object,
-    read_opt_str,
-    read_str,
-    read_time,
-    sorted_list,
-    write_time,
 )
+from tenure.domain.state_codec.shapes import Names, Shape
 
 T = TypeVar("T")
-K = TypeVar("K")
-V = TypeVar("V")
 
-
-# --------------------------------------------------------------------------- shapes
-
-
-@dataclass(frozen=True, slots=True)
-class Shape(Generic[T]):
-    """How one kind of value is written to JSON and read back.
-
-    ``fast``: a JSON value orjson writes in one call that :attr:`parse` reads back, not
-    canonical (sets in their own order, times as orjson writes them): the projector's delta
-    log. ``None``: the value has no fast form (use :attr:`encode`). :data:`AS_IS` (the
-    value itself): orjson writes a string, a UTC time or an event id tuple as parse reads it.
-    """
-
-    encode: Callable[[T], Json]
-    parse: Callable[[Json, str], T]
-    fast: Callable[[T], Json] | None = None
-
-
-def AS_IS(value: T) -> T:
-    """The fast form of a value orjson writes as :class:`Shape.parse` reads it: itself."""
-    return value
-
-
-def _opt(shape: Shape[T]) -> Shape[T | None]:
-    def encode(value: T | None) -> Json:
-        return None if value is None else shape.encode(value)
-
-    def parse(value: Json, where: str) -> T | None:
-        return None if value is None else shape.parse(value, where)
-
-    fast = shape.fast
-    if fast is None or fast is AS_IS:
-        return Shape(encode, parse, fast)
-    return Shape(encode, parse, lambda value: None if value is None else fast(value))
-
-
-def _event_id(event_id: EventId) -> list[str]:
-    return [event_id[0], event_id[1]]
-
-
-def _read_event_id(value: Json, where: str) -> EventId:
-    source, ident = read_list(value, where, 2)
-    return (read_str(source, where), read_str(ident, where))
-
-
-def _span(span: DaySpan) -> list[str]:
-    return [write_time(span.first_at), write_time(span.last_at)]
-
-
-def _read_span(value: Json, where: str) -> DaySpan:
-    first, last = read_list(value, where, 2)
-    return DaySpan(read_time(first, where), read_time(last, where))
-
-
-TEXT: Final[Shape[str]] = Shape(AS_IS, read_str, AS_IS)
-OPT_TEXT: Final[Shape[str | None]] = Shape(AS_IS, read_opt_str, AS_IS)
-INT: Final[Shape[int]] = Shape(AS_IS, read_int, AS_IS)
-BOOL: Final[Shape[bool]] = Shape(AS_IS, read_bool, AS_IS)
-TIME: Final[Shape[datetime]] = Shape(write_time, read_time, AS_IS)
-OPT_TIME: Final = _opt(TIME)
-EVENT_ID: Final[Shape[EventId]] = Shape(_event_id, _read_event_id, AS_IS)
-SPAN: Final[Shape[DaySpan]] = Shape(_span, _read_span, attrgetter("first_at", "last_at"))
-STR_SET: Final[Shape[frozenset[str]]] = Shape(
-    sorted, lambda v, where: frozenset(read_str(item, where) for item in read_list(v, where)), list
-)
-"""A set of strings: a list sorted by code point."""
-
-
-def set_of(item: Shape[T]) -> Shape[frozenset[T]]:
-    """A set of values: a list sorted by the canonical bytes of each item."""
-    fast = item.fast
-    return Shape(
-        lambda values: sorted_list(values, item.encode),
-        lambda value, where: frozenset(item.parse(v, where) for v in read_list(value, where)),
-        None if fast is None else (lambda values: [fast(v) for v in values]),
-    )
-
-
-def tuple_of(item: Shape[T]) -> Shape[tuple[T, ...]]:
-    """A tuple of values: a list in the tuple's own order."""
-    return Shape(
-        lambda values: [item.encode(v) for v in values],
-        lambda value, where: tuple(item.parse(v, where) for v in read_list(value, where)),
-    )
-
-
-def keyed_by_text(value_shape: Shape[V]) -> Shape[Mapping[str, V]]:
-    """A map keyed by strings: a JSON object."""
-    return Shape(
-        lambda entries: {k: value_shape.encode(v) for k, v in entries.items()},
-        lambda value, where: frozen_map(
-            {k: value_shape.parse(v, where) for k, v in read_object(value, where).items()}
-        ),
-    )
-
-
-def keyed_by_date(value_shape: Shape[V]) -> Shape[Mapping[date, V]]:
-    """A map keyed by dates: a JSON object keyed by ISO dates."""
-    return Shape(
-        lambda entries: {d.isoformat(): value_shape.encode(v) for d, v in entries.items()},
-        lambda value, where: frozen_map(
-            {
-                read_date(d, where): value_shape.parse(v, where)
-                for d, v in read_object(value, where).items()
-            }
-        ),
-    )
-
-
-def entries(key_shape: Shape[K], value_shape: Shape[V]) -> Shape[Mapping[K, V]]:
-    """A map with composite keys: a list of ``[key, value]`` sorted by the key's bytes."""
-
-    def encode(mapping: Mapping[K, V]) -> Json:
-        pairs = [(key_shape.encode(k), v) for k, v in mapping.items()]
-        pairs.sort(key=lambda pair: canonical_bytes(pair[0]))
-        return [[k, value_shape.encode(v)] for k, v in pairs]
-
-    def parse(value: Json, where: str) -> Mapping[K, V]:
-        item = f"{where}[]"
-        pairs = (read_list(pair, item, 2) for pair in read_list(value, where))
-        return frozen_map({key_shape.parse(k, item): value_shape.parse(v, item) for k, v in pairs})
-
-    key_fast, value_fast = key_shape.fast, value_shape.fast
-    if key_fast is None or value_fast is None:
-        return Shape(encode, parse)
-    if key_fast is AS_IS:
-        return Shape(
-            encode, parse, lambda mapping: [[k, value_fast(v)] for k, v in mapping.items()]
-        )
-    return Shape(
-        encode, parse, lambda mapping: [[key_fast(k), value_fast(v)] for k, v in mapping.items()]
-    )
-
-
-def pair_of(first: Shape[K], second: Shape[V]) -> Shape[tuple[K, V]]:
-    """A pair: a list of two."""
-    return Shape(
-        lambda pair: [first.encode(pair[0]), second.encode(pair[1])],
-        lambda value, where: _read_pair(first, second, value, where),
-    )
-
-
-def _read_pair(first: Shape[K], second: Shape[V], value: Json, where: str) -> tuple[K, V]:
-    a, b = read_list(value, where, 2)
-    return (first.parse(a, where), second.parse(b, where))
-
-
-# --------------------------------------------------------------------------- layouts
+FAST_OPTIONS: Final = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
+"""orjson's options for the fast forms: times written as UTC with ``Z``. (A naive time,
+which no parsed event carries, would be written as UTC.)"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +52,8 @@ class Field:
 
 @dataclass(frozen=True, slots=True)
 class Layout(Generic[T]):
-    """The field table of one JSON object and the domain type it builds.
+    """The field table of one JSON object, the domain type it builds, and the functions
+    compiled from the table.
 
     ``kind`` is set for a whole document, which also carries ``"v"`` (the schema version)
     and ``"kind"``; ``where`` names the object in error messages.
@@ -222,99 +66,199 @@ class Layout(Generic[T]):
     keys: frozenset[str] = field(init=False)
     """The keys every object of this layout has (with ``"v"`` and ``"kind"`` for a document)."""
     names: tuple[str, ...] = field(init=False)
-    values_of: Callable[[T], tuple[Any, ...]] = field(init=False)
-    """The field values of a domain value, in table order."""
-    _header: dict[str, Any] = field(init=False)
-    _encoders: tuple[Callable[[Any], Json], ...] = field(init=False)
-    _parsers: tuple[tuple[str, Callable[[Json, str], Any], str], ...] = field(init=False)
-    _optional: frozenset[str] = field(init=False)
-    _fast: tuple[Callable[[Any], Json], ...] | None = field(init=False)
+    """The field names, in table order (the domain type's order)."""
+    source: str = field(init=False)
+    """The Python source of the compiled functions below."""
+    to_json: Callable[[T], dict[str, Any]] = field(init=False)
+    """The canonical JSON object of a value."""
+    encode: Callable[[T], bytes] = field(init=False)
+    """Canonical UTF-8 JSON bytes of a value (equal values give equal bytes)."""
+    encode_fast: Callable[[T], bytes] = field(init=False)
+    """UTF-8 JSON of a value that :attr:`decode` reads back exactly, in one orjson call and
+    **not canonical** (sets in their own order, times as orjson writes them); ``TypeError``
+    when a field has no fast form."""
+    from_json: Callable[..., T] = field(init=False)
+    """The value of a JSON object (``MalformedDocument``, a ``ValueError``, if not one)."""
+    decode: Callable[[bytes | bytearray | memoryview | str], T] = field(init=False)
+    """The value of encoded bytes (``ValueError`` if they do not hold one)."""
 
     def __post_init__(self) -> None:
-        header = {"v": SCHEMA_VERSION, "kind": self.kind} if self.kind else {}
-        names = tuple(f.name for f in self.fields)
-        optional = frozenset(f.name for f in self.fields if f.omit_empty)
-        getter = attrgetter(*names)
+        names = Names()
+        source = _module_source(self, names)
+        filename = f"<state_codec layout {self.where}>"
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        namespace: dict[str, Any] = dict(names.bound)
+        exec(compile(source, filename, "exec"), namespace)
+        header = {"v", "kind"} if self.kind else set()
         for name, value in (
-            ("keys", frozenset(header.keys() | set(names)) - optional),
-            ("names", names),
-            ("values_of", getter if len(names) > 1 else lambda v: (getter(v),)),
-            ("_header", header),
-            ("_encoders", tuple(f.shape.encode for f in self.fields)),
-            (
-                "_parsers",
-                tuple(
-                    (f.name, f.shape.parse, f"{self.where}.{f.name}" if self.kind else self.where)
-                    for f in self.fields
-                ),
-            ),
-            ("_optional", optional),
-            ("_fast", _fast_forms(self.fields)),
+            ("keys", frozenset(header | {f.name for f in self.fields if not f.omit_empty})),
+            ("names", tuple(f.name for f in self.fields)),
+            ("source", source),
+            *((name, namespace[name]) for name in _FUNCTIONS),
         ):
             object.__setattr__(self, name, value)
 
-    def to_json(self, value: T) -> dict[str, Any]:
-        """The canonical JSON object of ``value``."""
-        return self._written(self._encoders, value)
-
-    def fast_json(self, value: T) -> dict[str, Any]:
-        """The fast (non-canonical) JSON object of ``value``: each field's ``fast`` form."""
-        if self._fast is None:
-            raise TypeError(f"{self.where} has a field with no fast form")
-        return self._written(self._fast, value)
-
-    def _written(self, forms: tuple[Callable[[Any], Json], ...], value: T) -> dict[str, Any]:
-        values = self.values_of(value)
-        if not self._optional:  # zip and map in C: the codec's hot loop
-            document = dict(zip(self.names, map(call, forms, values), strict=True))
-            return {**self._header, **document} if self._header else document
-        document = self._header.copy()
-        for name, form, v in zip(self.names, forms, values, strict=True):
-            if v or name not in self._optional:
-                document[name] = form(v)
-        return document
-
-    def from_json(self, value: Json, _: str = "") -> T:
-        """The value of a JSON object; ``MalformedDocument`` (a ``ValueError``) if not one."""
-        if self.kind:
-            check_header(value, self.kind)
-        raw = read_object(value, self.where)
-        if raw.keys() != self.keys:
-            read_object(raw, self.where, self.keys | (self._optional & raw.keys()))
-        if not self._optional:  # the table's order is the type's: build positionally
-            return self.build(*[parse(raw[name], where) for name, parse, where in self._parsers])
-        parsed: dict[str, Any] = {}
-        for name, parse, where in self._parsers:
-            if name not in raw:
-                parsed[name] = parse([], where)
-            elif name in self._optional and not raw[name]:  # written only when not empty
-                raise malformed(where, "a non-empty list (or no key)", raw[name])
-            else:
-                parsed[name] = parse(raw[name], where)
-        return self.build(**parsed)
-
-    def encode(self, value: T) -> bytes:
-        """Canonical UTF-8 JSON bytes of ``value`` (equal values give equal bytes)."""
-        return dumps(self.to_json(value))
-
-    def decode(self, data: bytes | bytearray | memoryview | str) -> T:
-        """The value of encoded bytes (``ValueError`` if they do not hold one)."""
-        return self.from_json(loads(data, self.kind or self.where))
-
     @property
     def shape(self) -> Shape[T]:
-        """This object as the value of another object's field."""
-        if all(f.shape.fast is AS_IS for f in self.fields):  # one dict(zip()) for orjson
-            names, values_of = self.names, self.values_of
-            return Shape(
-                self.to_json,
-                self.from_json,
-                lambda value: dict(zip(names, values_of(value), strict=True)),
+        """This object as the value of another object's field.
+
+        Inside a comprehension (the value is a local name) the object is written and read
+        inline: one dict display, and the constructor called on the fields read from an
+        object with exactly the expected keys (any other object goes to :attr:`from_json`,
+        which says what is wrong). Elsewhere: calls to the compiled functions.
+        """
+        if self.kind or any(f.omit_empty for f in self.fields):  # a header, or statements
+            return Shape(self._call_to_json, self._call_from_json)
+        has_fast = all(f.shape.fast is not None for f in self.fields)
+        return Shape(
+            self._inline_to_json, self._inline_from_json, self._inline_fast if has_fast else None
+        )
+
+    def _call_to_json(self, value: str, names: Names) -> str:
+        return f"{names.of(self.to_json, f'{self.where}_to_json')}({value})"
+
+    def _call_from_json(self, value: str, where: str, names: Names) -> str:
+        return f"{names.of(self.from_json, f'{self.where}_from_json')}({value})"
+
+    def _inline_to_json(self, value: str, names: Names) -> str:
+        if not value.isidentifier():
+            return self._call_to_json(value, names)
+        return _display([(f.name, f.shape.encode(f"{value}.{f.name}", names)) for f in self.fields])
+
+    def _inline_from_json(self, value: str, where: str, names: Names) -> str:
+        if not value.isidentifier():
+            return self._call_from_json(value, where, names)
+        keys = names.of(self.keys, f"{self.where}_keys")
+        build = names.of(self.build, getattr(self.build, "__name__", "build"))
+        fields = ", ".join(
+            f.shape.parse(f"{value}[{f.name!r}]", self.where, names) for f in self.fields
+        )
+        return (
+            f"({build}({fields}) if type({value}) is dict and {value}.keys() == {keys}"
+            f" else {self._call_from_json(value, where, names)})"
+        )
+
+    def _inline_fast(self, value: str, names: Names) -> str:
+        forms = [(f.name, f.shape.fast) for f in self.fields]
+        return _display([(name, form(f"{value}.{name}", names)) for name, form in forms if form])
+
+
+_FUNCTIONS: Final = ("to_json", "encode", "encode_fast", "from_json", "decode")
+
+
+def _display(items: list[tuple[str, str]]) -> str:
+    """The source of a dict display of ``(key, value source)`` items."""
+    return "{" + ", ".join(f"{key!r}: {value}" for key, value in items) + "}"
+
+
+def _document(
+    layout: Layout[Any], form: Callable[[Field], str], names: Names
+) -> tuple[list[str], str]:
+    """The body and the result of a function of ``value`` that returns its document: the
+    header and every field's ``form`` (fields written only when not empty added after)."""
+    header = [("v", repr(SCHEMA_VERSION)), ("kind", repr(layout.kind))] if layout.kind else []
+    lines, items, optional = [], list(header), []
+    for f in layout.fields:
+        attribute = f"value.{f.name}"
+        written = form(f)
+        if f.omit_empty or written.count(attribute) > 1:  # read the attribute once
+            local = f"f_{f.name}"
+            lines.append(f"{local} = {attribute}")
+            written = written.replace(attribute, local)
+            if f.omit_empty:
+                optional.append(f"if {local}:\n        document[{f.name!r}] = {written}")
+                continue
+        items.append((f.name, written))
+    display = "{\n" + "".join(f"        {key!r}: {value},\n" for key, value in items) + "    }"
+    if not optional:
+        return lines, display
+    return [*lines, f"document = {display}", *optional], "document"
+
+
+def _function(name: str, argument: str, body: list[str], result: str | None) -> str:
+    lines = "".join(f"    {line}\n" for line in body)
+    returned = "" if result is None else f"    return {result}\n"
+    return f"def {name}({argument}):\n{lines}{returned}"
+
+
+def _module_source(layout: Layout[Any], names: Names) -> str:
+    """The source of the layout's functions (``_FUNCTIONS``), bound names in ``names``."""
+
+    def encoded(f: Field) -> str:
+        return f.shape.encode(f"value.{f.name}", names)
+
+    def written(f: Field) -> str:
+        form = f.shape.write or f.shape.encode
+        return form(f"value.{f.name}", names)
+
+    def fast(f: Field) -> str:
+        assert f.shape.fast is not None
+        return f.shape.fast(f"value.{f.name}", names)
+
+    dumps = names.of(orjson.dumps, "dumps")
+    options = names.of(DUMPS_OPTIONS, "DUMPS_OPTIONS")
+    body, document = _document(layout, encoded, names)
+    functions = [_function("to_json", "value", body, document)]
+    body, document = _document(layout, written, names)
+    functions.append(_function("encode", "value", body, f"{dumps}({document}, option={options})"))
+    if all(f.shape.fast is not None for f in layout.fields):
+        fast_options = names.of(FAST_OPTIONS, "FAST_OPTIONS")
+        body, document = _document(layout, fast, names)
+        functions.append(
+            _function("encode_fast", "value", body, f"{dumps}({document}, option={fast_options})")
+        )
+    else:
+        message = f"{layout.where} has a field with no fast form"
+        functions.append(_function("encode_fast", "value", [f"raise TypeError({message!r})"], None))
+    functions.append(_from_json(layout, names))
+    functions.append(_decode(layout, names))
+    return "\n\n".join(functions)
+
+
+def _from_json(layout: Layout[Any], names: Names) -> str:
+    where = layout.where
+    optional = frozenset(f.name for f in layout.fields if f.omit_empty)
+    header = {"v", "kind"} if layout.kind else set()
+    keys = names.of(frozenset(header | {f.name for f in layout.fields}) - optional, f"{where}_keys")
+    read_object_ = names.of(read_object, "read_object")
+    body = []
+    if layout.kind:
+        body.append(f"{names.of(check_header, 'check_header')}(value, {layout.kind!r})")
+    else:
+        body.append(f"if type(value) is not dict:\n        {read_object_}(value, {where!r})")
+    allowed = f"{keys} | ({names.of(optional, f'{where}_optional')} & value.keys())"
+    body.append(
+        f"if value.keys() != {keys}:\n"
+        f"        {read_object_}(value, {where!r}, {allowed if optional else keys})"
+    )
+    arguments = []
+    for f in layout.fields:
+        at = f"{where}.{f.name}" if layout.kind else where
+        if f.omit_empty:  # written only when not empty: no key reads as empty
+            local = f"f_{f.name}"
+            body.append(
+                f"if {f.name!r} in value:\n"
+                f"        {local} = value[{f.name!r}]\n"
+                f"        if not {local}:\n"
+                f"            raise {names.of(malformed, 'malformed')}"
+                f"({at!r}, 'a non-empty list (or no key)', {local})\n"
+                f"    else:\n"
+                f"        {local} = []"
             )
-        return Shape(self.to_json, self.from_json, None if self._fast is None else self.fast_json)
+            arguments.append(f.shape.parse(local, at, names))
+        else:
+            arguments.append(f.shape.parse(f"value[{f.name!r}]", at, names))
+    build = names.of(layout.build, getattr(layout.build, "__name__", "build"))
+    result = f"{build}(\n" + "".join(f"        {a},\n" for a in arguments) + "    )"
+    return _function("from_json", "value, where=None", body, result)
 
 
-def _fast_forms(fields: tuple[Field, ...]) -> tuple[Callable[[Any], Json], ...] | None:
-    """Each field's fast form, or ``None`` when one has none."""
-    forms = tuple(f.shape.fast for f in fields if f.shape.fast is not None)
-    return forms if len(forms) == len(fields) else None
+def _decode(layout: Layout[Any], names: Names) -> str:
+    loads = names.of(orjson.loads, "loads")
+    what = f"{layout.kind or layout.where} state"
+    body = [
+        f"document = {loads}(data)",
+        f"if type(document) is not dict:\n"
+        f"        raise {names.of(malformed, 'malformed')}({what!r}, 'a JSON object', document)",
+    ]
+    return _function("decode", "data", body, "from_json(document)")

@@ -28,7 +28,8 @@ from tenure.domain.state_codec.json_values import (
     read_int,
     read_list,
 )
-from tenure.domain.state_codec.layout import (
+from tenure.domain.state_codec.layout import Field, Layout
+from tenure.domain.state_codec.shapes import (
     BOOL,
     EVENT_ID,
     INT,
@@ -38,13 +39,12 @@ from tenure.domain.state_codec.layout import (
     STR_SET,
     TEXT,
     TIME,
-    Field,
-    Layout,
     Shape,
     entries,
     keyed_by_date,
     keyed_by_text,
     pair_of,
+    reading,
     set_of,
     tuple_of,
 )
@@ -125,7 +125,9 @@ def _read_version(value: Json, where: str) -> DeviceVersion:
     return (read_int(tombstones, where), read_int(facts, where), read_int(span_total, where))
 
 
-VERSION: Final[Shape[DeviceVersion]] = Shape(list, _read_version)
+VERSION: Final[Shape[DeviceVersion]] = Shape(
+    lambda value, names: f"list({value})", reading(_read_version)
+)
 """A device version (:func:`tenure.domain.knowledge.device_version`): a list of three ints."""
 
 VERSIONED: Final = Layout(
