@@ -28,11 +28,12 @@ compared and hashed, and ``encode(decode(b)) == b``. Object keys are sorted; set
 strings and identity links are sorted by code point; sets of records and composite-key
 entries are sorted by the bytes of their canonical encoding (compact JSON, sorted keys).
 
-Layout: ``json_values.py`` writes and reads the scalars; ``layout.py`` declares the field
-tables' building blocks (the :class:`Shape` of each kind of value, :class:`Field`,
-:class:`Layout`); ``device.py``, ``person.py`` and
-``identity.py`` declare one table per document and per record inside it, once. The
-encoders, the decoders and the projector's fast delta encoder are driven by those tables.
+Layout: ``json_values.py`` writes and reads the scalars; ``shapes.py`` says how each kind
+of value is written and read (a :class:`Shape` writes the source of an expression);
+``layout.py`` holds :class:`Field` and :class:`Layout`, which compiles a table's encoders,
+decoder and fast delta encoder once, at import (``Layout.source``); ``device.py``,
+``person.py`` and ``identity.py`` declare one table per document and per record inside it,
+once.
 How much a state knows is a domain measure, not a codec one: :mod:`tenure.domain.knowledge`.
 """
 
