@@ -8,6 +8,7 @@ Examples::
     python -m bench --only projection --size 100000 --broker apache-kafka
     python -m bench --only replay --size 300000       # Postgres only
     python -m bench --only churn                      # no servers: simulated populations
+    python -m bench --only codec                      # state codec vs the hand-written one
     python -m bench --only freshness --duration 120   # tenure up under sustained ingest
     python -m bench --only scale --persons 1000000 --events 10000000 --broker apache-kafka
     python -m bench --only derive --size 100000       # persons in the read model
@@ -27,6 +28,7 @@ from collections.abc import Sequence
 from bench import (
     archiver,
     churn,
+    codec,
     derive,
     freshness,
     ingest_http,
@@ -49,13 +51,16 @@ BENCHMARKS: tuple[str, ...] = (
     replay.NAME,
     survival.NAME,
     churn.NAME,
+    codec.NAME,
     storage.NAME,
     freshness.NAME,
     scale.NAME,
 )
 """Every benchmark, in the order ``python -m bench`` runs them."""
 
-WITHOUT_SERVERS: frozenset[str] = frozenset({validation.NAME, churn.NAME, freshness.NAME})
+WITHOUT_SERVERS: frozenset[str] = frozenset(
+    {validation.NAME, churn.NAME, codec.NAME, freshness.NAME}
+)
 """Benchmarks that run without the run's broker and Postgres (``freshness`` starts its own
 ``tenure up``)."""
 
@@ -92,6 +97,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         f"derive {derive.DEFAULT_SIZE} persons, "
         f"replay {replay.DEFAULT_SIZE}, "
         f"survival {survival.DEFAULT_SIZE} persons, churn {churn.DEFAULT_SIZE} people, "
+        f"codec {codec.DEFAULT_SIZE} people, "
         f"storage {storage.DEFAULT_SIZE})",
     )
     parser.add_argument("--broker", choices=BROKERS, default="tansu", help="default: tansu")
@@ -107,7 +113,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=ingest_http.DEFAULT_BATCH,
         help="ingest_http events per request (default %(default)s)",
     )
-    parser.add_argument("--repeats", type=int, default=5, help="validation timing repeats")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        help=f"timing repeats (validation 5, codec {codec.DEFAULT_REPEATS})",
+    )
     parser.add_argument(
         "--mix", choices=projection.MIXES, default="device", help="projection event mix"
     )
@@ -147,9 +157,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def run_one(name: str, args: argparse.Namespace, env: Servers | None) -> Result:
     """Run the benchmark ``name`` with the command-line options."""
     if name == validation.NAME:
-        return validation.run(args.size or validation.DEFAULT_SIZE, repeats=args.repeats)
+        return validation.run(args.size or validation.DEFAULT_SIZE, repeats=args.repeats or 5)
     if name == churn.NAME:
         return churn.run(args.size or churn.DEFAULT_SIZE)
+    if name == codec.NAME:
+        return codec.run(args.size or codec.DEFAULT_SIZE, args.repeats or codec.DEFAULT_REPEATS)
     if name == freshness.NAME:
         return freshness.run(
             args.duration,

@@ -5,21 +5,6 @@ and the tests all call these functions. See ``docs/lifecycle.md`` for the defini
 """
 
 from tenure.domain.churn import ChurnInputs, churn_inputs
-from tenure.domain.codec import (
-    decode_device_state,
-    decode_identity_graph,
-    decode_person_state,
-    device_state_from_json,
-    device_state_to_json,
-    encode_device_state,
-    encode_identity_graph,
-    encode_person_state,
-    identity_graph_from_json,
-    identity_graph_to_json,
-    person_state_from_json,
-    person_state_size,
-    person_state_to_json,
-)
 from tenure.domain.config import LifecycleConfig
 from tenure.domain.contribution import DeviceContribution, device_contributions
 from tenure.domain.device import (
@@ -58,6 +43,12 @@ from tenure.domain.identity import (
     merge_identity,
     resolve_persons,
 )
+from tenure.domain.knowledge import (
+    device_knowledge,
+    device_version,
+    neighbourhood_knowledge,
+    person_knowledge,
+)
 from tenure.domain.level import Level
 from tenure.domain.person import (
     ConsentFact,
@@ -74,8 +65,22 @@ from tenure.domain.person import (
 )
 from tenure.domain.segment import BuyerKind, Segment
 from tenure.domain.stage import Stage
+from tenure.domain.state_codec import (
+    decode_device_state,
+    decode_identity_graph,
+    decode_person_state,
+    device_state_from_json,
+    device_state_to_json,
+    encode_device_state,
+    encode_identity_graph,
+    encode_person_state,
+    identity_graph_from_json,
+    identity_graph_to_json,
+    person_state_from_json,
+    person_state_to_json,
+)
 from tenure.domain.transitions import Transition, transition_id, transitions
-from tenure.domain.view import DEFAULT_CONFIG, PersonView, absent_view, derive
+from tenure.domain.view import DEFAULT_CONFIG, PersonView, absent_view, person_view_at
 from tenure.domain.world import World, assemble, fold, merge_world, views
 
 __all__ = [
@@ -122,12 +127,13 @@ __all__ = [
     "decode_device_state",
     "decode_identity_graph",
     "decode_person_state",
-    "derive",
     "device_contributions",
     "device_ids_of",
+    "device_knowledge",
     "device_singleton",
     "device_state_from_json",
     "device_state_to_json",
+    "device_version",
     "encode_device_state",
     "encode_identity_graph",
     "encode_person_state",
@@ -142,12 +148,14 @@ __all__ = [
     "merge_identity",
     "merge_person",
     "merge_world",
+    "neighbourhood_knowledge",
     "parse_event",
     "person_ids_of",
+    "person_knowledge",
     "person_singleton",
     "person_state_from_json",
-    "person_state_size",
     "person_state_to_json",
+    "person_view_at",
     "rekey",
     "resolve_persons",
     "tombstone_of",

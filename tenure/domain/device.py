@@ -24,13 +24,17 @@ from tenure.domain.events import (
     PaymentCompleted,
     PersonErasureRequested,
 )
+from tenure.domain.knowledge import device_version
 from tenure.domain.lattice import DaySpan, frozen_map, join_maps, join_spans
 
 UseKey = tuple[date, str | None]
 """A day of use and the person the use event named (``None``: not named)."""
 
 DeviceVersion = tuple[int, int, int]
-"""Strictly monotone rank of a device state: (tombstones, facts, total span length)."""
+"""Strictly monotone rank of a device state: (tombstones, facts, total span length).
+
+See :func:`tenure.domain.knowledge.device_version`.
+"""
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -112,22 +116,9 @@ class DeviceState:
         return max((s.last_at for s in self.uses.values()), default=None)
 
     @property
-    def fact_count(self) -> int:
-        """Number of facts in the state (grows with every new fact)."""
-        return (
-            len(self.activations) + len(self.deactivations) + len(self.purchases) + len(self.uses)
-        )
-
-    @property
     def version(self) -> DeviceVersion:
-        """A rank that strictly increases whenever the state grows.
-
-        Redaction can only collapse facts when a tombstone is added, and a span can only
-        widen, so ``(tombstones, facts, total span length)`` compared lexicographically
-        is strictly monotone in the semilattice order.
-        """
-        span_total = sum(span.length_us for span in self.uses.values())
-        return (len(self.tombstones), self.fact_count, span_total)
+        """A rank that strictly increases whenever the state grows (see ``device_version``)."""
+        return device_version(self)
 
     @property
     def person_ids(self) -> frozenset[str]:

@@ -30,7 +30,7 @@ class DeviceView:
     instant an activation wins, as in attribution)."""
 
 
-def derive_device(state: DeviceState) -> DeviceView:
+def device_view_of(state: DeviceState) -> DeviceView:
     """The view of a device from everything known about it."""
     contributions = device_contributions(state)
     user_id = next(

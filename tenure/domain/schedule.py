@@ -92,7 +92,7 @@ def next_change_at(
     """The earliest instant after ``view.as_of`` at which the view of ``state`` changes
     with no new facts (``None``: never; churn inputs excepted, see the module docstring).
 
-    ``view`` must be ``derive(state, view.as_of, config)``.
+    ``view`` must be ``person_view_at(state, view.as_of, config)``.
     """
     if state.erased:
         return None

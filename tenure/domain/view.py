@@ -215,7 +215,7 @@ def _weeks(day_list: list[date]) -> tuple[date | None, tuple[int, ...]]:
     return start, tuple(sorted({(d - start).days // 7 for d in day_list}))
 
 
-def derive(
+def person_view_at(
     state: PersonState, as_of: datetime, config: LifecycleConfig = DEFAULT_CONFIG
 ) -> PersonView:
     """The lifecycle view of a (resolved) person state as of ``as_of``.

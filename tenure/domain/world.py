@@ -29,7 +29,7 @@ from tenure.domain.person import (
     join_persons,
     with_device_contribution,
 )
-from tenure.domain.view import DEFAULT_CONFIG, PersonView, derive
+from tenure.domain.view import DEFAULT_CONFIG, PersonView, person_view_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +121,7 @@ def views(
 ) -> dict[str, PersonView]:
     """The derived view of every human that is not erased, keyed by canonical id."""
     return {
-        person_id: derive(state, as_of, config)
+        person_id: person_view_at(state, as_of, config)
         for person_id, state in world.persons.items()
         if not state.erased
     }

@@ -23,9 +23,9 @@ import psycopg
 from psycopg import sql
 
 from tenure.analytics.live import churn_model
-from tenure.domain.codec import person_state_size
 from tenure.domain.config import LifecycleConfig
-from tenure.domain.device_view import derive_device
+from tenure.domain.device_view import device_view_of
+from tenure.domain.knowledge import neighbourhood_knowledge
 from tenure.domain.level import Level
 from tenure.domain.neighbourhood import NeighbourhoodIndex, RawWorld
 from tenure.domain.person import PersonState
@@ -33,7 +33,7 @@ from tenure.domain.schedule import next_change_at
 from tenure.domain.segment import Segment
 from tenure.domain.stage import Stage
 from tenure.domain.transitions import Transition, transitions
-from tenure.domain.view import DEFAULT_CONFIG, PersonView, derive
+from tenure.domain.view import DEFAULT_CONFIG, PersonView, person_view_at
 from tenure.domain.world import assemble
 from tenure.projection import raw_store
 from tenure.projection.raw_cache import DEVICES, PERSONS, RawCaches, read_cached
@@ -56,19 +56,6 @@ class DeriveResult:
     devices: int
     transitions: int
     requeued: int
-
-
-def basis_of(part: RawWorld) -> int:
-    """The size of a raw neighbourhood: never decreases as facts arrive.
-
-    Devices count tombstones above facts (facts only merge when a tombstone is added);
-    erased persons rank above any live state (``person_state_size``).
-    """
-    return (
-        sum(len(d.tombstones) * 2**32 + d.fact_count for d in part.devices.values())
-        + sum(person_state_size(p) for p in part.person_states.values())
-        + len(part.identity.links)
-    )
 
 
 def current_watermark(conn: Conn, allowed_lateness: timedelta) -> datetime | None:
@@ -295,7 +282,7 @@ def _derive_claimed(
     churn: list[churn_model.Person] = []  # hook: the churn model's pending queue
     for human in humans:
         state = world.persons.get(human, PersonState(human))
-        view = derive(state, as_of, config)
+        view = person_view_at(state, as_of, config)
         found += transitions(old.get(human), view)
         gone += [m for m in members[human] if m in old]  # now aliases of ``human``
         churn += [(human, churn_model.days_of(state, as_of), "*")]
@@ -303,13 +290,16 @@ def _derive_claimed(
         if view.erased:
             gone.append(human)
             continue
-        basis = basis_of(index.neighbourhood(human))
+        basis = neighbourhood_knowledge(index.neighbourhood(human))
         rows.append((*person_row(view, members[human]), next_change_at(state, view, config), basis))
     if gone:
         conn.execute("DELETE FROM persons WHERE person_id = ANY(%b)", (sorted(gone),))
     stale = _upsert(conn, "persons", "person_id", STORED_PERSON_COLUMNS, rows)
     device_rows = [
-        (*device_row(derive_device(world.devices[d])), basis_of(index.device_neighbourhood(d)))
+        (
+            *device_row(device_view_of(world.devices[d])),
+            neighbourhood_knowledge(index.device_neighbourhood(d)),
+        )
         for d in device_ids
         if d in world.devices
     ]

@@ -283,7 +283,7 @@ def purge(
         _rename_column(conn, "churn_gap_contributions", "person_id", mapping, ())
         _rename_column(conn, "churn_pending", "person_id", mapping, ())
         for column, value in (("user_id", None), ("payer_id", ERASED), ("beneficiary_id", ERASED)):
-            conn.execute(  # as derive_device will say once the devices are derived again
+            conn.execute(  # as device_view_of will say once the devices are derived again
                 sql.SQL(
                     "UPDATE devices SET {c} = %s WHERE device_id = ANY(%b) AND {c} = ANY(%b)"
                 ).format(c=sql.Identifier(column)),

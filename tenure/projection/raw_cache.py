@@ -24,15 +24,15 @@ from typing import Any, Generic, TypeVar
 import orjson
 from psycopg import sql
 
-from tenure.domain.codec import (
+from tenure.domain.device import DeviceState, fold_device_events, join_devices
+from tenure.domain.person import PersonState, join_persons
+from tenure.domain.state_codec import (
     decode_device_state,
     decode_person_state,
     encode_device_delta,
     encode_device_state,
     encode_person_state,
 )
-from tenure.domain.device import DeviceState, fold_device_events, join_devices
-from tenure.domain.person import PersonState, join_persons
 from tenure.storage.connection import Conn as Conn  # raw_log imports it from here
 
 S = TypeVar("S")

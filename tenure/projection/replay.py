@@ -23,11 +23,11 @@ from psycopg_pool import ConnectionPool
 
 from tenure.analytics.live import churn_model
 from tenure.domain.config import LifecycleConfig
-from tenure.domain.device_view import derive_device
+from tenure.domain.device_view import device_view_of
 from tenure.domain.neighbourhood import RawWorld
 from tenure.domain.person import PersonState
 from tenure.domain.schedule import next_change_at
-from tenure.domain.view import DEFAULT_CONFIG, derive
+from tenure.domain.view import DEFAULT_CONFIG, person_view_at
 from tenure.domain.world import World, assemble
 from tenure.eventlog.deadletter import DeadLetter, DeadLetterSink
 from tenure.eventlog.isolation import poison_category
@@ -89,7 +89,7 @@ def _stored_person_row(
     state: PersonState, at: datetime, config: LifecycleConfig, aliases: Sequence[str]
 ) -> tuple[Any, ...]:
     """A stored ``persons`` row: the view's columns, then its schedule (``next_change_at``)."""
-    view = derive(state, at, config)
+    view = person_view_at(state, at, config)
     return (*person_row(view, aliases), next_change_at(state, view, config))
 
 
@@ -188,7 +188,7 @@ def _replay(
     )
     device_rows = _rows(
         sorted(world.devices.items()),
-        lambda item: device_row(derive_device(item[1])),
+        lambda item: device_row(device_view_of(item[1])),
         lambda item: ("device", item[0]),
         letters,
     )

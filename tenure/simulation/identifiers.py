@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from typing import Final
+
+PERSON_PREFIX: Final = "sim-"
+ALIAS_PREFIX: Final = "web-"
+"""A second identifier (a web-shop login) sorts after every person id (``"sim-" < "web-"``):
+a human's canonical id is the smallest id of its identity component, so the id the
+simulation created a person with stays the id of its ``persons`` row."""
 
 
 class Identifiers:
@@ -21,7 +28,7 @@ class Identifiers:
 
     def person(self, key: str) -> str:
         """The person id of the person with ``key``."""
-        return f"sim-{self._token('person', key)}"
+        return f"{PERSON_PREFIX}{self._token('person', key)}"
 
     def device(self, key: str) -> str:
         """The id of the device ``key`` (a person key plus a suffix)."""
@@ -32,8 +39,9 @@ class Identifiers:
         return f"ord-{self._token('order', key)}"
 
     def alias(self, key: str) -> str:
-        """A second identifier of the person ``key`` (e.g. a web-shop login)."""
-        return f"alias-{self._token('alias', key)}"
+        """A second identifier of the person ``key`` (a web-shop login; sorts after
+        :meth:`person`, so it never becomes the canonical id)."""
+        return f"{ALIAS_PREFIX}{self._token('alias', key)}"
 
     def event(self, key: str, label: str) -> uuid.UUID:
         """The CloudEvents ``id`` (as a UUID) of the event ``label`` in the life ``key``."""

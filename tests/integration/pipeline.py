@@ -19,7 +19,7 @@ from services.ingest.app import create_app
 from services.query.app import create_app as create_query_app
 from streams.archiver.records import to_archive_record
 from streams.archiver.worker import Archiver
-from tenure.domain.device_view import derive_device
+from tenure.domain.device_view import device_view_of
 from tenure.domain.events import parse_event
 from tenure.domain.world import fold, views
 from tenure.eventlog.publisher import EventPublisher
@@ -174,7 +174,7 @@ def wait_for_the_fold(database_url: str, events: list[dict], timeout_s: float = 
     """
     world = fold(parse_event(e) for e in events)
     aliases = aliases_by_person(world)
-    mine_devices = sorted(device_row(derive_device(s)) for s in world.devices.values())
+    mine_devices = sorted(device_row(device_view_of(s)) for s in world.devices.values())
     got_persons: list[tuple] = []
     want_persons: list[tuple] = []
     deadline = time.monotonic() + timeout_s

@@ -16,7 +16,7 @@ from psycopg.rows import dict_row
 
 from tenure.domain.events import DeviceActivated, DomainEvent, parse_event
 from tenure.domain.schedule import next_change_at
-from tenure.domain.view import DEFAULT_CONFIG, derive
+from tenure.domain.view import DEFAULT_CONFIG, person_view_at
 from tenure.domain.world import fold, views
 from tenure.projection.apply import apply_events, record_progress
 from tenure.projection.derive import derive_pass, queue_due_persons, queued_keys
@@ -153,5 +153,5 @@ def _assert_equals_the_fold_at(
             person_row(want[person_id], aliases.get(person_id, ()))
         ), person_id
         state = world.persons[person_id]
-        then = derive(state, row["as_of"], DEFAULT_CONFIG)
+        then = person_view_at(state, row["as_of"], DEFAULT_CONFIG)
         assert row["next_change_at"] == next_change_at(state, then, DEFAULT_CONFIG)

@@ -21,7 +21,7 @@ from kafka import KafkaAdminClient
 
 from services.ingest.batch import ingest_batch
 from tenure.contract.topics import CANONICAL_TOPICS
-from tenure.domain.device_view import derive_device
+from tenure.domain.device_view import device_view_of
 from tenure.domain.events import parse_event
 from tenure.domain.world import fold, views
 from tenure.eventlog.deadletter import DeadLetter, DeadLetterSink
@@ -224,7 +224,7 @@ def the_fold(events: list[dict], as_of: datetime | None = None) -> tuple[list[tu
     persons = sorted(
         plain_row(person_row(v, aliases.get(p, ()))) for p, v in views(world, as_of).items()
     )
-    devices = sorted(device_row(derive_device(s)) for s in world.devices.values())
+    devices = sorted(device_row(device_view_of(s)) for s in world.devices.values())
     return persons, devices
 
 

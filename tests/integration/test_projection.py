@@ -9,7 +9,7 @@ import orjson
 import psycopg
 import pytest
 
-from tenure.domain.device_view import derive_device
+from tenure.domain.device_view import device_view_of
 from tenure.domain.events import parse_event
 from tenure.domain.world import fold, views
 from tenure.eventlog.publisher import EventPublisher
@@ -37,7 +37,7 @@ def expected(events: list[dict]) -> tuple[list[tuple], list[tuple]]:
     as_of = max(parse_event(e).at for e in events) - LATENESS
     aliases = aliases_by_person(world)
     persons = sorted(person_row(v, aliases.get(p, ())) for p, v in views(world, as_of).items())
-    devices = sorted(device_row(derive_device(s)) for s in world.devices.values())
+    devices = sorted(device_row(device_view_of(s)) for s in world.devices.values())
     norm = [plain_row(r) for r in persons]
     return norm, devices
 

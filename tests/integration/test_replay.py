@@ -9,7 +9,7 @@ import httpx
 import psycopg
 import pytest
 
-from tenure.domain.device_view import derive_device
+from tenure.domain.device_view import device_view_of
 from tenure.domain.events import parse_event
 from tenure.domain.world import fold, views
 from tenure.projection.replay import aliases_by_person, replay
@@ -86,7 +86,7 @@ def test_replay_of_the_archive_equals_the_pure_fold(
     expected_persons = sorted(
         person_row(v, aliases.get(p, ())) for p, v in views(world, as_of).items()
     )
-    expected_devices = sorted(device_row(derive_device(s)) for s in world.devices.values())
+    expected_devices = sorted(device_row(device_view_of(s)) for s in world.devices.values())
     got_persons = [plain_row(r) for r in rows(database_url, "persons", PERSON_COLUMNS)]
     got_devices = rows(database_url, "devices", DEVICE_COLUMNS)
     assert got_persons == [plain_row(r) for r in expected_persons]

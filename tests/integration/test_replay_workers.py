@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from tenure.domain.device_view import derive_device
+from tenure.domain.device_view import device_view_of
 from tenure.domain.events import parse_event
 from tenure.domain.world import fold, views
 from tenure.projection.replay import aliases_by_person, replay
@@ -44,5 +44,5 @@ def test_replay_in_worker_processes_equals_one_process_and_the_pure_fold(
     aliases = aliases_by_person(world)
     want = sorted(person_row(v, aliases.get(p, ())) for p, v in views(world, as_of).items())
     assert persons_one == [plain_row(r) for r in want]
-    assert devices_one == sorted(device_row(derive_device(s)) for s in world.devices.values())
+    assert devices_one == sorted(device_row(device_view_of(s)) for s in world.devices.values())
     assert len(persons_one) > 20

@@ -83,3 +83,13 @@ def test_a_person_is_found_by_alias_through_the_alias_index(database_url: str) -
         )
         assert "persons_by_alias" in plan, plan
         assert person_reads.person(conn, "p-alias-probe-nobody") is None
+
+
+def test_the_persons_table_says_how_its_key_is_chosen(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        table, key = conn.execute(
+            "SELECT obj_description('persons'::regclass, 'pg_class'),"
+            " col_description('persons'::regclass, 1)"
+        ).fetchone() or (None, None)
+    assert table is not None and "smallest id of the component" in table
+    assert key is not None and "smallest" in key

@@ -18,7 +18,7 @@ from psycopg.rows import dict_row
 
 from tenure.analytics.live.contribution import contribution_of, total
 from tenure.analytics.live.store import PERSON_INPUTS, read_aggregates, read_contributions
-from tenure.domain.device_view import derive_device
+from tenure.domain.device_view import device_view_of
 from tenure.domain.events import parse_event
 from tenure.domain.schedule import next_change_at
 from tenure.domain.view import DEFAULT_CONFIG
@@ -125,7 +125,7 @@ def test_live_aggregates_equal_scratch_through_stream_and_replay(
             )
             for p, v in views(world, as_of).items()
         ]
-        devices = [device_row(derive_device(s)) for s in world.devices.values()]
+        devices = [device_row(device_view_of(s)) for s in world.devices.values()]
         with psycopg.connect(database_url) as conn:
             rebuild(conn, persons, devices, Checkpoint("lifecycle", as_of, 0, len(early)))
         assert_live_equals_scratch(database_url)

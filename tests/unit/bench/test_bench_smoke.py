@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bench import archiver, derive, ingest_http, replay, storage, validation
+from bench import archiver, codec, derive, ingest_http, replay, storage, validation
 from bench.__main__ import BENCHMARKS, main, parse_args
 from bench.events import BREAKAGES, WEIGHTS, event_mix
 from bench.records import ingest_records
@@ -65,6 +65,12 @@ def test_validation_benchmark_tiny() -> None:
     assert isinstance(line["measured"]["accelerated"], bool)
 
 
+def test_codec_benchmark_tiny() -> None:
+    line = _check(codec.run(people=8, repeats=1), "codec")
+    measured = line["measured"]
+    assert isinstance(measured, dict) and set(measured["ratios"]) == set(codec.FUNCTIONS)
+
+
 def test_cli_rejects_unknown_benchmark() -> None:
     with pytest.raises(SystemExit):
         main(["--only", "nope"])
@@ -78,6 +84,7 @@ def test_cli_rejects_unknown_benchmark() -> None:
         "replay",
         "survival",
         "churn",
+        "codec",
         "storage",
         "freshness",
         "scale",

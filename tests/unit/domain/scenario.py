@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from tenure.domain import (
     DeviceActivated,
     DeviceDeactivated,
+    DeviceState,
     DeviceUsed,
     DomainEvent,
     EventId,
@@ -18,12 +19,27 @@ from tenure.domain import (
     PaymentRefunded,
     PersonConsentChanged,
     PersonErasureRequested,
+    PersonState,
     ReferralCompleted,
     SubscriptionCancelled,
+    device_singleton,
+    join_devices,
+    join_persons,
+    person_singleton,
 )
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 _ids = itertools.count()
+
+
+def raw_device(device_id: str, events: list[DomainEvent]) -> DeviceState:
+    """The raw (per-key, unassembled) state of one device after ``events``."""
+    return join_devices(device_id, (device_singleton(device_id, e) for e in events))
+
+
+def raw_person(person_id: str, events: list[DomainEvent]) -> PersonState:
+    """The raw (per-key, unassembled) state of one person id after ``events``."""
+    return join_persons(person_id, (person_singleton(person_id, e) for e in events))
 
 
 def at(day: float, hour: float = 12) -> datetime:

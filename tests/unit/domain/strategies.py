@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from tenure.domain import (
@@ -25,6 +26,13 @@ from tenure.domain import (
 from tenure.domain.events import CONSENT_CHANNELS
 
 from .scenario import T0
+
+PROPERTY = settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+"""Settings of the property tests over event sets (slow examples are fine)."""
 
 DEVICES = ("d1", "d2", "d3")
 PERSONS = ("p1", "p2", "p3", "p4", "p5")

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tenure.domain import (
@@ -20,20 +20,14 @@ from tenure.domain import (
     PaymentCompleted,
     PaymentItem,
     PaymentRefunded,
-    PersonErasureRequested,
     PersonState,
-    derive,
-    device_singleton,
     fold,
-    join_devices,
-    join_persons,
     merge_device,
     merge_identity,
     merge_person,
-    person_singleton,
+    person_view_at,
 )
-from tenure.domain.codec import (
-    ERASED_PERSON_SIZE,
+from tenure.domain.state_codec import (
     decode_device_state,
     decode_identity_graph,
     decode_person_state,
@@ -46,26 +40,11 @@ from tenure.domain.codec import (
     identity_graph_from_json,
     identity_graph_to_json,
     person_state_from_json,
-    person_state_size,
     person_state_to_json,
 )
 
-from .scenario import at
-from .strategies import DEVICES, PERSONS, event_sets, shuffled_with_duplicates
-
-PROPERTY = settings(
-    max_examples=100,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-
-
-def raw_device(device_id: str, events: list[DomainEvent]) -> DeviceState:
-    return join_devices(device_id, (device_singleton(device_id, e) for e in events))
-
-
-def raw_person(person_id: str, events: list[DomainEvent]) -> PersonState:
-    return join_persons(person_id, (person_singleton(person_id, e) for e in events))
+from .scenario import at, raw_device, raw_person
+from .strategies import DEVICES, PERSONS, PROPERTY, event_sets, shuffled_with_duplicates
 
 
 def all_states(
@@ -143,7 +122,7 @@ def test_decoded_person_derives_the_same_view(
     for state in fold(events).persons.values():
         decoded = decode_person_state(encode_person_state(state))
         for day in days:
-            assert derive(decoded, at(day)) == derive(state, at(day))
+            assert person_view_at(decoded, at(day)) == person_view_at(state, at(day))
 
 
 @PROPERTY
@@ -169,51 +148,6 @@ def test_merge_after_round_trip_equals_merge_before(
     again_g = decode_identity_graph(encode_identity_graph(g))
     again_h = decode_identity_graph(encode_identity_graph(h))
     assert merge_identity(again_g, again_h) == merge_identity(g, h)
-
-
-# ------------------------------------------------------------------ how much a state knows
-
-
-@PROPERTY
-@given(event_sets(), event_sets(), st.sampled_from(PERSONS))
-def test_person_state_size_never_decreases_under_merge(
-    a: list[DomainEvent], b: list[DomainEvent], person_id: str
-) -> None:
-    pairs = [(raw_person(person_id, a), raw_person(person_id, b))]
-    left, right = fold(a), fold(b)
-    pairs += [
-        (left.person_states[p], right.person_states[p])
-        for p in left.person_states.keys() & right.person_states.keys()
-    ]
-    for x, y in pairs:
-        merged = merge_person(x, y)
-        assert person_state_size(merged) >= max(person_state_size(x), person_state_size(y))
-        assert (person_state_size(merged) == ERASED_PERSON_SIZE) == merged.erased
-
-
-@PROPERTY
-@given(event_sets(), event_sets())
-def test_device_version_is_monotone_under_merge(a: list[DomainEvent], b: list[DomainEvent]) -> None:
-    left, right = fold(a), fold(b)
-    pairs = [(raw_device(d, a), raw_device(d, b)) for d in DEVICES]
-    pairs += [
-        (left.devices[d], right.devices[d]) for d in left.devices.keys() & right.devices.keys()
-    ]
-    for x, y in pairs:
-        merged = merge_device(x, y)
-        assert merged.version >= max(x.version, y.version)
-        assert (merged.version == x.version) == (merged == x)
-
-
-def test_person_state_size_counts_facts_and_ranks_a_tombstone_on_top() -> None:
-    eid = ("shop", "1")
-    order = PaymentCompleted(eid, at(1), "o1", "p1", (PaymentItem("w", "hardware", 1, "EUR"),))
-    refund = PaymentRefunded(("shop", "2"), at(2), "o1", "p1", 1, "EUR")
-    state = raw_person("p1", [order, refund])
-    assert person_state_size(PersonState("p1")) == 0
-    assert person_state_size(state) == 2
-    erased = merge_person(state, raw_person("p1", [PersonErasureRequested(eid, at(3), "p1")]))
-    assert person_state_size(erased) == ERASED_PERSON_SIZE > person_state_size(state)
 
 
 # ------------------------------------------------------------------ schema v1, exactly

@@ -17,13 +17,13 @@ from tenure.domain import (
     apply_person,
     consent_as_of,
     decode_person_state,
-    derive,
     encode_person_state,
     fold,
     join_persons,
     merge_person,
+    person_knowledge,
     person_singleton,
-    person_state_size,
+    person_view_at,
     views,
 )
 from tenure.domain.events import CONSENT_CHANNELS, parse_event
@@ -87,7 +87,7 @@ def test_consent_applies_in_event_time_order_whatever_the_delivery_order(
     as_of = T0 + timedelta(hours=data.draw(st.integers(-1, 6)))
     state = state_of(delivered)
     assert consent_as_of(state, as_of) == in_event_time_order(events, as_of)
-    assert dict(derive(state, as_of).consent) == in_event_time_order(events, as_of)
+    assert dict(person_view_at(state, as_of).consent) == in_event_time_order(events, as_of)
     assert state == state_of(events)
 
 
@@ -116,9 +116,9 @@ def test_the_latest_change_wins_and_an_earlier_as_of_sees_the_earlier_value() ->
         consent("p1", "sms", True, 3),
     ]
     state = state_of(list(reversed(events)))
-    assert derive(state, at(0)).consent == ()
-    assert derive(state, at(4)).consent == (("email", True), ("sms", True))
-    assert derive(state, at(6)).consent == (("email", False), ("sms", True))
+    assert person_view_at(state, at(0)).consent == ()
+    assert person_view_at(state, at(4)).consent == (("email", True), ("sms", True))
+    assert person_view_at(state, at(6)).consent == (("email", False), ("sms", True))
 
 
 def test_at_the_same_instant_a_withdrawal_wins_over_a_grant() -> None:
@@ -160,7 +160,7 @@ def test_erasure_removes_consent_and_later_changes_are_ignored() -> None:
     )
     state = world.persons["p1"]
     assert state.erased and not state.consent
-    assert derive(state, at(4)).consent == ()
+    assert person_view_at(state, at(4)).consent == ()
     assert b"consent" not in encode_person_state(state)
 
 
@@ -185,9 +185,9 @@ def test_a_consent_change_is_routed_to_its_person_and_its_id_is_pseudonymised() 
 
 def test_a_future_consent_change_schedules_the_view() -> None:
     state = state_of([consent("p1", "email", True, 1), consent("p1", "email", True, 3)])
-    view = derive(state, at(2))
+    view = person_view_at(state, at(2))
     assert next_change_at(state, view, DEFAULT_CONFIG) == at(3)
-    assert derive(state, at(3)).last_fact_at == at(3)
+    assert person_view_at(state, at(3)).last_fact_at == at(3)
 
 
 def test_a_person_without_consent_encodes_to_the_bytes_it_always_had() -> None:
@@ -203,7 +203,7 @@ def test_consent_is_encoded_only_when_present_and_round_trips() -> None:
     assert [fact["channel"] for _, fact in document["consent"]] == ["email", "sms"]
     assert decode_person_state(data) == state
     assert encode_person_state(decode_person_state(data)) == data
-    assert person_state_size(state) == 2
+    assert person_knowledge(state) == 2
 
 
 def test_an_empty_consent_list_is_not_a_canonical_document() -> None:

@@ -7,9 +7,9 @@ from tenure.domain import (
     PersonState,
     Segment,
     apply_person,
-    derive,
     fold,
     merge_component,
+    person_view_at,
     transitions,
     views,
 )
@@ -35,8 +35,8 @@ def test_linked_alias_and_person_are_one_customer_and_user() -> None:
         used("d1", 2),
     ]
     apart = fold(events)
-    assert derive(apart.persons["web-7"], at(5)).is_sponsor  # looks like a gift
-    assert derive(apart.persons["app-3"], at(5)).segment is Segment.USER_ONLY
+    assert person_view_at(apart.persons["web-7"], at(5)).is_sponsor  # looks like a gift
+    assert person_view_at(apart.persons["app-3"], at(5)).segment is Segment.USER_ONLY
     together = [*events, linked("web-7", "app-3", 9)]
     view = view_of(together, "web-7", 10)
     assert view.person_id == "app-3"  # "app-3" < "web-7"
@@ -66,7 +66,7 @@ def test_erasure_tombstones_the_person_and_absorbs_later_events() -> None:
     state = world.persons["p"]
     assert state.erased and not state.orders and not state.device_contrib
     assert "p" not in views(world, at(5))
-    after = derive(state, at(5))
+    after = person_view_at(state, at(5))
     assert after.erased and after.segment is Segment.PROSPECT and after.tags == ()
     erased = transitions(before, after)
     assert [(t.kind, t.old, t.new) for t in erased] == [("erased", "present", "erased")]
@@ -87,7 +87,7 @@ def test_erased_user_disappears_from_the_sponsor_without_changing_the_sponsorshi
     ]
     world = fold(events)
     parent = world.persons["parent"]
-    assert derive(parent, at(6)).is_sponsor
+    assert person_view_at(parent, at(6)).is_sponsor
     for contribution in parent.contributions:
         assert "kid" not in contribution.device_users
         assert contribution.beneficiary_id != "kid"

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tenure.domain import DEFAULT_CONFIG, LifecycleConfig, PersonView, derive, fold
+from tenure.domain import DEFAULT_CONFIG, LifecycleConfig, PersonView, fold, person_view_at
 from tenure.domain.churn import NO_ENGAGEMENT, churn_inputs_at
 from tenure.domain.schedule import next_change_at
 
@@ -51,7 +51,7 @@ def test_the_view_holds_until_next_change_at_and_changes_there(
 ) -> None:
     world = fold(events)
     for state in world.persons.values():
-        view = derive(state, as_of, config)
+        view = person_view_at(state, as_of, config)
         due = next_change_at(state, view, config)
         if due is None:
             later = [as_of + timedelta(days=d) for d in (1, 40, 400)]
@@ -62,33 +62,33 @@ def test_the_view_holds_until_next_change_at_and_changes_there(
         for instant in later:
             if instant < as_of or (due is not None and instant >= due):
                 continue  # a float fraction of the span may round onto its end
-            seen = derive(state, instant, config)
+            seen = person_view_at(state, instant, config)
             assert timeless(seen) == timeless(view), (instant, due)
             aged_churn(view, seen, config)
         if due is not None:
-            assert timeless(derive(state, due, config)) != timeless(view)
+            assert timeless(person_view_at(state, due, config)) != timeless(view)
 
 
 def test_a_daily_user_is_due_at_risk_then_churned_then_never() -> None:
     world = fold([activated("d1", "p", 0), *(used("d1", n) for n in range(1, 10))])
     state = world.persons["p"]
-    view = derive(state, at(12), DEFAULT_CONFIG)
+    view = person_view_at(state, at(12), DEFAULT_CONFIG)
     due = next_change_at(state, view, DEFAULT_CONFIG)
     assert due == at(9 + 15, hour=0)  # last day + R (15) at midnight: at risk
-    view = derive(state, due, DEFAULT_CONFIG)
+    view = person_view_at(state, due, DEFAULT_CONFIG)
     due = next_change_at(state, view, DEFAULT_CONFIG)
     assert due == at(9 + 30, hour=0)  # last day + W: churned
-    view = derive(state, due, DEFAULT_CONFIG)
+    view = person_view_at(state, due, DEFAULT_CONFIG)
     assert next_change_at(state, view, DEFAULT_CONFIG) is None
 
 
 def test_a_fact_after_as_of_and_the_activation_window_are_due() -> None:
     world = fold([paid("o1", "p", 0)])  # hardware for themself
     state = world.persons["p"]
-    view = derive(state, at(3), DEFAULT_CONFIG)
+    view = person_view_at(state, at(3), DEFAULT_CONFIG)
     assert view.activated_within_window is None
     assert next_change_at(state, view, DEFAULT_CONFIG) == at(14)  # purchase + A
-    early = derive(state, at(0, hour=6), DEFAULT_CONFIG)
+    early = person_view_at(state, at(0, hour=6), DEFAULT_CONFIG)
     assert next_change_at(state, early, DEFAULT_CONFIG) == at(0)  # the order itself
 
 
@@ -121,23 +121,23 @@ def test_comebacks_and_purchases_hold_until_next_change_at(
 ) -> None:
     events, as_of = case
     state = fold(events).persons["p"]
-    view = derive(state, as_of, config)
+    view = person_view_at(state, as_of, config)
     due = next_change_at(state, view, config)
     end = as_of + timedelta(days=200) if due is None else due
     instant = min(as_of + (end - as_of) * fraction, end - timedelta(microseconds=1))
-    seen = derive(state, instant, config)
+    seen = person_view_at(state, instant, config)
     assert timeless(seen) == timeless(view)
     aged_churn(view, seen, config)
     if due is not None:
-        assert timeless(derive(state, due, config)) != timeless(view)
+        assert timeless(person_view_at(state, due, config)) != timeless(view)
 
 
 def test_the_entry_path_and_the_activation_window_have_their_own_deadlines() -> None:
     events = [paid("o1", "p", 0, item(category="subscription")), paid("o2", "p", 5)]
     state = fold(events).persons["p"]
-    view = derive(state, at(6), DEFAULT_CONFIG)
+    view = person_view_at(state, at(6), DEFAULT_CONFIG)
     assert next_change_at(state, view, DEFAULT_CONFIG) == at(14)  # entry path decided
-    view = derive(state, at(14), DEFAULT_CONFIG)
+    view = person_view_at(state, at(14), DEFAULT_CONFIG)
     assert view.entry_path == "one_time_buyer"
     assert next_change_at(state, view, DEFAULT_CONFIG) == at(19)  # hardware window closes
-    assert derive(state, at(19), DEFAULT_CONFIG).activated_within_window is False
+    assert person_view_at(state, at(19), DEFAULT_CONFIG).activated_within_window is False

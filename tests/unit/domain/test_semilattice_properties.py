@@ -13,7 +13,6 @@ from tenure.domain import (
     apply_device,
     apply_identity,
     apply_person,
-    derive,
     device_contributions,
     device_singleton,
     fold,
@@ -23,6 +22,7 @@ from tenure.domain import (
     merge_person,
     merge_world,
     person_singleton,
+    person_view_at,
     resolve_persons,
     transitions,
     views,
@@ -162,7 +162,7 @@ def test_derived_views_are_well_formed(data: st.DataObject, events: list[DomainE
     world = fold(events)
     first, second = sorted(data.draw(st.lists(st.integers(0, 200), min_size=2, max_size=2)))
     for person_id, state in world.persons.items():
-        earlier, later = derive(state, at(first)), derive(state, at(second))
+        earlier, later = person_view_at(state, at(first)), person_view_at(state, at(second))
         for view in (earlier, later):
             assert (view.churn.bucket is None) == (view.active_days == 0)
             assert (view.churn.silence_days or 0) >= 0

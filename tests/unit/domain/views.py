@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from tenure.domain import DEFAULT_CONFIG, DomainEvent, LifecycleConfig, PersonView, derive, fold
+from tenure.domain import (
+    DEFAULT_CONFIG,
+    DomainEvent,
+    LifecycleConfig,
+    PersonView,
+    fold,
+    person_view_at,
+)
 
 from .scenario import at
 
@@ -17,4 +24,4 @@ def view_of(
 ) -> PersonView:
     """The view of ``person_id``'s human as of noon on ``day``."""
     world = fold(events)
-    return derive(world.persons[world.identity.canonical(person_id)], at(day), config)
+    return person_view_at(world.persons[world.identity.canonical(person_id)], at(day), config)

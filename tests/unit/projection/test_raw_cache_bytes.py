@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from tenure.domain.codec import encode_device_delta, encode_device_state, encode_person_state
 from tenure.domain.device import DeviceState
 from tenure.domain.events import parse_event
 from tenure.domain.neighbourhood import RawWorld, raw_fold, split_by_key
 from tenure.domain.person import PersonState
+from tenure.domain.state_codec import encode_device_delta, encode_device_state, encode_person_state
 from tenure.projection.raw_cache import (
     DEVICES,
     PERSONS,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 from services.query.dashboard import ANALYTICS_ROUTES, STATIC
+from tenure.domain.level import Level
+from tenure.domain.segment import Segment
+from tenure.domain.stage import Stage
 
 
 def test_page_references_only_local_assets_that_exist() -> None:
@@ -58,3 +62,12 @@ def test_analytics_routes_are_found_in_included_routers() -> None:
     app.openapi_schema = None  # as when the app is built with the router already included
     found = analytics_available(app)
     assert found["survival"] and not found["retention"]
+
+
+def test_the_dashboards_label_lists_are_the_domain_enums() -> None:
+    """The page cannot import the enums, so it spells them: exactly, and in their order."""
+    script = (STATIC / "dashboard.js").read_text()
+    for name, enum in (("SEGMENTS", Segment), ("STAGES", Stage), ("LEVELS", Level)):
+        match = re.search(rf"const {name} = (\[[^\]]*\]);", script)
+        assert match is not None, name
+        assert json.loads(match[1]) == [member.value for member in enum], name

@@ -1,1 +1,0 @@
-"""Throw-away measurements that inform a design decision (see ``docs/design/``)."""
