@@ -38,9 +38,9 @@ from tenure.domain.config import LifecycleConfig
 from tenure.domain.events import DomainEvent, parse_event
 from tenure.projection.apply import prepare_batch, write_batch
 from tenure.projection.derive import derive_pass
-from tenure.projection.raw_cache import RawCaches
 from tenure.simulation.parameters import SimulationParameters
 from tenure.simulation.population import simulate
+from tenure.storage.state_cache import RawCaches
 
 LATENESS = timedelta(hours=1)
 

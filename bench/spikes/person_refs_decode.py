@@ -20,8 +20,8 @@ from tenure.privacy.boundary import tokenised
 from tenure.privacy.pseudonyms import Pseudonymiser
 from tenure.projection.apply import prepare_batch
 from tenure.projection.person_refs import PersonRefs
-from tenure.projection.raw_cache import RawCaches
 from tenure.projection.records import IncomingRecord, parse_records
+from tenure.storage.state_cache import RawCaches
 
 EVENTS, BATCH, RUNS = 20_000, 500, 7
 

@@ -1,7 +1,7 @@
 """The apply stage: append a batch's facts to the raw states, mark what must be derived.
 
 One transaction per batch (the caller's). Each key's facts of the batch are folded into one
-delta and appended (:mod:`tenure.projection.raw_log`): nothing is read or locked, and every
+delta and appended (:mod:`tenure.storage.raw_states`): nothing is read or locked, and every
 raw state is a join, so applying a batch twice, or two batches in any order, leaves the
 same raw state. Kafka offsets are committed only after the transaction.
 """
@@ -19,9 +19,9 @@ from tenure.domain.device import DeviceState
 from tenure.domain.events import DomainEvent, PersonErasureRequested
 from tenure.domain.neighbourhood import group_by_key
 from tenure.domain.person import PersonState
-from tenure.projection import raw_store
-from tenure.projection.raw_cache import DEVICES, PERSONS, RawCaches
-from tenure.projection.raw_log import DeltaRows, append_deltas, delta_rows
+from tenure.storage import key_graph
+from tenure.storage.raw_states import DEVICES, PERSONS, DeltaRows, append_deltas, delta_rows
+from tenure.storage.state_cache import RawCaches
 
 Partition = tuple[str, int]
 
@@ -153,20 +153,20 @@ def write_batch(conn: psycopg.Connection[Any], batch: PreparedBatch) -> ApplyRes
     affects. Must run in the caller's transaction."""
     append_deltas(conn, batch.devices)
     touched_devices = sorted(batch.devices.folds)
-    raw_store.add_mentions(conn, batch.mentions)
+    key_graph.add_mentions(conn, batch.mentions)
     append_deltas(conn, batch.persons)
     touched_persons = sorted(batch.persons.folds)
-    raw_store.add_links(conn, batch.links)
+    key_graph.add_links(conn, batch.links)
 
     dirty_persons = set(touched_persons)
     dirty_devices = set(touched_devices)
     if batch.spreading:
         # An erasure (or a link to an erased id) redacts every device the human mentions,
         # which changes what those devices contribute to everybody else they mention.
-        human, _ = raw_store.components(conn, batch.spreading)
-        reached = raw_store.devices_mentioning(conn, human)
+        human, _ = key_graph.components(conn, batch.spreading)
+        reached = key_graph.devices_mentioning(conn, human)
         dirty_devices |= reached
-        dirty_persons |= human | raw_store.persons_mentioned_by(conn, reached)
+        dirty_persons |= human | key_graph.persons_mentioned_by(conn, reached)
     marked_persons = _queue_persons(conn, dirty_persons, touched_devices)
     marked_devices = _queue_devices(conn, dirty_devices)
     record_progress(conn, batch.progress, batch.offsets)

@@ -35,17 +35,16 @@ from tenure.domain.stage import Stage
 from tenure.domain.transitions import Transition, transitions
 from tenure.domain.view import DEFAULT_CONFIG, PersonView, derive
 from tenure.domain.world import assemble
-from tenure.projection import raw_store
-from tenure.projection.raw_cache import DEVICES, PERSONS, RawCaches, read_cached
-from tenure.projection.raw_log import compact
-from tenure.storage import derive_queue, progress
+from tenure.storage import derive_queue, key_graph, progress
 from tenure.storage.connection import Conn
+from tenure.storage.raw_states import DEVICES, PERSONS, compact, read_cached
 from tenure.storage.read_models import (
     DEVICE_COLUMNS,
     STORED_PERSON_COLUMNS,
     device_row,
     person_row,
 )
+from tenure.storage.state_cache import RawCaches
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +84,10 @@ class _Loaded:
 
 def _load(conn: Conn, person_ids: list[str], device_ids: list[str], caches: RawCaches) -> _Loaded:
     """The union of the neighbourhoods of the given persons and devices."""
-    humans, _ = raw_store.components(conn, person_ids)
-    devices = raw_store.devices_mentioning(conn, humans) | set(device_ids)
-    mentioned = raw_store.persons_mentioned_by(conn, devices)
-    ids, graph = raw_store.components(conn, humans | mentioned)
+    humans, _ = key_graph.components(conn, person_ids)
+    devices = key_graph.devices_mentioning(conn, humans) | set(device_ids)
+    mentioned = key_graph.persons_mentioned_by(conn, devices)
+    ids, graph = key_graph.components(conn, humans | mentioned)
     device_read = read_cached(conn, DEVICES, caches.devices, sorted(devices))
     person_read = read_cached(conn, PERSONS, caches.persons, sorted(ids))
     return _Loaded(

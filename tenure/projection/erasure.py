@@ -32,11 +32,9 @@ from tenure.domain.pseudonymity import (
     rename_person_state,
 )
 from tenure.privacy.pseudonyms import Pseudonymiser
-from tenure.projection import raw_store
-from tenure.projection.raw_cache import DEVICES, PERSONS, RawTable, S
-from tenure.projection.raw_log import DeltaRows, append_deltas
-from tenure.storage import person_changes, person_pseudonyms
+from tenure.storage import key_graph, person_changes, person_pseudonyms
 from tenure.storage.connection import Conn
+from tenure.storage.raw_states import DEVICES, PERSONS, DeltaRows, RawTable, S, append_deltas
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
@@ -249,14 +247,14 @@ def purge(
     linked = linked or {}
     with conn.transaction():
         person_pseudonyms.hold_exclusive(conn)
-        human, _ = raw_store.components(conn, [*erasures, *linked])
+        human, _ = key_graph.components(conn, [*erasures, *linked])
         members = sorted(p for p in human if not is_token(p))
         mapping = {m: pseudonymiser.token(m) for m in members}
         if not mapping:
             return PurgeResult({}, 0, 0)
         at = min([*erasures.values(), *linked.values()])
         person_pseudonyms.mark_erased(conn, {t: at for t in mapping.values()})
-        devices = sorted(raw_store.devices_mentioning(conn, members))
+        devices = sorted(key_graph.devices_mentioning(conn, members))
         others = sorted(_move_members(conn, members, mapping))
         # The erasure itself, so the tokens are never live, even if the batch that carries
         # the erasure is only applied after a restart (it then adds the same tombstone).

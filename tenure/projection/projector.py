@@ -52,10 +52,10 @@ from tenure.projection.erasure import purge
 from tenure.projection.outbox import publish_pending
 from tenure.projection.person_refs import PersonRefs, ResolvedBatch
 from tenure.projection.person_topic import publish_person_changes
-from tenure.projection.raw_cache import RAW_STATES_SHARE, RawCaches
 from tenure.projection.records import IncomingRecord, ParsedBatch, origin, parse_records
 from tenure.storage import derive_queue, person_pseudonyms
 from tenure.storage.connection import CONFLICTS
+from tenure.storage.state_cache import RAW_STATES_SHARE, RawCaches
 
 log = logging.getLogger(__name__)
 

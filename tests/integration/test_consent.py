@@ -12,9 +12,9 @@ import pytest
 from services.query.app import create_app as create_query_app
 from tenure.domain.events import parse_event
 from tenure.privacy.boundary import pseudonymiser_for
-from tenure.projection.raw_cache import PERSONS, read_all
 from tenure.projection.replay import replay
 from tenure.runtime.broker import LocalBroker
+from tenure.storage.raw_states import PERSONS, read_all
 from tenure.storage.read_models import PERSON_COLUMNS
 from tenure.storage.tokens import create_token
 from tests.factories import make_event
