@@ -31,9 +31,8 @@ from services.query.params import (
 )
 from services.query.survival_metrics import attach_survival_gauges
 from tenure.analytics.lifetable import LifeTable
-from tenure.analytics.live import reader
-from tenure.analytics.live.contribution import ACTIVATION, CONVERSION, REPEAT
-from tenure.analytics.live.report import (
+from tenure.analytics.survival_contribution import ACTIVATION, CONVERSION, REPEAT
+from tenure.analytics.survival_report import (
     SelectorError,
     logrank_report,
     milestone_report,
@@ -43,6 +42,7 @@ from tenure.analytics.live.report import (
 )
 from tenure.domain.view import DEFAULT_CONFIG
 from tenure.errors import TenureError
+from tenure.storage import survival_reads as reader
 from tenure.storage.connection import read_only_snapshot
 
 __all__ = [

@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from tenure.analytics.live import churn_model
 from tenure.domain.config import LifecycleConfig
 from tenure.domain.device_view import derive_device
 from tenure.domain.neighbourhood import RawWorld
@@ -42,7 +41,7 @@ from tenure.projection.replay_fold import (
     join_ranges,
 )
 from tenure.projection.watermark import DEFAULT_ALLOWED_LATENESS, watermark
-from tenure.storage import archive, person_pseudonyms, snapshots
+from tenure.storage import archive, churn_model, person_pseudonyms, snapshots
 from tenure.storage.read_models import Checkpoint, device_row, person_row, rebuild
 
 T = TypeVar("T")

@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lifelines import KaplanMeierFitter
 
-from tenure.analytics.live.churn_model import filing_change
 from tenure.analytics.return_times import (
     ALL,
     MAX_AGE_DAYS,
@@ -25,6 +24,7 @@ from tenure.analytics.return_times import (
     person_gaps,
     rhythm_of,
 )
+from tenure.storage.churn_model import filing_change
 
 DAY0 = date(2025, 1, 1)
 AS_OF = date(2025, 12, 31)
