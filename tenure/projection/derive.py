@@ -32,7 +32,7 @@ from tenure.domain.view import DEFAULT_CONFIG, derive
 from tenure.domain.world import assemble
 from tenure.storage import derive_queue, progress
 from tenure.storage.churn_model import Person, days_of
-from tenure.storage.connection import Conn
+from tenure.storage.connection import Conn, repeatable_read
 from tenure.storage.postgres_store import postgres_store
 from tenure.storage.raw_states import DEVICES, PERSONS
 from tenure.storage.read_models import (
@@ -120,7 +120,7 @@ def derive_pass(
     saves decoding the states it holds.
     """
     with conn.transaction() as claimed:
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        repeatable_read(conn)
         # The claim is the transaction's first statement, so it takes the snapshot: a key
         # queued again after it (apply touches the queue row) fails the claim with a
         # serialization error (retried) or stays queued; never a claim on a stale snapshot.
@@ -177,7 +177,7 @@ def derive_keys(
     """Derive exactly ``keys`` (claiming their marks) in one transaction (the derive
     stage's isolation of a failing pass: see ``Projector.derive``)."""
     with conn.transaction() as claimed:
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        repeatable_read(conn)
         store = postgres_store(conn, caches)
         person_ids = store.queue.claim_keys("person", _of_kind(keys, "person"))
         device_ids = store.queue.claim_keys("device", _of_kind(keys, "device"))
