@@ -21,6 +21,7 @@ from typing import Any
 
 import psycopg
 
+from tenure.analytics.return_time_filing import Person, days_of
 from tenure.domain.codec import person_state_size
 from tenure.domain.config import LifecycleConfig
 from tenure.domain.device_view import derive_device
@@ -31,7 +32,6 @@ from tenure.domain.transitions import Transition, transitions
 from tenure.domain.view import DEFAULT_CONFIG, derive
 from tenure.domain.world import assemble
 from tenure.storage import derive_queue, progress
-from tenure.storage.churn_model import Person, days_of
 from tenure.storage.connection import Conn, repeatable_read
 from tenure.storage.postgres_store import postgres_store
 from tenure.storage.raw_states import DEVICES, PERSONS

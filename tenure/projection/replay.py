@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from tenure.analytics.return_time_filing import histories_of
 from tenure.domain.config import LifecycleConfig
 from tenure.domain.device_view import derive_device
 from tenure.domain.neighbourhood import RawWorld
@@ -200,7 +201,7 @@ def _replay(
             Checkpoint("lifecycle", instant, last_seq, totals.events),
         )
         if instant is not None:  # hook: the churn model's counts from the same fold
-            churn_model.rebuild(writer, churn_model.histories_of(world.persons, instant))
+            churn_model.rebuild(writer, histories_of(world.persons, instant))
         sink = DeadLetterSink("replay")
         with writer.transaction():
             sink.store(writer, letters)

@@ -10,7 +10,7 @@ Postgres, so every state read back went through the codec.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import count
@@ -49,7 +49,8 @@ class MemoryTables:
         default_factory=lambda: {"person": [], "device": []}
     )
     """Queue marks (seq, key) per kind, in arrival order."""
-    seq: Any = field(default_factory=lambda: count(1))
+    seq: Iterator[int] = field(default_factory=lambda: count(1))
+    """The next queue mark's arrival number."""
     progress: dict[Partition, tuple[datetime, int | None]] = field(default_factory=dict)
     persons: dict[str, dict[str, Any]] = field(default_factory=dict)
     """``persons`` rows by id: column -> value (``STORED_PERSON_COLUMNS`` and ``basis``)."""

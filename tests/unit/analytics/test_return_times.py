@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lifelines import KaplanMeierFitter
 
+from tenure.analytics.return_time_filing import filing_change
 from tenure.analytics.return_times import (
     ALL,
     MAX_AGE_DAYS,
@@ -24,7 +25,6 @@ from tenure.analytics.return_times import (
     person_gaps,
     rhythm_of,
 )
-from tenure.storage.churn_model import filing_change
 
 DAY0 = date(2025, 1, 1)
 AS_OF = date(2025, 12, 31)
