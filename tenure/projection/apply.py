@@ -4,6 +4,10 @@ One transaction per batch (the caller's). Each key's facts of the batch are fold
 delta and appended (:mod:`tenure.storage.raw_states`): nothing is read or locked, and every
 raw state is a join, so applying a batch twice, or two batches in any order, leaves the
 same raw state. Kafka offsets are committed only after the transaction.
+
+:func:`prepare_batch` is CPU only; :func:`write_to` writes through the storage seam
+(:class:`tenure.storage.seam.ProjectionStore`: Postgres via :func:`write_batch`, or memory in
+unit tests).
 """
 
 from __future__ import annotations

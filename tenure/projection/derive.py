@@ -10,6 +10,10 @@ move forward is queued again. Transitions go to the ``lifecycle_transitions`` ou
 same transaction. Each person row records when its view next changes with no new facts
 (``next_change_at``, ``tenure/domain/schedule.py``); :func:`queue_due_persons` queues the
 rows whose time the watermark reached, so time-driven work is only those rows.
+
+The stage reads and writes only through the storage seam (:class:`tenure.storage.seam.
+ProjectionStore`, :func:`derive_chunk` / :func:`derive_claimed`): :func:`derive_pass` runs it
+on Postgres in a repeatable read transaction; unit tests run it on the memory backend.
 """
 
 from __future__ import annotations
