@@ -30,8 +30,8 @@ from tenure.domain import state_codec
 from tenure.domain.events import parse_event
 from tenure.domain.neighbourhood import RawWorld, raw_fold, split_by_key
 from tenure.domain.world import fold
-from tenure.projection.raw_cache import DEVICES
 from tenure.simulation import SimulationParameters, simulate
+from tenure.storage.raw_states import DEVICES
 
 NAME = "codec"
 DEFAULT_SIZE = 300

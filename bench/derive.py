@@ -37,9 +37,10 @@ from bench.projection import device_mix
 from bench.result import Result, rate
 from bench.servers import Servers
 from tenure.domain.events import parse_event
-from tenure.projection.apply import apply_events, record_progress
+from tenure.projection.apply import apply_events
 from tenure.projection.derive import derive_pass, queue_due_persons
 from tenure.storage import derive_queue
+from tenure.storage.progress import record_progress
 from tenure.storage.read_models import STORED_PERSON_COLUMNS
 
 NAME = "derive"

@@ -5,7 +5,7 @@ A simulated population's deliveries (``tenure.simulation``, send-time order: the
 own functions (:func:`~tenure.projection.apply.prepare_batch`,
 :func:`~tenure.projection.apply.write_batch`); after each batch the derive stage drains its
 queues (:func:`~tenure.projection.derive.derive_pass`, then the aggregates stage
-:func:`~tenure.analytics.live.stage.refresh`, as ``Projector.derive`` does). No broker: the
+:func:`~tenure.projection.survival_stage.refresh`, as ``Projector.derive`` does). No broker: the
 figures are the two stages' own costs, wall time including Postgres.
 
 Reported: apply events/s, derive persons/s, persons derived per batch, events per derived
@@ -33,14 +33,14 @@ from typing import Any
 
 from psycopg_pool import ConnectionPool
 
-from tenure.analytics.live import stage
 from tenure.domain.config import LifecycleConfig
 from tenure.domain.events import DomainEvent, parse_event
+from tenure.projection import survival_stage as stage
 from tenure.projection.apply import prepare_batch, write_batch
 from tenure.projection.derive import derive_pass
-from tenure.projection.raw_cache import RawCaches
 from tenure.simulation.parameters import SimulationParameters
 from tenure.simulation.population import simulate
+from tenure.storage.state_cache import RawCaches
 
 LATENESS = timedelta(hours=1)
 

@@ -46,8 +46,8 @@ from streams.projector.consumer import HotPathSettings
 from tenure.contract.topics import CANONICAL_TOPICS
 from tenure.domain.events import parse_event
 from tenure.domain.neighbourhood import raw_fold
-from tenure.projection.raw_cache import DEVICES, PERSONS, read_all
 from tenure.storage import derive_queue, progress
+from tenure.storage.raw_states import DEVICES, PERSONS, read_all
 
 NAME = "projection"
 DEFAULT_SIZE = 100_000

@@ -37,8 +37,6 @@ from services.query.app import create_app
 from services.query.survival import milestone_body, retention_body, survival_body
 from tenure.analytics.kaplan_meier import kaplan_meier
 from tenure.analytics.lifetable import LifeTable
-from tenure.analytics.live import reader
-from tenure.analytics.live import store as survival_store
 from tenure.analytics.logrank import logrank_test
 from tenure.analytics.summaries import median_survival, restricted_mean_survival_time
 from tenure.eventlog.publisher import EventPublisher
@@ -47,6 +45,8 @@ from tenure.projection.records import IncomingRecord
 from tenure.runtime.process import free_port
 from tenure.simulation.parameters import SimulationParameters
 from tenure.simulation.population import simulate
+from tenure.storage import survival_aggregates as survival_store
+from tenure.storage import survival_reads as reader
 from tenure.storage.tokens import create_token
 
 NAME = "survival"

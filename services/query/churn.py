@@ -2,7 +2,7 @@
 
 The stored person view keeps the inputs of the probability (the last engagement day and the
 return-time bucket, ``churn_inputs.bucket``); the model is the live return-time counts
-(``tenure.analytics.live.churn_model``) with the open gaps aged at ``as_of``. Both are pure
+(``tenure.storage.churn_model``) with the open gaps aged at ``as_of``. Both are pure
 functions of the log and ``as_of``, so the probability is too (docs/lifecycle.md, "Churn
 risk"). ``/v1/churn/persons/{id}`` (:func:`person_churn_body`), ``/v1/persons/{id}``
 (:func:`person_body`) and ``/v1/persons`` (:func:`persons_page_body`, with the
@@ -36,9 +36,9 @@ from services.query.params import (
 from services.query.survival import AS_OF_DOC, AsOfError, resolve_as_of
 from tenure.analytics.churn_backtest import backtest
 from tenure.analytics.churn_risk import ChurnEstimate, ChurnRiskTable
-from tenure.analytics.live import churn_model, reader
 from tenure.privacy.boundary import pseudonymiser_for
-from tenure.storage import person_changes, person_reads
+from tenure.storage import churn_model, person_changes, person_reads
+from tenure.storage import survival_reads as reader
 from tenure.storage.churn_risk import latest_person_as_of
 from tenure.storage.connection import read_only_snapshot
 

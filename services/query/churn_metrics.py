@@ -25,7 +25,8 @@ from psycopg_pool import ConnectionPool
 from services.query.pool_gauges import PoolGauges
 from tenure.analytics.churn_backtest import Backtest, backtest
 from tenure.analytics.churn_risk import CARE_THRESHOLD
-from tenure.analytics.live import churn_model, reader
+from tenure.storage import churn_model
+from tenure.storage import survival_reads as reader
 from tenure.storage.churn_risk import count_at_least
 from tenure.storage.connection import read_only_snapshot
 

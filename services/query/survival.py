@@ -1,6 +1,6 @@
 """Survival API routes: tenure curves, cohort retention, activation, conversion, repeat.
 
-Every route reads the live aggregates (``tenure.analytics.live``), never the persons table,
+Every route reads the live aggregates (``tenure.storage.survival_reads``), never the persons table,
 as of ``as_of`` (default: the instant the aggregates were brought up to, the projection
 watermark). An ``as_of`` earlier than that is refused with 422: the aggregates cannot
 forget facts (use ``tenure replay --as-of`` for the past).
@@ -31,9 +31,8 @@ from services.query.params import (
 )
 from services.query.survival_metrics import attach_survival_gauges
 from tenure.analytics.lifetable import LifeTable
-from tenure.analytics.live import reader
-from tenure.analytics.live.contribution import ACTIVATION, CONVERSION, REPEAT
-from tenure.analytics.live.report import (
+from tenure.analytics.survival_contribution import ACTIVATION, CONVERSION, REPEAT
+from tenure.analytics.survival_report import (
     SelectorError,
     logrank_report,
     milestone_report,
@@ -43,6 +42,7 @@ from tenure.analytics.live.report import (
 )
 from tenure.domain.view import DEFAULT_CONFIG
 from tenure.errors import TenureError
+from tenure.storage import survival_reads as reader
 from tenure.storage.connection import read_only_snapshot
 
 __all__ = [

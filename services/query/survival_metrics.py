@@ -18,10 +18,10 @@ from psycopg_pool import ConnectionPool
 from services.query.pool_gauges import PoolGauges
 from tenure.analytics.curves import rate_within
 from tenure.analytics.kaplan_meier import kaplan_meier
-from tenure.analytics.live import reader
-from tenure.analytics.live.contribution import ACTIVATION, CONVERSION, REPEAT
 from tenure.analytics.summaries import median_survival
+from tenure.analytics.survival_contribution import ACTIVATION, CONVERSION, REPEAT
 from tenure.domain.view import DEFAULT_CONFIG, ENTRY_PATHS
+from tenure.storage import survival_reads as reader
 from tenure.storage.connection import read_only_snapshot
 
 __all__ = ["COMPARISON_GROUPS", "SurvivalCollector", "attach_survival_gauges"]

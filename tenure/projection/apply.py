@@ -1,29 +1,31 @@
 """The apply stage: append a batch's facts to the raw states, mark what must be derived.
 
 One transaction per batch (the caller's). Each key's facts of the batch are folded into one
-delta and appended (:mod:`tenure.projection.raw_log`): nothing is read or locked, and every
+delta and appended (:mod:`tenure.storage.raw_states`): nothing is read or locked, and every
 raw state is a join, so applying a batch twice, or two batches in any order, leaves the
 same raw state. Kafka offsets are committed only after the transaction.
+
+:func:`prepare_batch` is CPU only; :func:`write_to` writes through the storage seam
+(:class:`tenure.storage.seam.ProjectionStore`: Postgres via :func:`write_batch`, or memory in
+unit tests).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-import psycopg
 
 from tenure.domain.device import DeviceState
 from tenure.domain.events import DomainEvent, PersonErasureRequested
 from tenure.domain.neighbourhood import group_by_key
 from tenure.domain.person import PersonState
-from tenure.projection import raw_store
-from tenure.projection.raw_cache import DEVICES, PERSONS, RawCaches
-from tenure.projection.raw_log import DeltaRows, append_deltas, delta_rows
-
-Partition = tuple[str, int]
+from tenure.storage.connection import Conn
+from tenure.storage.postgres_store import postgres_store
+from tenure.storage.progress import Partition as Partition  # the batch's input partitions
+from tenure.storage.raw_states import DEVICES, PERSONS, DeltaRows, delta_rows
+from tenure.storage.seam import ProjectionStore
+from tenure.storage.state_cache import RawCaches
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,63 +44,6 @@ def _mentions(folds: Mapping[str, DeviceState]) -> list[tuple[str, str]]:
     """(person, device) pairs the batch's device folds mention (pairs already recorded
     are skipped by the insert)."""
     return [(p, device_id) for device_id, state in folds.items() for p in state.person_ids]
-
-
-def _queue_persons(
-    conn: psycopg.Connection[Any], person_ids: Iterable[str], device_ids: Iterable[str]
-) -> int:
-    """Queue ``person_ids`` and every person a touched device mentions (their views depend
-    on it); return how many ``person_ids`` were queued.
-
-    The queue is append-only (a mark per key and batch): a derive pass whose snapshot
-    predates this batch does not see, so does not consume, its marks.
-    """
-    persons, devices = sorted(set(person_ids)), sorted(set(device_ids))
-    if persons or devices:
-        conn.execute(
-            "INSERT INTO dirty_persons (person_id) SELECT unnest(%b::text[])"
-            " UNION SELECT person_id FROM device_mentions WHERE device_id = ANY(%b)",
-            (persons, devices),
-        )
-    return len(persons)
-
-
-def _queue_devices(conn: psycopg.Connection[Any], device_ids: Iterable[str]) -> int:
-    keys = sorted(set(device_ids))
-    if keys:
-        conn.execute("INSERT INTO dirty_devices (device_id) SELECT unnest(%b::text[])", (keys,))
-    return len(keys)
-
-
-def record_progress(
-    conn: psycopg.Connection[Any],
-    progress: Mapping[Partition, datetime],
-    offsets: Mapping[Partition, int] | None = None,
-) -> None:
-    """Record the latest event time per input partition and, for Kafka batches, the next
-    offset below which every record of the partition is applied or dead-lettered (the
-    convergence checkpoint's verification reads it)."""
-    offsets = offsets or {}
-    if progress:
-        keys = sorted(progress)
-        conn.execute(
-            "INSERT INTO projection_progress (topic, kafka_partition, max_event_time,"
-            " applied_offset) SELECT * FROM unnest(%b::text[], %b::int[], %b::timestamptz[],"
-            " %b::bigint[]) ON CONFLICT (topic, kafka_partition) DO UPDATE SET max_event_time ="
-            " GREATEST(projection_progress.max_event_time, EXCLUDED.max_event_time),"
-            " applied_offset = GREATEST(projection_progress.applied_offset,"
-            " EXCLUDED.applied_offset)",
-            ([t for t, _ in keys], [p for _, p in keys], [progress[k] for k in keys],
-             [offsets.get(k) for k in keys]),
-        )  # fmt: skip
-    rest = sorted(set(offsets) - set(progress))
-    if rest:  # partitions whose records were all dead letters
-        conn.execute(
-            "UPDATE projection_progress p SET applied_offset = GREATEST(p.applied_offset, o.n)"
-            " FROM unnest(%b::text[], %b::int[], %b::bigint[]) AS o(topic, part, n)"
-            " WHERE p.topic = o.topic AND p.kafka_partition = o.part",
-            ([t for t, _ in rest], [p for _, p in rest], [offsets[k] for k in rest]),
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,35 +93,42 @@ def prepare_batch(
     )
 
 
-def write_batch(conn: psycopg.Connection[Any], batch: PreparedBatch) -> ApplyResult:
+def write_batch(conn: Conn, batch: PreparedBatch) -> ApplyResult:
     """Append a prepared batch to the raw states and queue the humans and devices it
-    affects. Must run in the caller's transaction."""
-    append_deltas(conn, batch.devices)
+    affects (:func:`write_to` over Postgres). Must run in the caller's transaction."""
+    return write_to(postgres_store(conn), batch)
+
+
+def write_to(store: ProjectionStore, batch: PreparedBatch) -> ApplyResult:
+    """Append a prepared batch to ``store``'s raw states and queue the humans and devices
+    it affects (in the store's current transaction)."""
+    graph = store.key_graph
+    store.raw_states.append(batch.devices)
     touched_devices = sorted(batch.devices.folds)
-    raw_store.add_mentions(conn, batch.mentions)
-    append_deltas(conn, batch.persons)
+    graph.add_mentions(batch.mentions)
+    store.raw_states.append(batch.persons)
     touched_persons = sorted(batch.persons.folds)
-    raw_store.add_links(conn, batch.links)
+    graph.add_links(batch.links)
 
     dirty_persons = set(touched_persons)
     dirty_devices = set(touched_devices)
     if batch.spreading:
         # An erasure (or a link to an erased id) redacts every device the human mentions,
         # which changes what those devices contribute to everybody else they mention.
-        human, _ = raw_store.components(conn, batch.spreading)
-        reached = raw_store.devices_mentioning(conn, human)
+        human, _ = graph.components(batch.spreading)
+        reached = graph.devices_mentioning(human)
         dirty_devices |= reached
-        dirty_persons |= human | raw_store.persons_mentioned_by(conn, reached)
-    marked_persons = _queue_persons(conn, dirty_persons, touched_devices)
-    marked_devices = _queue_devices(conn, dirty_devices)
-    record_progress(conn, batch.progress, batch.offsets)
+        dirty_persons |= human | graph.persons_mentioned_by(reached)
+    marked_persons = store.queue.queue_touched(dirty_persons, touched_devices)
+    store.queue.enqueue("device", sorted(dirty_devices))
+    store.progress.record(batch.progress, batch.offsets)
     return ApplyResult(
-        batch.events, len(touched_devices), len(touched_persons), marked_persons, marked_devices
+        batch.events, len(touched_devices), len(touched_persons), marked_persons, len(dirty_devices)
     )
 
 
 def apply_events(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     events: Sequence[DomainEvent],
     progress: Mapping[Partition, datetime],
     caches: RawCaches | None = None,

@@ -33,13 +33,14 @@ from tenure.domain.events import DomainEvent, parse_event
 from tenure.eventlog.deadletter import DeadLetter, DeadLetterSink
 from tenure.eventlog.isolation import isolate
 from tenure.eventlog.publisher import EventPublisher
-from tenure.projection.apply import Partition, prepare_batch, record_progress, write_batch
+from tenure.projection.apply import Partition, prepare_batch, write_batch
 from tenure.projection.erasure import purge
 from tenure.projection.person_refs import PersonRefs
-from tenure.projection.raw_cache import RawCaches
 from tenure.projection.screen import unstorable
 from tenure.storage import archive, convergence
 from tenure.storage.archive import ArchivedEvent
+from tenure.storage.progress import record_progress
+from tenure.storage.state_cache import RawCaches
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,10 @@ move forward is queued again. Transitions go to the ``lifecycle_transitions`` ou
 same transaction. Each person row records when its view next changes with no new facts
 (``next_change_at``, ``tenure/domain/schedule.py``); :func:`queue_due_persons` queues the
 rows whose time the watermark reached, so time-driven work is only those rows.
+
+The stage reads and writes only through the storage seam (:class:`tenure.storage.seam.
+ProjectionStore`, :func:`derive_chunk` / :func:`derive_claimed`): :func:`derive_pass` runs it
+on Postgres in a repeatable read transaction; unit tests run it on the memory backend.
 """
 
 from __future__ import annotations
@@ -20,32 +24,27 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
-from tenure.analytics.live import churn_model
+from tenure.analytics.return_time_filing import Person, days_of
 from tenure.domain.config import LifecycleConfig
 from tenure.domain.device_view import device_view_of
 from tenure.domain.knowledge import neighbourhood_knowledge
-from tenure.domain.level import Level
 from tenure.domain.neighbourhood import NeighbourhoodIndex, RawWorld
 from tenure.domain.person import PersonState
 from tenure.domain.schedule import next_change_at
-from tenure.domain.segment import Segment
-from tenure.domain.stage import Stage
 from tenure.domain.transitions import Transition, transitions
-from tenure.domain.view import DEFAULT_CONFIG, PersonView, person_view_at
+from tenure.domain.view import DEFAULT_CONFIG, person_view_at
 from tenure.domain.world import assemble
-from tenure.projection import raw_store
-from tenure.projection.raw_cache import DEVICES, PERSONS, RawCaches, read_cached
-from tenure.projection.raw_log import compact
 from tenure.storage import derive_queue, progress
-from tenure.storage.connection import Conn
+from tenure.storage.connection import Conn, repeatable_read
+from tenure.storage.postgres_store import postgres_store
+from tenure.storage.raw_states import DEVICES, PERSONS
 from tenure.storage.read_models import (
-    DEVICE_COLUMNS,
-    STORED_PERSON_COLUMNS,
     device_row,
     person_row,
 )
+from tenure.storage.seam import ProjectionStore
+from tenure.storage.state_cache import RawCaches
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,14 +69,15 @@ class _Loaded:
     persons_with_deltas: frozenset[str]
 
 
-def _load(conn: Conn, person_ids: list[str], device_ids: list[str], caches: RawCaches) -> _Loaded:
+def _load(store: ProjectionStore, person_ids: list[str], device_ids: list[str]) -> _Loaded:
     """The union of the neighbourhoods of the given persons and devices."""
-    humans, _ = raw_store.components(conn, person_ids)
-    devices = raw_store.devices_mentioning(conn, humans) | set(device_ids)
-    mentioned = raw_store.persons_mentioned_by(conn, devices)
-    ids, graph = raw_store.components(conn, humans | mentioned)
-    device_read = read_cached(conn, DEVICES, caches.devices, sorted(devices))
-    person_read = read_cached(conn, PERSONS, caches.persons, sorted(ids))
+    graph_store = store.key_graph
+    humans, _ = graph_store.components(person_ids)
+    devices = graph_store.devices_mentioning(humans) | set(device_ids)
+    mentioned = graph_store.persons_mentioned_by(devices)
+    ids, graph = graph_store.components(humans | mentioned)
+    device_read = store.raw_states.read(DEVICES, sorted(devices))
+    person_read = store.raw_states.read(PERSONS, sorted(ids))
     return _Loaded(
         RawWorld(devices=device_read.states, person_states=person_read.states, identity=graph),
         device_read.with_deltas,
@@ -86,92 +86,15 @@ def _load(conn: Conn, person_ids: list[str], device_ids: list[str], caches: RawC
 
 
 def _compact_claimed(
-    conn: Conn, loaded: _Loaded, person_ids: list[str], device_ids: list[str], caches: RawCaches
+    store: ProjectionStore, loaded: _Loaded, person_ids: list[str], device_ids: list[str]
 ) -> None:
     """Write the joined raw states of the claimed keys that had deltas back as compacted
     rows (each claimed key is compacted by the pass that claimed it)."""
     raw = loaded.raw
     devices = {d: raw.devices[d] for d in device_ids if d in loaded.devices_with_deltas}
     persons = {p: raw.person_states[p] for p in person_ids if p in loaded.persons_with_deltas}
-    compact(conn, DEVICES, caches.devices, devices)
-    compact(conn, PERSONS, caches.persons, persons)
-
-
-def _old_views(conn: Conn, person_ids: list[str], as_of: datetime) -> dict[str, PersonView]:
-    rows = conn.execute(
-        "SELECT person_id, segment, stage, level, tier, is_super_user FROM persons"
-        " WHERE person_id = ANY(%b)",
-        (person_ids,),
-    ).fetchall()
-    return {
-        str(r[0]): PersonView(
-            str(r[0]),
-            as_of,
-            segment=Segment(r[1]),
-            stage=Stage(r[2]),
-            level=Level(r[3]),
-            tier=str(r[4]),
-            is_super_user=bool(r[5]),
-        )
-        for r in rows
-    }
-
-
-def _upsert(
-    conn: Conn, table: str, key: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
-) -> set[str]:
-    """Insert or move rows forward; return the keys that did not move (to queue again)."""
-    if not rows:
-        return set()
-    cols = (*columns, "basis")
-    staging = sql.Identifier(f"{table}_incoming")
-    conn.execute(
-        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS").format(
-            staging, sql.Identifier(table)
-        )
-    )
-    with conn.cursor().copy(
-        sql.SQL("COPY {} ({}) FROM STDIN").format(
-            staging, sql.SQL(", ").join(map(sql.Identifier, cols))
-        )
-    ) as copy:
-        for row in rows:
-            copy.write_row(row)
-    updates = sql.SQL(", ").join(
-        sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in cols if c != key
-    )
-    guard = sql.SQL("{t}.basis <= EXCLUDED.basis").format(t=sql.Identifier(table))
-    if "as_of" in columns:
-        guard = guard + sql.SQL(" AND {t}.as_of <= EXCLUDED.as_of").format(t=sql.Identifier(table))
-    moved = conn.execute(
-        sql.SQL(
-            "INSERT INTO {t} ({cols}) SELECT {cols} FROM {s} ON CONFLICT ({k}) DO UPDATE"
-            " SET {u} WHERE {g} RETURNING {k}"
-        ).format(
-            t=sql.Identifier(table),
-            cols=sql.SQL(", ").join(map(sql.Identifier, cols)),
-            s=staging,
-            k=sql.Identifier(key),
-            u=updates,
-            g=guard,
-        )
-    ).fetchall()
-    return {str(r[0]) for r in rows} - {str(r[0]) for r in moved}
-
-
-def _outbox(conn: Conn, found: list[Transition], as_of: datetime) -> None:
-    if found:
-        conn.execute(
-            "INSERT INTO lifecycle_transitions (transition_id, person_id, kind, old_value,"
-            " new_value, effective_at, as_of) SELECT * FROM unnest(%b::text[], %b::text[],"
-            " %b::text[], %b::text[], %b::text[], %b::timestamptz[], %b::timestamptz[])"
-            " ON CONFLICT (transition_id) DO NOTHING",
-            (
-                [t.id for t in found], [t.person_id for t in found], [t.kind for t in found],
-                [t.old for t in found], [t.new for t in found], [t.at for t in found],
-                [as_of] * len(found),
-            ),
-        )  # fmt: skip
+    store.raw_states.compact(DEVICES, devices)
+    store.raw_states.compact(PERSONS, persons)
 
 
 def derive_pass(
@@ -188,19 +111,34 @@ def derive_pass(
     saves decoding the states it holds.
     """
     with conn.transaction() as claimed:
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        repeatable_read(conn)
         # The claim is the transaction's first statement, so it takes the snapshot: a key
         # queued again after it (apply touches the queue row) fails the claim with a
         # serialization error (retried) or stays queued; never a claim on a stale snapshot.
-        person_ids = derive_queue.claim(conn, "person", limit)
-        device_ids = derive_queue.claim(conn, "device", limit)
-        if not person_ids and not device_ids:
-            return DeriveResult(0, 0, 0, 0)
-        result = _derive_claimed(conn, person_ids, device_ids, allowed_lateness, config, caches)
+        store = postgres_store(conn, caches)
+        result = derive_chunk(store, allowed_lateness=allowed_lateness, config=config, limit=limit)
         if result is None:
             raise psycopg.Rollback(claimed)  # nothing derivable yet: the queue stays as it was
         return result
     return DeriveResult(0, 0, 0, 0)
+
+
+def derive_chunk(
+    store: ProjectionStore,
+    *,
+    allowed_lateness: timedelta,
+    config: LifecycleConfig = DEFAULT_CONFIG,
+    limit: int = 500,
+) -> DeriveResult | None:
+    """Claim up to ``limit`` queued persons and devices and derive them, in the store's
+    current transaction (``None``: no watermark yet; the caller rolls the claim back, as
+    :func:`derive_pass` does, so call it on a store without transactions only once the
+    progress has a watermark)."""
+    person_ids = store.queue.claim("person", limit)
+    device_ids = store.queue.claim("device", limit)
+    if not person_ids and not device_ids:
+        return DeriveResult(0, 0, 0, 0)
+    return derive_claimed(store, person_ids, device_ids, allowed_lateness, config)
 
 
 QueuedKey = tuple[str, str]
@@ -230,12 +168,13 @@ def derive_keys(
     """Derive exactly ``keys`` (claiming their marks) in one transaction (the derive
     stage's isolation of a failing pass: see ``Projector.derive``)."""
     with conn.transaction() as claimed:
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        person_ids = derive_queue.claim_keys(conn, "person", _of_kind(keys, "person"))
-        device_ids = derive_queue.claim_keys(conn, "device", _of_kind(keys, "device"))
+        repeatable_read(conn)
+        store = postgres_store(conn, caches)
+        person_ids = store.queue.claim_keys("person", _of_kind(keys, "person"))
+        device_ids = store.queue.claim_keys("device", _of_kind(keys, "device"))
         if not person_ids and not device_ids:
             return DeriveResult(0, 0, 0, 0)
-        result = _derive_claimed(conn, person_ids, device_ids, allowed_lateness, config, caches)
+        result = derive_claimed(store, person_ids, device_ids, allowed_lateness, config)
         if result is None:
             raise psycopg.Rollback(claimed)
         return result
@@ -254,38 +193,38 @@ def requeue(conn: Conn, keys: Sequence[QueuedKey]) -> None:
     derive_queue.enqueue(conn, "device", _of_kind(keys, "device"))
 
 
-def _derive_claimed(
-    conn: Conn,
+def derive_claimed(
+    store: ProjectionStore,
     person_ids: list[str],
     device_ids: list[str],
     allowed_lateness: timedelta,
     config: LifecycleConfig,
-    caches: RawCaches | None,
 ) -> DeriveResult | None:
-    """Derive claimed keys in the caller's repeatable read transaction (``None``: no
-    watermark yet, nothing derivable)."""
-    as_of = current_watermark(conn, allowed_lateness)
+    """Derive claimed keys in the store's current transaction (Postgres: the caller's
+    repeatable read transaction; ``None``: no watermark yet, nothing derivable)."""
+    as_of = store.progress.watermark(allowed_lateness)
     if as_of is None:
         return None
-    caches = RawCaches() if caches is None else caches
-    loaded = _load(conn, person_ids, device_ids, caches)
+    loaded = _load(store, person_ids, device_ids)
     raw = loaded.raw
     world = assemble(raw.devices, raw.person_states, raw.identity)
     index = NeighbourhoodIndex(raw)
     canonical = index.canonical
     humans = sorted({canonical.get(p, p) for p in person_ids})
     members = {h: sorted(index.members.get(h, set()) - {h}) for h in humans}
-    old = _old_views(conn, sorted({*humans, *(m for ms in members.values() for m in ms)}), as_of)
+    old = store.read_models.current_views(
+        sorted({*humans, *(m for ms in members.values() for m in ms)}), as_of
+    )
     rows: list[tuple[Any, ...]] = []
     gone: list[str] = []
     found: list[Transition] = []
-    churn: list[churn_model.Person] = []  # hook: the churn model's pending queue
+    churn: list[Person] = []  # hook: the churn model's pending queue
     for human in humans:
         state = world.persons.get(human, PersonState(human))
         view = person_view_at(state, as_of, config)
         found += transitions(old.get(human), view)
         gone += [m for m in members[human] if m in old]  # now aliases of ``human``
-        churn += [(human, churn_model.days_of(state, as_of), "*")]
+        churn += [(human, days_of(state, as_of), "*")]
         churn += [(m, None, "*") for m in members[human] if m in old]
         if view.erased:
             gone.append(human)
@@ -293,8 +232,8 @@ def _derive_claimed(
         basis = neighbourhood_knowledge(index.neighbourhood(human))
         rows.append((*person_row(view, members[human]), next_change_at(state, view, config), basis))
     if gone:
-        conn.execute("DELETE FROM persons WHERE person_id = ANY(%b)", (sorted(gone),))
-    stale = _upsert(conn, "persons", "person_id", STORED_PERSON_COLUMNS, rows)
+        store.read_models.delete_persons(sorted(gone))
+    stale = store.read_models.upsert_persons(rows)
     device_rows = [
         (
             *device_row(device_view_of(world.devices[d])),
@@ -303,12 +242,12 @@ def _derive_claimed(
         for d in device_ids
         if d in world.devices
     ]
-    stale_devices = _upsert(conn, "devices", "device_id", DEVICE_COLUMNS, device_rows)
-    _outbox(conn, found, as_of)
-    churn_model.queue_people(conn, churn)
-    _compact_claimed(conn, loaded, person_ids, device_ids, caches)
-    derive_queue.enqueue(conn, "person", sorted(stale))
-    derive_queue.enqueue(conn, "device", sorted(stale_devices))
+    stale_devices = store.read_models.upsert_devices(device_rows)
+    store.outbox.add(found, as_of)
+    store.churn.queue_people(churn)
+    _compact_claimed(store, loaded, person_ids, device_ids)
+    store.queue.enqueue("person", sorted(stale))
+    store.queue.enqueue("device", sorted(stale_devices))
     return DeriveResult(len(rows), len(device_rows), len(found), len(stale) + len(stale_devices))
 
 

@@ -14,20 +14,21 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-import psycopg
 
 from tenure.contract import format_time
 from tenure.contract.topics import LIFECYCLE_TRANSITIONS
 from tenure.eventlog.deadletter import DeadLetter, DeadLetterSink
 from tenure.eventlog.isolation import isolate
 from tenure.eventlog.publisher import EventPublisher, OutgoingRecord
+from tenure.storage import transitions_outbox
+from tenure.storage.connection import Conn
 
 TRANSITION_TYPE = "tenure.lifecycle.transition"
 TRANSITION_SOURCE = "urn:tenure:lifecycle"
 
 
 def publish_or_park(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     records: list[OutgoingRecord],
     publisher: EventPublisher,
     sink: DeadLetterSink,
@@ -77,7 +78,7 @@ def transition_event(
 
 
 def publish_pending(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     publisher: EventPublisher,
     limit: int = 1000,
     by_kind: dict[str, int] | None = None,
@@ -96,12 +97,7 @@ def publish_pending(
     sink = dead_letters or DeadLetterSink("outbox", publisher)
     letters: list[DeadLetter] = []
     with conn.transaction():
-        rows = conn.execute(
-            "SELECT transition_id, person_id, kind, old_value, new_value, effective_at, as_of"
-            " FROM lifecycle_transitions WHERE published_at IS NULL ORDER BY seq LIMIT %s"
-            " FOR UPDATE SKIP LOCKED",
-            (limit,),
-        ).fetchall()
+        rows = transitions_outbox.lock_unpublished(conn, limit)
         if not rows:
             return 0
         records = [
@@ -114,10 +110,7 @@ def publish_pending(
         ]
         parked = publish_or_park(conn, records, publisher, sink, f"outbox/{LIFECYCLE_TRANSITIONS}")
         letters = [letter for _, letter in parked]
-        conn.execute(
-            "UPDATE lifecycle_transitions SET published_at = now() WHERE transition_id = ANY(%s)",
-            ([r[0] for r in rows],),
-        )
+        transitions_outbox.mark_published(conn, [r[0] for r in rows])
     sink.count(letters)
     if by_kind is not None:
         failed = {id(record) for record, _ in parked}

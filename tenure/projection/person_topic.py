@@ -28,7 +28,7 @@ from tenure.eventlog.deadletter import DeadLetterSink
 from tenure.eventlog.publisher import EventPublisher, OutgoingRecord
 from tenure.projection.outbox import publish_or_park
 from tenure.storage import person_changes, person_reads
-from tenure.storage.connection import Conn
+from tenure.storage.connection import Conn, repeatable_read
 
 JSON_HEADERS = (("content-type", b"application/json"),)
 
@@ -52,7 +52,7 @@ def publish_person_changes(
     its own (e.g. over its size limit) is dead-lettered so it does not block the others."""
     sink = dead_letters or DeadLetterSink("persons-topic", publisher)
     with conn.transaction():
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        repeatable_read(conn)
         position = person_changes.claim_relay(conn)
         if position is None:
             return 0

@@ -23,7 +23,6 @@ import orjson
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from tenure.analytics.live import stage as survival_stage
 from tenure.config import DEFAULT_PROJECTOR_CACHE_MB
 from tenure.domain.config import LifecycleConfig
 from tenure.domain.events import DomainEvent
@@ -31,12 +30,12 @@ from tenure.domain.view import DEFAULT_CONFIG
 from tenure.eventlog.deadletter import DeadLetter, DeadLetterSink
 from tenure.eventlog.isolation import is_poison, isolate
 from tenure.eventlog.publisher import EventPublisher
+from tenure.projection import survival_stage
 from tenure.projection.apply import (
     ApplyResult,
     Partition,
     PreparedBatch,
     prepare_batch,
-    record_progress,
     write_batch,
 )
 from tenure.projection.derive import (
@@ -52,10 +51,11 @@ from tenure.projection.erasure import purge
 from tenure.projection.outbox import publish_pending
 from tenure.projection.person_refs import PersonRefs, ResolvedBatch
 from tenure.projection.person_topic import publish_person_changes
-from tenure.projection.raw_cache import RAW_STATES_SHARE, RawCaches
 from tenure.projection.records import IncomingRecord, ParsedBatch, origin, parse_records
 from tenure.storage import derive_queue, person_pseudonyms
 from tenure.storage.connection import CONFLICTS
+from tenure.storage.progress import record_progress
+from tenure.storage.state_cache import RAW_STATES_SHARE, RawCaches
 
 log = logging.getLogger(__name__)
 

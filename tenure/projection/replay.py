@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from tenure.analytics.live import churn_model
+from tenure.analytics.return_time_filing import histories_of
 from tenure.domain.config import LifecycleConfig
 from tenure.domain.device_view import device_view_of
 from tenure.domain.neighbourhood import RawWorld
@@ -42,7 +42,7 @@ from tenure.projection.replay_fold import (
     join_ranges,
 )
 from tenure.projection.watermark import DEFAULT_ALLOWED_LATENESS, watermark
-from tenure.storage import archive, person_pseudonyms, snapshots
+from tenure.storage import archive, churn_model, person_pseudonyms, snapshots
 from tenure.storage.read_models import Checkpoint, device_row, person_row, rebuild
 
 T = TypeVar("T")
@@ -201,7 +201,7 @@ def _replay(
             Checkpoint("lifecycle", instant, last_seq, totals.events),
         )
         if instant is not None:  # hook: the churn model's counts from the same fold
-            churn_model.rebuild(writer, churn_model.histories_of(world.persons, instant))
+            churn_model.rebuild(writer, histories_of(world.persons, instant))
         sink = DeadLetterSink("replay")
         with writer.transaction():
             sink.store(writer, letters)

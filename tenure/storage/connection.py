@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import psycopg
 
-__all__ = ["CONFLICTS", "Conn", "read_only_snapshot", "retry_conflicts"]
+__all__ = ["CONFLICTS", "Conn", "read_only_snapshot", "repeatable_read", "retry_conflicts"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,12 @@ def read_only_snapshot(conn: Conn, *, repeatable: bool = True) -> Iterator[Conn]
         else:
             conn.execute("SET TRANSACTION READ ONLY")
         yield conn
+
+
+def repeatable_read(conn: Conn) -> None:
+    """Make the transaction ``conn`` has just opened see one snapshot (REPEATABLE READ);
+    must be its first statement."""
+    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
 
 
 def retry_conflicts(

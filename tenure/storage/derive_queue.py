@@ -12,7 +12,7 @@ row's view next changes with no new facts (``tenure/domain/schedule.py``), and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -88,6 +88,23 @@ def enqueue(conn: Conn, kind: Kind, keys: Sequence[str]) -> None:
             sql.SQL("INSERT INTO {t} ({c}) SELECT unnest(%b::text[])").format(**_names(kind)),
             (wanted,),
         )
+
+
+def queue_touched(conn: Conn, person_ids: Iterable[str], device_ids: Iterable[str]) -> int:
+    """Queue ``person_ids`` and every person a touched device mentions (their views depend
+    on it); return how many ``person_ids`` were queued.
+
+    The queue is append-only (a mark per key and batch): a derive pass whose snapshot
+    predates this batch does not see, so does not consume, its marks.
+    """
+    persons, devices = sorted(set(person_ids)), sorted(set(device_ids))
+    if persons or devices:
+        conn.execute(
+            "INSERT INTO dirty_persons (person_id) SELECT unnest(%b::text[])"
+            " UNION SELECT person_id FROM device_mentions WHERE device_id = ANY(%b)",
+            (persons, devices),
+        )
+    return len(persons)
 
 
 def queue_due_persons(conn: Conn, as_of: datetime, limit: int | None = None) -> int:

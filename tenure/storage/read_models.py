@@ -12,10 +12,10 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from tenure.analytics.live import store as survival_store
 from tenure.domain.churn import ChurnInputs, churn_inputs_at
 from tenure.domain.device_view import DeviceView
 from tenure.domain.view import PersonView
+from tenure.storage import survival_aggregates as survival_store
 
 PERSON_COLUMNS: tuple[str, ...] = (
     "person_id", "as_of", "aliases", "segment", "buyer_kind", "is_customer", "is_user",

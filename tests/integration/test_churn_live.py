@@ -17,8 +17,6 @@ import pytest
 from psycopg.rows import dict_row
 
 from services.query.churn import estimate_of
-from tenure.analytics.live.churn_model import read_counts, read_risk_table
-from tenure.analytics.live.reader import aggregate_state
 from tenure.analytics.return_times import ReturnTimeCounts, bucket_after, fit, person_gaps
 from tenure.domain.activity import engagement_days
 from tenure.domain.events import parse_event
@@ -26,6 +24,8 @@ from tenure.domain.world import fold
 from tenure.eventlog.publisher import EventPublisher
 from tenure.projection.projector import Projector
 from tenure.runtime.broker import LocalBroker
+from tenure.storage.churn_model import read_counts, read_risk_table
+from tenure.storage.survival_reads import aggregate_state
 from tests.factories import scenario
 from tests.integration.test_survival_live import LATENESS, project_all
 

@@ -8,7 +8,8 @@ from datetime import date, timedelta
 
 import psycopg
 
-from tenure.analytics.live.churn_model import (
+from tenure.analytics.return_times import ReturnTimeCounts, bucket_after, fit, person_gaps
+from tenure.storage.churn_model import (
     drain,
     queue_people,
     read_counts,
@@ -16,7 +17,6 @@ from tenure.analytics.live.churn_model import (
     rebuild,
     record_person,
 )
-from tenure.analytics.return_times import ReturnTimeCounts, bucket_after, fit, person_gaps
 
 DAY0 = date(2025, 1, 1)
 AS_OF = date(2025, 9, 1)

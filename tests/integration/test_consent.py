@@ -11,9 +11,9 @@ import pytest
 
 from tenure.domain.events import parse_event
 from tenure.privacy.boundary import pseudonymiser_for
-from tenure.projection.raw_cache import PERSONS, read_all
 from tenure.projection.replay import replay
 from tenure.runtime.broker import LocalBroker
+from tenure.storage.raw_states import PERSONS, read_all
 from tenure.storage.read_models import PERSON_COLUMNS
 from tests.factories import make_event
 from tests.integration.pipeline import front_door

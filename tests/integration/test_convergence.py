@@ -21,11 +21,11 @@ from tenure.eventlog.deadletter import DEAD_LETTER_COUNT
 from tenure.projection.apply import prepare_batch, write_batch
 from tenure.projection.catch_up import converge, converge_projection, verify_convergence
 from tenure.projection.person_refs import PersonRefs
-from tenure.projection.raw_cache import DEVICES, PERSONS, read_all
 from tenure.projection.replay import aliases_by_person, replay
 from tenure.projection.watermark import DEFAULT_ALLOWED_LATENESS
 from tenure.storage import archive, convergence
 from tenure.storage.archive import ArchiveRecord
+from tenure.storage.raw_states import DEVICES, PERSONS, read_all
 from tenure.storage.read_models import PERSON_COLUMNS, person_row
 from tests.factories import make_event, scenario
 from tests.integration.conftest import env_for

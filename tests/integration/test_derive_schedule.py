@@ -18,10 +18,11 @@ from tenure.domain.events import DeviceActivated, DomainEvent, parse_event
 from tenure.domain.schedule import next_change_at
 from tenure.domain.view import DEFAULT_CONFIG, person_view_at
 from tenure.domain.world import fold, views
-from tenure.projection.apply import apply_events, record_progress
+from tenure.projection.apply import apply_events
 from tenure.projection.derive import derive_pass, queue_due_persons, queued_keys
 from tenure.projection.replay import aliases_by_person
 from tenure.storage import derive_queue, person_reads
+from tenure.storage.progress import record_progress
 from tenure.storage.read_models import PERSON_COLUMNS, person_as_of, person_row
 from tests.factories import scenario
 from tests.integration.pipeline import plain_row

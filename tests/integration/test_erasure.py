@@ -29,13 +29,13 @@ from tenure.eventlog.publisher import EventPublisher, OutgoingRecord
 from tenure.privacy.boundary import pseudonymiser_for
 from tenure.projection import erasure
 from tenure.projection.projector import Projector
-from tenure.projection.raw_cache import DEVICES, read_all
 from tenure.projection.records import IncomingRecord, parse_records
 from tenure.projection.replay import aliases_by_person, replay
 from tenure.runtime.broker import LocalBroker
 from tenure.runtime.process import ManagedProcess, free_port, port_open
 from tenure.sdk import TenureProducer
 from tenure.storage import archive
+from tenure.storage.raw_states import DEVICES, read_all
 from tenure.storage.read_models import (
     DEVICE_COLUMNS,
     PERSON_COLUMNS,

@@ -16,8 +16,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from tenure.analytics.live.contribution import contribution_of, total
-from tenure.analytics.live.store import PERSON_INPUTS, read_aggregates, read_contributions
+from tenure.analytics.survival_contribution import contribution_of, total
 from tenure.domain.device_view import device_view_of
 from tenure.domain.events import parse_event
 from tenure.domain.schedule import next_change_at
@@ -29,6 +28,7 @@ from tenure.projection.records import IncomingRecord
 from tenure.projection.replay import aliases_by_person
 from tenure.runtime.broker import LocalBroker
 from tenure.storage.read_models import Checkpoint, device_row, person_row, rebuild
+from tenure.storage.survival_aggregates import PERSON_INPUTS, read_aggregates, read_contributions
 from tests.factories import scenario
 
 pytestmark = pytest.mark.kafka

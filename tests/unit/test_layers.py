@@ -23,10 +23,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("tenure.analytics",),
     # 3. Adapters to one outside system each: Postgres, processes and servers, HTTP producers.
     ("tenure.storage", "tenure.runtime", "tenure.sdk"),
-    # 4. Adapters built on those: the live survival and churn aggregates (SQL over the storage
-    #    seam), the event log (Kafka; its dead letters are also kept in Postgres), the
-    #    pseudonymisation boundary (uses the vault), the simulated population.
-    ("tenure.analytics.live", "tenure.eventlog", "tenure.privacy", "tenure.simulation"),
+    # 4. Adapters built on those: the event log (Kafka; its dead letters are also kept in
+    #    Postgres), the pseudonymisation boundary (uses the vault), the simulated population.
+    ("tenure.eventlog", "tenure.privacy", "tenure.simulation"),
     # 5. The projection: folds the log into the read models.
     ("tenure.projection",),
     # 6. The HTTP services, the stream workers, the platform supervisor.
@@ -40,11 +39,6 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 ALLOWED_UPWARD: Mapping[tuple[str, str], str] = {
     # (importing module, imported package): why it is still here and what removes it. The
     # test below fails once an entry's import is gone, so the list can only shrink.
-    ("tenure.storage.read_models", "tenure.analytics.live"): (
-        "rebuild() swaps persons/devices and recomputes the survival aggregates in the same "
-        "transaction through tenure.analytics.live.store.rebuild. Gone when the survival "
-        "aggregates' SQL (analytics/live/store.py) moves under tenure/storage (issue 13)."
-    ),
 }
 
 
@@ -59,8 +53,6 @@ def rank_of(package: str) -> int:
 def package_of(module: str) -> str | None:
     """The layered package a module belongs to (``None``: outside Tenure)."""
     parts = module.split(".")
-    if parts[:3] == ["tenure", "analytics", "live"]:
-        return "tenure.analytics.live"
     if parts[0] == "tenure":
         return ".".join(parts[:2])
     if parts[0] in SOURCES:
@@ -116,7 +108,7 @@ def upward_edges(imports: Mapping[str, Iterable[str]]) -> set[tuple[str, str]]:
 def package_cycles(imports: Mapping[str, Iterable[str]], modules: Iterable[str]) -> list[set[str]]:
     """Groups of (sub)packages that import each other, directly or through others.
 
-    A node is a directory package (``tenure.analytics.live``, ``services.query``...); an import
+    A node is a directory package (``tenure.storage``, ``services.query``...); an import
     of a package or of a module in it counts for that package.
     """
     known = set(modules)

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lifelines import KaplanMeierFitter
 
-from tenure.analytics.live.churn_model import filing_change
+from tenure.analytics.return_time_filing import filing_change
 from tenure.analytics.return_times import (
     ALL,
     MAX_AGE_DAYS,

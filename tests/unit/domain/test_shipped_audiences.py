@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tenure.analytics.churn_risk import CARE_THRESHOLD
-from tenure.domain import DEFAULT_CONFIG, PersonView, derive, fold
+from tenure.domain import DEFAULT_CONFIG, PersonView, fold, person_view_at
 from tenure.domain.audience import AudienceDefinition, is_member, next_membership_change
 from tenure.domain.schedule import next_change_at
 from tenure.storage.audience_definitions import shipped_audiences
@@ -195,8 +195,8 @@ def test_membership_is_the_reference_predicate_whatever_the_order(
     world, again = fold(in_order), fold(shuffled)
     assert set(world.persons) == set(again.persons)
     for person_id, state in again.persons.items():
-        view = derive(state, as_of)
-        first = derive(world.persons[person_id], as_of)
+        view = person_view_at(state, as_of)
+        first = person_view_at(world.persons[person_id], as_of)
         for name, definition in SHIPPED.items():
             member = is_member(definition, view, risk)
             assert member is REFERENCE[name](view, risk) and not (member and view.erased), name
@@ -204,7 +204,7 @@ def test_membership_is_the_reference_predicate_whatever_the_order(
 
 
 def _holds_until_next_change(definition: AudienceDefinition, state: object, as_of: object) -> None:
-    view = derive(state, as_of)  # type: ignore[arg-type]
+    view = person_view_at(state, as_of)  # type: ignore[arg-type]
     mine = next_membership_change(definition, view)
     theirs = next_change_at(state, view, DEFAULT_CONFIG)  # type: ignore[arg-type]
     ends = [t for t in (mine, theirs) if t is not None]
@@ -214,12 +214,12 @@ def _holds_until_next_change(definition: AudienceDefinition, state: object, as_o
         assert until > view.as_of
         for fraction in (0.25, 0.5, 0.999):
             between = view.as_of + (until - view.as_of) * fraction
-            assert is_member(definition, derive(state, between), None) is member  # type: ignore[arg-type]
+            assert is_member(definition, person_view_at(state, between), None) is member  # type: ignore[arg-type]
         if mine is not None and (theirs is None or mine < theirs):
-            assert is_member(definition, derive(state, mine), None) is not member  # type: ignore[arg-type]
+            assert is_member(definition, person_view_at(state, mine), None) is not member  # type: ignore[arg-type]
     else:
         later = view.as_of + 400 * DAY
-        assert is_member(definition, derive(state, later), None) is member  # type: ignore[arg-type]
+        assert is_member(definition, person_view_at(state, later), None) is member  # type: ignore[arg-type]
 
 
 @PROPERTY

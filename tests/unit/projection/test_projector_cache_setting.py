@@ -7,7 +7,7 @@ from typing import Any
 
 from tenure.config import TenureConfig
 from tenure.projection.projector import Projector
-from tenure.projection.raw_cache import RAW_STATES_SHARE
+from tenure.storage.state_cache import RAW_STATES_SHARE
 
 
 def test_the_setting_bounds_every_cache_of_the_projector() -> None:

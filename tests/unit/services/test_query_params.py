@@ -16,8 +16,8 @@ from services.query.params import (
     check_group_count,
 )
 from services.query.survival import AsOfError, _selected, resolve_as_of
-from tenure.analytics.live.reader import AggregateState
-from tenure.analytics.live.report import SelectorError
+from tenure.analytics.survival_report import SelectorError
+from tenure.storage.survival_reads import AggregateState
 
 WATERMARK = datetime(2026, 11, 1, tzinfo=UTC)
 STATE = AggregateState(WATERMARK, 30)

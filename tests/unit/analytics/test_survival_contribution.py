@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tenure.analytics.live.contribution import (
+from tenure.analytics.survival_contribution import (
     Contribution,
     apply_delta,
     cells,
@@ -19,7 +19,7 @@ from tenure.analytics.live.contribution import (
     group_keys,
     total,
 )
-from tenure.analytics.live.report import SelectorError, parse_groups
+from tenure.analytics.survival_report import SelectorError, parse_groups
 
 T0 = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
 

@@ -15,15 +15,9 @@ from tenure.domain.events import parse_event
 from tenure.domain.neighbourhood import RawWorld, raw_fold, split_by_key
 from tenure.domain.person import PersonState
 from tenure.domain.state_codec import encode_device_delta, encode_device_state, encode_person_state
-from tenure.projection.raw_cache import (
-    DEVICES,
-    PERSONS,
-    RawCaches,
-    RawTable,
-    StateCache,
-    entry_bytes,
-)
 from tenure.simulation import SimulationParameters, simulate
+from tenure.storage.raw_states import DEVICES, PERSONS, RawTable
+from tenure.storage.state_cache import RawCaches, StateCache, entry_bytes
 
 
 @cache

@@ -18,7 +18,7 @@ from typing import Any
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from tenure.analytics.live.contribution import (
+from tenure.analytics.survival_contribution import (
     Cell,
     Contribution,
     Milestone,

@@ -1,7 +1,6 @@
 """The projection's key graph in Postgres: identity links and which devices mention whom.
 
-The raw states themselves are in :mod:`tenure.projection.raw_cache` (reads) and
-:mod:`tenure.projection.raw_log` (writes).
+The raw states themselves are in :mod:`tenure.storage.raw_states`.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The derive pass queues each person it derives with their engagement days
 (:func:`queue_people`, one upsert of all of them into ``churn_pending``: no shared row is
 touched on the hot path). The aggregates stage :func:`drain` s the queue: for each claimed
-person it moves their gap filing (``tenure.analytics.return_times``) from what was last
+person it moves their gap filing (``tenure.analytics.return_time_filing``) from what was last
 added (``churn_gap_contributions``) to what their days say now, subtracting the old counts
 and adding the new ones in one transaction, count rows in key order (no deadlocks between
 drains). ``days=None`` removes the person (erasure). The counts never depend on ``as_of``;
@@ -16,34 +16,26 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import date, datetime
+from collections.abc import Iterable, Sequence
+from datetime import date
 from typing import Any
 
 from tenure.analytics.churn_risk import ChurnRiskTable
+from tenure.analytics.return_time_filing import Person, filing_change
 from tenure.analytics.return_times import (
     ALL,
     DEFAULT_SHRINKAGE,
-    PersonGaps,
     ReturnBucket,
     ReturnTimeCounts,
     ReturnTimeModel,
     fit,
-    gaps_from,
-    person_gaps,
 )
-from tenure.domain.activity import engagement_days
-from tenure.domain.person import PersonState
 from tenure.storage.arrays import array_literal, date_array, int_array, text_array
 from tenure.storage.churn_risk import model_version, renew_model_version
 from tenure.storage.connection import Conn
 
 __all__ = [
-    "Person",
-    "days_of",
     "drain",
-    "filing_change",
-    "histories_of",
     "queue_people",
     "read_counts",
     "read_histories",
@@ -53,51 +45,6 @@ __all__ = [
     "record_people",
     "record_person",
 ]
-
-Person = tuple[str, Iterable[date] | None, str]
-"""(person id, engagement days or ``None`` to forget the person, group)."""
-
-
-def _filing_delta(
-    days: Iterable[date], group: str, sign: int, returns: Counter[Any], opened: Counter[Any]
-) -> None:
-    _file(person_gaps(days, group), sign, returns, opened)
-
-
-def _file(gaps: PersonGaps, sign: int, returns: Counter[Any], opened: Counter[Any]) -> None:
-    for bucket, length in gaps.closed:
-        returns[(bucket.key, length)] += sign
-    if gaps.open_bucket is not None and gaps.open_since is not None:
-        opened[(gaps.open_bucket.key, gaps.open_since)] += sign
-
-
-def _common_prefix(a: Sequence[date], b: Sequence[date]) -> int:
-    n = min(len(a), len(b))
-    if a[:n] == b[:n]:
-        return n  # the usual case: days were only added after the last ones
-    return next(i for i in range(n) if a[i] != b[i])
-
-
-def filing_change(
-    before: tuple[str, Sequence[date]] | None,
-    after: tuple[str, Sequence[date]] | None,
-    returns: Counter[Any],
-    opened: Counter[Any],
-) -> None:
-    """Add to the counts the change of one person's filing from ``before`` to ``after``
-    (``(group, days)`` or ``None``): the same as removing the whole old
-    filing and adding the new one, but only the gaps after the days they share are
-    filed again."""
-    if before is not None and after is not None and before[0] == after[0]:
-        old, new = sorted(set(before[1])), sorted(set(after[1]))
-        first = max(0, _common_prefix(old, new) - 1)
-        _file(gaps_from(old, first, before[0]), -1, returns, opened)
-        _file(gaps_from(new, first, after[0]), 1, returns, opened)
-        return
-    if before is not None:
-        _filing_delta(before[1], before[0], -1, returns, opened)
-    if after is not None:
-        _filing_delta(after[1], after[0], 1, returns, opened)
 
 
 def _apply_counts(conn: Conn, table: str, column: str, kind: str, change: Counter[Any]) -> None:
@@ -272,15 +219,3 @@ def rebuild(conn: Conn, people: Iterable[Person]) -> int:
         conn.execute("TRUNCATE churn_gap_contributions, churn_return_counts, churn_open_gaps")
         renew_model_version(conn)
         return record_people(conn, people)
-
-
-def histories_of(persons: Mapping[str, PersonState], as_of: datetime) -> Iterator[Person]:
-    """Every non-erased person's engagement days known at ``as_of`` (for :func:`rebuild`)."""
-    for person_id, state in sorted(persons.items()):
-        if not state.erased:
-            yield person_id, list(engagement_days(state, as_of)), ALL
-
-
-def days_of(state: PersonState, as_of: datetime) -> Sequence[date] | None:
-    """What to queue for a derived person: their days, or ``None`` when erased."""
-    return None if state.erased else list(engagement_days(state, as_of))

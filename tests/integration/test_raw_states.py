@@ -1,4 +1,4 @@
-"""Postgres: raw states as compacted rows plus a log of deltas (``raw_log`` / ``raw_cache``).
+"""Postgres: raw states as compacted rows plus a log of deltas (``tenure.storage.raw_states``).
 
 A raw state must read the same (the pure per-key fold of its events) however the events
 were split into batches, whether or not it was compacted, and whatever concurrent
@@ -19,15 +19,8 @@ from tenure.domain.device import DeviceState
 from tenure.domain.events import DomainEvent, parse_event
 from tenure.domain.neighbourhood import raw_fold
 from tenure.projection.apply import apply_events
-from tenure.projection.raw_cache import (
-    DEVICES,
-    PERSONS,
-    RawCaches,
-    StateCache,
-    read_all,
-    read_cached,
-)
-from tenure.projection.raw_log import compact
+from tenure.storage.raw_states import DEVICES, PERSONS, compact, read_all, read_cached
+from tenure.storage.state_cache import RawCaches, StateCache
 from tests.factories import scenario
 
 Connection = psycopg.Connection[Any]

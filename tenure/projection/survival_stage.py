@@ -6,11 +6,11 @@ from datetime import timedelta
 
 from psycopg_pool import ConnectionPool
 
-from tenure.analytics.live import churn_model
-from tenure.analytics.live.store import drain, record_as_of
 from tenure.domain.config import LifecycleConfig
+from tenure.storage import churn_model
 from tenure.storage.connection import retry_conflicts
 from tenure.storage.progress import projection_watermark
+from tenure.storage.survival_aggregates import drain, record_as_of
 
 __all__ = ["projection_watermark", "refresh"]
 

@@ -1,0 +1,101 @@
+"""The derive stage's writes to the read models: rows move only forward.
+
+A derive pass reads the views it is about to replace (:func:`current_views`, for the
+transitions), deletes the rows of ids that became aliases or were erased
+(:func:`delete_persons`) and upserts its rows through a staging copy
+(:func:`upsert_forward`): a row is replaced only when its ``basis`` (and ``as_of``, for
+persons) does not decrease, and the keys that did not move are returned to be queued again.
+The atomic rebuild of the whole tables is in :mod:`tenure.storage.read_models`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from psycopg import sql
+
+from tenure.domain.level import Level
+from tenure.domain.segment import Segment
+from tenure.domain.stage import Stage
+from tenure.domain.view import PersonView
+from tenure.storage.connection import Conn
+
+__all__ = ["current_views", "delete_persons", "upsert_forward"]
+
+
+def current_views(conn: Conn, person_ids: Sequence[str], as_of: datetime) -> dict[str, PersonView]:
+    """The stored views of ``person_ids`` that have a row (the fields transitions compare),
+    dated ``as_of``."""
+    rows = conn.execute(
+        "SELECT person_id, segment, stage, level, tier, is_super_user FROM persons"
+        " WHERE person_id = ANY(%b)",
+        (list(person_ids),),
+    ).fetchall()
+    return {
+        str(r[0]): PersonView(
+            str(r[0]),
+            as_of,
+            segment=Segment(r[1]),
+            stage=Stage(r[2]),
+            level=Level(r[3]),
+            tier=str(r[4]),
+            is_super_user=bool(r[5]),
+        )
+        for r in rows
+    }
+
+
+def delete_persons(conn: Conn, person_ids: Sequence[str]) -> None:
+    """Delete the ``persons`` rows of ``person_ids`` (aliases of another id, or erased)."""
+    if person_ids:
+        conn.execute("DELETE FROM persons WHERE person_id = ANY(%b)", (sorted(person_ids),))
+
+
+def upsert_forward(
+    conn: Conn, table: str, key: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> set[str]:
+    """Insert or move rows forward; return the keys that did not move (to queue again).
+
+    ``rows`` hold ``columns`` then the ``basis``; a stored row is replaced only when its
+    ``basis`` (and its ``as_of``, when ``columns`` has one) is not greater than the new one.
+    The staging copy is emptied afterwards, so it may be called again in the transaction.
+    """
+    if not rows:
+        return set()
+    cols = (*columns, "basis")
+    staging = sql.Identifier(f"{table}_incoming")
+    conn.execute(
+        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS").format(
+            staging, sql.Identifier(table)
+        )
+    )
+    with conn.cursor().copy(
+        sql.SQL("COPY {} ({}) FROM STDIN").format(
+            staging, sql.SQL(", ").join(map(sql.Identifier, cols))
+        )
+    ) as copy:
+        for row in rows:
+            copy.write_row(row)
+    updates = sql.SQL(", ").join(
+        sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in cols if c != key
+    )
+    guard = sql.SQL("{t}.basis <= EXCLUDED.basis").format(t=sql.Identifier(table))
+    if "as_of" in columns:
+        guard = guard + sql.SQL(" AND {t}.as_of <= EXCLUDED.as_of").format(t=sql.Identifier(table))
+    moved = conn.execute(
+        sql.SQL(
+            "INSERT INTO {t} ({cols}) SELECT {cols} FROM {s} ON CONFLICT ({k}) DO UPDATE"
+            " SET {u} WHERE {g} RETURNING {k}"
+        ).format(
+            t=sql.Identifier(table),
+            cols=sql.SQL(", ").join(map(sql.Identifier, cols)),
+            s=staging,
+            k=sql.Identifier(key),
+            u=updates,
+            g=guard,
+        )
+    ).fetchall()
+    conn.execute(sql.SQL("DELETE FROM {}").format(staging))  # a second call in the transaction
+    return {str(r[0]) for r in rows} - {str(r[0]) for r in moved}

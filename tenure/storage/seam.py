@@ -1,0 +1,152 @@
+"""The storage seam the projection stages write and read through, as small interfaces.
+
+The apply and derive stages (:mod:`tenure.projection.apply`, :mod:`tenure.projection.derive`)
+touch storage only through a :class:`ProjectionStore`: the raw states (compacted rows and
+deltas), the key graph (identity links, device mentions), the derive queue, the progress
+(watermark), the read models' forward-only writes, the transitions outbox and the churn
+model's queue. Two implementations pass one test suite (``tests/*/storage/test_seam_*.py``):
+Postgres (:mod:`tenure.storage.postgres_store`, one connection, the caller's transaction)
+and memory (:mod:`tenure.storage.memory_store`, dicts, for fast tests of the stages).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol, TypeVar
+
+from tenure.domain.identity import IdentityGraph
+from tenure.domain.transitions import Transition
+from tenure.domain.view import PersonView
+from tenure.storage.derive_queue import Kind
+from tenure.storage.progress import Partition
+from tenure.storage.raw_states import DeltaRows, RawRead, RawTable
+
+__all__ = [
+    "ChurnQueue",
+    "DeriveQueue",
+    "KeyGraph",
+    "Kind",
+    "Partition",
+    "Progress",
+    "ProjectionStore",
+    "RawStates",
+    "ReadModelWrites",
+    "TransitionsOutbox",
+]
+
+S = TypeVar("S")
+
+
+class RawStates(Protocol):
+    """Each key's raw state: its compacted state joined with its deltas."""
+
+    def append(self, rows: DeltaRows[S]) -> None:
+        """Append one batch's deltas (no read, no lock)."""
+
+    def read(self, kind: RawTable[S], keys: list[str]) -> RawRead[S]:
+        """The states of ``keys`` that exist, and which of them have deltas."""
+
+    def compact(self, kind: RawTable[S], states: Mapping[str, S]) -> None:
+        """Store ``states`` (each a key's compacted state joined with the deltas read) as
+        the compacted states and drop those deltas."""
+
+    def read_all(self, kind: RawTable[S]) -> dict[str, S]:
+        """Every state of ``kind`` (checks and tools)."""
+
+
+class KeyGraph(Protocol):
+    """Identity links between person ids, and which devices mention which persons."""
+
+    def add_mentions(self, mentions: Iterable[tuple[str, str]]) -> None:
+        """Record (person_id, device_id) pairs."""
+
+    def add_links(self, links: Iterable[tuple[str, str]]) -> None:
+        """Record identity links (both directions)."""
+
+    def components(self, person_ids: Iterable[str]) -> tuple[frozenset[str], IdentityGraph]:
+        """Every id linked (transitively) to ``person_ids``, and the links among them."""
+
+    def devices_mentioning(self, person_ids: Iterable[str]) -> frozenset[str]:
+        """Devices whose state mentions any of ``person_ids``."""
+
+    def persons_mentioned_by(self, device_ids: Iterable[str]) -> frozenset[str]:
+        """Persons any of ``device_ids`` mentions."""
+
+
+class DeriveQueue(Protocol):
+    """Marks of keys to derive, claimed oldest-queued first."""
+
+    def claim(self, kind: Kind, limit: int) -> list[str]:
+        """Claim every mark of the ``limit`` keys queued longest; return them sorted."""
+
+    def claim_keys(self, kind: Kind, keys: Sequence[str]) -> list[str]:
+        """Claim every mark of exactly ``keys``; return those that were queued, sorted."""
+
+    def enqueue(self, kind: Kind, keys: Sequence[str]) -> None:
+        """One new mark per key, at the back."""
+
+    def queue_touched(self, person_ids: Iterable[str], device_ids: Iterable[str]) -> int:
+        """Queue ``person_ids`` and every person ``device_ids`` mention; return
+        ``len(set(person_ids))``."""
+
+    def oldest(self, kind: Kind, limit: int) -> list[str]:
+        """Up to ``limit`` queued keys, oldest first (what :meth:`claim` would take)."""
+
+
+class Progress(Protocol):
+    """The latest event time (and applied offset) per input partition: the watermark."""
+
+    def record(
+        self, progress: Mapping[Partition, datetime], offsets: Mapping[Partition, int]
+    ) -> None:
+        """Move each partition's latest event time and applied offset forward."""
+
+    def watermark(self, lateness: timedelta) -> datetime | None:
+        """The latest event time less ``lateness`` (``None`` before any event)."""
+
+
+class ReadModelWrites(Protocol):
+    """The derive stage's writes to ``persons`` and ``devices`` (rows only move forward)."""
+
+    def current_views(self, person_ids: Sequence[str], as_of: datetime) -> dict[str, PersonView]:
+        """The stored views of ``person_ids`` (the fields transitions compare)."""
+
+    def delete_persons(self, person_ids: Sequence[str]) -> None:
+        """Delete the rows of ``person_ids``."""
+
+    def upsert_persons(self, rows: list[tuple[Any, ...]]) -> set[str]:
+        """Insert or move forward rows of ``STORED_PERSON_COLUMNS`` + basis; return the keys
+        that did not move."""
+
+    def upsert_devices(self, rows: list[tuple[Any, ...]]) -> set[str]:
+        """Insert or move forward rows of ``DEVICE_COLUMNS`` + basis; return the keys that
+        did not move."""
+
+
+class TransitionsOutbox(Protocol):
+    """Transitions written with the rows that caused them."""
+
+    def add(self, found: Sequence[Transition], as_of: datetime) -> None:
+        """Add ``found``; ids already there are kept."""
+
+
+class ChurnQueue(Protocol):
+    """The churn model's pending people (derive's hook)."""
+
+    def queue_people(self, people: Iterable[tuple[str, Iterable[Any] | None, str]]) -> int:
+        """Queue (person_id, days or None, group); the last queued per person wins."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionStore:
+    """Every seam object the projection stages use, over one backend (one transaction)."""
+
+    raw_states: RawStates
+    key_graph: KeyGraph
+    queue: DeriveQueue
+    progress: Progress
+    read_models: ReadModelWrites
+    outbox: TransitionsOutbox
+    churn: ChurnQueue
