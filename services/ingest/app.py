@@ -12,6 +12,7 @@ from functools import cache
 from typing import Any, Literal
 
 import anyio.to_thread
+import orjson
 from fastapi import FastAPI, Request, Security
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -22,7 +23,7 @@ from schemas import bundled_event_schema
 from services.auth import AuthFailure, TokenAuthenticator
 from services.health import add_health_routes
 from services.ingest import metrics
-from services.ingest.batch import ingest_batch
+from services.ingest.batch import BatchResult, ingest_batch
 from services.openapi import BEARER, operation_id
 from tenure.contract import MalformedBody, decode_http
 from tenure.contract.codec import (
@@ -75,6 +76,35 @@ def event_schema() -> dict[str, Any]:
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     metrics.REQUESTS.labels(str(status)).inc()
     return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def answer(result: BatchResult, sent: int) -> Response:
+    """The per-event answer, an :class:`IngestResponse` without ``null`` fields, written by
+    orjson: building 500 pydantic models per request was ~6% of the service's CPU."""
+    rejected = result.count("rejected")
+    body = {
+        "accepted": result.count("accepted"),
+        "duplicates": result.count("duplicate"),
+        "rejected": rejected,
+        "results": [
+            {
+                name: value
+                for name, value in (
+                    ("index", r.index),
+                    ("status", r.status),
+                    ("id", r.id),
+                    ("source", r.source),
+                    ("field", r.field),
+                    ("reason", r.reason),
+                )
+                if value is not None
+            }
+            for r in result.results
+        ],
+    }
+    status = 422 if rejected == sent else 200
+    metrics.REQUESTS.labels(str(status)).inc()
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
 def create_app(
@@ -172,24 +202,6 @@ def create_app(
             log.warning("batch refused: %s", exc)
             return _error(503, "the event log is unavailable; retry", {"Retry-After": "1"})
         metrics.BATCH_SIZE.observe(len(items))
-        response = IngestResponse(
-            accepted=result.count("accepted"),
-            duplicates=result.count("duplicate"),
-            rejected=result.count("rejected"),
-            results=[
-                EventResultModel(
-                    index=r.index,
-                    status=r.status,
-                    id=r.id,
-                    source=r.source,
-                    field=r.field,
-                    reason=r.reason,
-                )
-                for r in result.results
-            ],
-        )
-        status = 422 if response.rejected == len(items) else 200
-        metrics.REQUESTS.labels(str(status)).inc()
-        return JSONResponse(response.model_dump(exclude_none=True), status_code=status)
+        return answer(result, len(items))
 
     return app

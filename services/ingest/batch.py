@@ -9,15 +9,17 @@ retry is safe.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from psycopg_pool import ConnectionPool
 
 from services.ingest import metrics
 from tenure.contract import CloudEvent, Rejection, validate_event
-from tenure.eventlog.publisher import EventPublisher, event_record
+from tenure.contract.envelope import INGEST_TIME_ATTRIBUTE, format_time
+from tenure.eventlog.publisher import EventPublisher, encode_envelope, event_record
 from tenure.privacy.boundary import tokenise_ledger_entries
 from tenure.storage import ledger
 
@@ -57,6 +59,16 @@ def _identity_of(item: object) -> tuple[str | None, str | None]:
     return None, None
 
 
+def _envelope(event: CloudEvent, ingest_stamp: str) -> dict[str, Any]:
+    """``event.to_json_dict(ingest_time=...)`` with the ingest time already formatted (the
+    same keys in the same order: ``ingesttime`` where a sent one was, else before ``data``)."""
+    out = event.to_json_dict()
+    data = out.pop("data")
+    out[INGEST_TIME_ATTRIBUTE] = ingest_stamp
+    out["data"] = data
+    return out
+
+
 def ingest_batch(
     items: list[object],
     *,
@@ -91,6 +103,7 @@ def ingest_batch(
         else:
             fresh[checked.identity] = (index, checked)
 
+    stamp = format_time(received_at)  # every event's ``ingesttime``, formatted once
     entries = [
         ledger.LedgerEntry(
             source=event.source,
@@ -98,7 +111,7 @@ def ingest_batch(
             event_type=event.type,
             topic=event.topic(),
             record_key=event.key(),
-            envelope=event.to_json_dict(ingest_time=received_at),
+            envelope=_envelope(event, stamp),
             producer=producer,
             ingested_at=received_at,
         )
@@ -109,23 +122,31 @@ def ingest_batch(
             # Person ids -> tokens, their vault rows committed before anything is published:
             # a consumer must never meet a token the vault does not know yet (it would take
             # it for an erased or foreign person and project it apart from the person).
-            with conn.transaction():
-                entries = tokenise_ledger_entries(conn, entries)
-            with conn.transaction():
-                claimed = ledger.claim(conn, entries)
+            # The vault's transaction and the claim go in one round trip (pipeline mode);
+            # the claim's transaction stays open until the broker acknowledged every record.
+            with conn.pipeline():
+                with conn.transaction():
+                    entries = tokenise_ledger_entries(conn, entries)
+                values = [encode_envelope(e.envelope) for e in entries]
+                claimed = ledger.claim(conn, entries, encoded=values)
+            try:
                 publisher.publish(
                     [
-                        event_record(e.topic, e.record_key, e.envelope, received_at)
-                        for e in entries
+                        event_record(e.topic, e.record_key, e.envelope, received_at, value=v)
+                        for e, v in zip(entries, values, strict=True)
                         if e.identity in claimed
                     ]
                 )
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
     else:
         claimed = set()
     for identity, (index, event) in fresh.items():
         status: Outcome = "accepted" if identity in claimed else "duplicate"
         outcome[index] = EventResult(index, status, event.id, event.source)
         tallies.append((status, event.type, ""))
-    for labels in tallies:
-        metrics.EVENTS.labels(*labels).inc()
+    for labels, count in Counter(tallies).items():  # one increment per label set
+        metrics.EVENTS.labels(*labels).inc(count)
     return BatchResult([r for r in outcome if r is not None])

@@ -8,7 +8,6 @@ topics is the token, so a person's events still share a partition.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -61,7 +60,18 @@ def tokenise_ledger_entries(
     out = []
     for entry in entries:
         envelope, key = tokenised(pseudonymiser, entry.envelope, entry.record_key, registry)
-        out.append(dataclasses.replace(entry, envelope=envelope, record_key=key))
+        out.append(  # not dataclasses.replace: it inspects the fields on every call
+            LedgerEntry(
+                entry.source,
+                entry.event_id,
+                entry.event_type,
+                entry.topic,
+                key,
+                envelope,
+                entry.producer,
+                entry.ingested_at,
+            )
+        )
     person_pseudonyms.register(conn, registry)
     return out
 

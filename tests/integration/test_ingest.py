@@ -401,3 +401,45 @@ def test_out_of_range_events_in_ndjson_are_rejected_per_line(
     assert [r["field"] for r in results[:-1]] == [field for _, field, _ in bad]
     assert results[-1]["status"] == "accepted"
     assert ledger_ids(database_url, unique_source) == [good["id"]]
+
+
+def test_the_pending_record_is_the_published_record_on_the_default_partition(
+    broker: LocalBroker, pool, database_url: str, unique_source: str
+) -> None:
+    # The envelope is encoded once for the ledger's pending row and the record; the record
+    # is on the partition kafka-python's default partitioner (the Java client's murmur2)
+    # gives its key, though the ingest producer remembers key hashes.
+    import psycopg
+    from kafka.partitioner.default import murmur2
+
+    events = [make_event(t, source=unique_source) for t in EVENT_TYPES for _ in range(3)]
+    with ingest_server(pool, broker.bootstrap) as (url, token):
+        assert post(url, token, events).json()["accepted"] == len(events)
+    with psycopg.connect(database_url) as conn:
+        pending = {
+            str(event_id): bytes(envelope)
+            for event_id, envelope in conn.execute(
+                "SELECT event_id, envelope FROM ingest_pending WHERE source = %s",
+                (unique_source,),
+            )
+        }
+    assert len(pending) == len(events)
+    published: dict[str, bytes] = {}
+    for topic in {route.topic for route in ROUTES.values()}:
+        consumer = KafkaConsumer(
+            bootstrap_servers=broker.bootstrap, enable_auto_commit=False, consumer_timeout_ms=3000
+        )
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        for record in consumer:
+            try:
+                envelope = orjson.loads(record.value)
+            except orjson.JSONDecodeError:
+                continue
+            if not isinstance(envelope, dict) or envelope.get("source") != unique_source:
+                continue
+            published[envelope["id"]] = record.value
+            assert record.partition == (murmur2(record.key) & 0x7FFFFFFF) % len(parts)
+        consumer.close()
+    assert published == pending
