@@ -44,7 +44,7 @@ from tenure.storage.read_models import (
     DEVICE_COLUMNS,
     STORED_PERSON_COLUMNS,
     device_row,
-    person_row,
+    stored_person_row,
 )
 
 
@@ -304,7 +304,9 @@ def _derive_claimed(
             gone.append(human)
             continue
         basis = basis_of(index.neighbourhood(human))
-        rows.append((*person_row(view, members[human]), next_change_at(state, view, config), basis))
+        rows.append(
+            (*stored_person_row(view, members[human], next_change_at(state, view, config)), basis)
+        )
     if gone:
         conn.execute("DELETE FROM persons WHERE person_id = ANY(%b)", (sorted(gone),))
     stale = _upsert(conn, "persons", "person_id", STORED_PERSON_COLUMNS, rows)

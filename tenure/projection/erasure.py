@@ -35,7 +35,7 @@ from tenure.privacy.pseudonyms import Pseudonymiser
 from tenure.projection import raw_store
 from tenure.projection.raw_cache import DEVICES, PERSONS, RawTable, S
 from tenure.projection.raw_log import DeltaRows, append_deltas
-from tenure.storage import person_changes, person_pseudonyms
+from tenure.storage import audience_members, person_changes, person_pseudonyms
 from tenure.storage.connection import Conn
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -278,6 +278,7 @@ def purge(
         _rename_column(conn, "lifecycle_transitions", "person_id", mapping, None)
         conn.execute("DELETE FROM persons WHERE person_id = ANY(%b)", (members,))
         person_changes.erase(conn, mapping)  # followers see the erasure by token
+        audience_members.erase(conn, mapping)  # the audience stage exits them by token
         _rename_column(conn, "survival_dirty", "person_id", mapping, ())
         _rename_column(conn, "survival_contributions", "person_id", mapping, ())
         _rename_column(conn, "churn_gap_contributions", "person_id", mapping, ())

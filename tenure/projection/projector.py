@@ -39,6 +39,7 @@ from tenure.projection.apply import (
     record_progress,
     write_batch,
 )
+from tenure.projection.audiences import AudienceStage, Definitions, publish_changes, stored
 from tenure.projection.derive import (
     DeriveResult,
     QueuedKey,
@@ -131,6 +132,7 @@ class Projector:
         live_aggregates: bool = True,
         aggregates_in_derive: bool = True,
         cache_bytes: int = DEFAULT_PROJECTOR_CACHE_MB << 20,
+        audiences: Definitions = stored,
     ) -> None:
         self.pool = pool
         self.publisher = publisher
@@ -151,6 +153,9 @@ class Projector:
         self.last_write_s = 0.0
         self.dead_letters = DeadLetterSink("projector", publisher)
         self.derive_dead_letters = DeadLetterSink("derive", publisher)
+        self.audiences = AudienceStage(audiences)
+        """Live audience membership (``tenure/projection/audiences.py``); ``audiences``
+        gives the definitions (default: the stored current ones)."""
 
     def _retrying(self, work: Any) -> Any:
         """Run ``work`` with a pooled connection; retry deadlocks and serialization
@@ -411,6 +416,7 @@ class Projector:
                 break
         self.totals.transitions_published += total
         self.publish_persons()
+        self.follow_audiences()
         return total
 
     def publish_persons(self) -> int:
@@ -424,6 +430,24 @@ class Projector:
             total += n
             if n == 0:
                 return total
+
+    def follow_audiences(self) -> int:
+        """Bring audience membership up to the persons change feed and the watermark, then
+        publish the membership changes to ``tenure.audiences.v1``; return changes written."""
+        changes = 0
+        with self.pool.connection() as guard:
+            person_pseudonyms.lock_session_shared(guard)  # no purge while evaluating
+            try:
+                while (done := self.audiences.run_pass(guard, self.allowed_lateness)).evaluated:
+                    changes += done.changes
+            finally:
+                person_pseudonyms.unlock_session_shared(guard)
+        while True:
+            with self.pool.connection() as conn:
+                n = publish_changes(conn, self.publisher, self.refs.pseudonymiser(conn).token)
+            self.audiences.totals.published += n
+            if n == 0:
+                return changes
 
     def project(self, records: Sequence[IncomingRecord]) -> ApplyResult:
         """Apply a batch, then derive within the budget and publish transitions."""
