@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tenure.domain.audience import AudienceDefinition, is_member, parse_audience
-from tenure.domain.events import DomainEvent, parse_event
+from tenure.domain.events import DeviceUsed, DomainEvent, PersonConsentChanged, parse_event
 from tenure.domain.world import fold, views
 from tenure.projection.apply import apply_events, record_progress
 from tenure.projection.audiences import AudienceStage
@@ -187,3 +187,60 @@ def test_time_alone_moves_people_in_and_out_and_only_due_persons_are_evaluated(
             assert_matches_the_fold(conn, events)
             before = after
     assert moved_by_time > 0  # time alone moved someone in or out
+
+
+def test_a_re_entry_inside_the_quiet_period_is_suppressed_until_it_ends(
+    database_url: str,
+) -> None:
+    daily = parse_audience(
+        {
+            "name": "used-lately",
+            "description": "used a device in the last day",
+            "channel": "email",
+            "quiet_days": 10,
+            "filter": {"days_since_last_engagement": {"max": 1}},
+        }
+    )
+    stage = AudienceStage(lambda conn: [daily])
+    start = END - timedelta(days=30)
+
+    def at(day: float) -> datetime:
+        return start + timedelta(days=day)
+
+    def used(day: int) -> DomainEvent:
+        return DeviceUsed(("t", f"u{day}"), at(day), "w-carol", "carol")
+
+    def other(day: int) -> DomainEvent:  # moves the watermark, about someone else
+        return DeviceUsed(("t", f"o{day}"), at(day), "w-dan", "dan")
+
+    consent = PersonConsentChanged(("t", "c"), at(0), "carol", "email", True)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+
+        def deliver(events: list[DomainEvent], until: float) -> None:
+            with conn.transaction():
+                apply_events(conn, events, {PARTITION: at(until) + LATENESS})
+            settle(conn, stage)
+
+        deliver([consent, used(0)], 0.5)
+        assert membership(conn)[("used-lately", "carol")] is None  # in, contacted
+        deliver([other(3)], 3)
+        assert ("used-lately", "carol") not in membership(conn)  # silent 3 days: out
+        deliver([used(4)], 4.5)
+        assert membership(conn)[("used-lately", "carol")] == "quiet_period"
+        for day in range(5, 12):  # she keeps using it; the quiet period ends on day 10.5
+            deliver([used(day)], day + 0.5)
+            want = "quiet_period" if day + 0.5 < 10.5 else None
+            assert membership(conn)[("used-lately", "carol")] == want, day
+        kinds = [
+            (str(k), s)
+            for k, s in conn.execute(
+                "SELECT kind, suppressed FROM audience_changes WHERE person_id = 'carol'"
+                " ORDER BY seq"
+            )
+        ]
+        assert kinds == [("entered", None), ("exited", None), ("entered", "quiet_period"),
+                         ("suppression_changed", None)]  # fmt: skip
+        contacted = conn.execute(
+            "SELECT contacted_at FROM audience_contacts WHERE person_id = 'carol'"
+        ).fetchone()
+        assert contacted == (at(10.5),)
