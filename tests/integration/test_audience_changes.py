@@ -114,8 +114,9 @@ def test_one_id_per_change_across_restart_crash_and_replay_and_erasure_by_token(
     try:
         first = projector(pool, publisher, people.audience)
         # Day 0: both buy; only Bob consents. The watermark (day 1 - 1 h) sees both in.
-        first.project(people.records([people.paid(people.ann, 0), people.paid(people.bob, 0),
-                                      people.consent(people.bob, 0), people.used(people.carol, 1)]))  # fmt: skip
+        day_zero = [people.paid(people.ann, 0), people.paid(people.bob, 0),
+                    people.consent(people.bob, 0), people.used(people.carol, 1)]  # fmt: skip
+        first.project(people.records(day_zero))
         first.settle()
         assert members(database_url, name) == {people.ann: "no_consent", people.bob: None}
         # Day 2: Ann consents: her suppression lifts (a contact).
