@@ -55,7 +55,7 @@ from tenure.projection.person_refs import PersonRefs, ResolvedBatch
 from tenure.projection.person_topic import publish_person_changes
 from tenure.projection.raw_cache import RAW_STATES_SHARE, RawCaches
 from tenure.projection.records import IncomingRecord, ParsedBatch, origin, parse_records
-from tenure.storage import derive_queue, person_pseudonyms
+from tenure.storage import audience_members, derive_queue, person_pseudonyms
 from tenure.storage.connection import CONFLICTS
 
 log = logging.getLogger(__name__)
@@ -486,6 +486,11 @@ class Projector:
         """Device and person delta rows not yet compacted."""
         with self.pool.connection() as conn:
             return derive_queue.pending_deltas(conn)
+
+    def audience_sizes(self) -> dict[tuple[str, str], int]:
+        """Members per (audience, state: ``contactable`` or the suppression reason)."""
+        with self.pool.connection() as conn:
+            return audience_members.sizes(conn)
 
     def backlog(self) -> tuple[int, int]:
         """Queued persons and devices waiting to be derived."""
