@@ -9,7 +9,8 @@ BEARER = HTTPBearer(
     auto_error=False,  # the routes answer 401/403 themselves, with the reason
     scheme_name="bearerAuth",
     description="A Tenure token (`tenure token create`): scope `ingest` for `POST /v1/events`, "
-    "scope `read` (`--scope read`) for the query API.",
+    "scope `read` (`--scope read`) for the query API, scope `audiences:write` for "
+    "`PUT`/`DELETE /v1/audiences/{name}`.",
 )
 """The security scheme of both services: add ``Security(BEARER)`` to every protected route.
 

@@ -13,6 +13,7 @@ from psycopg_pool import ConnectionPool
 from services.auth import answer_refusals, require_scope
 from services.health import add_health_routes
 from services.openapi import operation_id
+from services.query.audiences import audiences_router
 from services.query.churn import (
     churn_router,
     person_body,
@@ -43,7 +44,8 @@ def create_app(*, pool: ConnectionPool) -> FastAPI:
         generate_unique_id_function=operation_id,
         version="1",
         description="Lifecycle projections: persons (customers, users, both, neither) and "
-        "devices. Bearer tokens with scope 'read' (`tenure token create --scope read`).",
+        "devices; audiences. Bearer tokens with scope 'read' (`tenure token create --scope "
+        "read`); changing audiences needs scope 'audiences:write'.",
     )
     protected = [require_scope(pool, "read")]
     answer_invalid_parameters(app)
@@ -158,5 +160,6 @@ def create_app(*, pool: ConnectionPool) -> FastAPI:
 
     app.include_router(survival_router(pool))
     app.include_router(churn_router(pool))
+    app.include_router(audiences_router(pool))
     mount_dashboard(app, pool)
     return app

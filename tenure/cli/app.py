@@ -140,7 +140,9 @@ def topics_create() -> None:
 @token_app.command("create")
 def token_create(
     producer: str = typer.Option(..., "--producer", "--name", help="Who the token is for."),
-    scope: str = typer.Option("ingest", help="ingest (send events) or read (query API)."),
+    scope: str = typer.Option(
+        "ingest", help="ingest (send events), read (query API) or audiences:write."
+    ),
 ) -> None:
     """Create a token and print it (it is shown only once)."""
     import psycopg
@@ -322,6 +324,10 @@ app.command("simulate")(simulate_command)
 from tenure.cli.pipeline import register as register_pipeline_commands  # noqa: E402
 
 register_pipeline_commands(app)
+
+from tenure.cli.audiences import register as register_audience_commands  # noqa: E402
+
+register_audience_commands(app)
 
 
 def main() -> None:

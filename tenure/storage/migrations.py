@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 
 from tenure.errors import TenureError
+from tenure.storage import audience_definitions
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 0x7E5A2E  # advisory lock: one migrator at a time
@@ -52,7 +53,8 @@ def migrate(conn: psycopg.Connection[Any]) -> list[Migration]:
     """Apply the migrations the database lacks, each in its own transaction; return them.
 
     Safe to run concurrently and repeatedly: an advisory lock serialises migrators and applied
-    versions are skipped. An applied migration whose file changed is an error.
+    versions are skipped. An applied migration whose file changed is an error. Then seeds
+    the shipped audiences (:func:`~tenure.storage.audience_definitions.seed_shipped`).
     """
     applied_now: list[Migration] = []
     conn.autocommit = True
@@ -80,6 +82,9 @@ def migrate(conn: psycopg.Connection[Any]) -> list[Migration]:
                     (migration.version, migration.name, migration.checksum),
                 )
             applied_now.append(migration)
+        # Reference data that ships with the schema: the audiences of the package's file
+        # (a new version only when the file changed; docs/audiences.md).
+        audience_definitions.seed_shipped(conn)
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return applied_now

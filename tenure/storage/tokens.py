@@ -19,8 +19,9 @@ import psycopg
 _TOKEN = re.compile(r"^tnr_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 
 
-SCOPES = ("ingest", "read")
-"""What a token may do: send events (``ingest``) or query projections (``read``)."""
+SCOPES = ("ingest", "read", "audiences:write")
+"""What a token may do: send events (``ingest``), query projections (``read``) or create,
+change and retire audiences (``audiences:write``, migration 0021)."""
 
 
 @dataclass(frozen=True, slots=True)
