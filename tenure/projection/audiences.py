@@ -51,8 +51,8 @@ from tenure.domain.view import PersonView
 from tenure.eventlog.deadletter import DeadLetterSink
 from tenure.eventlog.publisher import EventPublisher, OutgoingRecord
 from tenure.projection.outbox import publish_or_park
+from tenure.storage import audience_definitions, person_changes, progress
 from tenure.storage import audience_members as store
-from tenure.storage import person_changes, progress
 from tenure.storage.audience_members import Change, Member, Position, Writes
 from tenure.storage.churn_risk import model_version
 from tenure.storage.connection import Conn
@@ -75,10 +75,6 @@ Definitions = Callable[[Conn], Sequence[AudienceDefinition]]
 def stored(conn: Conn) -> list[AudienceDefinition]:
     """The current version of every audience that is not retired
     (``tenure/storage/audience_definitions.py``)."""
-    try:  # TEMPORARY until wt-aud-def's storage is merged
-        from tenure.storage import audience_definitions  # type: ignore[attr-defined]
-    except ImportError:
-        return []
     return [s.definition for s in audience_definitions.current(conn)]
 
 

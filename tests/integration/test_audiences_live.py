@@ -24,6 +24,7 @@ from tenure.domain.world import fold, views
 from tenure.projection.apply import apply_events, record_progress
 from tenure.projection.audiences import AudienceStage
 from tenure.projection.derive import derive_pass, queue_due_persons
+from tenure.storage import audience_definitions
 from tenure.storage.progress import projection_watermark
 from tests.factories import scenario
 from tests.unit.domain.strategies import event_sets, shuffled_with_duplicates
@@ -62,10 +63,7 @@ EXTRA = [
 
 def audiences() -> list[AudienceDefinition]:
     """The five shipped audiences, a broad one and two with more time terms."""
-    import json  # TEMPORARY until the storage module is merged
-
-    docs = json.load(open("/work/wt/aud-def/tenure/domain/audiences.json"))
-    return [*(parse_audience(d) for d in docs), *EXTRA]
+    return [*audience_definitions.shipped_audiences(), *EXTRA]
 
 
 DEFINITIONS = audiences()
