@@ -205,9 +205,15 @@ class AudienceStage:
                 return PassResult(0, 0)
             definitions = sorted(self.definitions(conn), key=lambda d: d.name)
             as_of = progress.projection_watermark(conn, lateness)
-            if not definitions or as_of is None:
+            if as_of is None:
                 return PassResult(0, 0)
             found = store.positions(conn)
+            names = {d.name for d in definitions}
+            retired = sorted(a for a in found if a not in names)
+            if retired:  # no longer current: its members exit, a page per pass
+                return self._retire(conn, retired[0], as_of, limit)
+            if not definitions:
+                return PassResult(0, 0)
             cursors = {d.name: store.position_or_start(found, d.name, d.version)
                        for d in definitions}  # fmt: skip
             start = min(cursors.values())
@@ -230,6 +236,20 @@ class AudienceStage:
         persons = frozenset((*rows, *page.removed, *gone))
         self.totals.evaluated += len(persons)
         return PassResult(len(persons), len(writes.changes), persons)
+
+    def _retire(self, conn: Conn, audience: str, as_of: datetime, limit: int) -> PassResult:
+        """Exit up to ``limit`` members of an audience that is no longer current; forget
+        its position once it has none (in the caller's transaction)."""
+        page = store.members_page(conn, audience, limit)
+        writes = Writes({}, {}, {}, {}, [], set())
+        for person_id, version in sorted(page.items()):
+            writes.exited[(audience, person_id)] = as_of
+            writes.changes.append(_change(audience, version, person_id, EXITED, as_of, None))
+        store.write(conn, writes)
+        if len(page) < limit:
+            store.forget_position(conn, audience)
+        self.totals.flows[(audience, EXITED)] += len(page)
+        return PassResult(max(1, len(page)), len(page), frozenset(page))
 
     def _evaluate(
         self,

@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import orjson
@@ -438,7 +439,8 @@ class Projector:
         with self.pool.connection() as guard:
             person_pseudonyms.lock_session_shared(guard)  # no purge while evaluating
             try:
-                while (done := self.audiences.run_pass(guard, self.allowed_lateness)).evaluated:
+                run = partial(self.audiences.run_pass, lateness=self.allowed_lateness)
+                while (done := self._retrying(run)).evaluated:  # conflicts retried
                     changes += done.changes
             finally:
                 person_pseudonyms.unlock_session_shared(guard)

@@ -30,9 +30,11 @@ __all__ = [
     "claim_stage",
     "due_persons",
     "erase",
+    "forget_position",
     "last_contacts",
     "mark_published",
     "members_of",
+    "members_page",
     "pending_changes",
     "persons_by_id",
     "positions",
@@ -123,6 +125,21 @@ def move_positions(conn: Conn, moved: Mapping[str, Position]) -> None:
             [moved[n].cursor.person_id for n in names],
         ),
     )
+
+
+def members_page(conn: Conn, audience: str, limit: int) -> dict[str, int]:
+    """Up to ``limit`` members of ``audience`` (person id -> version)."""
+    rows = conn.execute(
+        "SELECT person_id, version FROM audience_members WHERE audience = %s"
+        " ORDER BY person_id LIMIT %s",
+        (audience, limit),
+    ).fetchall()
+    return {str(p): int(v) for p, v in rows}
+
+
+def forget_position(conn: Conn, audience: str) -> None:
+    """Drop the position of an audience that is no longer current (its members are gone)."""
+    conn.execute("DELETE FROM audience_positions WHERE audience = %s", (audience,))
 
 
 def position_or_start(found: Mapping[str, Position], audience: str, version: int) -> ChangeCursor:
@@ -313,9 +330,10 @@ def sizes(conn: Conn) -> dict[tuple[str, str], int]:
 
 def erase(conn: Conn, tokens: Mapping[str, str]) -> None:
     """In a purge's transaction: erased person ids (``id -> token``) leave no trace here.
-    Their memberships and unpublished changes are renamed to the tokens (the stage then
-    sees the erasure on the change feed and publishes each exit keyed by token); their
-    exits, contacts and schedule are deleted."""
+    Their memberships and changes are renamed to the tokens (the stage then sees the
+    erasure on the change feed and publishes each exit keyed by token); their exits,
+    contacts and schedule are deleted; a position at their id moves back to the start of
+    its transaction's changes."""
     old = sorted(tokens)
     new = [tokens[p] for p in old]
     for table in ("audience_members", "audience_changes"):
@@ -326,6 +344,9 @@ def erase(conn: Conn, tokens: Mapping[str, str]) -> None:
             ).format(sql.Identifier(table)),
             (old, new),
         )
+    # A position at an erased id goes back to the start of its transaction's changes:
+    # re-evaluating them is harmless, skipping some (a token sorts after them) would not be.
+    conn.execute("UPDATE audience_positions SET person_id = '' WHERE person_id = ANY(%b)", (old,))
     for table in ("audience_exits", "audience_contacts", "audience_due"):
         conn.execute(
             sql.SQL("DELETE FROM {} WHERE person_id = ANY(%b)").format(sql.Identifier(table)),

@@ -205,6 +205,11 @@ def test_an_erased_member_exits_keyed_by_its_token(
                     (people.ann, token(people.ann)),
                 ).fetchone()
                 assert held == (0,), table
+            for table in ("audience_changes", "audience_due", "audience_positions"):
+                held = conn.execute(
+                    f"SELECT count(*) FROM {table} WHERE person_id = %s", (people.ann,)
+                ).fetchone()
+                assert held == (0,), table
         published = changes_on_topic(broker.bootstrap, name)
         assert [(k, e["data"]["change"]) for k, e in published] == [
             (token(people.ann), "entered"),

@@ -25,6 +25,8 @@ from tenure.projection.apply import apply_events, record_progress
 from tenure.projection.audiences import AudienceStage
 from tenure.projection.derive import derive_pass, queue_due_persons
 from tenure.storage import audience_definitions
+from tenure.storage import audience_members as store
+from tenure.storage.person_changes import ChangeCursor
 from tenure.storage.progress import projection_watermark
 from tests.factories import scenario
 from tests.unit.domain.strategies import event_sets, shuffled_with_duplicates
@@ -242,3 +244,50 @@ def test_a_re_entry_inside_the_quiet_period_is_suppressed_until_it_ends(
             "SELECT contacted_at FROM audience_contacts WHERE person_id = 'carol'"
         ).fetchone()
         assert contacted == (at(10.5),)
+
+
+def test_members_of_an_audience_no_longer_current_exit(database_url: str) -> None:
+    events = [parse_event(e) for e in scenario(5, 30, source="urn:test:retire", end=END)]
+    current = list(DEFINITIONS)
+    stage = AudienceStage(lambda conn: current)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        with conn.transaction():
+            apply_events(conn, events, {PARTITION: max(e.at for e in events)})
+        settle(conn, stage)
+        before = membership(conn)
+        gone = next(d.name for d in current if any(a == d.name for a, _ in before))
+        current[:] = [d for d in current if d.name != gone]
+        seen = settle(conn, stage)
+        after = membership(conn)
+        assert after == {k: v for k, v in before.items() if k[0] != gone}
+        assert seen == {p for a, p in before if a == gone}  # only its members were touched
+        exited = conn.execute(
+            "SELECT count(*) FROM audience_changes WHERE audience = %s AND kind = 'exited'",
+            (gone,),
+        ).fetchone()
+        assert exited == (len(before) - len(after),)
+        assert stage.run_pass(conn, LATENESS).evaluated == 0  # its position is forgotten
+
+
+def test_erasure_leaves_no_id_in_the_audience_tables(database_url: str) -> None:
+    at = END
+    with psycopg.connect(database_url, autocommit=True) as conn, conn.transaction():
+        store.move_positions(conn, {"a": store.Position(1, ChangeCursor(7, "ann"))})
+        store.write(
+            conn,
+            store.Writes(
+                entered={("a", "ann"): store.Member(1, at, None)},
+                exited={("b", "ann"): at},
+                contacts={("a", "ann"): at},
+                due={"ann": at},
+                changes=[store.Change("e1", "a", 1, "ann", "entered", None, at)],
+                forget=set(),
+            ),
+        )
+        store.erase(conn, {"ann": "~p:ann"})
+        assert store.positions(conn)["a"] == store.Position(1, ChangeCursor(7, ""))
+        for table in ("audience_members", "audience_exits", "audience_contacts",
+                      "audience_due", "audience_changes", "audience_positions"):  # fmt: skip
+            held = conn.execute(f"SELECT count(*) FROM {table} WHERE person_id = 'ann'").fetchone()
+            assert held == (0,), table
+        assert store.members_of(conn, ["~p:ann"]) == {("a", "~p:ann"): store.Member(1, at, None)}
