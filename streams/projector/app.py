@@ -32,6 +32,7 @@ from streams.faust_app import tenure_faust_app
 from streams.projector import metrics
 from streams.projector.consumer import HotPathSettings, ProjectorHotPath
 from tenure.contract.topics import CANONICAL_TOPICS
+from tenure.projection.audiences import AudienceTotals
 from tenure.projection.catch_up import verify_convergence
 from tenure.projection.projector import Projector
 from tenure.runtime.database import DATABASE_UNAVAILABLE
@@ -95,11 +96,10 @@ _AUDIENCE_STATES: set[tuple[str, str]] = set()
 """The (audience, state) gauges set so far."""
 
 
-def _count_audiences(projector: Projector, flows: Counter[tuple[str, str]],
-                     suppressions: Counter[tuple[str, str]]) -> None:  # fmt: skip
-    """Move the audience counters by what the stage wrote since ``flows``/``suppressions``
-    (copies of its totals), and update the copies."""
-    totals = projector.audiences.totals
+def count_audiences(totals: AudienceTotals, flows: Counter[tuple[str, str]],
+                    suppressions: Counter[tuple[str, str]]) -> None:  # fmt: skip
+    """Move the audience counters by what the stage wrote (its ``totals``) since
+    ``flows``/``suppressions`` (copies of them), and update the copies."""
     for (audience, change), n in totals.flows.items():
         metrics.AUDIENCE_CHANGES.labels(audience, change).inc(n - flows[(audience, change)])
     for (audience, reason), n in totals.suppressions.items():
@@ -204,7 +204,7 @@ def create_app(
                 log.exception("publishing transitions failed; will retry")
             for kind, total in projector.totals.by_kind.items():
                 metrics.TRANSITIONS.labels(kind).inc(total - kinds_before.get(kind, 0))
-            _count_audiences(projector, audience_flows, audience_suppressions)
+            count_audiences(projector.audiences.totals, audience_flows, audience_suppressions)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(transitions_found.wait(), SETTLE_EVERY_S)
 
