@@ -20,16 +20,20 @@ from pydantic import (
     model_serializer,
 )
 
-from tenure.domain.audience import CONTACTS, NAME_PATTERN, ROLES, SUPPRESSION_REASONS, Channel
+from tenure.domain.audience import (
+    CONTACTS,
+    MAX_DAYS,
+    NAME_PATTERN,
+    ROLES,
+    SUPPRESSION_REASONS,
+    Channel,
+)
 from tenure.domain.level import Level
 from tenure.domain.segment import Segment
 from tenure.domain.stage import Stage
 from tenure.domain.tags import TAG_NAMES
 from tenure.domain.tier import NO_TIER
 from tenure.domain.view import DEFAULT_CONFIG, ENTRY_PATHS
-
-MAX_DAYS = 36_500
-"""Longest day range bound and quiet period accepted (a century)."""
 
 
 def _one_of(names: Iterable[str]) -> str:
@@ -46,7 +50,7 @@ Product = Annotated[str, Field(pattern=r"^\S{1,200}$")]
 Reason = Literal["erased", "no_consent", "quiet_period"]
 assert SUPPRESSION_REASONS == ("erased", "no_consent", "quiet_period")
 NAME_DOC = "Audience name: lower-case letters, digits and '-', starting with a letter."
-NAME_REGEX = NAME_PATTERN.pattern
+NAME_REGEX = f"^{NAME_PATTERN.pattern}$"
 
 
 class _Terms(BaseModel):

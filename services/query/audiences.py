@@ -12,6 +12,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool
+from pydantic import BaseModel
 
 from services.auth import require_scope
 from services.query.audience_models import (
@@ -35,6 +36,14 @@ WRITE_SCOPE: Final = "audiences:write"
 NO_AUDIENCE: Final[dict[int | str, dict[str, Any]]] = {
     404: {"model": ErrorBody, "description": "No such audience"}
 }
+
+
+class UnreadableBody(BaseModel):
+    """A body that is not JSON text (FastAPI's own answer, before any other check)."""
+
+    detail: str
+
+
 WRITE_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
     **ERROR_RESPONSES,
     403: {"model": ErrorBody, "description": f"Revoked token, or not of scope {WRITE_SCOPE}"},
@@ -70,7 +79,7 @@ def one_body(conn: Conn, name: str) -> dict[str, Any] | None:
     """``GET /v1/audiences/{name}`` (``None``: no such audience)."""
     with read_only_snapshot(conn):
         stored = audience_definitions.get(conn, name)
-        sizes = audience_reads.sizes(conn) if stored is not None else {}
+        sizes = audience_reads.sizes(conn, name) if stored is not None else {}
     if stored is None:
         return None
     return audience_body(stored, sizes.get(name, audience_reads.AudienceSize()))
@@ -194,7 +203,11 @@ def audiences_router(pool: ConnectionPool) -> APIRouter:
         summary="Create an audience or give it a new version (scope audiences:write)",
         response_model=Audience,
         dependencies=write,
-        responses={**WRITE_ERRORS, 201: {"model": Audience, "description": "A new version"}},
+        responses={
+            **WRITE_ERRORS,
+            201: {"model": Audience, "description": "A new version"},
+            400: {"model": UnreadableBody, "description": "The body is not JSON text"},
+        },
     )
     async def put_audience(
         name: Annotated[str, Path(pattern=NAME_REGEX, max_length=63, description=NAME_DOC)],

@@ -36,6 +36,8 @@ from tenure.errors import TenureError
 
 __all__ = [
     "CONTACTS",
+    "FILTER_TERMS",
+    "MAX_DAYS",
     "ROLES",
     "SUPPRESSION_REASONS",
     "AudienceDefinition",
@@ -52,9 +54,11 @@ __all__ = [
 ]
 
 DAY: Final = timedelta(days=1)
-NAME_PATTERN: Final = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
-"""Audience names: lower-case letters, digits and hyphens, starting with a letter (they
-appear in URLs, file names and event types)."""
+MAX_DAYS: Final = 36_500
+"""The longest day range bound and quiet period (a century): instants stay representable."""
+NAME_PATTERN: Final = re.compile(r"[a-z][a-z0-9-]{0,62}")
+"""Audience names (the whole name matches): lower-case letters, digits and hyphens, starting
+with a letter (they appear in URLs, file names and event types)."""
 
 
 class AudienceError(TenureError, ValueError):
@@ -196,9 +200,10 @@ class AudienceDefinition:
 _DEFINITION_KEYS: Final = frozenset(
     {"name", "version", "description", "channel", "quiet_days", "contact", "filter"}
 )
-_FILTER_KEYS: Final = tuple(f.name for f in fields(AudienceFilter))
+FILTER_TERMS: Final = tuple(f.name for f in fields(AudienceFilter))
+"""The names of the filter terms, as a document writes them."""
 _TIERS: Final = (NO_TIER, *(name for name, _ in DEFAULT_CONFIG.tier_thresholds))
-_PRODUCT: Final = re.compile(r"^\S{1,200}$")
+_PRODUCT: Final = re.compile(r"\S{1,200}")
 
 
 def _fail(field: str, expected: str, got: object) -> AudienceError:
@@ -212,9 +217,9 @@ def _text(doc: Mapping[str, Any], key: str, where: str) -> str:
     return value
 
 
-def _count(value: Any, where: str, *, least: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise _fail(where, f"an integer >= {least}", value)
+def _count(value: Any, where: str, *, least: int, most: int = 2**31 - 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most:
+        raise _fail(where, f"an integer from {least} to {most}", value)
     return value
 
 
@@ -246,7 +251,7 @@ def _range_bounds(
 
 
 def _days(value: Any, where: str) -> int:
-    return _count(value, where, least=0)
+    return _count(value, where, least=0, most=MAX_DAYS)
 
 
 def _probability(value: Any, where: str) -> float:
@@ -261,10 +266,10 @@ def _probability(value: Any, where: str) -> float:
 def _parse_filter(raw: Any) -> AudienceFilter:
     if not isinstance(raw, Mapping):
         raise _fail("filter", "an object of filter terms", raw)
-    unknown = sorted(set(raw) - set(_FILTER_KEYS))
+    unknown = sorted(set(raw) - set(FILTER_TERMS))
     if unknown:
         raise _fail(
-            f"filter.{unknown[0]}", f"one of the terms {', '.join(_FILTER_KEYS)}", unknown[0]
+            f"filter.{unknown[0]}", f"one of the terms {', '.join(FILTER_TERMS)}", unknown[0]
         )
     terms: dict[str, Any] = {}
     for key, parse, allowed in (
@@ -284,7 +289,7 @@ def _parse_filter(raw: Any) -> AudienceFilter:
         if not isinstance(products, list | tuple) or not products:
             raise _fail("filter.products", "a non-empty list of product names", products)
         for product in products:
-            if not isinstance(product, str) or not _PRODUCT.match(product):
+            if not isinstance(product, str) or not _PRODUCT.fullmatch(product):
                 raise _fail("filter.products[]", "a product name", product)
         terms["products"] = frozenset(products)
     if raw.get("activated") is not None:
@@ -317,7 +322,7 @@ def parse_audience(doc: Mapping[str, Any]) -> AudienceDefinition:
             unknown[0], f"one of the fields {', '.join(sorted(_DEFINITION_KEYS))}", unknown[0]
         )
     name = doc.get("name")
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise _fail("name", "lower-case letters, digits and '-', starting with a letter", name)
     channel = doc.get("channel")
     if channel not in CONSENT_CHANNELS:
@@ -330,7 +335,7 @@ def parse_audience(doc: Mapping[str, Any]) -> AudienceDefinition:
         version=_count(doc.get("version", 1), "version", least=1),
         description=_text(doc, "description", "description"),
         channel=Channel(channel),
-        quiet_days=_count(doc.get("quiet_days"), "quiet_days", least=0),
+        quiet_days=_count(doc.get("quiet_days"), "quiet_days", least=0, most=MAX_DAYS),
         contact=contact,
         filter=_parse_filter(doc.get("filter", {})),
     )

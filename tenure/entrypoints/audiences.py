@@ -56,7 +56,7 @@ def describe(settings: Settings, name: str) -> Described | None:
     """One audience (retired or not) with its size; ``None``: no such audience."""
     with psycopg.connect(settings.database_url) as conn, read_only_snapshot(conn):
         stored = audience_definitions.get(conn, name)
-        sizes = audience_reads.sizes(conn) if stored is not None else {}
+        sizes = audience_reads.sizes(conn, name) if stored is not None else {}
     return None if stored is None else Described(stored, sizes.get(name, AudienceSize()))
 
 

@@ -61,10 +61,13 @@ class MemberChanges:
     next: ChangeCursor
 
 
-def sizes(conn: Conn) -> dict[str, AudienceSize]:
-    """The size of every audience with members, by name (one pass over the members)."""
+def sizes(conn: Conn, audience: str | None = None) -> dict[str, AudienceSize]:
+    """The size of every audience with members (or only of ``audience``), by name: one pass
+    over the (audience's) member rows."""
+    where = "" if audience is None else " WHERE audience = %s"
     rows = conn.execute(
-        "SELECT audience, suppressed, count(*) FROM audience_members GROUP BY 1, 2"
+        f"SELECT audience, suppressed, count(*) FROM audience_members{where} GROUP BY 1, 2",
+        () if audience is None else (audience,),
     ).fetchall()
     counts: dict[str, dict[str | None, int]] = {}
     for audience, reason, count in rows:

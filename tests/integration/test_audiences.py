@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -73,6 +75,22 @@ def test_migrate_seeds_the_shipped_file_and_only_a_changed_file_makes_a_version(
         assert audience_definitions.seed_shipped(conn, changed) == []
         current = audience_definitions.get(conn, "set-up-help")
         assert current is not None and current.definition.version == 2
+
+
+def test_concurrent_writers_of_one_audience_get_one_version_each(pool: ConnectionPool) -> None:
+    def put(quiet_days: int) -> int:
+        with pool.connection() as conn:
+            stored, written = audience_definitions.save(
+                conn, {"name": "vip-care", **BODY, "quiet_days": quiet_days}
+            )
+            assert written
+            return stored.definition.version
+
+    with ThreadPoolExecutor(8) as workers:
+        assigned = sorted(workers.map(put, range(1, 9)))
+    assert assigned == list(range(1, 9))
+    with pool.connection() as conn:
+        assert versions(conn, "vip-care") == [(v, "api") for v in range(1, 9)]
 
 
 @pytest.fixture
@@ -300,8 +318,32 @@ def test_the_command_exports_to_a_file(
     )  # fmt: skip
     assert listed.returncode == 0, listed.stderr
     assert [line.split()[0] for line in listed.stdout.splitlines()] == list(SHIPPED)
+    shown = subprocess.run(
+        [sys.executable, "-m", "tenure.cli.app", "audiences", "show", "advocates"],
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["filter"]["tags"] == ["referrer"]
+    assert "3 members: 2 contactable; suppressed: erased 0, no_consent 1" in shown.stderr
     missing = subprocess.run(
         [sys.executable, "-m", "tenure.cli.app", "audiences", "show", "nobody"],
         env={**os.environ, **env}, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert missing.returncode == 1 and "no such audience" in missing.stderr
+
+
+@pytest.mark.soak
+def test_the_write_routes_never_answer_5xx_to_a_writer(
+    pool: ConnectionPool, tmp_path: Path
+) -> None:
+    """The OpenAPI fuzz of ``test_openapi_fuzz.py`` with an ``audiences:write`` token, so the
+    write routes get past the token check (~45 s: the soak tier)."""
+    from tests.integration.test_openapi_fuzz import fuzz
+
+    with pool.connection() as conn:
+        token = create_token(conn, "fuzzer", scope="audiences:write")
+    with ServerThread(create_app(pool=pool)) as server:
+        result = fuzz(server.url, token, tmp_path)
+    print("\n" + result.summary("query, audiences:write token"))
+    assert result.exit_code == 0 and result.failures == 0, result.output[-6000:]
+    assert result.statuses.get(201, 0) > 0  # some definitions were written

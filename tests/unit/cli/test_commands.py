@@ -18,6 +18,9 @@ def test_commands_exist() -> None:
         ("serve", "ingest"): {"--host", "--port"},
         ("worker", "archiver"): {"--metrics-port"},
         ("worker", "sdk-validator"): {"--metrics-port"},
+        ("audiences", "list"): {"--all"},
+        ("audiences", "show"): set(),
+        ("audiences", "export"): {"--format", "--output", "--include-suppressed"},
     }
     for path, options in expected.items():
         assert path in commands, path

@@ -7,7 +7,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from tenure.domain.audience import FILTER_TERMS as _TERMS  # the term names
 from tenure.domain.audience import (
     SUPPRESSION_REASONS,
     AudienceError,
@@ -77,6 +80,13 @@ def test_a_document_round_trips() -> None:
     ("changes", "field"),
     [
         ({"name": "Bad Name"}, "audience name"),
+        ({"name": "set-up-help\n"}, "audience name"),
+        ({"quiet_days": 10**9}, "audience quiet_days"),
+        (
+            {"filter": {"days_since_purchase": {"min": 10**9}}},
+            "audience filter.days_since_purchase.min",
+        ),
+        ({"filter": {"products": ["watch\n"]}}, "audience filter.products[]"),
         ({"channel": "pigeon"}, "audience channel"),
         ({"quiet_days": -1}, "audience quiet_days"),
         ({"quiet_days": True}, "audience quiet_days"),
@@ -110,6 +120,34 @@ def test_a_bad_document_names_its_field(changes: dict[str, Any], field: str) -> 
         parse_audience(doc(**changes))
     assert str(raised.value).startswith(field + ":")
     assert isinstance(raised.value, TenureError) and isinstance(raised.value, ValueError)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+FIELDS = st.sampled_from(
+    ["name", "version", "description", "channel", "quiet_days", "contact", "filter"]
+)
+TERMS = st.sampled_from([*_TERMS, "other"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(FIELDS, JSON, max_size=3), st.dictionaries(TERMS, JSON, max_size=3))
+def test_any_document_parses_or_is_refused_with_an_audience_error(
+    fields: dict[str, Any], terms: dict[str, Any]
+) -> None:
+    document = {**doc(), **fields}
+    if "filter" not in fields:
+        document["filter"] = {**document["filter"], **terms}
+    try:
+        definition = parse_audience(document)
+    except AudienceError:
+        return
+    assert parse_audience(definition.to_document()) == definition
 
 
 def test_set_up_help_reaches_the_gift_recipient_not_the_payer() -> None:
