@@ -17,12 +17,16 @@ from typing import Any
 import psycopg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from psycopg_pool import ConnectionPool
 
+from tenure.analytics.churn_risk import ChurnRiskTable
+from tenure.analytics.live import stage as survival_stage
 from tenure.domain.audience import AudienceDefinition, is_member, parse_audience
 from tenure.domain.events import DeviceUsed, DomainEvent, PersonConsentChanged, parse_event
+from tenure.domain.view import DEFAULT_CONFIG
 from tenure.domain.world import fold, views
 from tenure.projection.apply import apply_events, record_progress
-from tenure.projection.audiences import AudienceStage
+from tenure.projection.audiences import AudienceStage, RiskSource, churn_risk_of
 from tenure.projection.derive import derive_pass, queue_due_persons
 from tenure.storage import audience_definitions
 from tenure.storage import audience_members as store
@@ -87,13 +91,18 @@ def copy_of(database_url: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
-def settle(conn: psycopg.Connection[Any], stage: AudienceStage) -> set[str]:
+def settle(
+    conn: psycopg.Connection[Any], stage: AudienceStage, pool: ConnectionPool | None = None
+) -> set[str]:
     """What the worker does between batches: queue the due rows, derive everything queued,
-    then the audience stage until it finds nothing; return the persons it evaluated."""
+    (with ``pool``: the aggregates stage, so the churn model learns), then the audience stage
+    until it finds nothing; return the persons it evaluated."""
     with conn.transaction():
         queue_due_persons(conn, LATENESS)
     while derive_pass(conn, allowed_lateness=LATENESS, limit=200).persons:
         pass
+    if pool is not None:
+        survival_stage.refresh(pool, LATENESS, DEFAULT_CONFIG)
     seen: set[str] = set()
     while (result := stage.run_pass(conn, LATENESS)).evaluated:
         seen |= result.persons
@@ -105,24 +114,27 @@ def membership(conn: psycopg.Connection[Any]) -> dict[tuple[str, str], str | Non
     return {(str(a), str(p)): s for a, p, s in rows}
 
 
-def expected(events: Sequence[DomainEvent], as_of: datetime) -> set[tuple[str, str]]:
-    """Membership by the pure fold's views at ``as_of`` (no churn model was learned here:
-    the risk is unknown, as the stage reads it)."""
+def expected(
+    events: Sequence[DomainEvent], as_of: datetime, risks: ChurnRiskTable | None
+) -> set[tuple[str, str]]:
+    """Membership by the pure fold's views at ``as_of``, each view's churn risk read from
+    ``risks`` (the live model; ``None``: no model, the risk is unknown)."""
     return {
         (d.name, person)
         for person, view in views(fold(events), as_of).items()
         for d in DEFINITIONS
-        if is_member(d, view, None)
+        if is_member(d, view, None if risks is None else churn_risk_of(risks, view))
     }
 
 
 def assert_matches_the_fold(
-    conn: psycopg.Connection[Any], events: Sequence[DomainEvent]
+    conn: psycopg.Connection[Any], events: Sequence[DomainEvent], *, risk: bool = False
 ) -> datetime:
     as_of = projection_watermark(conn, LATENESS)
     assert as_of is not None
     got = membership(conn)
-    assert set(got) == expected(events, as_of)
+    risks = RiskSource().table(conn, as_of) if risk else None
+    assert set(got) == expected(events, as_of, risks)
     consent = {p: dict(v.consent) for p, v in views(fold(events), as_of).items()}
     channel = {d.name: str(d.channel) for d in DEFINITIONS}
     for (audience, person), reason in got.items():  # consent does not depend on the path
@@ -163,13 +175,17 @@ def test_time_alone_moves_people_in_and_out_and_only_due_persons_are_evaluated(
     first = max(e.at for e in events)
     stage = AudienceStage(lambda conn: DEFINITIONS)
     moved_by_time = 0
-    with psycopg.connect(database_url, autocommit=True) as conn:
+    cared = 0
+    with (
+        psycopg.connect(database_url, autocommit=True) as conn,
+        ConnectionPool(database_url, min_size=1, max_size=2) as pool,
+    ):
         with conn.transaction():
             apply_events(conn, events, {PARTITION: first})
-        everyone = settle(conn, stage)
+        everyone = settle(conn, stage, pool)
         assert len(everyone) > 40
         before = membership(conn)
-        assert_matches_the_fold(conn, events)
+        assert_matches_the_fold(conn, events, risk=True)
         for day in range(1, 36):
             moved = first + timedelta(days=day)
             as_of = moved - LATENESS
@@ -179,14 +195,16 @@ def test_time_alone_moves_people_in_and_out_and_only_due_persons_are_evaluated(
             )}  # fmt: skip
             with conn.transaction():
                 record_progress(conn, {PARTITION: moved})
-            seen = settle(conn, stage)
+            seen = settle(conn, stage, pool)
             assert seen <= due, sorted(seen - due)
             assert len(seen) < len(everyone)
             after = membership(conn)
             moved_by_time += len(set(after) ^ set(before))
-            assert_matches_the_fold(conn, events)
+            cared += sum(a == "care-before-churn" for a, _ in after)
+            assert_matches_the_fold(conn, events, risk=True)
             before = after
     assert moved_by_time > 0  # time alone moved someone in or out
+    assert cared > 0  # the churn-risk audience was exercised with a learned model
 
 
 def test_a_re_entry_inside_the_quiet_period_is_suppressed_until_it_ends(
