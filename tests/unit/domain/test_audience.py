@@ -204,3 +204,17 @@ def test_suppressions_in_their_documented_order() -> None:
     assert suppression_of(SET_UP, withdrawn, None) == "no_consent"
     assert suppression_of(SET_UP, replace(granted, erased=True), None) == "erased"
     assert SUPPRESSION_REASONS == ("erased", "no_consent", "quiet_period")
+
+
+def test_intended_hardware_is_the_first_hardware_meant_for_the_person() -> None:
+    gift = paid("o1", "p", 5, item(device="d1"), beneficiary="c")
+    own = paid("o2", "c", 3, item(device="d2"))
+    assert view_of([gift], "c", 10).intended_hardware_at == at(5)
+    assert view_of([gift], "p", 10).intended_hardware_at is None  # bought for somebody else
+    assert view_of([gift, own], "c", 10).intended_hardware_at == at(3)  # the earlier
+    assert view_of([gift, own], "c", 4).intended_hardware_at == at(3)  # as of: gift not yet
+    subscription = paid("o3", "s", 1, item(category="subscription"))
+    assert view_of([subscription], "s", 10).intended_hardware_at is None
+    # a gift naming no device: the recipient's hardware is not known (docs/audiences.md)
+    blind = paid("o4", "p", 1, item(), beneficiary="b")
+    assert view_of([blind], "b", 10).intended_hardware_at is None
