@@ -12,6 +12,7 @@ Examples::
     python -m bench --only freshness --duration 120   # tenure up under sustained ingest
     python -m bench --only scale --persons 1000000 --events 10000000 --broker apache-kafka
     python -m bench --only derive --size 100000       # persons in the read model
+    python -m bench --only audiences --size 5000      # persons; 5 shipped audiences vs none
 
 Progress and server logs go to stderr; stdout holds only the result lines.
 """
@@ -27,6 +28,7 @@ from collections.abc import Sequence
 
 from bench import (
     archiver,
+    audiences,
     churn,
     codec,
     derive,
@@ -48,6 +50,7 @@ BENCHMARKS: tuple[str, ...] = (
     archiver.NAME,
     projection.NAME,
     derive.NAME,
+    audiences.NAME,
     replay.NAME,
     survival.NAME,
     churn.NAME,
@@ -94,7 +97,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="events per benchmark (defaults: "
         f"validation {validation.DEFAULT_SIZE}, ingest_http {ingest_http.DEFAULT_SIZE}, "
         f"archiver {archiver.DEFAULT_SIZE}, projection {projection.DEFAULT_SIZE}, "
-        f"derive {derive.DEFAULT_SIZE} persons, "
+        f"derive {derive.DEFAULT_SIZE} persons, audiences {audiences.DEFAULT_SIZE} persons, "
         f"replay {replay.DEFAULT_SIZE}, "
         f"survival {survival.DEFAULT_SIZE} persons, churn {churn.DEFAULT_SIZE} people, "
         f"codec {codec.DEFAULT_SIZE} people, "
@@ -184,6 +187,8 @@ def run_one(name: str, args: argparse.Namespace, env: Servers | None) -> Result:
         return projection.run(env, args.size or projection.DEFAULT_SIZE, mix=args.mix)
     if name == derive.NAME:
         return derive.run(env, args.size or derive.DEFAULT_SIZE)
+    if name == audiences.NAME:
+        return audiences.run(env, args.size or audiences.DEFAULT_SIZE)
     if name == replay.NAME:
         return replay.run(env, args.size or replay.DEFAULT_SIZE)
     if name == survival.NAME:

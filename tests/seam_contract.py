@@ -20,7 +20,7 @@ from tenure.domain.person import PersonState
 from tenure.domain.view import person_view_at
 from tenure.projection.apply import prepare_batch
 from tenure.storage.raw_states import DEVICES, PERSONS
-from tenure.storage.read_models import device_row, person_row
+from tenure.storage.read_models import device_row, stored_person_row
 from tenure.storage.seam import ProjectionStore
 from tests.factories import scenario
 
@@ -32,7 +32,7 @@ EVENTS: list[DomainEvent] = [
 
 def _person_rows(as_of: datetime, basis: int) -> list[tuple[Any, ...]]:
     view = person_view_at(PersonState("p-1"), as_of)
-    return [(*person_row(view, ["p-2"]), None, basis)]
+    return [(*stored_person_row(view, ["p-2"], None), basis)]
 
 
 def _device_rows(basis: int) -> list[tuple[Any, ...]]:

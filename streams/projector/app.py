@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from streams.faust_app import tenure_faust_app
 from streams.projector import metrics
 from streams.projector.consumer import HotPathSettings, ProjectorHotPath
 from tenure.contract.topics import CANONICAL_TOPICS
+from tenure.projection.audiences import AudienceTotals
 from tenure.projection.catch_up import verify_convergence
 from tenure.projection.projector import Projector
 from tenure.runtime.database import DATABASE_UNAVAILABLE
@@ -82,6 +84,30 @@ def _report(projector: Projector) -> None:
     device_deltas, person_deltas = projector.pending_deltas()
     metrics.DELTAS.labels("device").set(device_deltas)
     metrics.DELTAS.labels("person").set(person_deltas)
+    sizes = projector.audience_sizes()
+    for audience, state in list(_AUDIENCE_STATES - set(sizes)):  # emptied since: 0
+        metrics.AUDIENCE_MEMBERS.labels(audience, state).set(0)
+    for (audience, state), n in sizes.items():
+        metrics.AUDIENCE_MEMBERS.labels(audience, state).set(n)
+    _AUDIENCE_STATES.update(sizes)
+
+
+_AUDIENCE_STATES: set[tuple[str, str]] = set()
+"""The (audience, state) gauges set so far."""
+
+
+def count_audiences(totals: AudienceTotals, flows: Counter[tuple[str, str]],
+                    suppressions: Counter[tuple[str, str]]) -> None:  # fmt: skip
+    """Move the audience counters by what the stage wrote (its ``totals``) since
+    ``flows``/``suppressions`` (copies of them), and update the copies."""
+    for (audience, change), n in totals.flows.items():
+        metrics.AUDIENCE_CHANGES.labels(audience, change).inc(n - flows[(audience, change)])
+    for (audience, reason), n in totals.suppressions.items():
+        metrics.AUDIENCE_SUPPRESSIONS.labels(audience, reason).inc(
+            n - suppressions[(audience, reason)]
+        )
+    flows.update(totals.flows - flows)
+    suppressions.update(totals.suppressions - suppressions)
 
 
 def create_app(
@@ -160,6 +186,9 @@ def create_app(
     for _ in range(derive_tasks):  # passes claim disjoint keys (SKIP LOCKED)
         app.task(settle)
 
+    audience_flows: Counter[tuple[str, str]] = Counter()
+    audience_suppressions: Counter[tuple[str, str]] = Counter()
+
     @app.task  # type: ignore[untyped-decorator]
     async def publish() -> None:
         """Publish the transitions derive passes left in the outbox, in a thread of their
@@ -175,6 +204,7 @@ def create_app(
                 log.exception("publishing transitions failed; will retry")
             for kind, total in projector.totals.by_kind.items():
                 metrics.TRANSITIONS.labels(kind).inc(total - kinds_before.get(kind, 0))
+            count_audiences(projector.audiences.totals, audience_flows, audience_suppressions)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(transitions_found.wait(), SETTLE_EVERY_S)
 

@@ -60,3 +60,21 @@ SINK_WRITE_SECONDS = Histogram(
     "Time of one batch's Postgres transaction (merge into the raw states and commit).",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+AUDIENCE_CHANGES = Counter(
+    "tenure_audience_changes",
+    "Audience membership changes written (and published to tenure.audiences.v1), by audience"
+    " and change (entered | exited | suppression_changed).",
+    ["audience", "change"],
+)
+AUDIENCE_SUPPRESSIONS = Counter(
+    "tenure_audience_suppressions",
+    "Audience members suppressed (not to be contacted), by audience and reason"
+    " (no_consent | quiet_period | erased): counted when a member enters suppressed, is"
+    " suppressed while a member, or exits erased.",
+    ["audience", "reason"],
+)
+AUDIENCE_MEMBERS = Gauge(
+    "tenure_audience_members",
+    "Current members per audience, by state (contactable, or the suppression reason).",
+    ["audience", "state"],
+)

@@ -25,10 +25,14 @@ PERSONS = "tenure.persons.v1"
 """Each person's current view keyed by the person's token (a null value: removed or erased);
 compacted (docs/projection.md, "Following persons")."""
 
+AUDIENCES = "tenure.audiences.v1"
+"""Entries into and exits from audiences (and suppression changes of members), CloudEvents
+keyed by the person's token (docs/audiences.md, "Live membership")."""
+
 CANONICAL_TOPICS: tuple[str, ...] = (DEVICE_EVENTS, PAYMENT_EVENTS, PERSON_EVENTS)
 """Topics that only ever hold validated events."""
 ALL_TOPICS: tuple[str, ...] = (
-    *CANONICAL_TOPICS, SDK_EVENTS, DEAD_LETTERS, LIFECYCLE_TRANSITIONS, PERSONS,
+    *CANONICAL_TOPICS, SDK_EVENTS, DEAD_LETTERS, LIFECYCLE_TRANSITIONS, PERSONS, AUDIENCES,
 )  # fmt: skip
 COMPACTED_TOPICS: tuple[str, ...] = (PERSONS,)
 """Topics created with ``cleanup.policy=compact`` (the latest value per key is kept)."""

@@ -41,7 +41,7 @@ from tenure.storage.postgres_store import postgres_store
 from tenure.storage.raw_states import DEVICES, PERSONS
 from tenure.storage.read_models import (
     device_row,
-    person_row,
+    stored_person_row,
 )
 from tenure.storage.seam import ProjectionStore
 from tenure.storage.state_cache import RawCaches
@@ -230,7 +230,9 @@ def derive_claimed(
             gone.append(human)
             continue
         basis = neighbourhood_knowledge(index.neighbourhood(human))
-        rows.append((*person_row(view, members[human]), next_change_at(state, view, config), basis))
+        rows.append(
+            (*stored_person_row(view, members[human], next_change_at(state, view, config)), basis)
+        )
     if gone:
         store.read_models.delete_persons(sorted(gone))
     stale = store.read_models.upsert_persons(rows)

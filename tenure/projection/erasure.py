@@ -24,6 +24,7 @@ from tenure.domain.person import erased_person
 from tenure.domain.pseudonymity import is_token, rename_device_state, rename_person_state
 from tenure.privacy.pseudonyms import Pseudonymiser
 from tenure.storage import (
+    audience_members,
     derive_queue,
     erased_ids,
     key_graph,
@@ -95,6 +96,7 @@ def purge(
         erased_ids.rename_column(conn, "lifecycle_transitions", "person_id", mapping, None)
         read_model_rows.delete_persons(conn, members)
         person_changes.erase(conn, mapping)  # followers see the erasure by token
+        audience_members.erase(conn, mapping)  # the audience stage exits them by token
         erased_ids.rename_column(conn, "survival_dirty", "person_id", mapping, ())
         erased_ids.rename_column(conn, "survival_contributions", "person_id", mapping, ())
         erased_ids.rename_column(conn, "churn_gap_contributions", "person_id", mapping, ())

@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import orjson
@@ -38,6 +39,7 @@ from tenure.projection.apply import (
     prepare_batch,
     write_batch,
 )
+from tenure.projection.audiences import AudienceStage, Definitions, publish_changes, stored
 from tenure.projection.derive import (
     DeriveResult,
     QueuedKey,
@@ -52,7 +54,7 @@ from tenure.projection.outbox import publish_pending
 from tenure.projection.person_refs import PersonRefs, ResolvedBatch
 from tenure.projection.person_topic import publish_person_changes
 from tenure.projection.records import IncomingRecord, ParsedBatch, origin, parse_records
-from tenure.storage import derive_queue, person_pseudonyms
+from tenure.storage import audience_members, derive_queue, person_pseudonyms
 from tenure.storage.connection import CONFLICTS
 from tenure.storage.progress import record_progress
 from tenure.storage.state_cache import RAW_STATES_SHARE, RawCaches
@@ -131,6 +133,7 @@ class Projector:
         live_aggregates: bool = True,
         aggregates_in_derive: bool = True,
         cache_bytes: int = DEFAULT_PROJECTOR_CACHE_MB << 20,
+        audiences: Definitions = stored,
     ) -> None:
         self.pool = pool
         self.publisher = publisher
@@ -151,6 +154,9 @@ class Projector:
         self.last_write_s = 0.0
         self.dead_letters = DeadLetterSink("projector", publisher)
         self.derive_dead_letters = DeadLetterSink("derive", publisher)
+        self.audiences = AudienceStage(audiences)
+        """Live audience membership (``tenure/projection/audiences.py``); ``audiences``
+        gives the definitions (default: the stored current ones)."""
 
     def _retrying(self, work: Any) -> Any:
         """Run ``work`` with a pooled connection; retry deadlocks and serialization
@@ -411,6 +417,7 @@ class Projector:
                 break
         self.totals.transitions_published += total
         self.publish_persons()
+        self.follow_audiences()
         return total
 
     def publish_persons(self) -> int:
@@ -424,6 +431,25 @@ class Projector:
             total += n
             if n == 0:
                 return total
+
+    def follow_audiences(self) -> int:
+        """Bring audience membership up to the persons change feed and the watermark, then
+        publish the membership changes to ``tenure.audiences.v1``; return changes written."""
+        changes = 0
+        with self.pool.connection() as guard:
+            person_pseudonyms.lock_session_shared(guard)  # no purge while evaluating
+            try:
+                run = partial(self.audiences.run_pass, lateness=self.allowed_lateness)
+                while (done := self._retrying(run)).evaluated:  # conflicts retried
+                    changes += done.changes
+            finally:
+                person_pseudonyms.unlock_session_shared(guard)
+        while True:
+            with self.pool.connection() as conn:
+                n = publish_changes(conn, self.publisher, self.refs.pseudonymiser(conn).token)
+            self.audiences.totals.published += n
+            if n == 0:
+                return changes
 
     def project(self, records: Sequence[IncomingRecord]) -> ApplyResult:
         """Apply a batch, then derive within the budget and publish transitions."""
@@ -462,6 +488,11 @@ class Projector:
         """Device and person delta rows not yet compacted."""
         with self.pool.connection() as conn:
             return derive_queue.pending_deltas(conn)
+
+    def audience_sizes(self) -> dict[tuple[str, str], int]:
+        """Members per (audience, state: ``contactable`` or the suppression reason)."""
+        with self.pool.connection() as conn:
+            return audience_members.sizes(conn)
 
     def backlog(self) -> tuple[int, int]:
         """Queued persons and devices waiting to be derived."""

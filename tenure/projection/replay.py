@@ -43,7 +43,7 @@ from tenure.projection.replay_fold import (
 )
 from tenure.projection.watermark import DEFAULT_ALLOWED_LATENESS, watermark
 from tenure.storage import archive, churn_model, person_pseudonyms, snapshots
-from tenure.storage.read_models import Checkpoint, device_row, person_row, rebuild
+from tenure.storage.read_models import Checkpoint, device_row, rebuild, stored_person_row
 
 T = TypeVar("T")
 Progress = Callable[[str, int, int], None]
@@ -90,7 +90,7 @@ def _stored_person_row(
 ) -> tuple[Any, ...]:
     """A stored ``persons`` row: the view's columns, then its schedule (``next_change_at``)."""
     view = person_view_at(state, at, config)
-    return (*person_row(view, aliases), next_change_at(state, view, config))
+    return stored_person_row(view, aliases, next_change_at(state, view, config))
 
 
 def aliases_by_person(world: World) -> dict[str, list[str]]:

@@ -14,6 +14,9 @@ from psycopg.rows import dict_row
 
 from tenure.domain.churn import ChurnInputs, churn_inputs_at
 from tenure.domain.device_view import DeviceView
+from tenure.domain.level import Level
+from tenure.domain.segment import BuyerKind, Segment
+from tenure.domain.stage import Stage
 from tenure.domain.view import PersonView
 from tenure.storage import survival_aggregates as survival_store
 
@@ -30,9 +33,12 @@ PERSON_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 """Columns of ``persons``, in the order :func:`person_row` fills them."""
 
-STORED_PERSON_COLUMNS: tuple[str, ...] = (*PERSON_COLUMNS, "next_change_at")
-"""A stored ``persons`` row: the view's columns, then when the view next changes with no
-new facts (``tenure/domain/schedule.py``; ``NULL``: never), the time-driven work queue."""
+STORED_PERSON_COLUMNS: tuple[str, ...] = (*PERSON_COLUMNS, "intended_hardware_at", "next_change_at")
+"""A stored ``persons`` row: the view's columns; the first hardware meant for the person
+(what the audiences' ``gift_recipient_else_payer`` contact counts from, stored for the
+audience stage, not shown by the API: migration 0022); then when the view next changes with
+no new facts (``tenure/domain/schedule.py``; ``NULL``: never), the time-driven work
+queue. :func:`stored_person_row` fills it."""
 
 DEVICE_COLUMNS: tuple[str, ...] = (
     "device_id", "product", "user_id", "payer_id", "beneficiary_id", "is_sponsored",
@@ -58,6 +64,67 @@ def person_row(view: PersonView, aliases: Sequence[str]) -> tuple[Any, ...]:
         view.device_activation_at, list(view.products), view.cohort_week,
         list(view.engaged_weeks), orjson.dumps(dict(view.consent)).decode(),
     )  # fmt: skip
+
+
+def stored_person_row(
+    view: PersonView, aliases: Sequence[str], next_change_at: datetime | None
+) -> tuple[Any, ...]:
+    """The stored ``persons`` row (``STORED_PERSON_COLUMNS``) of a person view."""
+    return (*person_row(view, aliases), view.intended_hardware_at, next_change_at)
+
+
+def _json(value: Any) -> Any:
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def person_view_of(row: dict[str, Any]) -> PersonView:
+    """The person view a stored ``persons`` row (a dict by column, ``STORED_PERSON_COLUMNS``
+    as :func:`stored_person_row` fills them) was written from: its inverse (aliases and
+    ``next_change_at`` are not part of the view; a stored row is never an erased view). A
+    row without ``intended_hardware_at`` (``PERSON_COLUMNS`` only) reads it as ``None``."""
+    churn = _json(row["churn_inputs"]) or {}
+    return PersonView(
+        person_id=str(row["person_id"]),
+        as_of=row["as_of"],
+        segment=Segment(row["segment"]),
+        buyer_kind=None if row["buyer_kind"] is None else BuyerKind(row["buyer_kind"]),
+        is_customer=bool(row["is_customer"]),
+        is_user=bool(row["is_user"]),
+        is_sponsor=bool(row["is_sponsor"]),
+        stage=Stage(row["stage"]),
+        stage_since=row["stage_since"],
+        level=Level(row["level"]),
+        is_super_user=bool(row["is_super_user"]),
+        tier=str(row["tier"]),
+        value_score=float(row["value_score"]),
+        tags=tuple(row["tags"] or ()),
+        churn=ChurnInputs(churn.get("silence_days"), churn.get("bucket")),
+        first_engagement_at=row["first_engagement_at"],
+        last_engagement_at=row["last_engagement_at"],
+        tenure_days=int(row["tenure_days"]),
+        active_days=int(row["active_days"]),
+        first_paid_order_at=row["first_paid_order_at"],
+        second_paid_order_at=row["second_paid_order_at"],
+        first_activation_at=row["first_activation_at"],
+        activation_delay_days=(
+            None if row["activation_delay_days"] is None else float(row["activation_delay_days"])
+        ),
+        activated_within_window=row["activated_within_window"],
+        paid_order_count=int(row["paid_order_count"]),
+        net_spend=tuple(sorted(_json(row["net_spend_minor"]).items())),
+        referral_count=int(row["referral_count"]),
+        feedback_count=int(row["feedback_count"]),
+        devices_used=int(row["devices_used"]),
+        last_fact_at=row["last_fact_at"],
+        entry_path=row["entry_path"],
+        first_use_at=row["first_use_at"],
+        device_activation_at=row["device_activation_at"],
+        products=tuple(row["products"] or ()),
+        cohort_week=row["cohort_week"],
+        engaged_weeks=tuple(row["engaged_weeks"] or ()),
+        intended_hardware_at=row.get("intended_hardware_at"),
+        consent=tuple(sorted((str(k), bool(v)) for k, v in _json(row["consent"]).items())),
+    )
 
 
 def person_as_of(row: dict[str, Any], as_of: datetime | None) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bench import archiver, codec, derive, ingest_http, replay, storage, validation
+from bench import archiver, audiences, codec, derive, ingest_http, replay, storage, validation
 from bench.__main__ import BENCHMARKS, main, parse_args
 from bench.events import BREAKAGES, WEIGHTS, event_mix
 from bench.records import ingest_records
@@ -81,6 +81,7 @@ def test_cli_rejects_unknown_benchmark() -> None:
         "archiver",
         "projection",
         "derive",
+        "audiences",
         "replay",
         "survival",
         "churn",
@@ -129,6 +130,16 @@ def test_derive_benchmark_tiny(tansu_servers: Servers) -> None:
     assert isinstance(measured, dict) and measured["rows_due"] == measured["rows_rederived"]
     params = line["params"]
     assert isinstance(params, dict) and params["persons_in_read_model"] == 150  # filled up
+
+
+@pytest.mark.postgres
+@pytest.mark.tier_embedded_only
+def test_audiences_benchmark_tiny(tansu_servers: Servers) -> None:
+    line = _check(audiences.run(tansu_servers, 150), "audiences")
+    params, measured = line["params"], line["measured"]
+    assert isinstance(params, dict) and params["audiences"] == 5  # the shipped ones
+    assert isinstance(measured, dict) and measured["members"] > 0
+    assert measured["advance_evaluated"] < params["persons"]  # never everyone
 
 
 @pytest.mark.postgres

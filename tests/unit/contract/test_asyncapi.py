@@ -191,3 +191,30 @@ def test_the_persons_channel_is_compacted_and_documents_the_published_value(doc:
     Draft202012Validator(schema).validate(value)
     assert value["person_id"] == "~p:p-1" and value["aliases"] == ["~p:p-1-web"]
     assert not Draft202012Validator(schema).is_valid({**value, "tenure_days": "3"})
+
+
+def test_the_audiences_channel_documents_the_published_change(doc: Any) -> None:
+    from datetime import UTC, datetime
+
+    from jsonschema import Draft202012Validator
+
+    from tenure.contract.topics import AUDIENCES
+    from tenure.projection.audiences import KINDS, change_event, change_id
+    from tenure.storage.audience_members import Change
+
+    channel = channel_by_address(doc)[AUDIENCES]
+    [message] = [deref(doc, m) for m in channel["messages"].values()]
+    assert message["x-tenure-key"] == "$message.payload#/data/person_id"
+    ref = message["payload"]["schema"]["$ref"]
+    schema = orjson.loads((SCHEMA_DIR / ref).read_bytes())
+    at = datetime(2026, 5, 1, tzinfo=UTC)
+    for kind in KINDS:
+        for reason in (None, "no_consent", "quiet_period"):
+            change = Change(change_id("a", 1, "p", kind, at, reason), "a", 1, "p", kind, reason, at)
+            Draft202012Validator(schema).validate(change_event(change, "~p:abc"))
+    event = change_event(Change(change_id("a", 1, "p", "entered", at, None), "a", 1, "p",
+                                "entered", None, at), "~p:abc")  # fmt: skip
+    assert not Draft202012Validator(schema).is_valid({**event, "subject": "alice"})
+    assert not Draft202012Validator(schema).is_valid(
+        {**event, "data": {**event["data"], "change": "moved"}}
+    )

@@ -29,7 +29,12 @@ from tenure.projection.replay import aliases_by_person
 from tenure.simulation import SimulationParameters, simulate
 from tenure.storage.memory_store import MemoryTables, memory_store
 from tenure.storage.raw_states import DEVICES, PERSONS
-from tenure.storage.read_models import DEVICE_COLUMNS, STORED_PERSON_COLUMNS, device_row, person_row
+from tenure.storage.read_models import (
+    DEVICE_COLUMNS,
+    STORED_PERSON_COLUMNS,
+    device_row,
+    stored_person_row,
+)
 from tenure.storage.seam import ProjectionStore
 from tests.factories import scenario
 from tests.seam_contract import END
@@ -54,7 +59,9 @@ def _expected(events: list[DomainEvent]) -> tuple[dict[str, tuple[Any, ...]], di
     as_of = max(e.at for e in events) - LATENESS
     aliases = aliases_by_person(world)
     persons = {
-        p: (*person_row(v, aliases.get(p, [])), next_change_at(world.persons[p], v, DEFAULT_CONFIG))
+        p: stored_person_row(
+            v, aliases.get(p, []), next_change_at(world.persons[p], v, DEFAULT_CONFIG)
+        )
         for p, v in views(world, as_of).items()
     }
     devices = {d: device_row(device_view_of(s)) for d, s in world.devices.items()}
