@@ -24,7 +24,7 @@ def run(settings: Settings) -> None:
     The database holds the token vault and the dead letters.
     """
     config = settings.config
-    serve_metrics(settings, config.sdk_validator_metrics_port)
+    serve_metrics(settings, config.sdk_validator_metrics_port, loop_liveness=True)
     bootstrap = settings.broker()
     # At most one connection, made when a batch first parks a dead letter; the batch loop
     # retries while the database is away.
