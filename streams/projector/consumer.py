@@ -28,15 +28,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from streams.projector import metrics
-from tenure.eventlog.batch_loop import EXIT_UNPROCESSABLE, BatchHandler, BatchLoop, ConsumeSettings
+from tenure.eventlog.batch_loop import BatchHandler
 from tenure.projection.projector import PreparedParse, Projector
 from tenure.projection.records import parse_records
-
-EXIT_UNPROJECTABLE = EXIT_UNPROCESSABLE
-"""Exit code of a worker that could not write a batch (its supervisor restarts it)."""
-
-ProjectorHotPath = BatchLoop[PreparedParse]
-"""The projector's consume loop."""
 
 
 class ProjectorBatches(BatchHandler[PreparedParse]):
@@ -80,9 +74,4 @@ class ProjectorBatches(BatchHandler[PreparedParse]):
         self.projector.caches.clear()
 
 
-def hot_path(projector: Projector, settings: ConsumeSettings, **kwargs: Any) -> ProjectorHotPath:
-    """The projector's consume loop (a :class:`mode.Service`; ``kwargs`` go to it)."""
-    return BatchLoop(ProjectorBatches(projector), settings, **kwargs)
-
-
-__all__ = ["EXIT_UNPROJECTABLE", "ProjectorBatches", "ProjectorHotPath", "hot_path"]
+__all__ = ["ProjectorBatches"]
