@@ -223,10 +223,13 @@ class BatchLoop(Service, Generic[P]):
                 await self.consumer.stop()
 
     async def flush(self) -> None:
-        """Wait until every batch in flight is durable and its offsets committed."""
-        for task in (self._writing, self._committing):
-            if task is not None:
-                await asyncio.shield(task)
+        """Wait until every batch in flight is durable and its offsets committed (raises a
+        failed batch's error)."""
+        tasks = [t for t in (self._writing, self._committing) if t is not None]
+        done = await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))
+        for outcome in done:  # each task's error retrieved, the first raised
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def _written(self) -> None:
         """Wait until the latest batch is durable (its commit may still be in flight)."""
