@@ -3,17 +3,20 @@
 ``size`` ingest-shaped records (the realistic mix, as the ingest service publishes them) are
 produced to the canonical topics of a fresh broker. Baseline: a kafka-python consumer with
 the archiver's consumer settings and a fresh group polls them all (no decoding, no commit).
-Measured: one ``Archiver`` (its own fresh group, fresh database) calls ``step`` until every
-record is archived and its offsets committed. Both clocks start when the first batch has
+Measured: the archiver's handler on the batch loop every worker shares (its own fresh group,
+fresh database) runs in a thread until every record is archived and its offsets committed;
+each committed batch is time-stamped. Both clocks start when the first batch has
 arrived (the group join is excluded) and count the records after it.
 ``ratio`` = archiver records/s / raw poll records/s.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from kafka import KafkaConsumer
 from prometheus_client import REGISTRY
@@ -23,8 +26,10 @@ from bench.events import event_mix
 from bench.records import ingest_records, produce_all
 from bench.result import Result, rate
 from bench.servers import CpuMeter, Servers, broker_pid
-from streams.archiver.worker import Archiver
+from streams.archiver.worker import ArchiveBatch, ArchiveBatches, consume_settings
 from tenure.contract.topics import CANONICAL_TOPICS
+from tenure.eventlog.batch_loop import BatchLoop, run_until
+from tenure.eventlog.publisher import EventPublisher
 from tenure.storage import archive
 
 NAME = "archiver"
@@ -56,6 +61,23 @@ def _drain(
             first = n
         total += n
     return total - first, time.perf_counter() - started, first
+
+
+class _TimedBatches(ArchiveBatches):
+    """The archiver's handler, noting when each batch was committed and how many records it
+    held (``on_first`` is called before the first is counted)."""
+
+    def __init__(self, pool: ConnectionPool, publisher: EventPublisher) -> None:
+        super().__init__(pool, publisher)
+        self.stamps: list[tuple[float, int]] = []
+        self.on_first: Callable[[], None] = lambda: None
+
+    def committed(self, records: Sequence[Any], prepared: ArchiveBatch) -> None:
+        """Count the batch, then note it."""
+        if not self.stamps:
+            self.on_first()
+        super().committed(records, prepared)
+        self.stamps.append((time.perf_counter(), len(records)))
 
 
 def _write_seconds() -> float:
@@ -90,12 +112,14 @@ def run(servers: Servers, size: int = DEFAULT_SIZE, max_poll_records: int = 2000
             consumer.close()
 
         with ConnectionPool(database_url, min_size=1, max_size=2) as pool:
-            worker = Archiver(
-                broker.bootstrap,
-                pool,
-                group_id=f"bench-archiver-{uuid.uuid4().hex[:8]}",
-                max_poll_records=max_poll_records,
+            publisher = EventPublisher(broker.bootstrap)
+            worker = _TimedBatches(pool, publisher)
+            settings = consume_settings(
+                broker.bootstrap, f"bench-archiver-{uuid.uuid4().hex[:8]}", max_poll_records
             )
+            stop, failed = threading.Event(), threading.Event()
+            loop = BatchLoop(worker, settings, on_failure=lambda: (failed.set(), stop.set()))
+            running = threading.Thread(target=run_until, args=(stop, loop), daemon=True)
             meter = CpuMeter(
                 {
                     "broker": broker_pid(broker),
@@ -103,22 +127,34 @@ def run(servers: Servers, size: int = DEFAULT_SIZE, max_poll_records: int = 2000
                 },
                 own_name="archiver",
             )
+            write_before = [0.0]
+
+            def start() -> None:
+                write_before[0] = _write_seconds()
+                meter.start()
+
+            worker.on_first = start
             try:
-                write_before = [0.0]
-
-                def start() -> None:
-                    write_before[0] = _write_seconds()
-                    meter.start()
-
+                running.start()
                 # Done when every record is a committed row (a re-delivered record is read
                 # but adds no row, so count rows, not records read).
-                arch_n, arch_s, first = _drain(
-                    worker.step, lambda _: worker.totals["archived"] >= size, start
-                )
+                deadline = time.monotonic() + TIMEOUT_S
+                while worker.totals["archived"] < size:
+                    if failed.is_set():
+                        raise RuntimeError("the archiver stopped on a failed batch")
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"archived only {worker.totals['archived']} records")
+                    time.sleep(0.01)
                 cpu = meter.stop()
                 write_s = _write_seconds() - write_before[0]
+                # The clock runs from the first committed batch to the last.
+                first = worker.stamps[0][1]
+                arch_n = sum(n for _, n in worker.stamps[1:])
+                arch_s = worker.stamps[-1][0] - worker.stamps[0][0]
             finally:
-                worker.close()
+                stop.set()
+                running.join(timeout=30)
+                publisher.close()
             with pool.connection() as conn:
                 rows = archive.count(conn)
         if rows != size:

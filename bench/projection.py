@@ -42,10 +42,10 @@ from bench.records import ingest_records, produce_all
 from bench.result import Result, rate
 from bench.servers import CpuMeter, Servers, broker_pid, peak_rss_mib
 from streams.projector.app import BATCH_MAX, GROUP_ID
-from streams.projector.consumer import HotPathSettings
 from tenure.contract.topics import CANONICAL_TOPICS
 from tenure.domain.events import parse_event
 from tenure.domain.neighbourhood import raw_fold
+from tenure.eventlog.batch_loop import ConsumeSettings
 from tenure.storage import derive_queue, progress
 from tenure.storage.raw_states import DEVICES, PERSONS, read_all
 
@@ -90,7 +90,7 @@ def device_mix(n: int, seed: int = 7) -> list[Event]:
     return out
 
 
-async def _raw_consume(bootstrap: str, size: int, settings: HotPathSettings) -> tuple[int, float]:
+async def _raw_consume(bootstrap: str, size: int, settings: ConsumeSettings) -> tuple[int, float]:
     """aiokafka ``getmany`` of every record (fresh group); (records timed, seconds)."""
     from aiokafka import AIOKafkaConsumer
 
@@ -262,7 +262,9 @@ def run(servers: Servers, size: int = DEFAULT_SIZE, mix: str = "device") -> Resu
     events = device_mix(size) if mix == "device" else event_mix(size)
     broker = servers.fresh_broker()
     database_url = servers.fresh_database()
-    settings = HotPathSettings(broker.bootstrap, GROUP_ID, CANONICAL_TOPICS, batch_max=BATCH_MAX)
+    settings = ConsumeSettings(
+        broker.bootstrap, GROUP_ID, CANONICAL_TOPICS, "projector", batch_max=BATCH_MAX
+    )
     load_before = os.getloadavg()
     try:
         produce_s = produce_all(broker.bootstrap, ingest_records(events))

@@ -53,8 +53,8 @@ from bench.workers import (
     wait_healthy,
 )
 from streams.projector.app import BATCH_MAX, GROUP_ID
-from streams.projector.consumer import HotPathSettings
 from tenure.contract.topics import CANONICAL_TOPICS
+from tenure.eventlog.batch_loop import ConsumeSettings
 from tenure.simulation import SimulationParameters, simulate
 from tenure.storage.tokens import create_token
 
@@ -392,8 +392,8 @@ def run(
         produced = population["events"]
         _say(f"produced {population}; waiting for the archiver ...")
         archived = finish_archive(archiving, archive_started, produced)
-        settings = HotPathSettings(
-            broker.bootstrap, GROUP_ID, CANONICAL_TOPICS, batch_max=BATCH_MAX
+        settings = ConsumeSettings(
+            broker.bootstrap, GROUP_ID, CANONICAL_TOPICS, "projector", batch_max=BATCH_MAX
         )
         raw_n, raw_s = asyncio.run(_raw_consume(broker.bootstrap, produced, settings))
         first_db = servers.fresh_database()

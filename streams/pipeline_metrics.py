@@ -1,5 +1,9 @@
 """Pipeline metrics every stream worker shares: dead letters, consumer lag, readiness.
 
+The consumer lag and the readiness gauge are kept by the consume loop every worker runs
+(:mod:`tenure.eventlog.batch_loop`), the dead-letter counter by the dead-letter sink; this
+module names them for the workers and the metric documentation.
+
 Defined once so that workers running in one Python process (tests, embedded runs) do not
 register the same metric name twice. Labels are bounded: worker or consumer group names,
 topics, partition numbers and rejection categories (``malformed``, ``envelope``, the
@@ -8,32 +12,11 @@ contract's categories); never an id.
 
 from __future__ import annotations
 
-from prometheus_client import REGISTRY, Gauge
-
+from tenure.eventlog.batch_loop import CONSUMER_LAG as CONSUMER_LAG
+from tenure.eventlog.batch_loop import WORKER_READY as WORKER_READY
 from tenure.eventlog.deadletter import DEAD_LETTER_COUNT
 
 DEAD_LETTERS = DEAD_LETTER_COUNT
 """``tenure_dead_letters_total{worker, category}`` (defined with the dead-letter sink)."""
 
-
-def _consumer_lag() -> Gauge:
-    """``tenure_consumer_lag``; reused if another worker's module registered it first."""
-    existing = getattr(REGISTRY, "_names_to_collectors", {}).get("tenure_consumer_lag")
-    if isinstance(existing, Gauge):
-        return existing
-    return Gauge(
-        "tenure_consumer_lag",
-        "Records behind the fetch high watermark, per consumer group, topic and partition.",
-        ["group", "topic", "partition"],
-    )
-
-
-CONSUMER_LAG = _consumer_lag()
-
-
-WORKER_READY = Gauge(
-    "tenure_worker_ready",
-    "1 while the worker's database writes succeed; 0 while it waits for the database "
-    "(it retries the batch with backoff, nothing is skipped).",
-    ["worker"],
-)
+__all__ = ["CONSUMER_LAG", "DEAD_LETTERS", "WORKER_READY"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import Counter, Histogram
 
 # Shared with the other workers; kept importable from here.
-from streams.pipeline_metrics import CONSUMER_LAG as CONSUMER_LAG
+from tenure.eventlog.batch_loop import CONSUMER_LAG as CONSUMER_LAG
 
 RECORDS = Counter(
     "tenure_archive_records",

@@ -5,8 +5,12 @@ Every record read ends in exactly one place: archived (new row), duplicate (its
 Postgres cannot hold, e.g. an id over the identity index's row limit: such a row is
 isolated in a savepoint and the rest of its batch archived). Offsets are committed only
 after the rows and the dead letters (table and topic) are durable, so a crash re-reads and
-the unique key absorbs the re-delivery; a transient error (connection, deadlock) retries
-the batch.
+the unique key absorbs the re-delivery; a transient error (connection, deadlock, a broker
+that did not acknowledge a dead letter) retries the batch.
+
+The archiver consumes with the loop every worker shares
+(:class:`tenure.eventlog.batch_loop.BatchLoop`); :class:`ArchiveBatches` is its handler:
+records are read into rows while the previous batch is written.
 
 The transaction that archives a record also deletes its pending copy from the ingest ledger
 (``ingest_pending``): from then on the archive alone holds the event. Every
@@ -16,26 +20,26 @@ archived them and vacuums the small queue (``docs/design/event-storage.md``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from kafka import KafkaConsumer
+from mode import Service
 from psycopg_pool import ConnectionPool
 
 from streams.archiver import metrics
 from streams.archiver.records import to_archive_record
-from streams.pipeline_metrics import WORKER_READY
 from tenure.contract.topics import CANONICAL_TOPICS
+from tenure.eventlog.batch_loop import BatchHandler, BatchLoop, ConsumeSettings, run_until
 from tenure.eventlog.deadletter import DeadLetter, DeadLetterSink
 from tenure.eventlog.isolation import isolate
 from tenure.eventlog.publisher import EventPublisher
-from tenure.runtime import liveness
-from tenure.runtime.database import DATABASE_UNAVAILABLE, Backoff
 from tenure.storage import archive, ledger
 from tenure.storage.archive import ArchiveRecord
 from tenure.storage.convergence import lock_archive_writes
@@ -43,66 +47,63 @@ from tenure.storage.convergence import lock_archive_writes
 log = logging.getLogger(__name__)
 
 GROUP_ID = "tenure-archiver"
+BATCH_MAX = 2000
+"""Records per batch at most."""
 TIDY_SECONDS = 10.0
 """How often the archiver sweeps and vacuums ``ingest_pending``."""
 
 
-class Archiver:
-    """One archiver consumer; run several in the same group to share partitions."""
+@dataclass(slots=True)
+class ArchiveBatch:
+    """A batch read into rows and dead letters; what its write did, once written."""
 
-    def __init__(
-        self,
-        bootstrap: str,
-        pool: ConnectionPool,
-        *,
-        group_id: str = GROUP_ID,
-        max_poll_records: int = 2000,
-    ) -> None:
+    rows: list[tuple[ArchiveRecord, Any]]
+    """Each row with the record it was read from."""
+    unreadable: list[DeadLetter]
+    """Records that are not event envelopes."""
+    inserted: Counter[str] = field(default_factory=Counter)
+    """New rows per topic (set by the write)."""
+    dead: list[DeadLetter] = field(default_factory=list)
+    """Every dead letter of the batch (set by the write)."""
+    archived: list[ArchiveRecord] = field(default_factory=list)
+    """Rows archived, new or duplicate (set by the write)."""
+
+
+class ArchiveBatches(BatchHandler[ArchiveBatch]):
+    """The archiver's batch handler: records -> ``event_archive`` rows or dead letters."""
+
+    def __init__(self, pool: ConnectionPool, publisher: EventPublisher) -> None:
         self.pool = pool
-        self.group_id = group_id
-        self.publisher = EventPublisher(bootstrap)
-        self.dead_letters = DeadLetterSink("archiver", self.publisher)
-        self.consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap,
-            group_id=group_id,
-            client_id=f"{group_id}-consumer",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=max_poll_records,
-            session_timeout_ms=6000,
-            heartbeat_interval_ms=1000,
-            fetch_max_wait_ms=200,
-        )
-        self.consumer.subscribe(list(CANONICAL_TOPICS))
+        self.dead_letters = DeadLetterSink("archiver", publisher)
         self.totals: Counter[str] = Counter()
-        self._tidied_at = time.monotonic()
+        """Records archived, duplicate and dead-lettered (committed batches)."""
 
-    def step(self, timeout_ms: int = 500) -> int:
-        """Poll one batch, archive it, commit offsets; return how many records it held."""
-        polled = self.consumer.poll(timeout_ms=timeout_ms)
-        n = sum(len(msgs) for msgs in polled.values())
-        if n:
-            rows: list[tuple[ArchiveRecord, Any]] = []
-            dead: list[DeadLetter] = []
-            for msgs in polled.values():
-                for m in msgs:
-                    read = to_archive_record(m.topic, m.partition, m.offset, m.key, m.value)
-                    if isinstance(read, DeadLetter):
-                        dead.append(read)
-                    else:
-                        rows.append((read, m))
-            started = time.perf_counter()
-            inserted, dead, archived = self._archive(rows, dead)
-            metrics.WRITE_SECONDS.observe(time.perf_counter() - started)
-            self.consumer.commit()  # every record is archived or durably dead-lettered
-            self.dead_letters.count(dead)
-            self._count(archived, inserted, dead)
-            self._observe_latency(archived)
-            metrics.BATCH_RECORDS.observe(n)
-        if time.monotonic() - self._tidied_at >= TIDY_SECONDS:
-            self.tidy()
-        self._report_lag()
-        return n
+    def prepare(self, records: Sequence[Any]) -> ArchiveBatch:
+        """Read each record into an archive row, or a dead letter if it is no event."""
+        rows: list[tuple[ArchiveRecord, Any]] = []
+        unreadable: list[DeadLetter] = []
+        for m in records:
+            read = to_archive_record(m.topic, m.partition, m.offset, m.key, m.value)
+            if isinstance(read, DeadLetter):
+                unreadable.append(read)
+            else:
+                rows.append((read, m))
+        return ArchiveBatch(rows, unreadable)
+
+    def write(self, prepared: ArchiveBatch) -> None:
+        """Archive the batch in one transaction (see :meth:`_archive`)."""
+        started = time.perf_counter()
+        prepared.inserted, prepared.dead, prepared.archived = self._archive(
+            prepared.rows, prepared.unreadable
+        )
+        metrics.WRITE_SECONDS.observe(time.perf_counter() - started)
+
+    def committed(self, records: Sequence[Any], prepared: ArchiveBatch) -> None:
+        """Count the batch: every record archived, duplicate or durably dead-lettered."""
+        self.dead_letters.count(prepared.dead)
+        self._count(prepared.archived, prepared.inserted, prepared.dead)
+        self._observe_latency(prepared.archived)
+        metrics.BATCH_RECORDS.observe(len(records))
 
     def tidy(self) -> int:
         """Delete the pending ledger copies of archived events that the batches could not
@@ -111,11 +112,16 @@ class Archiver:
         with self.pool.connection() as conn:
             conn.autocommit = True  # VACUUM runs outside a transaction
             try:
-                released = ledger.tidy(conn)
+                return ledger.tidy(conn)
             finally:
                 conn.autocommit = False
-        self._tidied_at = time.monotonic()
-        return released
+
+    async def tidy_once(self) -> None:
+        """:meth:`tidy` in a thread; a failure is logged and tried again next time."""
+        try:
+            await asyncio.to_thread(self.tidy)
+        except Exception as exc:
+            log.warning("tidying the ingest ledger failed (%s); retrying later", exc)
 
     def _archive(
         self, rows: list[tuple[ArchiveRecord, Any]], dead: list[DeadLetter]
@@ -169,47 +175,61 @@ class Archiver:
                 latency = (now - row.ingested_at).total_seconds()
                 metrics.INGEST_LATENCY.observe(max(0.0, latency))
 
-    def _report_lag(self) -> None:
-        for tp in self.consumer.assignment():
-            high = self.consumer.highwater(tp)  # not end_offsets: wrong on the embedded broker
-            if high is None:
-                continue
-            lag = max(0, high - self.consumer.position(tp))
-            metrics.CONSUMER_LAG.labels(self.group_id, tp.topic, str(tp.partition)).set(lag)
+
+class _LedgerTidy(Service):
+    """Runs :meth:`ArchiveBatches.tidy` every :data:`TIDY_SECONDS` (outside faust)."""
+
+    def __init__(self, batches: ArchiveBatches, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.batches = batches
+
+    @Service.timer(TIDY_SECONDS)
+    async def _tidy(self) -> None:
+        await self.batches.tidy_once()
+
+
+def consume_settings(
+    bootstrap: str, group_id: str = GROUP_ID, batch_max: int = BATCH_MAX
+) -> ConsumeSettings:
+    """How the archiver consumes: the canonical topics, in ``group_id``."""
+    return ConsumeSettings(bootstrap, group_id, CANONICAL_TOPICS, "archiver", batch_max=batch_max)
+
+
+class Archiver:
+    """One archiver in this process (tests, benchmarks); the worker process runs the same
+    handler and loop under faust (:mod:`streams.archiver.app`). Run several in the same
+    group to share partitions."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        pool: ConnectionPool,
+        *,
+        group_id: str = GROUP_ID,
+        batch_max: int = BATCH_MAX,
+    ) -> None:
+        self.pool = pool
+        self.group_id = group_id
+        self.publisher = EventPublisher(bootstrap)
+        self.batches = ArchiveBatches(pool, self.publisher)
+        self.settings = consume_settings(bootstrap, group_id, batch_max)
+        self.failed = False
+        """True when a batch failed for a reason that is not transient (the run stopped)."""
+
+    @property
+    def totals(self) -> Counter[str]:
+        """Records archived, duplicate and dead-lettered so far."""
+        return self.batches.totals
 
     def run(self, stop: threading.Event) -> None:
-        """Archive until ``stop`` is set."""
-        waits = Backoff()  # while the database is away: wait, retry, report not ready
-        WORKER_READY.labels("archiver").set(1)
-        while not stop.is_set():
-            liveness.LOOP.beat()  # a backoff wait turns the loop too: a database blip is not death
-            try:
-                self.step()
-                if waits.failures:
-                    log.warning("the database is back; archiving again")
-                    waits.reset()
-                    WORKER_READY.labels("archiver").set(1)
-            except DATABASE_UNAVAILABLE as exc:
-                WORKER_READY.labels("archiver").set(0)
-                delay = waits.next_delay()
-                log.warning("database unavailable (%s); retrying in %.1f s", exc, delay)
-                self._rewind()
-                stop.wait(delay)
-            except Exception:
-                log.exception("archiver batch failed; retrying from the last committed offset")
-                self._rewind()
-                stop.wait(1.0)
+        """Archive until ``stop`` is set (or a batch fails for good: :attr:`failed`)."""
 
-    def _rewind(self) -> None:
-        """After a failed batch, go back to the committed offsets so nothing is skipped."""
-        for tp in self.consumer.assignment():
-            committed = self.consumer.committed(tp)
-            if committed is None:
-                self.consumer.seek_to_beginning(tp)
-            else:
-                self.consumer.seek(tp, committed)
+        def failed() -> None:
+            self.failed = True
+            stop.set()
+
+        run_until(stop, BatchLoop(self.batches, self.settings, failed), _LedgerTidy(self.batches))
 
     def close(self) -> None:
-        """Leave the group and close the clients."""
-        self.consumer.close()
+        """Close the producer (the consumer left the group when :meth:`run` returned)."""
         self.publisher.close()

@@ -1,10 +1,12 @@
 """The projector worker: a faust app running the live projection.
 
 The hot path (canonical topics -> raw states in Postgres, offsets committed after the
-write is durable) is :class:`streams.projector.consumer.ProjectorHotPath`, a service the
-faust worker starts and stops; it owns an aiokafka consumer in the consumer group
-``tenure-projector`` (faust's own per-message consumer caps a process at about 4,300
-records/s here, see ``docs/design/projector-throughput.md``). A task runs the
+write is durable) is the batch loop every worker shares
+(:class:`tenure.eventlog.batch_loop.BatchLoop`) with the projector's handler
+(:class:`streams.projector.consumer.ProjectorBatches`), a service the faust worker starts
+and stops, in the consumer group ``tenure-projector`` (faust's own per-message consumer caps
+a process at about 4,300 records/s here, see ``docs/design/projector-throughput.md``;
+faust's role is described in :mod:`streams.faust_app`). A task runs the
 derive stage: queued persons and devices become read-model rows and transitions, which
 are then published. The two stages share nothing but Postgres, so derive may lag the
 apply stage and catches up in its time slices; it wakes as soon as a batch is written,
@@ -24,14 +26,14 @@ import time
 from collections import Counter
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import faust
 
-from streams.faust_app import tenure_faust_app
+from streams.faust_app import consume_with, tenure_faust_app
 from streams.projector import metrics
-from streams.projector.consumer import HotPathSettings, ProjectorHotPath
+from streams.projector.consumer import ProjectorBatches
 from tenure.contract.topics import CANONICAL_TOPICS
+from tenure.eventlog.batch_loop import ConsumeSettings
 from tenure.projection.audiences import AudienceTotals
 from tenure.projection.catch_up import verify_convergence
 from tenure.projection.projector import Projector
@@ -121,17 +123,11 @@ def create_app(
 ) -> faust.App:
     """Build the faust application for the given broker and projector."""
     app = tenure_faust_app(APP_ID, bootstrap, datadir)
-    settings = HotPathSettings(bootstrap, GROUP_ID, CANONICAL_TOPICS, batch_max=batch_max)
-
-    hot: list[ProjectorHotPath] = []
+    settings = ConsumeSettings(
+        bootstrap, GROUP_ID, CANONICAL_TOPICS, "projector", batch_max=batch_max
+    )
+    hot = consume_with(app, ProjectorBatches(projector), settings)
     transitions_found = asyncio.Event()
-
-    class HotPath(ProjectorHotPath):
-        def __init__(self, **kwargs: Any) -> None:
-            super().__init__(projector, settings, **kwargs)
-            hot.append(self)
-
-    app.service(HotPath)
 
     async def settle_once() -> bool:
         """One derive slice; True when it found work."""

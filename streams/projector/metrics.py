@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from streams.pipeline_metrics import CONSUMER_LAG as CONSUMER_LAG
+from tenure.eventlog.batch_loop import CONSUMER_LAG as CONSUMER_LAG
 
 RECORDS = Counter(
     "tenure_projector_records",

@@ -1,45 +1,52 @@
-"""The SDK validator: a faust agent that validates events SDK clients wrote to Kafka directly.
+"""The SDK validator: validates events SDK clients wrote to Kafka directly.
 
 Valid events go to their canonical topic (keyed as the ingest service keys them); every
 other record is dead-lettered with the reason: invalid events, records the validator
 cannot read or re-encode (an error while routing it), and records the broker refuses on
 their own (e.g. over its size limit). Dead letters go to the dead-letter topic and to the
-``dead_letters`` table. Sends and dead letters are
-acknowledged before faust commits the batch's offsets, so nothing is lost in between; a
-transient failure (broker or database away) is retried, never dead-lettered.
+``dead_letters`` table.
+
+It consumes with the loop every worker shares (:class:`tenure.eventlog.batch_loop.BatchLoop`,
+consumer group ``tenure-sdk-validator``) and produces with the one producer
+(:class:`tenure.eventlog.publisher.EventPublisher`); :class:`SdkValidation` is its handler.
+A batch's forwarded records and dead letters are acknowledged (and its vault rows written)
+before its offsets are committed, so nothing is lost in between; a transient failure
+(broker or database away) is retried, never dead-lettered. faust runs the process
+(:mod:`streams.faust_app`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import faust
 from psycopg_pool import ConnectionPool
 
-from streams.faust_app import tenure_faust_app
-from streams.pipeline_metrics import CONSUMER_LAG
+from streams.faust_app import consume_with, tenure_faust_app
 from streams.sdk_validator import metrics
 from streams.sdk_validator.routing import route_sdk_record
 from tenure.contract.topics import SDK_EVENTS
+from tenure.eventlog.batch_loop import BatchHandler, ConsumeSettings
 from tenure.eventlog.deadletter import DeadLetter, DeadLetterSink
-from tenure.eventlog.isolation import Poisoned, poison_category
-from tenure.eventlog.publisher import OutgoingRecord
+from tenure.eventlog.isolation import Poisoned, isolate, poison_category
+from tenure.eventlog.publisher import EventPublisher, OutgoingRecord
 from tenure.privacy.boundary import VaultConnection, tokenised
 
-APP_ID = "tenure-sdk-validator"
+APP_ID = "tenure-sdk-validator-runtime"
+"""The faust app's id. Not a consumer group: faust subscribes to nothing."""
+GROUP_ID = "tenure-sdk-validator"
+"""The consumer group of the SDK topic (the group the validator has always committed in)."""
 STAGE = "sdk-validator"
-RETRY_MAX_S = 5.0
-"""Longest wait between two attempts to park dead letters while the broker or database
-is away."""
+BATCH_MAX = 500
+"""Records per batch at most."""
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 def _letter(msg: Any, failure: Poisoned[Any]) -> DeadLetter:
@@ -80,24 +87,71 @@ def _tokenise(
     return result
 
 
-async def _retrying(what: str, work: Callable[[], T]) -> T:
-    """Run blocking ``work`` in a thread, retrying while it fails transiently (broker or
-    database away); an error about the data itself propagates."""
-    wait = 0.2
-    while True:
-        try:
-            return await asyncio.to_thread(work)
-        except Exception as exc:
-            if poison_category(exc) is not None:
-                raise
-            log.warning("%s not done yet (%s); retrying", what, type(exc).__name__)
-            await asyncio.sleep(wait)
-            wait = min(RETRY_MAX_S, wait * 2)
+@dataclass(slots=True)
+class SdkBatch:
+    """A batch routed: records to forward, dead letters, vault rows to register."""
+
+    forward: list[tuple[Any, OutgoingRecord]]
+    """Each record to forward with the SDK record it came from."""
+    invalid: list[DeadLetter]
+    """Records rejected while routing."""
+    registry: dict[str, str]
+    """Vault rows (token -> person id) the forwarded records need."""
+    forwarded: int = 0
+    """Records forwarded and acknowledged (set by the write)."""
+    dead: list[DeadLetter] = field(default_factory=list)
+    """Every dead letter of the batch (set by the write)."""
 
 
-async def _park(sink: DeadLetterSink, pool: ConnectionPool, dead: Sequence[DeadLetter]) -> None:
-    """Park dead letters (topic, table, counter), retrying while that fails transiently."""
-    await _retrying("dead letters parked", lambda: sink.park(pool, dead))
+class SdkValidation(BatchHandler[SdkBatch]):
+    """The SDK validator's batch handler: route, forward, park."""
+
+    def __init__(
+        self,
+        future_tolerance: timedelta,
+        *,
+        pool: ConnectionPool,
+        vault: VaultConnection,
+        publisher: EventPublisher,
+        dead_letters: DeadLetterSink,
+    ) -> None:
+        self.future_tolerance = future_tolerance
+        self.pool = pool
+        self.vault = vault
+        self.publisher = publisher
+        self.dead_letters = dead_letters
+
+    def prepare(self, records: Sequence[Any]) -> SdkBatch:
+        """Validate and tokenise each record (reads the vault's secret once)."""
+        now = datetime.now(UTC)
+        registry: dict[str, str] = {}
+        tokenise = partial(_tokenise, partial(tokenised, self.vault.pseudonymiser()), registry)
+        batch = SdkBatch([], [], registry)
+        for msg in records:
+            routed = _route(msg, now, self.future_tolerance, tokenise)
+            if isinstance(routed, DeadLetter):
+                batch.invalid.append(routed)
+            else:
+                batch.forward.append((msg, routed))
+        return batch
+
+    def write(self, prepared: SdkBatch) -> None:
+        """Register the vault rows, forward (a record the broker refuses on its own is
+        isolated and dead-lettered) and park the dead letters; return once all is
+        acknowledged."""
+        self.vault.register(prepared.registry)  # before the tokenised records are sent
+        refused = isolate(
+            prepared.forward, lambda part: self.publisher.publish([r for _, r in part])
+        )
+        prepared.dead = prepared.invalid + [_letter(p.item[0], p) for p in refused]
+        prepared.forwarded = len(prepared.forward) - len(refused)
+        self.dead_letters.park(self.pool, prepared.dead)
+
+    def committed(self, records: Sequence[Any], prepared: SdkBatch) -> None:
+        """Count the batch by outcome."""
+        metrics.SDK_RECORDS.labels("forwarded", "").inc(prepared.forwarded)
+        for d in prepared.dead:
+            metrics.SDK_RECORDS.labels("dead_lettered", d.category).inc()
 
 
 def create_app(
@@ -107,83 +161,20 @@ def create_app(
     *,
     pool: ConnectionPool,
     vault: VaultConnection,
+    publisher: EventPublisher,
     dead_letters: DeadLetterSink,
 ) -> faust.App:
-    """Build the faust application (one agent) for the given broker.
+    """Build the faust application (the SDK topic's batch loop) for the given broker.
 
-    ``pool`` (opened when the agent starts) is where dead letters are recorded,
-    ``dead_letters`` parks them, and ``vault`` is where forwarded events' person-id tokens
-    are registered before they are sent. The process is wired by
+    ``pool`` is where dead letters are recorded, ``dead_letters`` parks them,
+    ``publisher`` forwards valid events, and ``vault`` is where forwarded events'
+    person-id tokens are registered before they are sent. The process is wired by
     :mod:`tenure.entrypoints.sdk_validator`.
     """
     app = tenure_faust_app(APP_ID, bootstrap, datadir)
-    source = app.topic(SDK_EVENTS, key_serializer="raw", value_serializer="raw")
-    sinks: dict[str, Any] = {}
-
-    async def forward(routed: OutgoingRecord) -> Any:
-        sink = sinks.get(routed.topic)
-        if sink is None:
-            sink = sinks[routed.topic] = app.topic(routed.topic)
-        return await sink.send(
-            key=routed.key.encode(),
-            value=routed.value,
-            headers=list(routed.headers),
-            key_serializer="raw",
-            value_serializer="raw",
-            force=True,
-        )
-
-    @app.agent(source)
-    async def validate_sdk_events(stream: Any) -> Any:
-        pool.open()
-        async for events in stream.take_events(500, within=0.2):
-            now = datetime.now(UTC)
-            sent: list[tuple[Any, Any]] = []
-            dead: list[DeadLetter] = []
-            registry: dict[str, str] = {}
-            pseudonymiser = await _retrying("vault secret read", vault.pseudonymiser)
-            tokenise = partial(_tokenise, partial(tokenised, pseudonymiser), registry)
-            routed_all = [(e.message, _route(e.message, now, future_tolerance, tokenise))
-                          for e in events]  # fmt: skip
-            await _retrying("vault rows registered", partial(vault.register, registry))
-            for msg, routed in routed_all:
-                if isinstance(routed, DeadLetter):
-                    dead.append(routed)
-                    continue
-                try:
-                    sent.append((msg, await forward(routed)))
-                except Exception as exc:  # refused before sending: about this record?
-                    category = poison_category(exc)
-                    if category is None:
-                        raise
-                    dead.append(_letter(msg, Poisoned(msg, exc, category)))
-            acks = await asyncio.gather(*(f for _, f in sent), return_exceptions=True)
-            forwarded = 0
-            for (msg, _), ack in zip(sent, acks, strict=True):
-                if isinstance(ack, BaseException):
-                    category = poison_category(ack)
-                    if category is None:
-                        raise ack  # transient: the batch is not committed, so re-read
-                    dead.append(_letter(msg, Poisoned(msg, ack, category)))
-                else:
-                    forwarded += 1
-            await _park(dead_letters, pool, dead)  # acknowledged before offsets commit
-            metrics.SDK_RECORDS.labels("forwarded", "").inc(forwarded)
-            for d in dead:
-                metrics.SDK_RECORDS.labels("dead_lettered", d.category).inc()
-            yield len(events)
-
-    @app.timer(2.0)  # type: ignore[untyped-decorator]
-    async def report_lag() -> None:
-        """Lag of this worker's partitions: fetch high watermark minus position."""
-        consumer = app.consumer
-        for tp in consumer.assignment():
-            if tp.topic != SDK_EVENTS:
-                continue
-            high = consumer.highwater(tp)
-            position = await consumer.position(tp)
-            if high is None or position is None:
-                continue
-            CONSUMER_LAG.labels(APP_ID, tp.topic, str(tp.partition)).set(max(0, high - position))
-
+    handler = SdkValidation(
+        future_tolerance, pool=pool, vault=vault, publisher=publisher, dead_letters=dead_letters
+    )
+    settings = ConsumeSettings(bootstrap, GROUP_ID, (SDK_EVENTS,), STAGE, batch_max=BATCH_MAX)
+    consume_with(app, handler, settings)
     return app

@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
-from streams.archiver.worker import GROUP_ID, Archiver
+from streams.archiver.app import create_app
+from streams.archiver.worker import GROUP_ID
 from tenure.config import Settings
-from tenure.entrypoints.bootstrap import database_pool, serve_metrics, stop_on_signals
+from tenure.entrypoints.bootstrap import (
+    database_pool,
+    faust_datadir,
+    run_faust_worker,
+    serve_metrics,
+)
+from tenure.eventlog.publisher import EventPublisher
 
 
 def run(settings: Settings, *, group_id: str = GROUP_ID) -> None:
-    """Archive until SIGINT or SIGTERM; ``/metrics`` on ``TENURE_ARCHIVER_METRICS_PORT``.
+    """Archive until stopped; ``/metrics`` and ``/healthz`` on
+    ``TENURE_ARCHIVER_METRICS_PORT``.
 
     Several processes with the same ``group_id`` share the partitions.
     """
     serve_metrics(settings, settings.config.archiver_metrics_port, loop_liveness=True)
-    stop = stop_on_signals()
+    bootstrap = settings.broker()
     # The database was checked once at start (one clear line if wrong); from here on the
     # archiver waits out outages.
     with database_pool(settings, min_size=1, max_size=2, open=False) as pool:
-        archiver = Archiver(settings.broker(), pool, group_id=group_id)
+        publisher = EventPublisher(bootstrap)
         try:
-            archiver.run(stop)
+            run_faust_worker(
+                create_app(bootstrap, faust_datadir(settings), pool, publisher, group_id=group_id),
+                settings,
+            )
         finally:
-            archiver.close()
+            publisher.close()

@@ -47,7 +47,7 @@ def database_pool(
 def serve_metrics(settings: Settings, port: int, *, loop_liveness: bool = False) -> None:
     """Serve this process's ``/metrics`` on ``port`` of ``TENURE_INGEST_HOST`` (a thread);
     with ``loop_liveness``, also ``/healthz`` on its consume loop's heartbeat
-    (``tenure/runtime/liveness.py``: the archiver and the projector)."""
+    (``tenure/runtime/liveness.py``: every stream worker's batch loop)."""
     heartbeat = liveness.LOOP if loop_liveness else None
     liveness.serve(port, settings.config.ingest_host, heartbeat)
 

@@ -1,5 +1,5 @@
-"""The SDK validator's process (``tenure worker sdk-validator``): a faust agent that forwards
-valid SDK events to their canonical topic and dead-letters the rest."""
+"""The SDK validator's process (``tenure worker sdk-validator``): forwards valid SDK events
+to their canonical topic and dead-letters the rest (``streams.sdk_validator.app``)."""
 
 from __future__ import annotations
 
@@ -24,10 +24,11 @@ def run(settings: Settings) -> None:
     The database holds the token vault and the dead letters.
     """
     config = settings.config
-    serve_metrics(settings, config.sdk_validator_metrics_port)
+    serve_metrics(settings, config.sdk_validator_metrics_port, loop_liveness=True)
     bootstrap = settings.broker()
-    # One connection, opened when the agent starts; the agent retries while it is away.
-    pool = database_pool(settings, min_size=0, max_size=1, open=False, short_timeouts=False)
+    # At most one connection, made when a batch first parks a dead letter; the batch loop
+    # retries while the database is away.
+    pool = database_pool(settings, min_size=0, max_size=1, short_timeouts=False)
     publisher = EventPublisher(bootstrap)
     faust_app = create_app(
         bootstrap,
@@ -35,6 +36,7 @@ def run(settings: Settings) -> None:
         timedelta(seconds=config.future_tolerance_s),
         pool=pool,
         vault=VaultConnection(settings.database_url),
+        publisher=publisher,
         dead_letters=DeadLetterSink(STAGE, publisher),
     )
     try:

@@ -1,5 +1,5 @@
-"""Real archiver and projector processes answer ``/healthz`` on their metrics port from
-their consume loop."""
+"""Real archiver, projector and SDK validator processes answer ``/healthz`` on their metrics
+port from their consume loop."""
 
 from __future__ import annotations
 
@@ -16,14 +16,14 @@ from tests.integration.conftest import env_for
 pytestmark = pytest.mark.kafka
 
 
-@pytest.mark.parametrize("worker_name", ["archiver", "projector"])
+@pytest.mark.parametrize("worker_name", ["archiver", "projector", "sdk-validator"])
 def test_a_worker_is_live_on_its_loop(
     broker: LocalBroker, database_url: str, scratch_dir: Path, worker_name: str
 ) -> None:
     if broker.name != "tansu":
         pytest.skip("the wiring, not the broker: runs on the embedded one")
     port = free_port()
-    setting = f"TENURE_{worker_name.upper()}_METRICS_PORT"
+    setting = f"TENURE_{worker_name.upper().replace('-', '_')}_METRICS_PORT"
     worker = ManagedProcess(
         worker_name,
         [sys.executable, "-m", "tenure.cli.app", "worker", worker_name],

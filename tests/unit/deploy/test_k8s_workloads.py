@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[3]
 K8S = REPO / "deploy" / "k8s"
 HTTP_SERVICES = ("ingest", "query")
 WORKERS = ("archiver", "sdk-validator", "projector")
-LOOP_LIVENESS = ("archiver", "projector")
+LOOP_LIVENESS = ("archiver", "sdk-validator", "projector")
 
 
 @functools.cache
@@ -169,8 +169,7 @@ def test_workers_live_on_their_metrics_port_and_never_on_a_dependency(name: str)
     for kind in ("livenessProbe", "startupProbe"):
         probe = container[kind]["httpGet"]
         assert probe["port"] == "metrics" and probe["port"] in _port_names(container)
-    # The archiver's and the projector's liveness is their consume loop's heartbeat
-    # (tenure/runtime/liveness.py); the SDK validator's is still its metrics thread.
+    # Every worker's liveness is its consume loop's heartbeat (tenure/runtime/liveness.py).
     looped = name in LOOP_LIVENESS
     assert container["livenessProbe"]["httpGet"]["path"] == ("/healthz" if looped else "/metrics")
     assert container["startupProbe"]["httpGet"]["path"] == "/metrics"

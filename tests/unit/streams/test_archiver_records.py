@@ -38,3 +38,23 @@ def test_records_that_are_not_envelopes_become_dead_letters() -> None:
         headers = dict(record.headers)
         assert record.topic == "tenure.deadletter.v1" and record.value == value
         assert headers["tenure-reason"] and headers["tenure-origin"] == b"t/0/5"
+
+
+def test_a_batch_is_prepared_into_rows_with_their_records_and_unreadable_letters() -> None:
+    from aiokafka.structs import ConsumerRecord
+    from psycopg_pool import ConnectionPool
+
+    from streams.archiver.worker import ArchiveBatches
+    from tenure.eventlog.publisher import EventPublisher
+
+    def record(offset: int, value: bytes) -> ConsumerRecord[bytes, bytes]:
+        return ConsumerRecord("t", 1, offset, 0, 0, b"k", value, None, len(b"k"), len(value), ())
+
+    good = [record(i, orjson.dumps(make_event("device.used", n=i))) for i in range(3)]
+    junk = record(3, b"{nope")
+    # Preparing touches neither the pool nor the broker (neither is opened here).
+    batches = ArchiveBatches(ConnectionPool("", open=False), EventPublisher("unused:1"))
+    batch = batches.prepare([good[0], junk, *good[1:]])
+    assert [(r.offset, m) for r, m in batch.rows] == [(g.offset, g) for g in good]
+    assert [(d.category, d.origin) for d in batch.unreadable] == [("malformed", "t/1/3")]
+    assert batch.dead == [] and batch.archived == []  # filled by the write
