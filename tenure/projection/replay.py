@@ -13,8 +13,9 @@ moves a rebuilt row back.
 from __future__ import annotations
 
 import gc
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -22,6 +23,9 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from tenure.analytics.live import churn_model
+from tenure.analytics.return_times import ALL
+from tenure.config import DEFAULT_PROJECTOR_CACHE_MB
+from tenure.domain.activity import engagement_days
 from tenure.domain.config import LifecycleConfig
 from tenure.domain.device_view import derive_device
 from tenure.domain.neighbourhood import RawWorld
@@ -29,21 +33,26 @@ from tenure.domain.person import PersonState
 from tenure.domain.schedule import next_change_at
 from tenure.domain.view import DEFAULT_CONFIG, derive
 from tenure.domain.world import World, assemble
+from tenure.errors import TenureError
 from tenure.eventlog.deadletter import DeadLetter, DeadLetterSink
 from tenure.eventlog.isolation import poison_category
 from tenure.projection.catch_up import converge
 from tenure.projection.derive import QueuedKey
+from tenure.projection.person_refs import PersonRefs
 from tenure.projection.projector import key_dead_letter
 from tenure.projection.replay_fold import (
+    CHUNK,
     FEW_COLLECTIONS,
     FoldedRange,
     fold_documents,
+    fold_documents_chunk,
     fold_in_workers,
     join_ranges,
 )
+from tenure.projection.replay_plan import Plan, part_capacity, plan
 from tenure.projection.watermark import DEFAULT_ALLOWED_LATENESS, watermark
-from tenure.storage import archive, person_pseudonyms, snapshots
-from tenure.storage.read_models import Checkpoint, device_row, person_row, rebuild
+from tenure.storage import archive, person_pseudonyms, read_models, replay_engagement, snapshots
+from tenure.storage.read_models import Checkpoint, device_row, person_row
 
 T = TypeVar("T")
 Progress = Callable[[str, int, int], None]
@@ -61,6 +70,8 @@ class ReplayResult:
     devices: int
     dead_lettered: int = 0
     """Archive rows (or read-model keys) that could not be replayed, dead-lettered."""
+    parts: int = 1
+    """Parts of independent persons folded one after the other (``memory_mb``)."""
 
 
 def _rows(
@@ -110,6 +121,7 @@ def replay(
     config: LifecycleConfig = DEFAULT_CONFIG,
     progress: Progress = lambda phase, done, total: None,
     workers: int = 1,
+    memory_mb: float = DEFAULT_PROJECTOR_CACHE_MB,
 ) -> ReplayResult:
     """Rebuild ``persons`` and ``devices`` from the archive; return what was done.
 
@@ -120,9 +132,14 @@ def replay(
     its write (docs/design/erasure.md); the convergence runs before the lock is taken, as it
     may itself purge an erased human (which takes the lock exclusively).
 
-    ``workers``: processes that read and fold seq ranges of the archive (default one: the
-    replaying process; more cost more CPU than they save on a 2-core machine, as each ships
-    its raw states back, see docs/design/replay-cost.md).
+    ``memory_mb`` (``TENURE_PROJECTOR_CACHE_MB``) bounds the states held at once: an archive
+    larger than one part (:func:`~tenure.projection.replay_plan.part_capacity`) is planned
+    (:mod:`tenure.projection.replay_plan`) and folded, assembled, derived and written one
+    part of independent persons at a time.
+
+    ``workers``: processes that read and fold seq ranges of an archive that fits one part
+    (default one: the replaying process; more cost more CPU than they save on a 2-core
+    machine, as each ships its raw states back, see docs/design/replay-cost.md).
     """
     with ConnectionPool(database_url, min_size=1, max_size=1) as pool:
         converge(pool)
@@ -131,35 +148,65 @@ def replay(
     try:
         with psycopg.connect(database_url) as guard:
             person_pseudonyms.lock_session_shared(guard)
-            return _replay(database_url, as_of, allowed_lateness, config, progress, workers)
+            return _replay(
+                database_url, as_of, allowed_lateness, config, progress, workers, memory_mb
+            )
     finally:
         gc.set_threshold(*thresholds)
 
 
-def _read_and_fold(
-    database_url: str, workers: int, progress: Progress
-) -> tuple[RawWorld, FoldedRange, int]:
-    """The archive (one snapshot) folded into raw states: here, or by ``workers`` processes
-    over seq ranges; with the ranges' totals and the last seq."""
-    with psycopg.connect(database_url) as reader:
-        reader.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one snapshot
-        with reader.transaction():
-            total, first_seq, last_seq = archive.bounds(reader)
-            progress("reading archive", 0, total)
-            if workers > 1 and total:
-                snapshot = snapshots.export(reader)  # valid while this transaction is open
-                parts = fold_in_workers(database_url, snapshot, first_seq, last_seq, workers)
-            else:
-                done = [0]
+class _LatestMoved(TenureError):
+    """The planned latest event time was not the fold's (an event of a known type with the
+    latest time was dead-lettered): derive again at the fold's."""
 
-                def on_chunk(rows: int) -> None:
-                    done[0] += rows
-                    progress("reading archive", done[0], total)
+    def __init__(self, latest: datetime | None) -> None:
+        super().__init__(f"latest event time is {latest}")
+        self.latest = latest
 
-                parts = [fold_documents(reader, first_seq, last_seq, on_chunk)]
-    progress("reading archive", total, total)
-    raw, totals = join_ranges(parts)
-    return raw, totals, last_seq
+
+@dataclass(slots=True)
+class _Totals:
+    events: int = 0
+    persons: int = 0
+    devices: int = 0
+    latest: datetime | None = None
+    letters: list[DeadLetter] = field(default_factory=list)
+
+
+def _parts(
+    reader: psycopg.Connection[Any],
+    database_url: str,
+    bounds: tuple[int, int, int],
+    planned: Plan | None,
+    workers: int,
+    progress: Progress,
+) -> Iterator[tuple[RawWorld, FoldedRange]]:
+    """The archive (``reader``'s snapshot) folded into raw states, part by part: the whole
+    archive at once without a plan (here, or by ``workers`` processes over seq ranges)."""
+    total, first_seq, last_seq = bounds
+    done = [0]
+
+    def on_chunk(rows: int) -> None:
+        done[0] += rows
+        progress("reading archive", done[0], total)
+
+    progress("reading archive", 0, total)
+    if planned is None:
+        if workers > 1 and total:
+            snapshot = snapshots.export(reader)  # valid while this transaction is open
+            ranges = fold_in_workers(database_url, snapshot, first_seq, last_seq, workers)
+        else:
+            ranges = [fold_documents(reader, first_seq, last_seq, on_chunk)]
+        yield join_ranges(ranges)
+        return
+    refs = PersonRefs()
+    chunks = archive.read_documents_by_part(reader, first_seq, last_seq, CHUNK)
+    for _, part in itertools.groupby(chunks, key=lambda chunk: chunk[0]):
+        folded = FoldedRange()
+        for _, rows in part:
+            fold_documents_chunk(reader, refs, folded, rows)
+            on_chunk(len(rows))
+        yield join_ranges([folded])
 
 
 def _replay(
@@ -169,15 +216,102 @@ def _replay(
     config: LifecycleConfig,
     progress: Progress,
     workers: int,
+    memory_mb: float,
 ) -> ReplayResult:
-    raw, totals, last_seq = _read_and_fold(database_url, workers, progress)
-    progress("folding", 0, 1)
-    world = assemble(raw.devices, raw.person_states, raw.identity)
-    del raw
-    progress("folding", 1, 1)
-    instant = as_of or watermark(totals.latest, allowed_lateness)
+    with psycopg.connect(database_url) as reader:
+        reader.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one snapshot
+        with reader.transaction():
+            bounds = archive.bounds(reader)
+            total, first_seq, last_seq = bounds
+            planned: Plan | None = None
+            if total > part_capacity(memory_mb):
+                progress("planning", 0, total)
+                planned = plan(reader, first_seq, last_seq, part_capacity(memory_mb), PersonRefs())
+                archive.stage_parts(reader, planned.record_parts())
+                progress("planning", total, total)
+            latest = None if planned is None else planned.latest
+            with psycopg.connect(database_url) as writer:
+                for _ in range(2):
+                    parts = _parts(reader, database_url, bounds, planned, workers, progress)
+                    try:
+                        totals = _write(writer, parts, planned, latest, as_of, allowed_lateness,
+                                        config, last_seq)  # fmt: skip
+                        break
+                    except _LatestMoved as moved:
+                        latest = moved.latest
+                else:  # pragma: no cover - the second pass derives at the fold's own latest
+                    raise RuntimeError("replay: the latest event time moved twice")
+                instant = as_of or watermark(totals.latest, allowed_lateness)
+                if instant is not None:  # hook: the churn model's counts from the same fold
+                    churn_model.rebuild(
+                        writer, ((p, days, ALL) for p, days in replay_engagement.read(writer))
+                    )
+                replay_engagement.drop(writer)
+                sink = DeadLetterSink("replay")
+                with writer.transaction():
+                    sink.store(writer, totals.letters)
+                sink.count(totals.letters)
+    n_persons, n_devices = totals.persons, totals.devices
+    progress("writing", n_persons + n_devices, n_persons + n_devices)
+    return ReplayResult(
+        totals.events,
+        last_seq,
+        instant,
+        n_persons,
+        n_devices,
+        len(totals.letters),
+        1 if planned is None else planned.parts,
+    )
+
+
+def _write(
+    writer: psycopg.Connection[Any],
+    parts: Iterator[tuple[RawWorld, FoldedRange]],
+    planned: Plan | None,
+    latest: datetime | None,
+    as_of: datetime | None,
+    allowed_lateness: timedelta,
+    config: LifecycleConfig,
+    last_seq: int,
+) -> _Totals:
+    """Assemble, derive and stage each part's rows (and engagement days), then swap them in
+    (one transaction); with a plan, every part is derived at the planned latest time, and
+    :class:`_LatestMoved` (rolling all back) says when the fold's differs."""
+    totals = _Totals()
+    with writer.transaction():
+        read_models.stage(writer)
+        replay_engagement.create(writer)
+        for raw, folded in parts:
+            totals.events += folded.events
+            totals.letters += folded.dead
+            if folded.latest is not None and (
+                totals.latest is None or folded.latest > totals.latest
+            ):
+                totals.latest = folded.latest
+            progress_latest = folded.latest if planned is None else latest
+            instant = as_of or watermark(progress_latest, allowed_lateness)
+            world = assemble(raw.devices, raw.person_states, raw.identity)
+            del raw
+            n_persons, n_devices = _stage_world(writer, world, instant, config, totals.letters)
+            totals.persons += n_persons
+            totals.devices += n_devices
+            del world
+        if planned is not None and as_of is None and totals.latest != latest:
+            raise _LatestMoved(totals.latest)
+        instant = as_of or watermark(totals.latest, allowed_lateness)
+        read_models.swap_in(writer, Checkpoint("lifecycle", instant, last_seq, totals.events))
+    return totals
+
+
+def _stage_world(
+    writer: psycopg.Connection[Any],
+    world: World,
+    instant: datetime | None,
+    config: LifecycleConfig,
+    letters: list[DeadLetter],
+) -> tuple[int, int]:
+    """Stage one part's person and device rows and its persons' engagement days."""
     aliases = aliases_by_person(world)
-    letters = list(totals.dead)
     at = instant or datetime.min  # no instant: no events, so no person rows
     humans = [(p, s) for p, s in sorted(world.persons.items()) if not s.erased and instant]
     person_rows = _rows(
@@ -192,19 +326,7 @@ def _replay(
         lambda item: ("device", item[0]),
         letters,
     )
-    progress("writing", 0, len(world.persons) + len(world.devices))
-    with psycopg.connect(database_url) as writer:
-        n_persons, n_devices = rebuild(
-            writer,
-            person_rows,
-            device_rows,
-            Checkpoint("lifecycle", instant, last_seq, totals.events),
-        )
-        if instant is not None:  # hook: the churn model's counts from the same fold
-            churn_model.rebuild(writer, churn_model.histories_of(world.persons, instant))
-        sink = DeadLetterSink("replay")
-        with writer.transaction():
-            sink.store(writer, letters)
-        sink.count(letters)
-    progress("writing", n_persons + n_devices, n_persons + n_devices)
-    return ReplayResult(totals.events, last_seq, instant, n_persons, n_devices, len(letters))
+    counts = read_models.stage_rows(writer, person_rows, device_rows)
+    if instant is not None:
+        replay_engagement.add(writer, ((p, list(engagement_days(s, instant))) for p, s in humans))
+    return counts

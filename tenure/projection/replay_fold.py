@@ -144,11 +144,21 @@ def fold_documents(
     folded = FoldedRange()
     refs = PersonRefs()
     for chunk in archive.read_documents(conn, first_seq, last_seq, CHUNK):
-        events, dead = screen_documents(chunk)
-        folded.dead += dead
-        fold_chunk(folded, refs.resolve(conn, events).events)  # tokens -> person ids
+        fold_documents_chunk(conn, refs, folded, chunk)
         on_chunk(len(chunk))
     return folded
+
+
+def fold_documents_chunk(
+    conn: psycopg.Connection[Any],
+    refs: PersonRefs,
+    folded: FoldedRange,
+    chunk: Sequence[ArchivedDocument],
+) -> None:
+    """Screen, resolve (tokens -> person ids) and fold one chunk of archive rows."""
+    events, dead = screen_documents(chunk)
+    folded.dead += dead
+    fold_chunk(folded, refs.resolve(conn, events).events)
 
 
 def _fold_range_in_worker(
