@@ -209,6 +209,21 @@ def _parts(
         yield join_ranges([folded])
 
 
+def _stage_parts(
+    reader: psycopg.Connection[Any], database_url: str, planned: Plan, first: int, last: int
+) -> None:
+    """Give each record key of the archive its part in ``reader``'s transaction; the keys
+    are listed by a second connection in the same snapshot (one cannot read a cursor while
+    it copies)."""
+    snapshot = snapshots.export(reader)
+    with psycopg.connect(database_url) as lister:
+        lister.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        with lister.transaction():
+            snapshots.use(lister, snapshot)
+            keys = archive.record_keys(lister, first, last)
+            archive.stage_parts(reader, planned.record_parts(keys))
+
+
 def _replay(
     database_url: str,
     as_of: datetime | None,
@@ -227,7 +242,7 @@ def _replay(
             if total > part_capacity(memory_mb):
                 progress("planning", 0, total)
                 planned = plan(reader, first_seq, last_seq, part_capacity(memory_mb), PersonRefs())
-                archive.stage_parts(reader, planned.record_parts())
+                _stage_parts(reader, database_url, planned, first_seq, last_seq)
                 progress("planning", total, total)
             latest = None if planned is None else planned.latest
             with psycopg.connect(database_url) as writer:

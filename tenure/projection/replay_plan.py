@@ -19,7 +19,7 @@ key fields are read from wherever they appear in ``data`` and its items.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,7 +34,7 @@ from tenure.storage import archive
 
 PERSON_FIELDS = ("person_id", "alias_id", "payer_id", "beneficiary_id", "referrer_id", "referee_id")
 """The ``data`` fields that name persons (``tenure.domain.pseudonymity``'s renamed fields)."""
-BYTES_PER_EVENT = 600
+BYTES_PER_EVENT = 400
 """Estimated replay memory per event of a part: its share of the part's raw states, the
 assembled world and the rows (measured with ``tracemalloc``: docs/design/replay-cost.md)."""
 
@@ -77,16 +77,22 @@ def _time_of(body: Any) -> datetime | None:
         return None
 
 
+def node(kind: str, name: str) -> int:
+    """The union-find node of a key: the hash of its kind (``k`` record key, ``d`` device,
+    ``p`` person) and name. An int is a third of a string's memory; two keys with one hash
+    only join two components (still correct: parts of whole components)."""
+    return hash(kind + name)
+
+
 @dataclass(slots=True)
 class Components:
-    """A union-find over key names (``k``/``d``/``p`` + record key, device or person id),
-    with the events counted per component."""
+    """A union-find over key nodes (:func:`node`), with the events counted per component."""
 
-    parent: dict[str, str] = field(default_factory=dict)
-    events: dict[str, int] = field(default_factory=dict)
+    parent: dict[int, int] = field(default_factory=dict)
+    events: dict[int, int] = field(default_factory=dict)
     """Per root: the events whose keys are in its component."""
 
-    def find(self, node: str) -> str:
+    def find(self, node: int) -> int:
         """The root of ``node``'s component (``node`` is added if new)."""
         parent = self.parent
         root = parent.setdefault(node, node)
@@ -96,7 +102,7 @@ class Components:
             parent[node], node = root, parent[node]
         return root
 
-    def join(self, nodes: list[str]) -> None:
+    def join(self, nodes: list[int]) -> None:
         """Put ``nodes`` (one event's keys, its record key first) in one component and
         count the event there."""
         events = self.events
@@ -120,7 +126,7 @@ class Plan:
     """The latest event time among events of known types (the fold's latest unless such an
     event is dead-lettered; the replay checks)."""
     rows: int
-    part_of_root: dict[str, int] = field(default_factory=dict)
+    part_of_root: dict[int, int] = field(default_factory=dict)
 
     @property
     def parts(self) -> int:
@@ -136,12 +142,11 @@ class Plan:
             self.part_of_root[root] = part
             filled += weight
 
-    def record_parts(self) -> Iterator[tuple[str, int]]:
-        """``(record key, part)`` of every record key."""
-        find = self.components.find
-        for node in list(self.components.parent):
-            if node[0] == "k":
-                yield node[1:], self.part_of_root[find(node)]
+    def record_parts(self, record_keys: Iterable[str]) -> Iterator[tuple[str, int]]:
+        """``(record key, part)`` of each of ``record_keys`` (every one the plan read)."""
+        find, part_of_root = self.components.find, self.part_of_root
+        for record_key in record_keys:
+            yield record_key, part_of_root[find(node("k", record_key))]
 
 
 def plan(
@@ -174,9 +179,9 @@ def plan(
                 latest = at
         resolved = refs.resolve_names(conn, values)
         for record_key, devices, persons in named:
-            nodes = ["k" + record_key]
-            nodes += ["d" + d for d in devices]
-            nodes += ["p" + resolved.get(p, p) for p in persons]
+            nodes = [hash("k" + record_key)]
+            nodes += [hash("d" + d) for d in devices]
+            nodes += [hash("p" + resolved.get(p, p)) for p in persons]
             components.join(nodes)
         rows += len(chunk)
         on_chunk(len(chunk))

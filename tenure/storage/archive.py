@@ -335,6 +335,19 @@ def read_bodies(
             yield [(key, _inflate(bytes(payload))[1]) for key, payload in rows]
 
 
+def record_keys(conn: psycopg.Connection[Any], first_seq: int, last_seq: int) -> Iterator[str]:
+    """Each distinct record key of the archive rows ``first_seq..last_seq`` once, through a
+    server-side cursor."""
+    with conn.cursor(name="tenure_archive_record_keys") as cur:
+        cur.itersize = 20_000
+        cur.execute(
+            "SELECT DISTINCT record_key FROM event_archive WHERE seq BETWEEN %s AND %s",
+            (first_seq, last_seq),
+        )
+        for (key,) in cur:
+            yield str(key)
+
+
 def stage_parts(conn: psycopg.Connection[Any], parts: Iterable[tuple[str, int]]) -> None:
     """Record which part of a replay each record key belongs to (``(record key, part)``
     pairs) in a temporary table of the caller's transaction, for

@@ -73,7 +73,7 @@ def test_a_tiny_memory_bound_replays_in_parts_equal_to_one_part_and_the_pure_fol
     churn = churn_rows(database_url)
     assert whole.parts == 1 and whole.dead_lettered == 1
 
-    parted = replay(database_url, memory_mb=0.05)  # ~87 events a part
+    parted = replay(database_url, memory_mb=0.04)  # ~100 events a part
     assert parted.parts >= 3
     assert parted == type(whole)(**{**_fields(whole), "parts": parted.parts})
     assert read_model_rows(database_url, "persons", PERSON_COLUMNS) == persons
