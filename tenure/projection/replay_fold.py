@@ -17,7 +17,7 @@ import copyreg
 import gc
 import json
 import multiprocessing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +33,7 @@ from tenure.domain.identity import IdentityGraph
 from tenure.domain.lattice import frozen_map
 from tenure.domain.neighbourhood import RawWorld, group_by_key
 from tenure.domain.person import PersonState, join_persons
+from tenure.domain.pseudonymity import PERSON_FIELDS, person_ids_named, rename_event
 from tenure.eventlog.deadletter import DeadLetter
 from tenure.projection.catch_up import screen_archived
 from tenure.projection.person_refs import PersonRefs
@@ -69,6 +70,27 @@ def decodes_alike(document: bytes) -> bool:
     return _LONG_NUMBER not in document.translate(_DIGITS_AS_ZERO)
 
 
+def plainly_storable(document: bytes) -> bool:
+    """As :func:`_plainly_storable`."""
+    return _plainly_storable(document, document.translate(_DIGITS_AS_ZERO))
+
+
+def _plainly_storable(document: bytes, digits: bytes) -> bool:
+    """Whether every event parsed from ``document`` (one that :func:`decodes_alike`) is
+    storable without walking it (:func:`~tenure.projection.screen.unstorable`): plain ASCII
+    without escapes (so no NUL and no non-ASCII digits in a string), no exponent (no float
+    that ``int`` takes past 64 bits or ``float`` to infinity), no ``inf``/``nan`` (in any
+    case) and no digits joined by ``_`` (which ``int`` and ``float`` read): every number,
+    or string read as one, then has at most 18 digits. A text failing this is screened
+    as before; the unit test holds the cases each condition is for."""
+    if not document.isascii() or b"\\" in document:
+        return False
+    if b"0e" in digits or b"0E" in digits or b"0_0" in digits:
+        return False
+    lowered = document.lower()
+    return b"inf" not in lowered and b"nan" not in lowered
+
+
 @dataclass(slots=True)
 class FoldedRange:
     """The raw states folded from one seq range of the archive, and what it read."""
@@ -82,7 +104,7 @@ class FoldedRange:
 
 
 def screen_documents(
-    rows: Sequence[ArchivedDocument],
+    rows: Sequence[ArchivedDocument], names: Resolver | None = None
 ) -> tuple[list[DomainEvent], list[DeadLetter]]:
     """Decode archived envelopes into events; those that are not events, or carry a value
     the projection cannot store, become dead letters.
@@ -90,31 +112,77 @@ def screen_documents(
     The same as :func:`~tenure.projection.catch_up.screen_archived` of the rows decoded by
     the standard library (the live catch-up's path), faster: an envelope that
     :func:`decodes_alike` is decoded with orjson; one that fails to parse or to pass
-    :func:`~tenure.projection.screen.unstorable`, or any other, takes the exact path (which
-    writes its dead letter).
+    :func:`~tenure.projection.screen.unstorable` (walked only when the text is not
+    :func:`plainly_storable`), or any other, takes the exact path (which writes its dead
+    letter).
+
+    ``names``: the person ids of the events resolved as
+    :meth:`~tenure.projection.person_refs.PersonRefs.resolve` resolves them, the orjson-decoded
+    ones in their envelopes before they are parsed (building each event once, not twice).
     """
     events: list[DomainEvent] = []
     dead: list[DeadLetter] = []
     loads = orjson.loads
+    decoded: list[tuple[ArchivedDocument, Any, bool]] = []
     for row in rows:
         document = row.document
-        if decodes_alike(document):
+        envelope: Any = None
+        plain = False
+        digits = document.translate(_DIGITS_AS_ZERO)
+        if _LONG_NUMBER not in digits:  # decodes_alike
             try:
-                event = parse_event(loads(document))
-            except (ValueError, KeyError, TypeError):
+                envelope = loads(document)
+            except ValueError:
+                envelope = None  # the exact path says why
+            plain = _plainly_storable(document, digits)
+        decoded.append((row, envelope, plain))
+    if names is not None:
+        _rename_envelopes([envelope for _, envelope, _ in decoded], names)
+    exact: list[int] = []
+    """Positions in ``events`` of events taken by the exact path."""
+    for row, envelope, plain in decoded:
+        if envelope is not None:
+            try:
+                event: DomainEvent | None = parse_event(envelope)
+            except (ValueError, KeyError, TypeError, AttributeError):
                 event = None  # the exact path says why
-            if event is not None and unstorable(event) is None:
+            if event is not None and (plain or unstorable(event) is None):
                 events.append(event)
                 continue
+        document = row.document
         try:
-            envelope = json.loads(document)
+            whole = json.loads(document)
         except ValueError as exc:
-            envelope = {"undecodable": document.decode(errors="replace"), "error": str(exc)}
-        archived = ArchivedEvent(row.seq, envelope, row.topic, row.partition, row.record_key)
+            whole = {"undecodable": document.decode(errors="replace"), "error": str(exc)}
+        archived = ArchivedEvent(row.seq, whole, row.topic, row.partition, row.record_key)
         kept, letters = screen_archived([archived])
+        exact += range(len(events), len(events) + len(kept))
         events += [e for _, e in kept]
         dead += letters
+    if exact and names is not None:  # the exact path's events (few) resolved as a batch
+        mapping = names({v for n in exact for v in person_ids_named(events[n])})
+        for n in exact:
+            events[n] = rename_event(events[n], mapping)
     return events, dead
+
+
+Resolver = Callable[[set[str]], Mapping[str, str]]
+"""What person ids (or tokens) resolve to, for those that change."""
+
+
+def _rename_envelopes(envelopes: Sequence[Any], names: Resolver) -> None:
+    """Replace the person ids in the ``data`` of decoded envelopes by what they resolve to
+    (``str`` of each value, as the parse reads it), in place."""
+    datas = [d for e in envelopes if isinstance(e, dict) and isinstance(d := e.get("data"), dict)]
+    values = {str(v) for d in datas for f in PERSON_FIELDS if (v := d.get(f)) is not None}
+    mapping = names(values) if values else {}
+    if not mapping:
+        return
+    for data in datas:
+        for name in PERSON_FIELDS:
+            value = data.get(name)
+            if value is not None and (renamed := mapping.get(str(value))) is not None:
+                data[name] = renamed
 
 
 def fold_chunk(folded: FoldedRange, events: Sequence[DomainEvent]) -> None:
@@ -156,9 +224,9 @@ def fold_documents_chunk(
     chunk: Sequence[ArchivedDocument],
 ) -> None:
     """Screen, resolve (tokens -> person ids) and fold one chunk of archive rows."""
-    events, dead = screen_documents(chunk)
+    events, dead = screen_documents(chunk, lambda values: refs.resolve_names(conn, values))
     folded.dead += dead
-    fold_chunk(folded, refs.resolve(conn, events).events)
+    fold_chunk(folded, events)
 
 
 def _fold_range_in_worker(
