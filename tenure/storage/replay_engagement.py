@@ -1,6 +1,7 @@
 """Each replayed person's engagement days, held in a temporary table of the replay's writing
 session between the parts it folds and the churn model's rebuild (so the replay never holds
-every person's days in memory at once)."""
+every person's days in memory at once). Days are stored as their ordinals, comma-separated
+(a third of the cost of copying a ``date[]``)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def create(conn: psycopg.Connection[Any]) -> None:
     """Create the (empty) session table; :func:`drop` removes it."""
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS replay_engagement"
-        " (person_id text PRIMARY KEY, days date[] NOT NULL)"
+        " (person_id text PRIMARY KEY, days text NOT NULL)"
     )
     conn.execute("TRUNCATE replay_engagement")
 
@@ -28,7 +29,7 @@ def add(conn: psycopg.Connection[Any], people: Iterable[tuple[str, Sequence[date
     n = 0
     with conn.cursor().copy("COPY replay_engagement (person_id, days) FROM STDIN") as copy:
         for person_id, days in people:
-            copy.write_row((person_id, list(days)))
+            copy.write_row((person_id, ",".join(str(day.toordinal()) for day in days)))
             n += 1
     return n
 
@@ -45,7 +46,7 @@ def read(conn: psycopg.Connection[Any]) -> Iterator[tuple[str, list[date]]]:
         if not rows:
             return
         for person_id, days in rows:
-            yield str(person_id), list(days)
+            yield str(person_id), [date.fromordinal(int(n)) for n in days.split(",") if n]
         after = str(rows[-1][0])
 
 
