@@ -16,7 +16,7 @@ import gc
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 import psycopg
@@ -171,6 +171,9 @@ class _Totals:
     devices: int = 0
     latest: datetime | None = None
     letters: list[DeadLetter] = field(default_factory=list)
+    engagement: list[tuple[str, list[date]]] | None = None
+    """The persons' engagement days, held here when the archive is one part (else staged
+    in Postgres, :mod:`tenure.storage.replay_engagement`)."""
 
 
 def _parts(
@@ -258,9 +261,9 @@ def _replay(
                     raise RuntimeError("replay: the latest event time moved twice")
                 instant = as_of or watermark(totals.latest, allowed_lateness)
                 if instant is not None:  # hook: the churn model's counts from the same fold
-                    churn_model.rebuild(
-                        writer, ((p, days, ALL) for p, days in replay_engagement.read(writer))
-                    )
+                    held = totals.engagement
+                    days = replay_engagement.read(writer) if held is None else iter(held)
+                    churn_model.rebuild(writer, ((p, d, ALL) for p, d in days))
                 replay_engagement.drop(writer)
                 sink = DeadLetterSink("replay")
                 with writer.transaction():
@@ -292,7 +295,7 @@ def _write(
     """Assemble, derive and stage each part's rows (and engagement days), then swap them in
     (one transaction); with a plan, every part is derived at the planned latest time, and
     :class:`_LatestMoved` (rolling all back) says when the fold's differs."""
-    totals = _Totals()
+    totals = _Totals(engagement=[] if planned is None else None)
     with writer.transaction():
         read_models.stage(writer)
         replay_engagement.create(writer)
@@ -307,7 +310,7 @@ def _write(
             instant = as_of or watermark(progress_latest, allowed_lateness)
             world = assemble(raw.devices, raw.person_states, raw.identity)
             del raw
-            n_persons, n_devices = _stage_world(writer, world, instant, config, totals.letters)
+            n_persons, n_devices = _stage_world(writer, world, instant, config, totals)
             totals.persons += n_persons
             totals.devices += n_devices
             del world
@@ -323,9 +326,10 @@ def _stage_world(
     world: World,
     instant: datetime | None,
     config: LifecycleConfig,
-    letters: list[DeadLetter],
+    totals: _Totals,
 ) -> tuple[int, int]:
     """Stage one part's person and device rows and its persons' engagement days."""
+    letters = totals.letters
     aliases = aliases_by_person(world)
     at = instant or datetime.min  # no instant: no events, so no person rows
     humans = [(p, s) for p, s in sorted(world.persons.items()) if not s.erased and instant]
@@ -343,5 +347,9 @@ def _stage_world(
     )
     counts = read_models.stage_rows(writer, person_rows, device_rows)
     if instant is not None:
-        replay_engagement.add(writer, ((p, list(engagement_days(s, instant))) for p, s in humans))
+        days = ((p, list(engagement_days(s, instant))) for p, s in humans)
+        if totals.engagement is None:
+            replay_engagement.add(writer, days)
+        else:
+            totals.engagement += days
     return counts
