@@ -183,6 +183,7 @@ def _parts(
     planned: Plan | None,
     workers: int,
     progress: Progress,
+    refs: PersonRefs,
 ) -> Iterator[tuple[RawWorld, FoldedRange]]:
     """The archive (``reader``'s snapshot) folded into raw states, part by part: the whole
     archive at once without a plan (here, or by ``workers`` processes over seq ranges)."""
@@ -202,7 +203,6 @@ def _parts(
             ranges = [fold_documents(reader, first_seq, last_seq, on_chunk)]
         yield join_ranges(ranges)
         return
-    refs = PersonRefs()
     chunks = archive.read_documents_by_part(reader, first_seq, last_seq, CHUNK)
     for _, part in itertools.groupby(chunks, key=lambda chunk: chunk[0]):
         folded = FoldedRange()
@@ -242,15 +242,17 @@ def _replay(
             bounds = archive.bounds(reader)
             total, first_seq, last_seq = bounds
             planned: Plan | None = None
+            refs = PersonRefs()  # one bounded cache of resolved ids for both passes
             if total > part_capacity(memory_mb):
                 progress("planning", 0, total)
-                planned = plan(reader, first_seq, last_seq, part_capacity(memory_mb), PersonRefs())
+                planned = plan(reader, first_seq, last_seq, part_capacity(memory_mb), refs)
                 _stage_parts(reader, database_url, planned, first_seq, last_seq)
+                planned.release()
                 progress("planning", total, total)
             latest = None if planned is None else planned.latest
             with psycopg.connect(database_url) as writer:
                 for _ in range(2):
-                    parts = _parts(reader, database_url, bounds, planned, workers, progress)
+                    parts = _parts(reader, database_url, bounds, planned, workers, progress, refs)
                     try:
                         totals = _write(writer, parts, planned, latest, as_of, allowed_lateness,
                                         config, last_seq)  # fmt: skip

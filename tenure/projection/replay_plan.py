@@ -127,11 +127,8 @@ class Plan:
     event is dead-lettered; the replay checks)."""
     rows: int
     part_of_root: dict[int, int] = field(default_factory=dict)
-
-    @property
-    def parts(self) -> int:
-        """How many parts there are."""
-        return max(self.part_of_root.values(), default=-1) + 1
+    parts: int = 0
+    """How many parts there are (set by :meth:`pack`)."""
 
     def pack(self) -> None:
         """Assign whole components to parts of at most :attr:`capacity` events."""
@@ -141,6 +138,13 @@ class Plan:
                 part, filled = part + 1, 0
             self.part_of_root[root] = part
             filled += weight
+        self.parts = part + 1 if self.part_of_root else 0
+
+    def release(self) -> None:
+        """Forget the components (once every record key has its part): the replay keeps
+        only :attr:`parts` and :attr:`latest`."""
+        self.components = Components()
+        self.part_of_root = {}
 
     def record_parts(self, record_keys: Iterable[str]) -> Iterator[tuple[str, int]]:
         """``(record key, part)`` of each of ``record_keys`` (every one the plan read)."""
