@@ -236,41 +236,41 @@ def _replay(
     workers: int,
     memory_mb: float,
 ) -> ReplayResult:
-    with psycopg.connect(database_url) as reader:
-        reader.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one snapshot
-        with reader.transaction():
-            bounds = archive.bounds(reader)
-            total, first_seq, last_seq = bounds
-            planned: Plan | None = None
-            refs = PersonRefs()  # one bounded cache of resolved ids for both passes
-            if total > part_capacity(memory_mb):
-                progress("planning", 0, total)
-                planned = plan(reader, first_seq, last_seq, part_capacity(memory_mb), refs)
-                _stage_parts(reader, database_url, planned, first_seq, last_seq)
-                planned.release()
-                progress("planning", total, total)
-            latest = None if planned is None else planned.latest
-            with psycopg.connect(database_url) as writer:
+    with psycopg.connect(database_url) as writer:
+        with psycopg.connect(database_url) as reader:
+            reader.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one snapshot
+            with reader.transaction():
+                bounds = archive.bounds(reader)
+                total, first_seq, last_seq = bounds
+                planned: Plan | None = None
+                refs = PersonRefs()  # one bounded cache of resolved ids for both passes
+                if total > part_capacity(memory_mb):
+                    progress("planning", 0, total)
+                    planned = plan(reader, first_seq, last_seq, part_capacity(memory_mb), refs)
+                    _stage_parts(reader, database_url, planned, first_seq, last_seq)
+                    planned.release()
+                    progress("planning", total, total)
+                latest = None if planned is None else planned.latest
                 for _ in range(2):
                     parts = _parts(reader, database_url, bounds, planned, workers, progress, refs)
                     try:
                         totals = _write(writer, parts, planned, latest, as_of, allowed_lateness,
-                                        config, last_seq)  # fmt: skip
+                                        config, last_seq, progress)  # fmt: skip
                         break
                     except _LatestMoved as moved:
                         latest = moved.latest
                 else:  # pragma: no cover - the second pass derives at the fold's own latest
                     raise RuntimeError("replay: the latest event time moved twice")
-                instant = as_of or watermark(totals.latest, allowed_lateness)
-                if instant is not None:  # hook: the churn model's counts from the same fold
-                    held = totals.engagement
-                    days = replay_engagement.read(writer) if held is None else iter(held)
-                    churn_model.rebuild(writer, ((p, d, ALL) for p, d in days))
-                replay_engagement.drop(writer)
-                sink = DeadLetterSink("replay")
-                with writer.transaction():
-                    sink.store(writer, totals.letters)
-                sink.count(totals.letters)
+        instant = as_of or watermark(totals.latest, allowed_lateness)
+        if instant is not None:  # hook: the churn model's counts from the same fold
+            held = totals.engagement
+            days = replay_engagement.read(writer) if held is None else iter(held)
+            churn_model.rebuild(writer, ((p, d, ALL) for p, d in days))
+        replay_engagement.drop(writer)
+        sink = DeadLetterSink("replay")
+        with writer.transaction():
+            sink.store(writer, totals.letters)
+        sink.count(totals.letters)
     n_persons, n_devices = totals.persons, totals.devices
     progress("writing", n_persons + n_devices, n_persons + n_devices)
     return ReplayResult(
@@ -293,11 +293,13 @@ def _write(
     allowed_lateness: timedelta,
     config: LifecycleConfig,
     last_seq: int,
+    progress: Progress,
 ) -> _Totals:
     """Assemble, derive and stage each part's rows (and engagement days), then swap them in
     (one transaction); with a plan, every part is derived at the planned latest time, and
     :class:`_LatestMoved` (rolling all back) says when the fold's differs."""
     totals = _Totals(engagement=[] if planned is None else None)
+    staged = 0
     with writer.transaction():
         read_models.stage(writer)
         replay_engagement.create(writer)
@@ -316,9 +318,12 @@ def _write(
             totals.persons += n_persons
             totals.devices += n_devices
             del world
+            staged += 1
+            progress("folding", staged, 1 if planned is None else planned.parts)
         if planned is not None and as_of is None and totals.latest != latest:
             raise _LatestMoved(totals.latest)
         instant = as_of or watermark(totals.latest, allowed_lateness)
+        progress("writing", 0, totals.persons + totals.devices)
         read_models.swap_in(writer, Checkpoint("lifecycle", instant, last_seq, totals.events))
     return totals
 
