@@ -5,7 +5,13 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tenure.contract.topics import EVENT_TYPES
+from tenure.domain.device import device_ids_of
+from tenure.domain.events import parse_event
+from tenure.domain.person import person_ids_of
+from tenure.domain.pseudonymity import person_ids_named
 from tenure.projection.replay_plan import Components, Plan, keys_of, node, part_capacity
+from tests.factories import make_event
 
 KEYS = st.sampled_from([f"key-{i}" for i in range(30)])
 EVENTS = st.lists(st.lists(KEYS, min_size=1, max_size=4), max_size=60)
@@ -67,3 +73,14 @@ def test_keys_of_reads_every_key_field_as_the_parse_does() -> None:
 def test_the_memory_bound_sets_the_events_per_part() -> None:
     assert part_capacity(1) < part_capacity(2) == 2 * part_capacity(1)
     assert part_capacity(0) == 1
+
+
+def test_keys_of_names_every_key_the_fold_routes_an_event_to() -> None:
+    for event_type in EVENT_TYPES:
+        for n in range(3):
+            envelope = make_event(event_type, n=n)
+            event = parse_event(envelope)
+            devices, persons = keys_of(envelope)
+            assert device_ids_of(event) <= set(devices), event_type
+            named = set(person_ids_of(event)) | set(person_ids_named(event))
+            assert named <= set(persons), event_type
