@@ -8,6 +8,12 @@ value the projection cannot store, is dead-lettered (stage ``replay``) and the r
 replayed. Before reading, the live raw states are brought up to the archive
 (:func:`~tenure.projection.catch_up.converge`), so the live projection's next derive never
 moves a rebuilt row back.
+
+Memory: an archive larger than one part (``memory_mb``, ``TENURE_PROJECTOR_CACHE_MB``) is
+planned (:mod:`tenure.projection.replay_plan`) and replayed part by part, each part a set
+of whole components of independent persons: folded, assembled, derived and copied into the
+staging tables before the next; one swap then merges them all
+(:mod:`tenure.storage.read_models`).
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 The archive is read in seq ranges (one, or one per worker process, each importing the
 replay's snapshot so all see the same rows), and each range in chunks through a
 server-side cursor: memory holds one chunk of events and the raw states folded so far, never the
-whole archive. Per chunk the envelopes are decoded with orjson and screened cheaply (see
-:func:`screen_documents`), person ids resolved from their tokens, and the events folded
+whole archive (a planned replay folds one part's rows the same way, chunk by chunk). Per
+chunk the envelopes are decoded with orjson, their person ids resolved from their tokens in
+the decoded envelopes, and screened cheaply (see :func:`screen_documents`), and the events folded
 into the range's raw states with the live apply stage's per-key functions
 (``fold_device_events`` with the state so far as base, ``join_persons``). The ranges'
 raw states are then joined per key (:func:`join_ranges`): the fold is a join, so this
