@@ -84,7 +84,9 @@ SETTINGS: tuple[Setting, ...] = (
         "TENURE_PROJECTOR_CACHE_MB",
         str(DEFAULT_PROJECTOR_CACHE_MB),
         "MiB of decoded raw states and resolved person ids a projector worker keeps in memory "
-        "(least recently used evicted first; a miss only costs a database read). At least 8.",
+        "(least recently used evicted first; a miss only costs a database read). `tenure "
+        "replay` folds the archive in parts of independent persons whose states fit it "
+        "(docs/design/replay-cost.md). At least 8.",
     ),
     Setting(
         "TENURE_LOG_LEVEL",

@@ -41,6 +41,7 @@ def run(
         as_of=as_of,
         allowed_lateness=timedelta(seconds=settings.config.allowed_lateness_s),
         progress=report,
+        memory_mb=settings.config.projector_cache_mb,
     )
     replay_metrics.finish()
     return result

@@ -2,7 +2,8 @@
 
 A replay is a one-off command, so it serves its own ``/metrics`` while it runs (and for
 ``--metrics-hold`` seconds after it ends, so a scraper with a 15 s interval still sees the
-finished state). Phases are the replay's own: ``reading archive``, ``folding``, ``writing``.
+finished state). Phases are the replay's own: ``planning`` (an archive replayed in
+parts), ``reading archive``, ``folding`` (parts folded), ``writing``.
 The query service reports the outcome of the last replay durably
 (``tenure_replay_last_*``, from ``projection_checkpoints``).
 """

@@ -132,34 +132,8 @@ class PersonRefs:
     def resolve(self, source: Source | None, events: list[DomainEvent]) -> ResolvedBatch:
         """Resolve the person ids of ``events`` (one query for the tokens not cached; a
         pool's connection is taken only when the database must be asked)."""
-        if self._generation < 0 or self._pseudonymiser is None:
-            with self._connected(source) as conn:
-                self.refresh(conn)
-                self.pseudonymiser(conn)
-        pseudonymiser = self._pseudonymiser
-        assert pseudonymiser is not None
-        known, erased = self._ids, self._erased
-        mapping: dict[str, str] = {}
-        misses: set[str] = set()
-        seen: set[str] = set()
-        for event in events:
-            for value in person_ids_named(event):
-                if value in seen:
-                    continue
-                seen.add(value)
-                if is_token(value):
-                    found = known.get(value)
-                    if found is not None:
-                        mapping[value] = found
-                    elif value not in erased:
-                        misses.add(value)
-                else:
-                    token = pseudonymiser.token(value)
-                    if token in erased:
-                        mapping[value] = token
-        if misses:
-            with self._connected(source) as conn:
-                self._resolve_misses(conn, misses, mapping)
+        seen = {value for event in events for value in person_ids_named(event)}
+        mapping = self.resolve_names(source, seen)
         resolved = rename_events(events, mapping) if mapping else events
         ids = frozenset(p for p in (mapping.get(v, v) for v in seen) if not is_token(p))
         erasures: dict[str, datetime] = {}
@@ -175,6 +149,34 @@ class PersonRefs:
                 if a in self._erased or b in self._erased:
                     _earliest(linked, b if a in self._erased else a, event.at)
         return ResolvedBatch(resolved, self._generation, ids, erasures, linked)
+
+    def resolve_names(self, source: Source | None, values: Iterable[str]) -> dict[str, str]:
+        """What each of ``values`` (person ids or tokens, as events name them) resolves to,
+        for those that change (as :meth:`resolve` renames them)."""
+        if self._generation < 0 or self._pseudonymiser is None:
+            with self._connected(source) as conn:
+                self.refresh(conn)
+                self.pseudonymiser(conn)
+        pseudonymiser = self._pseudonymiser
+        assert pseudonymiser is not None
+        known, erased = self._ids, self._erased
+        mapping: dict[str, str] = {}
+        misses: set[str] = set()
+        for value in values:
+            if is_token(value):
+                found = known.get(value)
+                if found is not None:
+                    mapping[value] = found
+                elif value not in erased:
+                    misses.add(value)
+            else:
+                token = pseudonymiser.token(value)
+                if token in erased:
+                    mapping[value] = token
+        if misses:
+            with self._connected(source) as conn:
+                self._resolve_misses(conn, misses, mapping)
+        return mapping
 
     def _resolve_misses(self, conn: Conn, misses: set[str], mapping: dict[str, str]) -> None:
         ordered = sorted(misses)

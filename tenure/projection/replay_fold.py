@@ -3,8 +3,9 @@
 The archive is read in seq ranges (one, or one per worker process, each importing the
 replay's snapshot so all see the same rows), and each range in chunks through a
 server-side cursor: memory holds one chunk of events and the raw states folded so far, never the
-whole archive. Per chunk the envelopes are decoded with orjson and screened cheaply (see
-:func:`screen_documents`), person ids resolved from their tokens, and the events folded
+whole archive (a planned replay folds one part's rows the same way, chunk by chunk). Per
+chunk the envelopes are decoded with orjson, their person ids resolved from their tokens in
+the decoded envelopes, and screened cheaply (see :func:`screen_documents`), and the events folded
 into the range's raw states with the live apply stage's per-key functions
 (``fold_device_events`` with the state so far as base, ``join_persons``). The ranges'
 raw states are then joined per key (:func:`join_ranges`): the fold is a join, so this
@@ -17,7 +18,7 @@ import copyreg
 import gc
 import json
 import multiprocessing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,11 +29,12 @@ import orjson
 import psycopg
 
 from tenure.domain.device import DeviceState, fold_device_events, join_devices
-from tenure.domain.events import DomainEvent, parse_event
+from tenure.domain.events import DeviceUsed, DomainEvent, parse_event
 from tenure.domain.identity import IdentityGraph
 from tenure.domain.lattice import frozen_map
 from tenure.domain.neighbourhood import RawWorld, group_by_key
 from tenure.domain.person import PersonState, join_persons
+from tenure.domain.pseudonymity import PERSON_FIELDS, person_ids_named, rename_event
 from tenure.eventlog.deadletter import DeadLetter
 from tenure.projection.catch_up import screen_archived
 from tenure.projection.person_refs import PersonRefs
@@ -69,6 +71,27 @@ def decodes_alike(document: bytes) -> bool:
     return _LONG_NUMBER not in document.translate(_DIGITS_AS_ZERO)
 
 
+_INFINITIES = (float("inf"), float("-inf"))
+
+
+def storable(event: DomainEvent) -> bool:
+    """Whether ``unstorable(event)`` is ``None``
+    (:func:`~tenure.projection.screen.unstorable`); for a ``DeviceUsed`` (most events) the
+    same checks written out for its fields (no NUL in a string, a finite duration), a
+    quarter of the generic walk's cost."""
+    if type(event) is not DeviceUsed:
+        return unstorable(event) is None
+    assert isinstance(event, DeviceUsed)
+    duration = event.duration_s
+    if duration is not None and (duration != duration or duration in _INFINITIES):
+        return False
+    source, event_id = event.event_id
+    return not any(
+        value is not None and "\x00" in value
+        for value in (source, event_id, event.device_id, event.person_id, event.feature)
+    )
+
+
 @dataclass(slots=True)
 class FoldedRange:
     """The raw states folded from one seq range of the archive, and what it read."""
@@ -82,7 +105,7 @@ class FoldedRange:
 
 
 def screen_documents(
-    rows: Sequence[ArchivedDocument],
+    rows: Sequence[ArchivedDocument], names: Resolver | None = None
 ) -> tuple[list[DomainEvent], list[DeadLetter]]:
     """Decode archived envelopes into events; those that are not events, or carry a value
     the projection cannot store, become dead letters.
@@ -90,31 +113,73 @@ def screen_documents(
     The same as :func:`~tenure.projection.catch_up.screen_archived` of the rows decoded by
     the standard library (the live catch-up's path), faster: an envelope that
     :func:`decodes_alike` is decoded with orjson; one that fails to parse or to pass
-    :func:`~tenure.projection.screen.unstorable`, or any other, takes the exact path (which
-    writes its dead letter).
+    :func:`~tenure.projection.screen.unstorable` (:func:`storable`), or any other, takes
+    the exact path (which writes its dead letter).
+
+    ``names``: the person ids of the events resolved as
+    :meth:`~tenure.projection.person_refs.PersonRefs.resolve` resolves them, the orjson-decoded
+    ones in their envelopes before they are parsed (building each event once, not twice).
     """
     events: list[DomainEvent] = []
     dead: list[DeadLetter] = []
     loads = orjson.loads
+    decoded: list[tuple[ArchivedDocument, Any]] = []
     for row in rows:
         document = row.document
+        envelope: Any = None
         if decodes_alike(document):
             try:
-                event = parse_event(loads(document))
-            except (ValueError, KeyError, TypeError):
+                envelope = loads(document)
+            except ValueError:
+                envelope = None  # the exact path says why
+        decoded.append((row, envelope))
+    if names is not None:
+        _rename_envelopes([envelope for _, envelope in decoded], names)
+    exact: list[int] = []
+    """Positions in ``events`` of events taken by the exact path."""
+    for row, envelope in decoded:
+        if envelope is not None:
+            try:
+                event: DomainEvent | None = parse_event(envelope)
+            except (ValueError, KeyError, TypeError, AttributeError):
                 event = None  # the exact path says why
-            if event is not None and unstorable(event) is None:
+            if event is not None and storable(event):
                 events.append(event)
                 continue
+        document = row.document
         try:
-            envelope = json.loads(document)
+            whole = json.loads(document)
         except ValueError as exc:
-            envelope = {"undecodable": document.decode(errors="replace"), "error": str(exc)}
-        archived = ArchivedEvent(row.seq, envelope, row.topic, row.partition, row.record_key)
+            whole = {"undecodable": document.decode(errors="replace"), "error": str(exc)}
+        archived = ArchivedEvent(row.seq, whole, row.topic, row.partition, row.record_key)
         kept, letters = screen_archived([archived])
+        exact += range(len(events), len(events) + len(kept))
         events += [e for _, e in kept]
         dead += letters
+    if exact and names is not None:  # the exact path's events (few) resolved as a batch
+        mapping = names({v for n in exact for v in person_ids_named(events[n])})
+        for n in exact:
+            events[n] = rename_event(events[n], mapping)
     return events, dead
+
+
+Resolver = Callable[[set[str]], Mapping[str, str]]
+"""What person ids (or tokens) resolve to, for those that change."""
+
+
+def _rename_envelopes(envelopes: Sequence[Any], names: Resolver) -> None:
+    """Replace the person ids in the ``data`` of decoded envelopes by what they resolve to
+    (``str`` of each value, as the parse reads it), in place."""
+    datas = [d for e in envelopes if isinstance(e, dict) and isinstance(d := e.get("data"), dict)]
+    values = {str(v) for d in datas for f in PERSON_FIELDS if (v := d.get(f)) is not None}
+    mapping = names(values) if values else {}
+    if not mapping:
+        return
+    for data in datas:
+        for name in PERSON_FIELDS:
+            value = data.get(name)
+            if value is not None and (renamed := mapping.get(str(value))) is not None:
+                data[name] = renamed
 
 
 def fold_chunk(folded: FoldedRange, events: Sequence[DomainEvent]) -> None:
@@ -144,11 +209,21 @@ def fold_documents(
     folded = FoldedRange()
     refs = PersonRefs()
     for chunk in archive.read_documents(conn, first_seq, last_seq, CHUNK):
-        events, dead = screen_documents(chunk)
-        folded.dead += dead
-        fold_chunk(folded, refs.resolve(conn, events).events)  # tokens -> person ids
+        fold_documents_chunk(conn, refs, folded, chunk)
         on_chunk(len(chunk))
     return folded
+
+
+def fold_documents_chunk(
+    conn: psycopg.Connection[Any],
+    refs: PersonRefs,
+    folded: FoldedRange,
+    chunk: Sequence[ArchivedDocument],
+) -> None:
+    """Screen, resolve (tokens -> person ids) and fold one chunk of archive rows."""
+    events, dead = screen_documents(chunk, lambda values: refs.resolve_names(conn, values))
+    folded.dead += dead
+    fold_chunk(folded, events)
 
 
 def _fold_range_in_worker(

@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -317,3 +317,77 @@ def read_documents(
                 )
                 for seq, source, event_id, payload, topic, part, key in rows
             ]
+
+
+def read_bodies(
+    conn: psycopg.Connection[Any], first_seq: int, last_seq: int, chunk: int = 20_000
+) -> Iterator[list[tuple[str, bytes]]]:
+    """``(record key, JSON text)`` of the archive rows ``first_seq..last_seq``, ``chunk`` at a
+    time, in no particular order (replay's planning pass). The text is the stored envelope
+    without ``id`` and ``source`` (both kept when format ``0``)."""
+    with conn.cursor(name="tenure_archive_bodies") as cur:
+        cur.itersize = chunk
+        cur.execute(
+            "SELECT record_key, payload FROM event_archive WHERE seq BETWEEN %s AND %s",
+            (first_seq, last_seq),
+        )
+        while rows := cur.fetchmany(chunk):
+            yield [(key, _inflate(bytes(payload))[1]) for key, payload in rows]
+
+
+def record_keys(conn: psycopg.Connection[Any], first_seq: int, last_seq: int) -> Iterator[str]:
+    """Each distinct record key of the archive rows ``first_seq..last_seq`` once, through a
+    server-side cursor."""
+    with conn.cursor(name="tenure_archive_record_keys") as cur:
+        cur.itersize = 20_000
+        cur.execute(
+            "SELECT DISTINCT record_key FROM event_archive WHERE seq BETWEEN %s AND %s",
+            (first_seq, last_seq),
+        )
+        for (key,) in cur:
+            yield str(key)
+
+
+def stage_parts(conn: psycopg.Connection[Any], parts: Iterable[tuple[str, int]]) -> None:
+    """Record which part of a replay each record key belongs to (``(record key, part)``
+    pairs) in a temporary table of the caller's transaction, for
+    :func:`read_documents_by_part`."""
+    conn.execute(
+        "CREATE TEMP TABLE replay_parts (record_key text PRIMARY KEY, part integer NOT NULL)"
+        " ON COMMIT DROP"
+    )
+    with conn.cursor().copy("COPY replay_parts (record_key, part) FROM STDIN") as copy:
+        for row in parts:
+            copy.write_row(row)
+    conn.execute("ANALYZE replay_parts")
+
+
+def read_documents_by_part(
+    conn: psycopg.Connection[Any], first_seq: int, last_seq: int, chunk: int = 20_000
+) -> Iterator[tuple[int, list[ArchivedDocument]]]:
+    """The archive rows ``first_seq..last_seq`` part by part (:func:`stage_parts`), as
+    ``(part, rows)`` with at most ``chunk`` rows of one part each, through a server-side
+    cursor. A row whose record key has no part is not read."""
+    with conn.cursor(name="tenure_archive_parts") as cur:
+        cur.itersize = chunk
+        cur.execute(
+            "SELECT p.part, a.seq, a.source, a.event_id, a.payload, a.topic,"
+            " a.kafka_partition, a.record_key FROM event_archive a"
+            " JOIN replay_parts p ON p.record_key = a.record_key"
+            " WHERE a.seq BETWEEN %s AND %s ORDER BY p.part",
+            (first_seq, last_seq),
+        )
+        current: int | None = None
+        docs: list[ArchivedDocument] = []
+        while rows := cur.fetchmany(chunk):
+            for part, seq, source, event_id, payload, topic, partition, key in rows:
+                if part != current or len(docs) >= chunk:
+                    if docs:
+                        assert current is not None
+                        yield current, docs
+                    current, docs = part, []
+                document = document_of(source, event_id, bytes(payload))
+                docs.append(ArchivedDocument(int(seq), document, topic, partition, key))
+        if docs:
+            assert current is not None
+            yield current, docs

@@ -14,6 +14,7 @@ everything (``tenure replay``).
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -183,6 +184,8 @@ def read_counts(conn: Conn) -> ReturnTimeCounts:
 _FITTED: dict[tuple[str, date, float], ReturnTimeModel] = {}
 """Models fitted in this process, by (counts version, as_of, shrinkage): a few, newest last."""
 _FITTED_KEPT = 8
+REBUILD_BATCH = 20_000
+"""People :func:`rebuild` counts at a time."""
 _FITTED_LOCK = threading.Lock()
 
 
@@ -214,8 +217,14 @@ def rebuild(conn: Conn, people: Iterable[Person]) -> int:
     """Replace every count by those of ``people``; return how many were counted.
 
     What ``tenure replay`` calls after rebuilding the persons.
+    ``people`` is read :data:`REBUILD_BATCH` at a time (each person at most once), so a
+    replay's population is never held whole.
     """
+    counted = 0
     with conn.transaction():
         conn.execute("TRUNCATE churn_gap_contributions, churn_return_counts, churn_open_gaps")
         renew_model_version(conn)
-        return record_people(conn, people)
+        rest = iter(people)
+        while batch := list(itertools.islice(rest, REBUILD_BATCH)):
+            counted += record_people(conn, batch)
+    return counted

@@ -240,6 +240,50 @@ def _merge_from(
     )
 
 
+def stage(conn: psycopg.Connection[Any]) -> None:
+    """Create the empty staging copies of ``persons`` and ``devices`` (``persons_next``,
+    ``devices_next``: temporary, dropped when the caller's transaction ends) that
+    :func:`stage_rows` fills and :func:`swap_in` merges."""
+    for table in ("persons", "devices"):
+        conn.execute(
+            sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(
+                sql.Identifier(f"{table}_next"), sql.Identifier(table)
+            )
+        )
+
+
+def stage_rows(
+    conn: psycopg.Connection[Any],
+    persons: Iterable[tuple[Any, ...]],
+    devices: Iterable[tuple[Any, ...]],
+) -> tuple[int, int]:
+    """Add rows of ``STORED_PERSON_COLUMNS`` and ``DEVICE_COLUMNS`` to the staging copies
+    (one ``COPY`` each; called once per replayed part); return how many were added."""
+    return (
+        _copy_into(conn, "persons_next", STORED_PERSON_COLUMNS, persons),
+        _copy_into(conn, "devices_next", DEVICE_COLUMNS, devices),
+    )
+
+
+def swap_in(conn: psycopg.Connection[Any], checkpoint: Checkpoint) -> None:
+    """Make ``persons`` and ``devices`` hold exactly their staging copies' rows, recompute
+    the survival aggregates and record ``checkpoint``, in the caller's transaction."""
+    # ACCESS EXCLUSIVE at once, not EXCLUSIVE then the triggers' ACCESS EXCLUSIVE: that
+    # upgrade deadlocked with a live derive pass holding ACCESS SHARE and waiting to write
+    # (seen in CI); readers wait for the merge instead.
+    conn.execute("LOCK TABLE persons, devices IN ACCESS EXCLUSIVE MODE")
+    _merge_from(conn, "persons", "person_id", STORED_PERSON_COLUMNS)
+    _merge_from(conn, "devices", "device_id", DEVICE_COLUMNS)
+    survival_store.rebuild(conn, checkpoint.as_of)  # triggers + aggregates, same swap
+    conn.execute(
+        "INSERT INTO projection_checkpoints (projection, as_of, archive_seq, events)"
+        " VALUES (%s, %s, %s, %s) ON CONFLICT (projection) DO UPDATE SET"
+        " as_of = EXCLUDED.as_of, archive_seq = EXCLUDED.archive_seq,"
+        " events = EXCLUDED.events, rebuilt_at = now()",
+        (checkpoint.projection, checkpoint.as_of, checkpoint.archive_seq, checkpoint.events),
+    )
+
+
 def rebuild(
     conn: psycopg.Connection[Any],
     persons: Iterable[tuple[Any, ...]],
@@ -247,7 +291,9 @@ def rebuild(
     checkpoint: Checkpoint,
 ) -> tuple[int, int]:
     """Fill staging copies of ``persons`` (rows of ``STORED_PERSON_COLUMNS``) and
-    ``devices``, then make the tables hold exactly their rows, in one transaction.
+    ``devices``, then make the tables hold exactly their rows, in one transaction
+    (:func:`stage`, :func:`stage_rows`, :func:`swap_in`; ``tenure replay`` calls them
+    itself, staging one part of the population at a time).
 
     The tables are merged in place (:func:`_merge_from`), never dropped: what users built
     on them (grants, views, publications) survives a replay. Readers and writers (the live
@@ -257,26 +303,7 @@ def rebuild(
     counts written.
     """
     with conn.transaction():
-        for table in ("persons", "devices"):
-            conn.execute(
-                sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(
-                    sql.Identifier(f"{table}_next"), sql.Identifier(table)
-                )
-            )
-        n_persons = _copy_into(conn, "persons_next", STORED_PERSON_COLUMNS, persons)
-        n_devices = _copy_into(conn, "devices_next", DEVICE_COLUMNS, devices)
-        # ACCESS EXCLUSIVE at once, not EXCLUSIVE then the triggers' ACCESS EXCLUSIVE: that
-        # upgrade deadlocked with a live derive pass holding ACCESS SHARE and waiting to write
-        # (seen in CI); readers wait for the merge instead.
-        conn.execute("LOCK TABLE persons, devices IN ACCESS EXCLUSIVE MODE")
-        _merge_from(conn, "persons", "person_id", STORED_PERSON_COLUMNS)
-        _merge_from(conn, "devices", "device_id", DEVICE_COLUMNS)
-        survival_store.rebuild(conn, checkpoint.as_of)  # triggers + aggregates, same swap
-        conn.execute(
-            "INSERT INTO projection_checkpoints (projection, as_of, archive_seq, events)"
-            " VALUES (%s, %s, %s, %s) ON CONFLICT (projection) DO UPDATE SET"
-            " as_of = EXCLUDED.as_of, archive_seq = EXCLUDED.archive_seq,"
-            " events = EXCLUDED.events, rebuilt_at = now()",
-            (checkpoint.projection, checkpoint.as_of, checkpoint.archive_seq, checkpoint.events),
-        )
+        stage(conn)
+        n_persons, n_devices = stage_rows(conn, persons, devices)
+        swap_in(conn, checkpoint)
     return n_persons, n_devices

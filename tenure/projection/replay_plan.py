@@ -1,0 +1,194 @@
+"""``tenure replay``'s plan: the archive cut into parts that fold, assemble and derive alone.
+
+A person's view depends on its neighbourhood only (``tenure/domain/neighbourhood.py``): its
+identity component, the devices that mention its ids and the ids those devices mention. So
+the keys an event touches (its devices, its person ids as resolved, its record key) belong
+together, and the connected components of "touched by one event" are independent: folding,
+assembling and deriving each component alone gives exactly its rows in the fold of the
+whole archive. The plan finds those components in one cheap pass over the archive (inflate
+and decode only: no events built, no states folded) with a union-find, and packs whole
+components into parts of at most ``capacity`` events (a component larger than that is a
+part of its own). The replay then reads the archive part by part
+(:func:`tenure.storage.archive.read_documents_by_part`), so what it holds is one part's
+states, not the population's.
+
+Reading more keys than the fold does only makes components larger (still correct), so the
+key fields are read from wherever they appear in ``data`` and its items.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+import psycopg
+
+from tenure.domain.events import EVENT_TYPES, parse_time
+from tenure.projection.person_refs import PersonRefs
+from tenure.projection.replay_fold import decodes_alike
+from tenure.storage import archive
+
+PERSON_FIELDS = ("person_id", "alias_id", "payer_id", "beneficiary_id", "referrer_id", "referee_id")
+"""The ``data`` fields that name persons (``tenure.domain.pseudonymity``'s renamed fields)."""
+BYTES_PER_EVENT = 400
+"""Estimated replay memory per event of a part: its share of the part's raw states, the
+assembled world and the rows (measured with ``tracemalloc``: docs/design/replay-cost.md)."""
+
+
+def part_capacity(memory_mb: float) -> int:
+    """Events per part for a replay memory bound of ``memory_mb`` MiB."""
+    return max(1, int(memory_mb * (1 << 20)) // BYTES_PER_EVENT)
+
+
+def keys_of(body: Any) -> tuple[list[str], list[str]]:
+    """``(device ids, person ids or tokens)`` a decoded envelope names, as its parse would
+    read them (``str`` of the value), and any more found in the same fields."""
+    devices: list[str] = []
+    persons: list[str] = []
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, dict):
+        return devices, persons
+    for name in PERSON_FIELDS:
+        value = data.get(name)
+        if value is not None:
+            persons.append(str(value))
+    device = data.get("device_id")
+    if device is not None:
+        devices.append(str(device))
+    items = data.get("items")
+    if isinstance(items, list):
+        for item in items:
+            if isinstance(item, dict) and item.get("device_id") is not None:
+                devices.append(str(item["device_id"]))
+    return devices, persons
+
+
+def _time_of(body: Any) -> datetime | None:
+    """The event time of a decoded envelope of a known type, if it parses."""
+    if not isinstance(body, dict) or body.get("type") not in EVENT_TYPES:
+        return None
+    try:
+        return parse_time(str(body["time"]))
+    except (KeyError, ValueError):
+        return None
+
+
+def node(kind: str, name: str) -> int:
+    """The union-find node of a key: the hash of its kind (``k`` record key, ``d`` device,
+    ``p`` person) and name. An int is a third of a string's memory; two keys with one hash
+    only join two components (still correct: parts of whole components)."""
+    return hash(kind + name)
+
+
+@dataclass(slots=True)
+class Components:
+    """A union-find over key nodes (:func:`node`), with the events counted per component."""
+
+    parent: dict[int, int] = field(default_factory=dict)
+    events: dict[int, int] = field(default_factory=dict)
+    """Per root: the events whose keys are in its component."""
+
+    def find(self, node: int) -> int:
+        """The root of ``node``'s component (``node`` is added if new)."""
+        parent = self.parent
+        root = parent.setdefault(node, node)
+        while (up := parent[root]) != root:
+            root = up
+        while node != root:  # path compression
+            parent[node], node = root, parent[node]
+        return root
+
+    def join(self, nodes: list[int]) -> None:
+        """Put ``nodes`` (one event's keys, its record key first) in one component and
+        count the event there."""
+        events = self.events
+        root = self.find(nodes[0])
+        weight = events.pop(root, 0) + 1
+        for node in nodes[1:]:
+            other = self.find(node)
+            if other != root:
+                self.parent[other] = root
+                weight += events.pop(other, 0)
+        events[root] = weight
+
+
+@dataclass(slots=True)
+class Plan:
+    """Which part each record key's events belong to."""
+
+    components: Components
+    capacity: int
+    latest: datetime | None
+    """The latest event time among events of known types (the fold's latest unless such an
+    event is dead-lettered; the replay checks)."""
+    rows: int
+    part_of_root: dict[int, int] = field(default_factory=dict)
+    parts: int = 0
+    """How many parts there are (set by :meth:`pack`)."""
+
+    def pack(self) -> None:
+        """Assign whole components to parts of at most :attr:`capacity` events."""
+        part, filled = 0, 0
+        for root, weight in self.components.events.items():
+            if filled and filled + weight > self.capacity:
+                part, filled = part + 1, 0
+            self.part_of_root[root] = part
+            filled += weight
+        self.parts = part + 1 if self.part_of_root else 0
+
+    def release(self) -> None:
+        """Forget the components (once every record key has its part): the replay keeps
+        only :attr:`parts` and :attr:`latest`."""
+        self.components = Components()
+        self.part_of_root = {}
+
+    def record_parts(self, record_keys: Iterable[str]) -> Iterator[tuple[str, int]]:
+        """``(record key, part)`` of each of ``record_keys`` (every one the plan read)."""
+        find, part_of_root = self.components.find, self.part_of_root
+        for record_key in record_keys:
+            yield record_key, part_of_root[find(node("k", record_key))]
+
+
+def plan(
+    conn: psycopg.Connection[Any],
+    first_seq: int,
+    last_seq: int,
+    capacity: int,
+    refs: PersonRefs,
+    on_chunk: Callable[[int], None] = lambda rows: None,
+) -> Plan:
+    """Read the archive rows ``first_seq..last_seq`` (in ``conn``'s snapshot) for their keys
+    and pack their components into parts of at most ``capacity`` events."""
+    components = Components()
+    latest: datetime | None = None
+    rows = 0
+    loads = orjson.loads
+    for chunk in archive.read_bodies(conn, first_seq, last_seq):
+        named: list[tuple[str, list[str], list[str]]] = []
+        values: set[str] = set()
+        for record_key, text in chunk:
+            try:
+                body = loads(text) if decodes_alike(text) else json.loads(text)
+            except ValueError:
+                body = None
+            devices, persons = keys_of(body)
+            named.append((record_key, devices, persons))
+            values.update(persons)
+            at = _time_of(body)
+            if at is not None and (latest is None or at > latest):
+                latest = at
+        resolved = refs.resolve_names(conn, values)
+        for record_key, devices, persons in named:
+            nodes = [hash("k" + record_key)]
+            nodes += [hash("d" + d) for d in devices]
+            nodes += [hash("p" + resolved.get(p, p)) for p in persons]
+            components.join(nodes)
+        rows += len(chunk)
+        on_chunk(len(chunk))
+    planned = Plan(components, capacity, latest, rows)
+    planned.pack()
+    return planned
