@@ -38,8 +38,9 @@ def published(pool: Any, broker: LocalBroker, people: People) -> None:
     publisher = EventPublisher(broker.bootstrap)
     try:
         live = projector(pool, publisher, people.audience)
-        live.project(people.records([people.paid(people.ann, 0), people.paid(people.bob, 0),
-                                     people.consent(people.bob, 0), people.used(people.carol, 1)]))  # fmt: skip
+        day_zero = [people.paid(people.ann, 0), people.paid(people.bob, 0),
+                    people.consent(people.bob, 0), people.used(people.carol, 1)]  # fmt: skip
+        live.project(people.records(day_zero))
         live.settle()
         live.project(people.records([people.consent(people.ann, 2), people.used(people.carol, 3)]))
         live.settle()
@@ -63,7 +64,8 @@ def test_follow_reads_back_what_the_audience_stage_published(
     assert followed.lines == len(events) == 3
     assert {e["id"] for e in events} == outbox_ids(database_url, name)
     ann, bob = token(people.ann), token(people.bob)
-    assert sorted((e["data"]["person_id"], e["type"], e["data"]["suppressed"]) for e in events) == sorted([
+    seen = sorted((e["data"]["person_id"], e["type"], e["data"]["suppressed"]) for e in events)
+    assert seen == sorted([
         (ann, "tenure.audience.entered", "no_consent"),
         (bob, "tenure.audience.entered", None),
         (ann, "tenure.audience.suppression_changed", None),
