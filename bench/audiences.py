@@ -33,9 +33,9 @@ from bench.result import Result, rate
 from bench.servers import Servers
 from tenure.domain.view import DEFAULT_CONFIG
 from tenure.projection import survival_stage
-from tenure.projection.apply import record_progress
 from tenure.projection.audiences import AudienceStage, stored
 from tenure.projection.derive import queue_due_persons
+from tenure.storage.progress import record_progress
 
 NAME = "audiences"
 DEFAULT_SIZE = 5_000
