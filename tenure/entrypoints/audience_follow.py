@@ -20,14 +20,14 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import IO, Any, Final
+from typing import IO, Final
 
 from kafka import KafkaConsumer, TopicPartition
 
 from tenure.contract.topics import AUDIENCES
 from tenure.errors import TenureError
 
-__all__ = ["FollowError", "Followed", "follow"]
+__all__ = ["FollowError", "Followed", "follow", "line_of"]
 
 SESSION_TIMEOUT_MS: Final = 6000
 """A short session: the embedded broker completes a group join after about half of it
@@ -73,9 +73,22 @@ def _consumer(bootstrap: str, group: str | None, from_beginning: bool) -> KafkaC
     return consumer
 
 
-def _wanted(event: dict[str, Any], audience: str | None) -> bool:
+def line_of(value: bytes | None, audience: str | None) -> str | None:
+    """The line to write for one record's value: the CloudEvent as compact JSON, ``None``
+    when it is a change of another audience than ``audience`` (``None``: every audience).
+    A value that is not a JSON object is written as ``{"undecodable": "..."}``, whatever
+    ``audience``, so nothing read is silently dropped."""
+    raw = value or b""
+    try:
+        event = json.loads(raw)
+    except ValueError:
+        event = None
+    if not isinstance(event, dict):
+        return json.dumps({"undecodable": raw.decode("utf-8", "replace")})
     data = event.get("data")
-    return audience is None or (isinstance(data, dict) and data.get("audience") == audience)
+    if audience is not None and not (isinstance(data, dict) and data.get("audience") == audience):
+        return None
+    return json.dumps(event, separators=(",", ":"))
 
 
 def follow(
@@ -95,8 +108,7 @@ def follow(
 
     ``group``: read in that consumer group and commit after each flushed batch of lines;
     without it, read every partition from the beginning (``from_beginning=False``: from the
-    end) and commit nothing. A record that is not a JSON object is written as
-    ``{"undecodable": ...}`` so nothing read is silently dropped.
+    end) and commit nothing. Each record becomes a line by :func:`line_of`.
     """
     followed = Followed()
     consumer = _consumer(bootstrap, group, from_beginning)
@@ -114,19 +126,12 @@ def follow(
                 continue
             quiet_since = time.monotonic()
             for record in records:
-                try:
-                    event = json.loads(record.value)
-                except ValueError:
-                    event = None
-                if not isinstance(event, dict):
-                    line = {"undecodable": record.value.decode("utf-8", "replace")}
-                    out.write(json.dumps(line) + "\n")
-                    followed.lines += 1
-                elif _wanted(event, audience):
-                    out.write(json.dumps(event, separators=(",", ":")) + "\n")
-                    followed.lines += 1
-                else:
+                line = line_of(record.value, audience)
+                if line is None:
                     followed.skipped += 1
+                    continue
+                out.write(line + "\n")
+                followed.lines += 1
             out.flush()
             if group is not None:
                 consumer.commit()
