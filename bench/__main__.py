@@ -13,6 +13,7 @@ Examples::
     python -m bench --only scale --persons 1000000 --events 10000000 --broker apache-kafka
     python -m bench --only derive --size 100000       # persons in the read model
     python -m bench --only audiences --size 5000      # persons; 5 shipped audiences vs none
+    python -m bench --only audiences_load             # freshness load, audience stage off/on
 
 Progress and server logs go to stderr; stdout holds only the result lines.
 """
@@ -29,6 +30,7 @@ from collections.abc import Sequence
 from bench import (
     archiver,
     audiences,
+    audiences_load,
     churn,
     codec,
     derive,
@@ -57,18 +59,19 @@ BENCHMARKS: tuple[str, ...] = (
     codec.NAME,
     storage.NAME,
     freshness.NAME,
+    audiences_load.NAME,
     scale.NAME,
 )
 """Every benchmark, in the order ``python -m bench`` runs them."""
 
 WITHOUT_SERVERS: frozenset[str] = frozenset(
-    {validation.NAME, churn.NAME, codec.NAME, freshness.NAME}
+    {validation.NAME, churn.NAME, codec.NAME, freshness.NAME, audiences_load.NAME}
 )
-"""Benchmarks that run without the run's broker and Postgres (``freshness`` starts its own
-``tenure up``)."""
+"""Benchmarks that run without the run's broker and Postgres (``freshness`` and
+``audiences_load`` start their own ``tenure up``)."""
 
 
-ONLY_WHEN_NAMED: frozenset[str] = frozenset({scale.NAME})
+ONLY_WHEN_NAMED: frozenset[str] = frozenset({scale.NAME, audiences_load.NAME})
 """Benchmarks too long for a plain ``python -m bench`` (tens of minutes): run with ``--only``."""
 
 
@@ -119,7 +122,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--repeats",
         type=int,
-        help=f"timing repeats (validation 5, codec {codec.DEFAULT_REPEATS})",
+        help=f"timing repeats (validation 5, codec {codec.DEFAULT_REPEATS}; audiences_load: "
+        "off/on pairs, default 1)",
     )
     parser.add_argument(
         "--mix", choices=projection.MIXES, default="device", help="projection event mix"
@@ -127,8 +131,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--duration",
         type=float,
-        default=freshness.DEFAULT_DURATION_S,
-        help="freshness: seconds of sustained ingest (default %(default)s)",
+        help="freshness, audiences_load: seconds of sustained ingest (per run; default "
+        f"{freshness.DEFAULT_DURATION_S:g} and {audiences_load.DEFAULT_DURATION_S:g})",
     )
     parser.add_argument(
         "--probes",
@@ -167,7 +171,16 @@ def run_one(name: str, args: argparse.Namespace, env: Servers | None) -> Result:
         return codec.run(args.size or codec.DEFAULT_SIZE, args.repeats or codec.DEFAULT_REPEATS)
     if name == freshness.NAME:
         return freshness.run(
-            args.duration,
+            args.duration or freshness.DEFAULT_DURATION_S,
+            probes=args.probes,
+            idle_probes=args.idle_probes,
+            concurrency=args.concurrency,
+            batch=args.batch,
+        )
+    if name == audiences_load.NAME:
+        return audiences_load.run(
+            args.duration or audiences_load.DEFAULT_DURATION_S,
+            pairs=args.repeats or audiences_load.DEFAULT_PAIRS,
             probes=args.probes,
             idle_probes=args.idle_probes,
             concurrency=args.concurrency,

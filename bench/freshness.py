@@ -12,6 +12,10 @@ worker as a user starts them) in a fresh state folder.
   stops, up to ``drain_timeout_s``). The projector's derive backlog (its
   ``tenure_projector_backlog`` gauge) and its applied records are sampled every
   ``sample_s``.
+- The projector's CPU seconds from the load's start until its backlog drained, every
+  probe was seen and it went quiet (below 10 % of a core over 2 s), per accepted event
+  (``projector_cpu_ms_per_event``): what ``audiences_load`` compares with the audience stage
+  on and off (``env``).
 
 Visibility = seconds from just before the probe's POST to the first 200 of the GET (a
 pending probe is polled again after ``max(poll_interval_s, 10% of its age)``, by 4 threads).
@@ -26,13 +30,14 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from bench.platform_up import RunningPlatform, scrape, tenure_up
 from bench.probes import ORDERS, Load, Probe, Prober
 from bench.result import Result, percentile, rate
-from bench.servers import CpuMeter, scratch_dir
+from bench.servers import CpuMeter, cpu_seconds, process_tree, scratch_dir
 
 NAME = "freshness"
 DEFAULT_DURATION_S = 120.0
@@ -44,6 +49,10 @@ DRAIN_TIMEOUT_S = 600.0
 P99_TARGET_S = 2.0
 MAX_TARGET_S = 5.0
 WARM_UP_TIMEOUT_S = 180.0
+QUIET_WINDOW_S = 2.0
+QUIET_CPU_SHARE = 0.1
+QUIET_TIMEOUT_S = 120.0
+"""After the drain, the projector is quiet once it used less than 10 % of a core over 2 s."""
 
 
 def _say(message: str) -> None:
@@ -139,6 +148,27 @@ def _idle_baseline(prober: Prober, rounds: int) -> list[Probe]:
     return probes
 
 
+def _wait_projector_quiet(pid: int | None) -> float | None:
+    """After the drain: wait until the projector uses less than
+    :data:`QUIET_CPU_SHARE` of a core over :data:`QUIET_WINDOW_S` (its trailing work:
+    publishing, the audience stage), at most :data:`QUIET_TIMEOUT_S`; return the seconds
+    waited (``None``: no process data)."""
+    if pid is None:
+        return None
+    started = time.monotonic()
+    tree = process_tree(pid)
+    before = cpu_seconds(tree)
+    while before is not None and time.monotonic() - started < QUIET_TIMEOUT_S:
+        time.sleep(QUIET_WINDOW_S)
+        after = cpu_seconds(tree)
+        if after is None:
+            break
+        if after - before < QUIET_CPU_SHARE * QUIET_WINDOW_S:
+            return round(time.monotonic() - started, 1)
+        before = after
+    return round(time.monotonic() - started, 1)
+
+
 def _under_load(
     platform: RunningPlatform,
     prober: Prober,
@@ -154,8 +184,10 @@ def _under_load(
     load = Load(status.ingest_url, platform.ingest_token, concurrency=concurrency, batch=batch)
     sampler = BacklogSampler(status.metrics_urls["projector"], load, sample_s)
     meter = CpuMeter({name: pid for name, pid in status.processes.items()}, own_name="bench")
+    projector_meter = CpuMeter({"projector": status.processes.get("projector")})
     probes: list[Probe] = []
     meter.start()
+    projector_meter.start()
     sampler.start()
     load.start()
     started = time.monotonic()
@@ -183,7 +215,15 @@ def _under_load(
             break
         time.sleep(0.2)
     sampler.stop()
+    idle_after_s = _wait_projector_quiet(status.processes.get("projector"))
+    projector_cpu = projector_meter.stop().get("projector")
+    final = scrape(status.metrics_urls["projector"])
     return {
+        "projector_quiet_s_after_drain": idle_after_s,
+        "audience_changes": int(
+            sum(v for k, v in final.items() if k.startswith("tenure_audience_changes_total{"))
+        ),
+        "projector_cpu_s_until_drained": projector_cpu,
         "report": report,
         "probes": probes,
         "cpu": cpu,
@@ -203,11 +243,17 @@ def run(
     sample_s: float = 2.0,
     poll_interval_s: float = 0.1,
     scratch: Path | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Result:
-    """Start ``tenure up``, measure idle probes, then probes under sustained ingest load."""
+    """Start ``tenure up`` (with the extra environment ``env``, e.g. ``TENURE_AUDIENCES``),
+    measure idle probes, then probes under sustained ingest load."""
     rounds = probes if probes is not None else max(1, round(duration_s))
     load_before = os.getloadavg()
-    with scratch_dir() as default_scratch, tenure_up(scratch or default_scratch) as platform:
+    extra = dict(env or {})
+    with (
+        scratch_dir() as default_scratch,
+        tenure_up(scratch or default_scratch, **extra) as platform,
+    ):
         status = platform.status
         prober = Prober(
             status.ingest_url,
@@ -256,6 +302,7 @@ def run(
             "batch": batch,
             "sample_s": sample_s,
             "poll_interval_s": poll_interval_s,
+            "env": extra,
             "platform": "tenure up, embedded default (Tansu + Postgres + every service/worker)",
             "probe_ids": {
                 "first": "000-fresh-<hex>",
@@ -283,6 +330,12 @@ def run(
             "max_person_backlog": max((s["person_backlog"] for s in samples), default=0),
             "backlog_over_time": samples,
             "cpu_seconds_during_load": loaded["cpu"],
+            "projector_cpu_s_until_drained": loaded["projector_cpu_s_until_drained"],
+            "projector_quiet_s_after_drain": loaded["projector_quiet_s_after_drain"],
+            "audience_changes": loaded["audience_changes"],
+            "projector_cpu_ms_per_event": None
+            if not report.accepted or loaded["projector_cpu_s_until_drained"] is None
+            else round(1000 * loaded["projector_cpu_s_until_drained"] / report.accepted, 4),
         },
         baseline={
             "what": "the same probe rounds on the idle platform, before the load",

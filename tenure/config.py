@@ -89,6 +89,13 @@ SETTINGS: tuple[Setting, ...] = (
         "(docs/design/replay-cost.md). At least 8.",
     ),
     Setting(
+        "TENURE_AUDIENCES",
+        "on",
+        "`on`, or `off`: the projector runs no audience stage (memberships, their changes and "
+        "`tenure.audiences.v1` stand still; back `on`, the stage catches up from where it "
+        "stopped). For measuring the stage's cost (`python -m bench --only audiences_load`).",
+    ),
+    Setting(
         "TENURE_LOG_LEVEL",
         "INFO",
         "Log level: DEBUG, INFO, WARNING, ERROR or CRITICAL. Person ids are logged only at "
@@ -127,6 +134,13 @@ def _int(env: Mapping[str, str], name: str) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _switch(env: Mapping[str, str], name: str) -> bool:
+    raw = (_get(env, name) or "").lower()
+    if raw not in ("on", "off"):
+        raise ValueError(f"{name} must be on or off, got {raw!r}")
+    return raw == "on"
+
+
 @dataclass(frozen=True, slots=True)
 class TenureConfig:
     """The resolved configuration of one Tenure process."""
@@ -149,6 +163,7 @@ class TenureConfig:
     embedded_broker_port: int
     embedded_postgres_port: int
     projector_cache_mb: int
+    audience_stage: bool
     log_level: str
     log_format: str
 
@@ -175,6 +190,7 @@ class TenureConfig:
             embedded_broker_port=_int(e, "TENURE_EMBEDDED_BROKER_PORT"),
             embedded_postgres_port=_int(e, "TENURE_EMBEDDED_POSTGRES_PORT"),
             projector_cache_mb=_int(e, "TENURE_PROJECTOR_CACHE_MB"),
+            audience_stage=_switch(e, "TENURE_AUDIENCES"),
             log_level=(_get(e, "TENURE_LOG_LEVEL") or "INFO").upper(),
             log_format=(_get(e, "TENURE_LOG_FORMAT") or "text").lower(),
         )

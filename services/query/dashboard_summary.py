@@ -1,4 +1,5 @@
-"""The numbers behind the built-in dashboard's counts, funnels and pipeline-health panels.
+"""The numbers behind the built-in dashboard's counts, funnels, pipeline-health and audiences
+panels.
 
 Everything comes from the read models and the pipeline's own tables, in one read-only
 transaction: no person id leaves this module, only counts.
@@ -12,12 +13,16 @@ from typing import Any
 from tenure.domain.level import Level
 from tenure.domain.segment import BuyerKind, Segment
 from tenure.domain.stage import Stage
-from tenure.storage import summary_reads
+from tenure.storage import audience_definitions, audience_reads, summary_reads
+from tenure.storage.audience_reads import AudienceSize
 from tenure.storage.connection import Conn, read_only_snapshot
 
 SEGMENTS = tuple(s.value for s in Segment)
 STAGES = tuple(s.value for s in Stage)
 LEVELS = tuple(level.value for level in Level)
+FLOW_DAYS = 30
+"""The audiences panel shows the membership changes of the last this many days (of the
+latest change's time: a replayed or simulated history shows its own last days)."""
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -109,7 +114,39 @@ def _pipeline(conn: Conn) -> dict[str, Any]:
     }
 
 
+def _audiences(conn: Conn) -> dict[str, Any]:
+    sizes = audience_reads.sizes(conn)
+    listed = []
+    for stored in audience_definitions.current(conn):
+        name = stored.definition.name
+        size = sizes.get(name, AudienceSize())
+        listed.append(
+            {
+                "name": name,
+                "channel": str(stored.definition.channel),
+                "members": size.members,
+                "contactable": size.contactable,
+                "suppressed": size.suppressed,
+            }
+        )
+    flows: dict[tuple[datetime, str], dict[str, Any]] = {}
+    for day, audience, kind, count in audience_reads.daily_flows(conn, FLOW_DAYS):
+        row = flows.setdefault(
+            (day, audience),
+            {"day": day.date().isoformat(), "audience": audience,
+             "entered": 0, "exited": 0, "suppression_changed": 0},
+        )  # fmt: skip
+        row[kind] = count
+    return {"audiences": listed, "audience_flows": list(flows.values())}
+
+
 def read_summary(conn: Conn) -> dict[str, Any]:
-    """Counts by segment/stage/level/tier, funnels and pipeline health, in one snapshot."""
+    """Counts by segment/stage/level/tier, funnels, pipeline health and the audiences'
+    sizes and daily flows, in one snapshot."""
     with read_only_snapshot(conn):
-        return {**_counts(conn), **_funnels(conn), "pipeline": _pipeline(conn)}
+        return {
+            **_counts(conn),
+            **_funnels(conn),
+            "pipeline": _pipeline(conn),
+            **_audiences(conn),
+        }

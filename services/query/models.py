@@ -253,6 +253,26 @@ class PipelineHealth(BaseModel):
     last_replay: LastReplay | None
 
 
+class AudienceSizeRow(BaseModel):
+    """One current audience's size: contactable members and suppressed ones by reason."""
+
+    name: str
+    channel: str
+    members: int
+    contactable: int
+    suppressed: dict[str, int] = Field(description="Members not to contact now, by reason.")
+
+
+class AudienceFlow(BaseModel):
+    """One audience's membership changes on one UTC day (of the change's instant)."""
+
+    day: date
+    audience: str
+    entered: int
+    exited: int
+    suppression_changed: int
+
+
 class DashboardSummary(BaseModel):
     """``/v1/dashboard/summary``: counts, funnels and pipeline health (no person id)."""
 
@@ -269,6 +289,11 @@ class DashboardSummary(BaseModel):
     funnels: Funnels
     pipeline: PipelineHealth
     analytics: dict[str, bool] = Field(description="Which analytics routes this service has.")
+    audiences: list[AudienceSizeRow] = Field(description="Current audiences, by name.")
+    audience_flows: list[AudienceFlow] = Field(
+        description="Entries, exits and suppression changes per audience and day, over the "
+        "30 days up to the latest change, in day order."
+    )
 
 
 class PersonChange(Person):

@@ -1,4 +1,4 @@
-"""``tenure audiences list|show|export``: parses the arguments; the work is
+"""``tenure audiences list|show|export|follow``: parses the arguments; the work is
 :mod:`tenure.entrypoints.audiences`."""
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ def _size_line(contactable: int, suppressed: dict[str, int]) -> str:
 def list_command(
     include_retired: bool = typer.Option(False, "--all", help="Also retired audiences."),
 ) -> None:
-    """Every audience: name, version, channel, quiet days, members (contactable)."""
+    """Every audience: name, version, channel, quiet days, members, contactable and
+    suppressed by reason."""
     from tenure.cli.preflight import command_settings, configuration
     from tenure.entrypoints.audiences import overview
 
@@ -35,7 +36,8 @@ def list_command(
         retired = "  retired" if found.stored.retired else ""
         print(
             f"{d.name:24} v{d.version:<3} {d.channel:7} quiet {d.quiet_days:>3}d  "
-            f"{found.size.members:>8} members ({found.size.contactable} contactable){retired}"
+            f"{found.size.members:>6} members: "
+            f"{_size_line(found.size.contactable, found.size.suppressed)}{retired}"
         )
 
 
@@ -89,6 +91,36 @@ def export_command(
         console.print(str(exc))
         raise typer.Exit(1) from None
     console.print(f"exported {count} member(s) of {name}" + (f" to {output}" if output else ""))
+
+
+@audiences_app.command("follow")
+def follow_command(
+    name: str | None = typer.Argument(None, help="Only this audience's changes (default: all)."),
+    group: str | None = typer.Option(
+        None, "--group", help="Consumer group: go on from its committed position."
+    ),
+    from_now: bool = typer.Option(
+        False, "--from-now", help="Without --group: only changes published from now on."
+    ),
+    idle_timeout: float | None = typer.Option(
+        None, "--idle-timeout", min=0.0, help="Stop after this many seconds without a record."
+    ),
+    max_lines: int | None = typer.Option(None, "--max", min=1, help="Stop after N changes."),
+) -> None:
+    """Print each entry, exit and suppression change on tenure.audiences.v1 as a JSON line
+    (the CloudEvent; de-duplicate on its id)."""
+    from tenure.cli.preflight import configuration, kafka_bootstrap
+    from tenure.entrypoints.audience_follow import FollowError, follow
+
+    try:
+        followed = follow(
+            kafka_bootstrap(configuration()), sys.stdout, audience=name, group=group,
+            from_beginning=not from_now, idle_timeout_s=idle_timeout, max_lines=max_lines,
+        )  # fmt: skip
+    except FollowError as exc:
+        console.print(str(exc))
+        raise typer.Exit(1) from None
+    console.print(f"{followed.lines} change(s)" + (f" of {name}" if name else ""))
 
 
 def register(app: typer.Typer) -> None:

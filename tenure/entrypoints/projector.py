@@ -46,6 +46,7 @@ def run(settings: Settings) -> None:
         allowed_lateness=allowed_lateness,
         cache_bytes=settings.config.projector_cache_mb << 20,  # TENURE_PROJECTOR_CACHE_MB
         aggregates_in_derive=False,  # the worker runs the aggregates stage on its own cadence
+        audience_stage=settings.config.audience_stage,  # TENURE_AUDIENCES
     )
     app = create_app(bootstrap, faust_datadir(settings), projector)
     try:

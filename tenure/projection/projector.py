@@ -134,6 +134,7 @@ class Projector:
         aggregates_in_derive: bool = True,
         cache_bytes: int = DEFAULT_PROJECTOR_CACHE_MB << 20,
         audiences: Definitions = stored,
+        audience_stage: bool = True,
     ) -> None:
         self.pool = pool
         self.publisher = publisher
@@ -157,6 +158,7 @@ class Projector:
         self.audiences = AudienceStage(audiences)
         """Live audience membership (``tenure/projection/audiences.py``); ``audiences``
         gives the definitions (default: the stored current ones)."""
+        self.audience_stage = audience_stage  # False: TENURE_AUDIENCES=off, no stage at all
 
     def _retrying(self, work: Any) -> Any:
         """Run ``work`` with a pooled connection; retry deadlocks and serialization
@@ -435,6 +437,8 @@ class Projector:
     def follow_audiences(self) -> int:
         """Bring audience membership up to the persons change feed and the watermark, then
         publish the membership changes to ``tenure.audiences.v1``; return changes written."""
+        if not self.audience_stage:
+            return 0
         changes = 0
         with self.pool.connection() as guard:
             person_pseudonyms.lock_session_shared(guard)  # no purge while evaluating

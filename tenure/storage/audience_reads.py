@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Final
 
 from psycopg.rows import dict_row
@@ -27,6 +28,7 @@ from tenure.storage.person_changes import ChangeCursor
 __all__ = [
     "AudienceSize",
     "MemberChanges",
+    "daily_flows",
     "members",
     "members_changed",
     "members_page",
@@ -79,6 +81,26 @@ def sizes(conn: Conn, audience: str | None = None) -> dict[str, AudienceSize]:
         )
         for audience, by_reason in counts.items()
     }
+
+
+def daily_flows(
+    conn: Conn, days: int = 30, recent: int = 100_000
+) -> list[tuple[datetime, str, str, int]]:
+    """``(day, audience, kind, count)`` of the membership changes (``audience_changes``:
+    ``entered``, ``exited``, ``suppression_changed``) per UTC day of their instant, over the
+    ``days`` days up to the latest change, in day order. Reads at most the ``recent`` latest
+    changes (by the outbox's key), so its cost is bounded however long the history: a day
+    with more changes than that before the window's end is counted in part."""
+    rows = conn.execute(
+        "WITH latest AS (SELECT audience, kind, at FROM audience_changes"
+        " ORDER BY seq DESC LIMIT %s)"
+        " SELECT date_trunc('day', at, 'UTC') AS day, audience, kind, count(*) FROM latest"
+        " WHERE at >= date_trunc('day', (SELECT max(at) FROM latest), 'UTC')"
+        " - make_interval(days => %s - 1)"
+        " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        (recent, days),
+    ).fetchall()
+    return [(day, str(audience), str(kind), int(n)) for day, audience, kind, n in rows]
 
 
 def members_page(

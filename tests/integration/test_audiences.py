@@ -318,6 +318,8 @@ def test_the_command_exports_to_a_file(
     )  # fmt: skip
     assert listed.returncode == 0, listed.stderr
     assert [line.split()[0] for line in listed.stdout.splitlines()] == list(SHIPPED)
+    advocates = next(x for x in listed.stdout.splitlines() if x.startswith("advocates "))
+    assert "3 members: 2 contactable; suppressed: erased 0, no_consent 1" in advocates
     shown = subprocess.run(
         [sys.executable, "-m", "tenure.cli.app", "audiences", "show", "advocates"],
         env={**os.environ, **env}, capture_output=True, text=True, timeout=120,

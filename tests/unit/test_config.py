@@ -40,12 +40,19 @@ def test_env_overrides_and_empty_means_default() -> None:
         ("TENURE_LOG_LEVEL", "loud", "must be one of DEBUG, INFO"),
         ("TENURE_PROJECTOR_CACHE_MB", "7", "at least 8"),
         ("TENURE_PROJECTOR_CACHE_MB", "lots", "must be an integer"),
+        ("TENURE_AUDIENCES", "maybe", "must be on or off"),
     ],
 )
 def test_bad_values_are_clear_errors(name: str, value: str, message: str) -> None:
     with pytest.raises(ValueError, match=message) as error:
         TenureConfig.from_env({name: value})
     assert name in str(error.value) or "TOLERANCE" in str(error.value)
+
+
+def test_the_audience_stage_is_on_unless_switched_off() -> None:
+    assert TenureConfig.from_env({}).audience_stage is True
+    assert TenureConfig.from_env({"TENURE_AUDIENCES": "OFF"}).audience_stage is False
+    assert TenureConfig.from_env({"TENURE_AUDIENCES": "on"}).audience_stage is True
 
 
 def test_log_settings_default_and_any_case() -> None:

@@ -16,6 +16,8 @@
   const SEGMENTS = ["customer_and_user", "customer_only", "user_only", "prospect"];
   const STAGES = ["none", "new", "active", "at_risk", "churned", "resurrected"];
   const LEVELS = ["none", "micro", "weak", "strong", "super"];
+  const SUPPRESSIONS = ["erased", "no_consent", "quiet_period"];
+  const SUPPRESSION_COLORS = { erased: "#999999", no_consent: "#e0582b", quiet_period: "#c99a06" };
 
   const state = {
     charts: {},
@@ -143,6 +145,47 @@
     });
   }
 
+  // Audiences: members per audience, contactable and suppressed by reason (stacked), and the
+  // daily entries (up) and exits (down) over all audiences, by the change's day.
+  function audiences(summary) {
+    const names = summary.audiences.map((a) => a.name);
+    const series = [{ name: "contactable", type: "bar", stack: "members",
+      itemStyle: { color: "#2a9d58" }, data: summary.audiences.map((a) => a.contactable) }];
+    SUPPRESSIONS.forEach((reason) => series.push({
+      name: "suppressed: " + reason.replace("_", " "), type: "bar", stack: "members",
+      itemStyle: { color: SUPPRESSION_COLORS[reason] },
+      data: summary.audiences.map((a) => a.suppressed[reason] || 0),
+    }));
+    chart("audience-sizes").setOption({
+      grid: { left: 50, right: 20, top: 40, bottom: 40 },
+      tooltip: { trigger: "axis" },
+      legend: { top: 0 },
+      xAxis: { type: "category", data: names, axisLabel: { interval: 0, fontSize: 11 } },
+      yAxis: { type: "value", minInterval: 1 },
+      series: series,
+    }, { notMerge: true });
+    const byDay = {};
+    summary.audience_flows.forEach((f) => {
+      const day = byDay[f.day] || (byDay[f.day] = { entered: 0, exited: 0 });
+      day.entered += f.entered;
+      day.exited += f.exited;
+    });
+    const days = Object.keys(byDay).sort();
+    chart("audience-flows").setOption({
+      grid: { left: 50, right: 20, top: 30, bottom: 40 },
+      tooltip: { trigger: "axis" },
+      legend: { top: 0 },
+      xAxis: { type: "category", data: days, axisLabel: { fontSize: 11 } },
+      yAxis: { type: "value", minInterval: 1 },
+      series: [
+        { name: "entered", type: "bar", stack: "flow", itemStyle: { color: "#2f6fdb" },
+          data: days.map((d) => byDay[d].entered) },
+        { name: "exited", type: "bar", stack: "flow", itemStyle: { color: "#8e44ad" },
+          data: days.map((d) => -byDay[d].exited) },
+      ],
+    }, { notMerge: true });
+  }
+
   function drawSummary(summary) {
     kpis(summary);
     bars("segments", SEGMENTS, SEGMENTS.map((s) => summary.segments[s]), "#2f6fdb");
@@ -153,6 +196,7 @@
     funnel("activation-funnel", summary.funnels.activation);
     funnel("conversion-funnel", summary.funnels.conversion);
     pipeline(summary);
+    audiences(summary);
   }
 
   // The CI band of a step curve as one polygon: along ci_high, then back along ci_low.

@@ -111,6 +111,13 @@ def test_dashboard_page_charts_match_the_api_with_no_console_errors(observed: Ob
     for name in ("activation", "conversion"):
         drawn = [(d["name"], d["value"]) for d in charts[f"{name}-funnel"][0]["data"]]
         assert drawn == [(s["step"], s["count"]) for s in api["funnels"][name]]
+    sizes = {s["name"]: s["data"] for s in charts["audience-sizes"]}
+    assert sizes["contactable"] == [a["contactable"] for a in api["audiences"]]
+    assert sizes["suppressed: no consent"] == [
+        a["suppressed"]["no_consent"] for a in api["audiences"]
+    ]
+    flows = {s["name"]: s["data"] for s in charts["audience-flows"]}
+    assert sum(flows["entered"]) == sum(f["entered"] for f in api["audience_flows"])
     pipeline = {s["name"]: s["data"] for s in charts["pipeline"]}
     assert len(pipeline["archived events/s"]) >= 2  # one point per refresh
     assert str(api["persons"]) in kpis

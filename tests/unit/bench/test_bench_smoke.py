@@ -88,6 +88,7 @@ def test_cli_rejects_unknown_benchmark() -> None:
         "codec",
         "storage",
         "freshness",
+        "audiences_load",
         "scale",
     )
 

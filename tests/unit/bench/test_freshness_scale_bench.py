@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bench import freshness, scale
+from bench import audiences_load, freshness, scale
 from bench.__main__ import BENCHMARKS, ONLY_WHEN_NAMED, WITHOUT_SERVERS, _names
 from bench.probes import ORDERS, Probe, probe_event, probe_person_id
 from bench.servers import servers
@@ -63,6 +63,7 @@ def test_scale_is_run_only_when_named() -> None:
     assert "scale" in ONLY_WHEN_NAMED and "scale" not in _names(None)
     assert _names(["scale"]) == ["scale"]
     assert "freshness" in WITHOUT_SERVERS
+    assert "audiences_load" in WITHOUT_SERVERS and "audiences_load" not in _names(None)
 
 
 @pytest.mark.timeout(300)
@@ -125,3 +126,23 @@ def test_scale_bench_tiny() -> None:
     assert m["postgres"]["projection_database_largest_tables_bytes"]["persons"] > 0
     assert m["queries"]["person"]["requests"] == m["queries"]["survival"]["requests"] > 0
     assert line["ratio"] >= 0
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.postgres
+@pytest.mark.tier_embedded_only
+@pytest.mark.soak  # ~2 min: two `tenure up` under load; `make test-faults`
+def test_audiences_load_bench_tiny_compares_the_stage_off_and_on() -> None:
+    try:
+        result = audiences_load.run(8, probes=2, idle_probes=1)
+    except (StartupError, OSError) as exc:
+        skip_tier("postgres", str(exc))
+    line: dict[str, Any] = json.loads(result.to_json())
+    assert line["name"] == "audiences_load" and line["ratio"] > 0
+    off, on = line["baseline"]["runs"], line["measured"]["runs"]
+    assert len(off) == len(on) == 1
+    assert off[0]["accepted_events"] > 0 and on[0]["accepted_events"] > 0
+    assert off[0]["projector_cpu_ms_per_event"] > 0 and on[0]["projector_cpu_ms_per_event"] > 0
+    # Off means off: no membership change; on, the load's people enter the audiences.
+    assert off[0]["audience_changes"] == 0 < on[0]["audience_changes"]
+    assert off[0]["not_visible"] == on[0]["not_visible"] == 0

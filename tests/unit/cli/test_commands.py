@@ -21,6 +21,7 @@ def test_commands_exist() -> None:
         ("audiences", "list"): {"--all"},
         ("audiences", "show"): set(),
         ("audiences", "export"): {"--format", "--output", "--include-suppressed"},
+        ("audiences", "follow"): {"--group", "--from-now", "--idle-timeout", "--max"},
     }
     for path, options in expected.items():
         assert path in commands, path

@@ -71,3 +71,16 @@ def test_the_dashboards_label_lists_are_the_domain_enums() -> None:
         match = re.search(rf"const {name} = (\[[^\]]*\]);", script)
         assert match is not None, name
         assert json.loads(match[1]) == [member.value for member in enum], name
+
+
+def test_the_audiences_panel_reads_the_summary_and_spells_the_suppression_reasons() -> None:
+    from tenure.domain.audience import SUPPRESSION_REASONS
+
+    script = (STATIC / "dashboard.js").read_text()
+    html = (STATIC / "index.html").read_text()
+    match = re.search(r"const SUPPRESSIONS = (\[[^\]]*\]);", script)
+    assert match is not None
+    assert json.loads(match[1]) == list(SUPPRESSION_REASONS)
+    for name in ("audience-sizes", "audience-flows"):
+        assert f'id="chart-{name}"' in html and f'chart("{name}")' in script
+    assert "summary.audiences" in script and "summary.audience_flows" in script
