@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from tenure.domain.identity import IdentityGraph
@@ -29,8 +29,9 @@ from tenure.storage.raw_states import DeltaRows, RawRead, RawTable
 from tenure.storage.read_models import DEVICE_COLUMNS, STORED_PERSON_COLUMNS
 from tenure.storage.seam import Kind, Partition, ProjectionStore
 from tenure.storage.state_cache import RawCaches, StateCache
+from tenure.storage.transitions_outbox import PendingTransition
 
-__all__ = ["postgres_store"]
+__all__ = ["PostgresChurnQueue", "PostgresOutbox", "postgres_store"]
 
 S = TypeVar("S")
 
@@ -171,6 +172,14 @@ class PostgresOutbox:
         """See :class:`~tenure.storage.seam.TransitionsOutbox`."""
         transitions_outbox.add(self.conn, found, as_of)
 
+    def lock_unpublished(self, limit: int) -> list[PendingTransition]:
+        """See :class:`~tenure.storage.seam.TransitionsOutbox`."""
+        return transitions_outbox.lock_unpublished(self.conn, limit)
+
+    def mark_published(self, transition_ids: Sequence[str]) -> None:
+        """See :class:`~tenure.storage.seam.TransitionsOutbox`."""
+        transitions_outbox.mark_published(self.conn, transition_ids)
+
 
 @dataclass(frozen=True, slots=True)
 class PostgresChurnQueue:
@@ -181,6 +190,10 @@ class PostgresChurnQueue:
     def queue_people(self, people: Iterable[tuple[str, Iterable[Any] | None, str]]) -> int:
         """See :class:`~tenure.storage.seam.ChurnQueue`."""
         return churn_model.queue_people(self.conn, people)
+
+    def pending(self) -> dict[str, tuple[str, list[date] | None]]:
+        """See :class:`~tenure.storage.seam.ChurnQueue`."""
+        return churn_model.read_pending(self.conn)
 
 
 def postgres_store(conn: Conn, caches: RawCaches | None = None) -> ProjectionStore:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from tenure.domain.identity import IdentityGraph
@@ -22,6 +22,7 @@ from tenure.domain.view import PersonView
 from tenure.storage.derive_queue import Kind
 from tenure.storage.progress import Partition
 from tenure.storage.raw_states import DeltaRows, RawRead, RawTable
+from tenure.storage.transitions_outbox import PendingTransition
 
 __all__ = [
     "ChurnQueue",
@@ -29,6 +30,7 @@ __all__ = [
     "KeyGraph",
     "Kind",
     "Partition",
+    "PendingTransition",
     "Progress",
     "ProjectionStore",
     "RawStates",
@@ -126,17 +128,29 @@ class ReadModelWrites(Protocol):
 
 
 class TransitionsOutbox(Protocol):
-    """Transitions written with the rows that caused them."""
+    """Transitions written with the rows that caused them, relayed to Kafka later."""
 
     def add(self, found: Sequence[Transition], as_of: datetime) -> None:
-        """Add ``found``; ids already there are kept."""
+        """Add ``found`` (derived as of ``as_of``) at the back; ids already there are kept
+        (where they were)."""
+
+    def lock_unpublished(self, limit: int) -> list[PendingTransition]:
+        """Up to ``limit`` unpublished transitions, oldest added first (Postgres locks them
+        for the caller's transaction; another relay skips them)."""
+
+    def mark_published(self, transition_ids: Sequence[str]) -> None:
+        """Mark ``transition_ids`` published: never locked again."""
 
 
 class ChurnQueue(Protocol):
-    """The churn model's pending people (derive's hook)."""
+    """The churn model's pending people (derive's hook; the aggregates stage drains it)."""
 
     def queue_people(self, people: Iterable[tuple[str, Iterable[Any] | None, str]]) -> int:
-        """Queue (person_id, days or None, group); the last queued per person wins."""
+        """Queue (person_id, days or None, group); the last queued per person wins; return
+        how many people."""
+
+    def pending(self) -> dict[str, tuple[str, list[date] | None]]:
+        """The queued people: person id -> (group, sorted distinct days, or ``None``)."""
 
 
 @dataclass(frozen=True, slots=True)
