@@ -7,8 +7,9 @@ time-driven part and the derive work the apply stage queued. The worker in
 worker threads; tests and benchmarks call them directly. The raw states the process wrote
 or read stay cached (``caches``), checked against each row's version.
 
-The projector retries a conflicting transaction at once (``retry_conflicts``) but does not
-wait for a lost database: the error propagates, and the worker waits it out in one place
+The projector retries a conflicting transaction at once (``retry_conflicts``) and a lost
+connection once on a live one, but does not wait for a database that is away: the error
+propagates, and the worker waits it out in one place
 (:func:`tenure.eventlog.transient.until_transient_passes`: the batch loop for the hot path,
 the worker's derive, publish and aggregates tasks for the rest).
 """
@@ -60,12 +61,15 @@ from tenure.projection.person_refs import PersonRefs, ResolvedBatch
 from tenure.projection.person_topic import publish_person_changes
 from tenure.projection.records import IncomingRecord, ParsedBatch, origin, parse_records
 from tenure.storage import audience_members, derive_queue, person_pseudonyms
-from tenure.storage.connection import retry_conflicts
+from tenure.storage.connection import DATABASE_UNAVAILABLE, retry_conflicts
 from tenure.storage.progress import record_progress
 from tenure.storage.state_cache import RAW_STATES_SHARE, RawCaches
 
 log = logging.getLogger(__name__)
 
+CONNECTION_LOST: tuple[type[Exception], ...] = (*DATABASE_UNAVAILABLE, psycopg.InterfaceError)
+"""A connection that failed under a statement (the database away, or the connection it
+closed)."""
 FIRST_PASS = 64
 """Keys the first derive pass of a slice claims when the pass size adapts (see
 :meth:`Projector.derive`)."""
@@ -162,12 +166,28 @@ class Projector:
 
     def _retrying(self, work: Any) -> Any:
         """Run ``work`` with a pooled connection, again after a deadlock or serialization
-        failure (:func:`~tenure.storage.connection.retry_conflicts`, 10 tries). Any other
-        error propagates at once: data errors to the caller, which isolates them; a lost
-        database to whoever runs this stage (the batch loop, the worker's tasks), which
-        waits it out (:func:`tenure.eventlog.transient.until_transient_passes`)."""
+        failure (:func:`~tenure.storage.connection.retry_conflicts`, 10 tries).
+
+        A lost connection is tried once more at once, after the pool has dropped its dead
+        connections (``ConnectionPool.check``): a database that restarted, or that closed
+        idle connections, costs one failed attempt, not a wait. If that fails too, the
+        error propagates: a database that is away is waited out by whoever runs this stage
+        (the batch loop, the worker's tasks), in the one place that waits
+        (:func:`tenure.eventlog.transient.until_transient_passes`). Data errors propagate
+        at once (the caller isolates them)."""
 
         def attempt() -> Any:
+            try:
+                with self.pool.connection() as conn:
+                    return work(conn)
+            except CONNECTION_LOST as exc:
+                if is_poison(exc):
+                    raise
+                log.warning(
+                    "database connection lost (%s); trying once more on a live one",
+                    type(exc).__name__,
+                )
+                self.pool.check()
             with self.pool.connection() as conn:
                 return work(conn)
 

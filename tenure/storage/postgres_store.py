@@ -2,7 +2,8 @@
 
 Every method is the named function of its concern's module (raw states, key graph, derive
 queue, progress, read-model rows, transitions outbox, churn model), run on the connection
-in the caller's transaction.
+in the caller's transaction; :class:`PostgresAggregates` (the aggregates stage's drains)
+runs each drain step in a transaction of its own.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from tenure.storage import (
     key_graph,
     raw_states,
     read_model_rows,
+    survival_aggregates,
     transitions_outbox,
 )
 from tenure.storage.connection import Conn
@@ -31,7 +33,13 @@ from tenure.storage.seam import Kind, Partition, ProjectionStore
 from tenure.storage.state_cache import RawCaches, StateCache
 from tenure.storage.transitions_outbox import PendingTransition
 
-__all__ = ["PostgresChurnQueue", "PostgresOutbox", "postgres_store"]
+__all__ = [
+    "PostgresAggregates",
+    "PostgresChurnQueue",
+    "PostgresOutbox",
+    "PostgresProgress",
+    "postgres_store",
+]
 
 S = TypeVar("S")
 
@@ -194,6 +202,25 @@ class PostgresChurnQueue:
     def pending(self) -> dict[str, tuple[str, list[date] | None]]:
         """See :class:`~tenure.storage.seam.ChurnQueue`."""
         return churn_model.read_pending(self.conn)
+
+
+@dataclass(frozen=True, slots=True)
+class PostgresAggregates:
+    """``survival_dirty`` -> the survival aggregates, ``churn_pending`` -> the churn counts."""
+
+    conn: Conn
+
+    def drain_survival(self, limit: int) -> int:
+        """See :class:`~tenure.storage.seam.AggregateDrains`."""
+        return survival_aggregates.drain(self.conn, limit=limit)
+
+    def drain_churn(self, limit: int) -> int:
+        """See :class:`~tenure.storage.seam.AggregateDrains`."""
+        return churn_model.drain(self.conn, limit=limit)
+
+    def record_as_of(self, as_of: datetime, inactivity_window_days: int) -> None:
+        """See :class:`~tenure.storage.seam.AggregateDrains`."""
+        survival_aggregates.record_as_of(self.conn, as_of, inactivity_window_days)
 
 
 def postgres_store(conn: Conn, caches: RawCaches | None = None) -> ProjectionStore:

@@ -6,7 +6,10 @@ deltas), the key graph (identity links, device mentions), the derive queue, the 
 (watermark), the read models' forward-only writes, the transitions outbox and the churn
 model's queue. Two implementations pass one test suite (``tests/*/storage/test_seam_*.py``):
 Postgres (:mod:`tenure.storage.postgres_store`, one connection, the caller's transaction)
-and memory (:mod:`tenure.storage.memory_store`, dicts, for fast tests of the stages).
+and memory (:mod:`tenure.storage.memory_store`, dicts, for fast tests of the stages). The
+outbox relay (:func:`tenure.projection.outbox.relay_pending`) uses the same
+:class:`TransitionsOutbox`; the aggregates stage (:mod:`tenure.projection.survival_stage`)
+uses :class:`AggregateDrains` and :class:`Progress` (Postgres only so far).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from tenure.storage.raw_states import DeltaRows, RawRead, RawTable
 from tenure.storage.transitions_outbox import PendingTransition
 
 __all__ = [
+    "AggregateDrains",
     "ChurnQueue",
     "DeriveQueue",
     "KeyGraph",
@@ -151,6 +155,22 @@ class ChurnQueue(Protocol):
 
     def pending(self) -> dict[str, tuple[str, list[date] | None]]:
         """The queued people: person id -> (group, sorted distinct days, or ``None``)."""
+
+
+class AggregateDrains(Protocol):
+    """The aggregates stage's queues: the survival aggregates and the churn model follow
+    ``persons`` (each drain step is a transaction of its own)."""
+
+    def drain_survival(self, limit: int) -> int:
+        """Move up to ``limit`` queued persons to their current survival contribution;
+        return how many (0: the queue is empty)."""
+
+    def drain_churn(self, limit: int) -> int:
+        """File up to ``limit`` people of the churn queue into the return-time counts;
+        return how many."""
+
+    def record_as_of(self, as_of: datetime, inactivity_window_days: int) -> None:
+        """Move the aggregates' default as-of instant forward (never back)."""
 
 
 @dataclass(frozen=True, slots=True)
