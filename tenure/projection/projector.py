@@ -61,15 +61,12 @@ from tenure.projection.person_refs import PersonRefs, ResolvedBatch
 from tenure.projection.person_topic import publish_person_changes
 from tenure.projection.records import IncomingRecord, ParsedBatch, origin, parse_records
 from tenure.storage import audience_members, derive_queue, person_pseudonyms
-from tenure.storage.connection import DATABASE_UNAVAILABLE, retry_conflicts
+from tenure.storage.connection import CONNECTION_LOST, retry_conflicts
 from tenure.storage.progress import record_progress
 from tenure.storage.state_cache import RAW_STATES_SHARE, RawCaches
 
 log = logging.getLogger(__name__)
 
-CONNECTION_LOST: tuple[type[Exception], ...] = (*DATABASE_UNAVAILABLE, psycopg.InterfaceError)
-"""A connection that failed under a statement (the database away, or the connection it
-closed)."""
 FIRST_PASS = 64
 """Keys the first derive pass of a slice claims when the pass size adapts (see
 :meth:`Projector.derive`)."""

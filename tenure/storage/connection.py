@@ -19,6 +19,7 @@ import psycopg
 
 __all__ = [
     "CONFLICTS",
+    "CONNECTION_LOST",
     "DATABASE_TRANSIENT",
     "DATABASE_UNAVAILABLE",
     "Conn",
@@ -42,14 +43,13 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (psycopg.OperationalError,)
 """What a call raises when the database cannot be reached or went away mid-call (a pool
 timeout is one of them)."""
 
-DATABASE_TRANSIENT: tuple[type[Exception], ...] = (
-    *DATABASE_UNAVAILABLE,
-    psycopg.InterfaceError,
-    *CONFLICTS,
-)
-"""Every database failure about the moment, not the data: the database away (or a
-connection it closed: ``InterfaceError``) or a transaction aborted by another one
-(:data:`CONFLICTS`). Running the same work again succeeds once the moment has passed; a
+CONNECTION_LOST: tuple[type[Exception], ...] = (*DATABASE_UNAVAILABLE, psycopg.InterfaceError)
+"""A connection that failed under a statement: the database away, or a connection it
+closed (``InterfaceError``)."""
+
+DATABASE_TRANSIENT: tuple[type[Exception], ...] = (*CONNECTION_LOST, *CONFLICTS)
+"""Every database failure about the moment, not the data: a lost connection
+(:data:`CONNECTION_LOST`) or a transaction aborted by another one (:data:`CONFLICTS`). Running the same work again succeeds once the moment has passed; a
 worker waits these out (:func:`tenure.eventlog.transient.until_transient_passes`)."""
 
 T = TypeVar("T")
