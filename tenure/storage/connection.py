@@ -49,8 +49,9 @@ closed (``InterfaceError``)."""
 
 DATABASE_TRANSIENT: tuple[type[Exception], ...] = (*CONNECTION_LOST, *CONFLICTS)
 """Every database failure about the moment, not the data: a lost connection
-(:data:`CONNECTION_LOST`) or a transaction aborted by another one (:data:`CONFLICTS`). Running the same work again succeeds once the moment has passed; a
-worker waits these out (:func:`tenure.eventlog.transient.until_transient_passes`)."""
+(:data:`CONNECTION_LOST`) or a transaction aborted by another one (:data:`CONFLICTS`).
+Running the same work again succeeds once the moment has passed; a worker waits these out
+(:func:`tenure.eventlog.transient.until_transient_passes`)."""
 
 T = TypeVar("T")
 
