@@ -25,13 +25,13 @@ from tenure.domain.events import DeviceUsed, DomainEvent, PersonConsentChanged, 
 from tenure.domain.view import DEFAULT_CONFIG
 from tenure.domain.world import fold, views
 from tenure.projection import survival_stage
-from tenure.projection.apply import apply_events, record_progress
+from tenure.projection.apply import apply_events
 from tenure.projection.audiences import AudienceStage, RiskSource, churn_risk_of
 from tenure.projection.derive import derive_pass, queue_due_persons
 from tenure.storage import audience_definitions
 from tenure.storage import audience_members as store
 from tenure.storage.person_changes import ChangeCursor
-from tenure.storage.progress import projection_watermark
+from tenure.storage.progress import projection_watermark, record_progress
 from tests.factories import scenario
 from tests.unit.domain.strategies import event_sets, shuffled_with_duplicates
 
