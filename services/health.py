@@ -20,12 +20,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool
 
-from tenure.runtime.database import (
-    DATABASE_UNAVAILABLE,
-    READY_TIMEOUT_S,
-    broker_problem,
-    database_problem,
-)
+from tenure.runtime.database import READY_TIMEOUT_S, broker_problem, database_problem
+from tenure.storage.connection import DATABASE_UNAVAILABLE
 
 RETRY_AFTER_S = 2
 """What ``Retry-After`` tells a client while the database is away (seconds)."""

@@ -10,18 +10,19 @@ this suite reaches.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from tenure.domain.device_view import device_view_of
 from tenure.domain.events import DomainEvent, parse_event
 from tenure.domain.neighbourhood import raw_fold
 from tenure.domain.person import PersonState
+from tenure.domain.transitions import Transition, transition_id
 from tenure.domain.view import person_view_at
 from tenure.projection.apply import prepare_batch
 from tenure.storage.raw_states import DEVICES, PERSONS
 from tenure.storage.read_models import device_row, stored_person_row
-from tenure.storage.seam import ProjectionStore
+from tenure.storage.seam import PendingTransition, ProjectionStore
 from tests.factories import scenario
 
 END = datetime(2026, 6, 1, tzinfo=UTC)
@@ -38,6 +39,17 @@ def _person_rows(as_of: datetime, basis: int) -> list[tuple[Any, ...]]:
 def _device_rows(basis: int) -> list[tuple[Any, ...]]:
     state = next(iter(raw_fold(EVENTS).devices.values()))
     return [(*device_row(device_view_of(state)), basis)]
+
+
+def _transition(person_id: str, new: str, days: int) -> Transition:
+    at = END - timedelta(days=days)
+    return Transition(
+        transition_id(person_id, "stage", "new", new, at), person_id, "stage", "new", new, at
+    )
+
+
+def _pending(t: Transition, as_of: datetime) -> PendingTransition:
+    return PendingTransition(t.id, t.person_id, t.kind, t.old, t.new, t.at, as_of)
 
 
 class SeamContract:
@@ -150,3 +162,42 @@ class SeamContract:
         assert models.upsert_devices(_device_rows(basis=1)) == {key}
         assert models.upsert_devices(_device_rows(basis=3)) == set()
         assert models.upsert_devices([]) == set()
+
+    # Transitions outbox ----------------------------------------------------------------
+
+    def test_outbox_hands_out_unpublished_transitions_in_the_order_added(
+        self, store: ProjectionStore
+    ) -> None:
+        outbox = store.outbox
+        t1, t2, t3, t4 = (_transition(f"p-{n}", "active", n) for n in range(1, 5))
+        earlier, later = END - timedelta(hours=2), END
+        assert outbox.lock_unpublished(10) == []
+        outbox.add([t1, t2, t3], earlier)
+        outbox.add([t2, t4], later)  # t2 again: kept where and as it was
+        outbox.add([], later)
+        everything = [_pending(t, earlier) for t in (t1, t2, t3)] + [_pending(t4, later)]
+        assert outbox.lock_unpublished(10) == everything
+        assert outbox.lock_unpublished(2) == everything[:2]
+
+        outbox.mark_published([t1.id, t3.id])
+        assert outbox.lock_unpublished(10) == [everything[1], everything[3]]
+        outbox.add([t1], later)  # published already: not handed out again
+        outbox.mark_published([])
+        assert outbox.lock_unpublished(10) == [everything[1], everything[3]]
+        outbox.mark_published([t2.id, t4.id, "no-such-id"])
+        assert outbox.lock_unpublished(10) == []
+
+    # Churn queue ----------------------------------------------------------------------
+
+    def test_churn_queue_keeps_the_last_days_queued_per_person(
+        self, store: ProjectionStore
+    ) -> None:
+        churn = store.churn
+        d1, d2, d3 = date(2026, 5, 1), date(2026, 5, 2), date(2026, 5, 9)
+        assert churn.pending() == {}
+        assert churn.queue_people([("a", [d2, d1, d2], "all"), ("b", [d3], "trial")]) == 2
+        assert churn.queue_people([("a", [d3], "all"), ("a", None, "all")]) == 1  # last wins
+        assert churn.queue_people([]) == 0
+        assert churn.pending() == {"a": ("all", None), "b": ("trial", [d3])}
+        churn.queue_people([("a", [d3, d1], "paid")])
+        assert churn.pending() == {"a": ("paid", [d1, d3]), "b": ("trial", [d3])}

@@ -13,7 +13,9 @@ apply stage and catches up in its time slices; it wakes as soon as a batch is wr
 and keeps a share of the process while the apply stage is behind. The aggregates stage
 (survival aggregates, churn model) runs in its own task and thread every
 ``AGGREGATES_EVERY_S``, and transitions are published by a task of their own, so neither
-delays a person row. The process (pool, publisher, projector,
+delays a person row. Every one of them, like the hot path, waits out a lost database the
+one way (:func:`tenure.eventlog.transient.until_transient_passes`: backoff, not-ready
+meanwhile, the same work again). The process (pool, publisher, projector,
 faust worker) is wired by :mod:`tenure.entrypoints.projector`.
 """
 
@@ -34,10 +36,10 @@ from streams.projector import metrics
 from streams.projector.consumer import ProjectorBatches
 from tenure.contract.topics import CANONICAL_TOPICS
 from tenure.eventlog.batch_loop import ConsumeSettings
+from tenure.eventlog.transient import until_transient_passes
 from tenure.projection.audiences import AudienceTotals
 from tenure.projection.catch_up import verify_convergence
 from tenure.projection.projector import Projector
-from tenure.runtime.database import DATABASE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -137,11 +139,12 @@ def create_app(
         behind = any(h.behind for h in hot)
         budget = derive_budget_s / 4 if behind else derive_budget_s
         started = time.monotonic()
-        derived = await asyncio.to_thread(
-            partial(projector.settle, publish=False),
-            budget,
-            None,
-            0 if behind else STALE_PER_SETTLE,
+        derived = await until_transient_passes(
+            "deriving",
+            partial(
+                projector.settle, budget, None, 0 if behind else STALE_PER_SETTLE, publish=False
+            ),
+            worker=settings.worker,
         )
         metrics.DERIVED.labels("person").inc(derived.persons)
         metrics.DERIVED.labels("device").inc(derived.devices)
@@ -169,10 +172,7 @@ def create_app(
         (a share of the process while the apply stage is behind)."""
         while True:
             try:
-                busy = await settle_once()
-            except DATABASE_UNAVAILABLE as exc:  # the hot path reports not-ready
-                log.warning("settling waits for the database (%s)", exc)
-                busy = False
+                busy = await settle_once()  # waits out a lost database, not-ready meanwhile
             except Exception:
                 log.exception("settling failed; will retry")
                 busy = False
@@ -193,9 +193,10 @@ def create_app(
             transitions_found.clear()
             kinds_before = dict(projector.totals.by_kind)
             try:
-                await asyncio.to_thread(projector.publish_transitions)
-            except DATABASE_UNAVAILABLE as exc:
-                log.warning("publishing transitions waits for the database (%s)", exc)
+                await until_transient_passes(
+                    "publishing transitions", projector.publish_transitions,
+                    worker=settings.worker,
+                )  # fmt: skip
             except Exception:
                 log.exception("publishing transitions failed; will retry")
             for kind, total in projector.totals.by_kind.items():
@@ -210,9 +211,9 @@ def create_app(
         cadence (``AGGREGATES_EVERY_S``), in their own thread and connection."""
         while True:
             try:
-                await asyncio.to_thread(projector.refresh_aggregates)
-            except DATABASE_UNAVAILABLE as exc:
-                log.warning("the aggregates stage waits for the database (%s)", exc)
+                await until_transient_passes(
+                    "the aggregates stage", projector.refresh_aggregates, worker=settings.worker
+                )
             except Exception:
                 log.exception("the aggregates stage failed; will retry")
             await asyncio.sleep(AGGREGATES_EVERY_S)

@@ -25,8 +25,10 @@ What the loop guarantees, for every handler:
   means the records are delivered again: every handler's write absorbs a repeat (unique
   keys, merges);
 - a transient failure (:attr:`BatchHandler.transient`: the database away, a conflict, a
-  broker that did not acknowledge) is waited out with backoff and the same step run again;
-  the worker reports not-ready (``tenure_worker_ready``) meanwhile and stays in its group.
+  broker that did not acknowledge) is waited out with backoff and the same step run again
+  (:func:`tenure.eventlog.transient.until_transient_passes`, the one waiting policy of the
+  workers); the worker reports not-ready (``tenure_worker_ready``) meanwhile and stays in
+  its group.
   Any other failure calls ``on_failure`` (by default the process exits with
   :data:`EXIT_UNPROCESSABLE` and its supervisor restarts it; uncommitted records are
   delivered again);
@@ -53,6 +55,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -60,10 +63,8 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 from mode import Service
 from prometheus_client import REGISTRY, Gauge
 
-from tenure.eventlog.publisher import PublishFailed
+from tenure.eventlog.transient import TRANSIENT, WORKER_READY, ready, until_transient_passes
 from tenure.runtime import liveness
-from tenure.runtime.database import DATABASE_UNAVAILABLE, Backoff
-from tenure.storage.connection import CONFLICTS
 
 P = TypeVar("P")
 A = TypeVar("A")
@@ -72,10 +73,6 @@ log = logging.getLogger(__name__)
 
 EXIT_UNPROCESSABLE = 70
 """Exit code of a worker that could not write a batch (its supervisor restarts it)."""
-
-TRANSIENT: tuple[type[BaseException], ...] = (*DATABASE_UNAVAILABLE, *CONFLICTS, PublishFailed)
-"""Failures about the moment, not the data: the database away or a conflicting
-transaction, a broker that did not acknowledge. Waited out; never dead-lettered."""
 
 
 def _consumer_lag() -> Gauge:
@@ -91,12 +88,6 @@ def _consumer_lag() -> Gauge:
 
 
 CONSUMER_LAG = _consumer_lag()
-WORKER_READY = Gauge(
-    "tenure_worker_ready",
-    "1 while the worker's database writes succeed; 0 while it waits for the database "
-    "(it retries the batch with backoff, nothing is skipped).",
-    ["worker"],
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +202,7 @@ class BatchLoop(Service, Generic[P]):
             fetch_max_bytes=s.fetch_max_bytes,
         )
         self.consumer.subscribe(list(s.topics), listener=_Revocations(self))
-        WORKER_READY.labels(s.worker).set(1)
+        ready(s.worker)
         await self.consumer.start()
 
     async def on_stop(self) -> None:
@@ -271,30 +262,18 @@ class BatchLoop(Service, Generic[P]):
         self.written.set()
 
     async def _when_transient_passes(self, what: str, work: Callable[[A], R], argument: A) -> R:
-        """Run ``work(argument)`` in a thread; while it fails transiently (the handler's
-        :attr:`~BatchHandler.transient`), wait (backoff) and run it again, reporting
-        not-ready meanwhile."""
-        waits = Backoff()
-        worker = self.settings.worker
-        while True:
-            try:
-                result = await asyncio.to_thread(work, argument)
-            except self.handler.transient as exc:
-                if self.should_stop:
-                    raise
-                WORKER_READY.labels(worker).set(0)
-                delay = waits.next_delay()
-                log.warning(
-                    "%s: %s failed (%s: %s); retrying in %.1f s",
-                    worker, what, type(exc).__name__, exc, delay,
-                )  # fmt: skip
-                liveness.LOOP.beat()  # waiting out a blip is not a stuck loop
-                await asyncio.sleep(delay)
-                continue
-            if waits.failures:
-                log.warning("%s: %s succeeded again; going on", worker, what)
-            WORKER_READY.labels(worker).set(1)
-            return result
+        """Run ``work(argument)`` in a thread, waiting out the handler's
+        :attr:`~BatchHandler.transient` failures (the one waiting policy,
+        :func:`tenure.eventlog.transient.until_transient_passes`; the loop's heartbeat beats
+        meanwhile)."""
+        return await until_transient_passes(
+            what,
+            partial(work, argument),
+            worker=self.settings.worker,
+            transient=self.handler.transient,
+            heartbeat=liveness.LOOP,
+            stopping=lambda: self.should_stop,
+        )
 
     async def _commit(
         self,

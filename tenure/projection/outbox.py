@@ -3,14 +3,19 @@
 Transitions are written to ``lifecycle_transitions`` in the same transaction as the rows
 that caused them; this relay publishes the unpublished ones (acknowledged by the broker)
 and only then marks them published. A crash in between publishes them again with the same
-deterministic ids, so consumers de-duplicate.
+deterministic ids, so consumers de-duplicate. The relay step (:func:`relay_pending`) reads
+and marks the outbox through the storage seam (:class:`~tenure.storage.seam.TransitionsOutbox`),
+so it runs on the memory backend in unit tests; :func:`publish_pending` runs it on Postgres.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import orjson
@@ -20,8 +25,13 @@ from tenure.contract.topics import LIFECYCLE_TRANSITIONS
 from tenure.eventlog.deadletter import DeadLetter, DeadLetterSink
 from tenure.eventlog.isolation import isolate
 from tenure.eventlog.publisher import EventPublisher, OutgoingRecord
-from tenure.storage import transitions_outbox
 from tenure.storage.connection import Conn
+from tenure.storage.postgres_store import PostgresOutbox
+from tenure.storage.seam import TransitionsOutbox
+
+Publish = Callable[[Sequence[OutgoingRecord]], None]
+"""Publish records and return once the broker acknowledged them all (``EventPublisher.publish``;
+raises ``PublishFailed`` otherwise)."""
 
 TRANSITION_TYPE = "tenure.lifecycle.transition"
 TRANSITION_SOURCE = "urn:tenure:lifecycle"
@@ -38,13 +48,23 @@ def publish_or_park(
     :func:`~tenure.eventlog.isolation.isolate`) are stored and published as dead letters
     (origin ``<origin>/<digest of the value>``), in the caller's transaction. Returns each
     refused record with its dead letter (the caller counts them once it commits)."""
+    return _publish_or_park(records, publisher.publish, sink, partial(sink.store, conn), origin)
+
+
+def _publish_or_park(
+    records: list[OutgoingRecord],
+    publish: Publish,
+    sink: DeadLetterSink,
+    store: Callable[[Sequence[DeadLetter]], None],
+    origin: str,
+) -> list[tuple[OutgoingRecord, DeadLetter]]:
     parked = [
         (p.item, DeadLetter(p.item.key.encode(), p.item.value, p.category, p.reason, "",
                             f"{origin}/{hashlib.sha256(p.item.value).hexdigest()[:16]}"))
-        for p in isolate(records, publisher.publish)
+        for p in isolate(records, publish)
     ]  # fmt: skip
     letters = [letter for _, letter in parked]
-    sink.store(conn, letters)
+    store(letters)
     sink.publish(letters)
     return parked
 
@@ -77,6 +97,66 @@ def transition_event(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Relayed:
+    """What one relay step took out of the outbox (count it once it is durable)."""
+
+    taken: int
+    """Transitions that left the outbox: published or dead-lettered."""
+    letters: list[DeadLetter]
+    """Dead letters of the records the broker refused on their own."""
+    kinds: Counter[str]
+    """Transitions published, per kind."""
+
+
+def relay_pending(
+    outbox: TransitionsOutbox,
+    publish: Publish,
+    sink: DeadLetterSink,
+    store_letters: Callable[[Sequence[DeadLetter]], None],
+    *,
+    limit: int = 1000,
+    person_ref: Callable[[str], str] = str,
+) -> Relayed:
+    """One relay step over the outbox seam: take up to ``limit`` unpublished transitions in
+    outbox order, publish them (``publish`` returns once the broker acknowledged; a record
+    it refuses on its own is dead-lettered: ``store_letters``, then the topic) and only then
+    mark them published. A failed publish raises before anything is marked, so the same
+    transitions are taken again next time (at least once; consumers de-duplicate by id).
+
+    Run it in one transaction with ``outbox`` and ``store_letters`` (Postgres: the rows stay
+    locked until it commits)."""
+    rows = outbox.lock_unpublished(limit)
+    if not rows:
+        return Relayed(0, [], Counter())
+    records = [
+        OutgoingRecord(
+            LIFECYCLE_TRANSITIONS,
+            person_ref(r.person_id),
+            orjson.dumps(
+                transition_event(
+                    r.transition_id,
+                    person_ref(r.person_id),
+                    r.kind,
+                    r.old,
+                    r.new,
+                    r.effective_at,
+                    r.as_of,
+                )
+            ),
+        )
+        for r in rows
+    ]
+    parked = _publish_or_park(
+        records, publish, sink, store_letters, f"outbox/{LIFECYCLE_TRANSITIONS}"
+    )
+    outbox.mark_published([r.transition_id for r in rows])
+    failed = {id(record) for record, _ in parked}
+    kinds = Counter(r.kind for r, record in zip(rows, records, strict=True)
+                    if id(record) not in failed)  # fmt: skip
+    return Relayed(len(rows), [letter for _, letter in parked], kinds)
+
+
 def publish_pending(
     conn: Conn,
     publisher: EventPublisher,
@@ -85,7 +165,8 @@ def publish_pending(
     dead_letters: DeadLetterSink | None = None,
     person_ref: Callable[[str], str] = str,
 ) -> int:
-    """Publish up to ``limit`` unpublished transitions in outbox order; return how many
+    """Publish up to ``limit`` unpublished transitions in outbox order (one
+    :func:`relay_pending` step over ``conn``, in a transaction of its own); return how many
     left the outbox (published, or dead-lettered: a record the broker refuses on its own,
     e.g. over its size limit, is isolated, dead-lettered to ``dead_letters`` and marked
     so that it does not block the others).
@@ -95,26 +176,13 @@ def publish_pending(
     docs/design/erasure.md).
     """
     sink = dead_letters or DeadLetterSink("outbox", publisher)
-    letters: list[DeadLetter] = []
     with conn.transaction():
-        rows = transitions_outbox.lock_unpublished(conn, limit)
-        if not rows:
-            return 0
-        records = [
-            OutgoingRecord(
-                LIFECYCLE_TRANSITIONS,
-                person_ref(str(r[1])),
-                orjson.dumps(transition_event(r[0], person_ref(str(r[1])), *r[2:])),
-            )
-            for r in rows
-        ]
-        parked = publish_or_park(conn, records, publisher, sink, f"outbox/{LIFECYCLE_TRANSITIONS}")
-        letters = [letter for _, letter in parked]
-        transitions_outbox.mark_published(conn, [r[0] for r in rows])
-    sink.count(letters)
+        relayed = relay_pending(
+            PostgresOutbox(conn), publisher.publish, sink, partial(sink.store, conn),
+            limit=limit, person_ref=person_ref,
+        )  # fmt: skip
+    sink.count(relayed.letters)
     if by_kind is not None:
-        failed = {id(record) for record, _ in parked}
-        for r, record in zip(rows, records, strict=True):
-            if id(record) not in failed:
-                by_kind[str(r[2])] = by_kind.get(str(r[2]), 0) + 1
-    return len(rows)
+        for kind, n in relayed.kinds.items():
+            by_kind[kind] = by_kind.get(kind, 0) + n
+    return relayed.taken

@@ -6,6 +6,12 @@ time-driven part and the derive work the apply stage queued. The worker in
 ``streams/projector`` calls ``apply_parsed`` (hot path) and ``settle`` (derive task) from
 worker threads; tests and benchmarks call them directly. The raw states the process wrote
 or read stay cached (``caches``), checked against each row's version.
+
+The projector retries a conflicting transaction at once (``retry_conflicts``) and a lost
+connection once on a live one, but does not wait for a database that is away: the error
+propagates, and the worker waits it out in one place
+(:func:`tenure.eventlog.transient.until_transient_passes`: the batch loop for the hot path,
+the worker's derive, publish and aggregates tasks for the rest).
 """
 
 from __future__ import annotations
@@ -55,18 +61,15 @@ from tenure.projection.person_refs import PersonRefs, ResolvedBatch
 from tenure.projection.person_topic import publish_person_changes
 from tenure.projection.records import IncomingRecord, ParsedBatch, origin, parse_records
 from tenure.storage import audience_members, derive_queue, person_pseudonyms
-from tenure.storage.connection import CONFLICTS
+from tenure.storage.connection import CONNECTION_LOST, retry_conflicts
 from tenure.storage.progress import record_progress
 from tenure.storage.state_cache import RAW_STATES_SHARE, RawCaches
 
 log = logging.getLogger(__name__)
 
-RETRYABLE = CONFLICTS  # deadlocks and serialization failures (tenure.storage.connection)
 FIRST_PASS = 64
 """Keys the first derive pass of a slice claims when the pass size adapts (see
 :meth:`Projector.derive`)."""
-CONNECTION_RETRY_S = 60.0
-"""How long a batch waits for a lost database connection before the worker gives up."""
 
 
 @dataclass
@@ -161,28 +164,33 @@ class Projector:
         self.audience_stage = audience_stage  # False: TENURE_AUDIENCES=off, no stage at all
 
     def _retrying(self, work: Any) -> Any:
-        """Run ``work`` with a pooled connection; retry deadlocks and serialization
-        failures (10 times) and lost connections (for up to ``CONNECTION_RETRY_S``). Data
-        errors propagate at once (the caller isolates them)."""
-        deadline = time.monotonic() + CONNECTION_RETRY_S
-        attempt = 0
-        while True:
-            attempt += 1
+        """Run ``work`` with a pooled connection, again after a deadlock or serialization
+        failure (:func:`~tenure.storage.connection.retry_conflicts`, 10 tries).
+
+        A lost connection is tried once more at once, after the pool has dropped its dead
+        connections (``ConnectionPool.check``): a database that restarted, or that closed
+        idle connections, costs one failed attempt, not a wait. If that fails too, the
+        error propagates: a database that is away is waited out by whoever runs this stage
+        (the batch loop, the worker's tasks), in the one place that waits
+        (:func:`tenure.eventlog.transient.until_transient_passes`). Data errors propagate
+        at once (the caller isolates them)."""
+
+        def attempt() -> Any:
             try:
                 with self.pool.connection() as conn:
                     return work(conn)
-            except RETRYABLE as exc:
-                if attempt >= 10:
-                    raise RuntimeError(
-                        "gave up after 10 deadlocks or serialization failures"
-                    ) from exc
-                log.info("retrying after %s (attempt %d)", type(exc).__name__, attempt)
-                time.sleep(0.05 * attempt)
-            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                if is_poison(exc) or time.monotonic() > deadline:
+            except CONNECTION_LOST as exc:
+                if is_poison(exc):
                     raise
-                log.warning("database connection lost (%s); retrying", type(exc).__name__)
-                time.sleep(min(2.0, 0.1 * attempt))
+                log.warning(
+                    "database connection lost (%s); trying once more on a live one",
+                    type(exc).__name__,
+                )
+                self.pool.check()
+            with self.pool.connection() as conn:
+                return work(conn)
+
+        return retry_conflicts(attempt, what="projector")
 
     def apply(self, records: Sequence[IncomingRecord]) -> ApplyResult:
         """Apply a batch durably (dead letters acknowledged first); return what changed."""

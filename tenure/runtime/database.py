@@ -30,10 +30,6 @@ too: the caller then asks again, and that starts a new attempt."""
 READY_TIMEOUT_S = 2.0
 """Longest a readiness check waits for the database or the broker."""
 
-DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (psycopg.OperationalError,)
-"""What a call raises when the database cannot be reached or went away mid-call (a pool
-timeout is one of them)."""
-
 
 def database_pool_options(*, check: bool = False) -> dict[str, Any]:
     """Keyword arguments for :class:`ConnectionPool` with short timeouts.

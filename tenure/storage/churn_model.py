@@ -41,6 +41,7 @@ __all__ = [
     "read_counts",
     "read_histories",
     "read_model",
+    "read_pending",
     "read_risk_table",
     "rebuild",
     "record_people",
@@ -150,6 +151,12 @@ def queue_people(conn: Conn, people: Iterable[Person]) -> int:
     if rows:
         _upsert_days(conn, "churn_pending", rows)
     return len(rows)
+
+
+def read_pending(conn: Conn) -> dict[str, tuple[str, list[date] | None]]:
+    """The queued people: person id -> (group, sorted days, or ``None`` to remove them)."""
+    rows = conn.execute("SELECT person_id, grp, days FROM churn_pending")
+    return {pid: (grp, None if days is None else list(days)) for pid, grp, days in rows}
 
 
 def drain(conn: Conn, limit: int = 2000) -> int:

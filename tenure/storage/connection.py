@@ -1,4 +1,5 @@
-"""The one connection type of the storage seam, read-only snapshots and the conflict retry.
+"""The one connection type of the storage seam, read-only snapshots, the conflict retry and
+which database failures are transient.
 
 Every module that talks to Postgres takes a :data:`Conn`. Readers that must see one
 consistent state across several statements open :func:`read_only_snapshot`; writers whose
@@ -16,7 +17,16 @@ from typing import Any, TypeVar
 
 import psycopg
 
-__all__ = ["CONFLICTS", "Conn", "read_only_snapshot", "repeatable_read", "retry_conflicts"]
+__all__ = [
+    "CONFLICTS",
+    "CONNECTION_LOST",
+    "DATABASE_TRANSIENT",
+    "DATABASE_UNAVAILABLE",
+    "Conn",
+    "read_only_snapshot",
+    "repeatable_read",
+    "retry_conflicts",
+]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +38,20 @@ CONFLICTS: tuple[type[psycopg.Error], ...] = (
     psycopg.errors.SerializationFailure,
 )
 """Errors that abort a transaction because of another one; running it again succeeds."""
+
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (psycopg.OperationalError,)
+"""What a call raises when the database cannot be reached or went away mid-call (a pool
+timeout is one of them)."""
+
+CONNECTION_LOST: tuple[type[Exception], ...] = (*DATABASE_UNAVAILABLE, psycopg.InterfaceError)
+"""A connection that failed under a statement: the database away, or a connection it
+closed (``InterfaceError``)."""
+
+DATABASE_TRANSIENT: tuple[type[Exception], ...] = (*CONNECTION_LOST, *CONFLICTS)
+"""Every database failure about the moment, not the data: a lost connection
+(:data:`CONNECTION_LOST`) or a transaction aborted by another one (:data:`CONFLICTS`).
+Running the same work again succeeds once the moment has passed; a worker waits these out
+(:func:`tenure.eventlog.transient.until_transient_passes`)."""
 
 T = TypeVar("T")
 

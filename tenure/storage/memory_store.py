@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from itertools import count
+from datetime import date, datetime, timedelta
+from itertools import count, islice
 from typing import Any, TypeVar
 
 from tenure.domain.identity import IdentityGraph
@@ -27,6 +27,7 @@ from tenure.storage.derive_queue import HEAD_FACTOR
 from tenure.storage.raw_states import DeltaRows, RawRead, RawTable, joined
 from tenure.storage.read_models import DEVICE_COLUMNS, STORED_PERSON_COLUMNS
 from tenure.storage.seam import Kind, Partition, ProjectionStore
+from tenure.storage.transitions_outbox import PendingTransition
 
 __all__ = ["MemoryTables", "memory_store"]
 
@@ -56,7 +57,11 @@ class MemoryTables:
     """``persons`` rows by id: column -> value (``STORED_PERSON_COLUMNS`` and ``basis``)."""
     devices: dict[str, dict[str, Any]] = field(default_factory=dict)
     outbox: dict[str, tuple[Transition, datetime]] = field(default_factory=dict)
+    """Transitions by id, in the order they were added (the outbox's order)."""
+    published: set[str] = field(default_factory=set)
+    """Ids of the transitions marked published."""
     churn_pending: dict[str, tuple[str, list[Any] | None]] = field(default_factory=dict)
+    """The churn model's queue: person id -> (group, sorted days or ``None``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +270,19 @@ class MemoryOutbox:
         for t in found:
             self.t.outbox.setdefault(t.id, (t, as_of))
 
+    def lock_unpublished(self, limit: int) -> list[PendingTransition]:
+        """See :class:`~tenure.storage.seam.TransitionsOutbox` (one thread: no locks)."""
+        pending = (
+            PendingTransition(t.id, t.person_id, t.kind, t.old, t.new, t.at, as_of)
+            for t, as_of in self.t.outbox.values()
+            if t.id not in self.t.published
+        )
+        return list(islice(pending, limit))
+
+    def mark_published(self, transition_ids: Sequence[str]) -> None:
+        """See :class:`~tenure.storage.seam.TransitionsOutbox`."""
+        self.t.published.update(i for i in transition_ids if i in self.t.outbox)
+
 
 @dataclass(frozen=True, slots=True)
 class MemoryChurnQueue:
@@ -279,6 +297,13 @@ class MemoryChurnQueue:
         }
         self.t.churn_pending.update(latest)
         return len(latest)
+
+    def pending(self) -> dict[str, tuple[str, list[date] | None]]:
+        """See :class:`~tenure.storage.seam.ChurnQueue`."""
+        return {
+            pid: (group, None if days is None else list(days))
+            for pid, (group, days) in self.t.churn_pending.items()
+        }
 
 
 def memory_store(tables: MemoryTables | None = None) -> ProjectionStore:

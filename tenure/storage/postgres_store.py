@@ -2,14 +2,15 @@
 
 Every method is the named function of its concern's module (raw states, key graph, derive
 queue, progress, read-model rows, transitions outbox, churn model), run on the connection
-in the caller's transaction.
+in the caller's transaction; :class:`PostgresAggregates` (the aggregates stage's drains)
+runs each drain step in a transaction of its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from tenure.domain.identity import IdentityGraph
@@ -21,6 +22,7 @@ from tenure.storage import (
     key_graph,
     raw_states,
     read_model_rows,
+    survival_aggregates,
     transitions_outbox,
 )
 from tenure.storage.connection import Conn
@@ -29,8 +31,15 @@ from tenure.storage.raw_states import DeltaRows, RawRead, RawTable
 from tenure.storage.read_models import DEVICE_COLUMNS, STORED_PERSON_COLUMNS
 from tenure.storage.seam import Kind, Partition, ProjectionStore
 from tenure.storage.state_cache import RawCaches, StateCache
+from tenure.storage.transitions_outbox import PendingTransition
 
-__all__ = ["postgres_store"]
+__all__ = [
+    "PostgresAggregates",
+    "PostgresChurnQueue",
+    "PostgresOutbox",
+    "PostgresProgress",
+    "postgres_store",
+]
 
 S = TypeVar("S")
 
@@ -171,6 +180,14 @@ class PostgresOutbox:
         """See :class:`~tenure.storage.seam.TransitionsOutbox`."""
         transitions_outbox.add(self.conn, found, as_of)
 
+    def lock_unpublished(self, limit: int) -> list[PendingTransition]:
+        """See :class:`~tenure.storage.seam.TransitionsOutbox`."""
+        return transitions_outbox.lock_unpublished(self.conn, limit)
+
+    def mark_published(self, transition_ids: Sequence[str]) -> None:
+        """See :class:`~tenure.storage.seam.TransitionsOutbox`."""
+        transitions_outbox.mark_published(self.conn, transition_ids)
+
 
 @dataclass(frozen=True, slots=True)
 class PostgresChurnQueue:
@@ -181,6 +198,29 @@ class PostgresChurnQueue:
     def queue_people(self, people: Iterable[tuple[str, Iterable[Any] | None, str]]) -> int:
         """See :class:`~tenure.storage.seam.ChurnQueue`."""
         return churn_model.queue_people(self.conn, people)
+
+    def pending(self) -> dict[str, tuple[str, list[date] | None]]:
+        """See :class:`~tenure.storage.seam.ChurnQueue`."""
+        return churn_model.read_pending(self.conn)
+
+
+@dataclass(frozen=True, slots=True)
+class PostgresAggregates:
+    """``survival_dirty`` -> the survival aggregates, ``churn_pending`` -> the churn counts."""
+
+    conn: Conn
+
+    def drain_survival(self, limit: int) -> int:
+        """See :class:`~tenure.storage.seam.AggregateDrains`."""
+        return survival_aggregates.drain(self.conn, limit=limit)
+
+    def drain_churn(self, limit: int) -> int:
+        """See :class:`~tenure.storage.seam.AggregateDrains`."""
+        return churn_model.drain(self.conn, limit=limit)
+
+    def record_as_of(self, as_of: datetime, inactivity_window_days: int) -> None:
+        """See :class:`~tenure.storage.seam.AggregateDrains`."""
+        survival_aggregates.record_as_of(self.conn, as_of, inactivity_window_days)
 
 
 def postgres_store(conn: Conn, caches: RawCaches | None = None) -> ProjectionStore:

@@ -6,14 +6,17 @@ deltas), the key graph (identity links, device mentions), the derive queue, the 
 (watermark), the read models' forward-only writes, the transitions outbox and the churn
 model's queue. Two implementations pass one test suite (``tests/*/storage/test_seam_*.py``):
 Postgres (:mod:`tenure.storage.postgres_store`, one connection, the caller's transaction)
-and memory (:mod:`tenure.storage.memory_store`, dicts, for fast tests of the stages).
+and memory (:mod:`tenure.storage.memory_store`, dicts, for fast tests of the stages). The
+outbox relay (:func:`tenure.projection.outbox.relay_pending`) uses the same
+:class:`TransitionsOutbox`; the aggregates stage (:mod:`tenure.projection.survival_stage`)
+uses :class:`AggregateDrains` and :class:`Progress` (Postgres only so far).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from tenure.domain.identity import IdentityGraph
@@ -22,13 +25,16 @@ from tenure.domain.view import PersonView
 from tenure.storage.derive_queue import Kind
 from tenure.storage.progress import Partition
 from tenure.storage.raw_states import DeltaRows, RawRead, RawTable
+from tenure.storage.transitions_outbox import PendingTransition
 
 __all__ = [
+    "AggregateDrains",
     "ChurnQueue",
     "DeriveQueue",
     "KeyGraph",
     "Kind",
     "Partition",
+    "PendingTransition",
     "Progress",
     "ProjectionStore",
     "RawStates",
@@ -126,17 +132,45 @@ class ReadModelWrites(Protocol):
 
 
 class TransitionsOutbox(Protocol):
-    """Transitions written with the rows that caused them."""
+    """Transitions written with the rows that caused them, relayed to Kafka later."""
 
     def add(self, found: Sequence[Transition], as_of: datetime) -> None:
-        """Add ``found``; ids already there are kept."""
+        """Add ``found`` (derived as of ``as_of``) at the back; ids already there are kept
+        (where they were)."""
+
+    def lock_unpublished(self, limit: int) -> list[PendingTransition]:
+        """Up to ``limit`` unpublished transitions, oldest added first (Postgres locks them
+        for the caller's transaction; another relay skips them)."""
+
+    def mark_published(self, transition_ids: Sequence[str]) -> None:
+        """Mark ``transition_ids`` published: never locked again."""
 
 
 class ChurnQueue(Protocol):
-    """The churn model's pending people (derive's hook)."""
+    """The churn model's pending people (derive's hook; the aggregates stage drains it)."""
 
     def queue_people(self, people: Iterable[tuple[str, Iterable[Any] | None, str]]) -> int:
-        """Queue (person_id, days or None, group); the last queued per person wins."""
+        """Queue (person_id, days or None, group); the last queued per person wins; return
+        how many people."""
+
+    def pending(self) -> dict[str, tuple[str, list[date] | None]]:
+        """The queued people: person id -> (group, sorted distinct days, or ``None``)."""
+
+
+class AggregateDrains(Protocol):
+    """The aggregates stage's queues: the survival aggregates and the churn model follow
+    ``persons`` (each drain step is a transaction of its own)."""
+
+    def drain_survival(self, limit: int) -> int:
+        """Move up to ``limit`` queued persons to their current survival contribution;
+        return how many (0: the queue is empty)."""
+
+    def drain_churn(self, limit: int) -> int:
+        """File up to ``limit`` people of the churn queue into the return-time counts;
+        return how many."""
+
+    def record_as_of(self, as_of: datetime, inactivity_window_days: int) -> None:
+        """Move the aggregates' default as-of instant forward (never back)."""
 
 
 @dataclass(frozen=True, slots=True)

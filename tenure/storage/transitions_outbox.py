@@ -10,12 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import NamedTuple
 
 from tenure.domain.transitions import Transition
 from tenure.storage.connection import Conn
 
-__all__ = ["add", "lock_unpublished", "mark_published"]
+__all__ = ["PendingTransition", "add", "lock_unpublished", "mark_published"]
+
+
+class PendingTransition(NamedTuple):
+    """An unpublished transition, as the relay publishes it."""
+
+    transition_id: str
+    person_id: str
+    kind: str
+    old: str
+    new: str
+    effective_at: datetime
+    as_of: datetime
 
 
 def add(conn: Conn, found: Sequence[Transition], as_of: datetime) -> None:
@@ -34,15 +46,16 @@ def add(conn: Conn, found: Sequence[Transition], as_of: datetime) -> None:
         )  # fmt: skip
 
 
-def lock_unpublished(conn: Conn, limit: int) -> list[tuple[Any, ...]]:
+def lock_unpublished(conn: Conn, limit: int) -> list[PendingTransition]:
     """Up to ``limit`` unpublished transitions in outbox order, locked (``SKIP LOCKED``: relays
-    share the outbox): ``(transition_id, person_id, kind, old, new, effective_at, as_of)``."""
-    return conn.execute(
+    share the outbox)."""
+    rows = conn.execute(
         "SELECT transition_id, person_id, kind, old_value, new_value, effective_at, as_of"
         " FROM lifecycle_transitions WHERE published_at IS NULL ORDER BY seq LIMIT %s"
         " FOR UPDATE SKIP LOCKED",
         (limit,),
     ).fetchall()
+    return [PendingTransition(*row) for row in rows]
 
 
 def mark_published(conn: Conn, transition_ids: Sequence[str]) -> None:

@@ -154,6 +154,19 @@ def test_no_secret_on_a_command_line_and_metrics_on_loopback(platform: Running) 
         assert _listen_addresses(port) == {"127.0.0.1"}, name
 
 
+def _wait_for_readiness(metrics_url: str, worker: str, value: float) -> None:
+    """Wait until ``worker`` reports ``tenure_worker_ready`` ``value`` (at most 20 s)."""
+    deadline = time.monotonic() + 20
+    prefix = f'tenure_worker_ready{{worker="{worker}"}} '
+    while True:
+        text = httpx.get(metrics_url, timeout=5).text
+        seen = [float(line[len(prefix) :]) for line in text.splitlines() if line.startswith(prefix)]
+        if seen == [value]:
+            return
+        assert time.monotonic() < deadline, (worker, seen, value)
+        time.sleep(0.2)
+
+
 def test_postgres_killed_under_tenure_up_is_restarted_and_everything_recovers(
     platform: Running,
 ) -> None:
@@ -200,6 +213,8 @@ def test_postgres_killed_under_tenure_up_is_restarted_and_everything_recovers(
         finally:
             producer.close()
         time.sleep(4)  # the workers meet the dead database
+        for name in workers:  # ... and wait for it, reporting not ready
+            _wait_for_readiness(status["metrics_urls"][name], name, 0.0)
     finally:
         os.kill(supervisor.pid, signal.SIGCONT)
     resumed = time.monotonic()
@@ -232,6 +247,8 @@ def test_postgres_killed_under_tenure_up_is_restarted_and_everything_recovers(
     assert {name: recovered["processes"][name] for name in workers} == workers, {
         name: (logs / f"{name}.log").read_text()[-4000:] for name in workers
     }
+    for name in workers:  # ready again once every waiting part of them went on
+        _wait_for_readiness(recovered["metrics_urls"][name], name, 1.0)
     assert supervisor.poll() is None
 
 
