@@ -27,7 +27,7 @@ from tenure.projection.projector import Projector
 from tenure.projection.records import IncomingRecord
 from tenure.projection.replay import aliases_by_person
 from tenure.runtime.broker import LocalBroker
-from tenure.storage.read_models import Checkpoint, device_row, person_row, rebuild
+from tenure.storage.read_models import Checkpoint, device_row, rebuild, stored_person_row
 from tenure.storage.survival_aggregates import PERSON_INPUTS, read_aggregates, read_contributions
 from tests.factories import scenario
 
@@ -119,9 +119,8 @@ def test_live_aggregates_equal_scratch_through_stream_and_replay(
         as_of = max(parse_event(e).at for e in early) - LATENESS
         aliases = aliases_by_person(world)
         persons = [
-            (
-                *person_row(v, aliases.get(p, ())),
-                next_change_at(world.persons[p], v, DEFAULT_CONFIG),
+            stored_person_row(
+                v, aliases.get(p, ()), next_change_at(world.persons[p], v, DEFAULT_CONFIG)
             )
             for p, v in views(world, as_of).items()
         ]
