@@ -28,6 +28,15 @@ def skip_tier(tier: str, reason: str) -> None:
     pytest.skip(f"tier {tier} skipped: {reason}")
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m "not soak"` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test marked ``apache_kafka_in_soak`` runs on the embedded broker in the default
+    tier and on Apache Kafka in the soak tier (``make test-faults``): both in CI."""
+    for item in items:
+        if item.get_closest_marker("apache_kafka_in_soak") and "[apache-kafka" in item.nodeid:
+            item.add_marker(pytest.mark.soak)
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when != "call" or not report.passed:
         return

@@ -313,6 +313,7 @@ def sdk_validator(broker: LocalBroker, database_url: str, scratch_dir: Path):
         validator.stop()
 
 
+@pytest.mark.apache_kafka_in_soak  # ~55 s per broker
 def test_an_erased_person_is_nowhere_and_stays_erased(
     broker: LocalBroker, pool, database_url: str, sdk_validator: None
 ) -> None:

@@ -152,6 +152,7 @@ def _projector_process(broker: LocalBroker, database_url: str, scratch, name: st
     return proc
 
 
+@pytest.mark.soak  # a fault run (`make test-faults`); the fault matrix kills it under `tenure up`
 def test_projector_worker_killed_mid_stream_ends_equal_to_the_fold(
     broker: LocalBroker, pool, database_url: str, scratch_dir, unique_source: str
 ) -> None:

@@ -134,6 +134,7 @@ def test_sdk_events_are_forwarded_or_dead_lettered_with_the_reason(
     assert sorted(bytes(p) for p, _ in stored) == sorted(reasons)
 
 
+@pytest.mark.soak  # a fault run (`make test-faults`); the fault matrix kills it under `tenure up`
 def test_archiver_killed_mid_stream_ends_with_each_event_once(
     broker: LocalBroker, database_url: str, unique_source: str, scratch_dir: Path
 ) -> None:
