@@ -135,6 +135,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         f"{freshness.DEFAULT_DURATION_S:g} and {audiences_load.DEFAULT_DURATION_S:g})",
     )
     parser.add_argument(
+        "--rate",
+        type=float,
+        help="freshness: offer at most this many events/s (default: as fast as the ingest API"
+        " answers)",
+    )
+    parser.add_argument(
         "--probes",
         type=int,
         help="freshness: probe rounds during the load, one person per id order each"
@@ -158,6 +164,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=scale.DEFAULT_EVENTS,
         help="scale: events produced to Kafka (at least; default %(default)s)",
     )
+    parser.add_argument(
+        "--one-worker",
+        action="store_true",
+        help="scale: project with one worker only (skip the two-worker run: half the time)",
+    )
     return parser.parse_args(argv)
 
 
@@ -176,6 +187,7 @@ def run_one(name: str, args: argparse.Namespace, env: Servers | None) -> Result:
             idle_probes=args.idle_probes,
             concurrency=args.concurrency,
             batch=args.batch,
+            rate_cap=args.rate,
         )
     if name == audiences_load.NAME:
         return audiences_load.run(
@@ -209,7 +221,9 @@ def run_one(name: str, args: argparse.Namespace, env: Servers | None) -> Result:
     if name == storage.NAME:
         return storage.run(env, args.size or storage.DEFAULT_SIZE)
     if name == scale.NAME:
-        return scale.run(env, persons=args.persons, events=args.events)
+        return scale.run(
+            env, persons=args.persons, events=args.events, two_workers=not args.one_worker
+        )
     raise ValueError(name)
 
 

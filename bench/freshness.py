@@ -6,8 +6,9 @@ worker as a user starts them) in a fresh state folder.
 - Baseline, same run: ``idle_probes`` probe rounds on the idle platform, one after the
   other (each round: three new persons whose ids sort first, last and at random, in one
   request; wait until all three are visible).
-- Measured: simulated populations posted to the ingest API as fast as it answers by
-  ``concurrency`` client threads (``batch`` events per request) for ``duration_s``; meanwhile
+- Measured: simulated populations posted to the ingest API as fast as it answers (or at
+  most ``rate_cap`` events/s) by ``concurrency`` client threads (``batch`` events per
+  request) for ``duration_s``; meanwhile
   ``probes`` probe rounds, evenly spread, each polled until visible (also after the load
   stops, up to ``drain_timeout_s``). The projector's derive backlog (its
   ``tenure_projector_backlog`` gauge) and its applied records are sampled every
@@ -178,10 +179,17 @@ def _under_load(
     concurrency: int,
     batch: int,
     sample_s: float,
+    rate_cap: float | None = None,
 ) -> dict[str, Any]:
     """Run the load for ``duration_s`` with ``rounds`` probe rounds; wait for the probes."""
     status = platform.status
-    load = Load(status.ingest_url, platform.ingest_token, concurrency=concurrency, batch=batch)
+    load = Load(
+        status.ingest_url,
+        platform.ingest_token,
+        concurrency=concurrency,
+        batch=batch,
+        rate=rate_cap,
+    )
     sampler = BacklogSampler(status.metrics_urls["projector"], load, sample_s)
     meter = CpuMeter({name: pid for name, pid in status.processes.items()}, own_name="bench")
     projector_meter = CpuMeter({"projector": status.processes.get("projector")})
@@ -240,6 +248,7 @@ def run(
     idle_probes: int = DEFAULT_IDLE_PROBES,
     concurrency: int = DEFAULT_CONCURRENCY,
     batch: int = DEFAULT_BATCH,
+    rate_cap: float | None = None,
     sample_s: float = 2.0,
     poll_interval_s: float = 0.1,
     scratch: Path | None = None,
@@ -276,6 +285,7 @@ def run(
                 concurrency=concurrency,
                 batch=batch,
                 sample_s=sample_s,
+                rate_cap=rate_cap,
             )
         finally:
             prober.close()
@@ -300,6 +310,7 @@ def run(
             "idle_probe_rounds": idle_probes,
             "concurrency": concurrency,
             "batch": batch,
+            "offered_rate_cap_events_per_s": rate_cap,
             "sample_s": sample_s,
             "poll_interval_s": poll_interval_s,
             "env": extra,

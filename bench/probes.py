@@ -8,7 +8,9 @@ stage claims keys must not decide how long a person waits.
 
 The load is :mod:`tenure.simulation` populations (a fresh seed per chunk, so ids never
 repeat) posted as fast as the ingest API answers by a few client threads, each waiting for
-its reply before the next request (a closed loop: the offered rate is what the API holds).
+its reply before the next request (a closed loop: the offered rate is what the API holds),
+or at most ``rate`` events per second (the senders wait for their turn on one shared clock:
+the offered rate is then ``rate`` while the API holds it).
 """
 
 from __future__ import annotations
@@ -233,8 +235,21 @@ class LoadReport:
 class Load:
     """Client threads posting simulated populations to the ingest API until stopped."""
 
-    def __init__(self, ingest_url: str, token: str, *, concurrency: int, batch: int) -> None:
+    def __init__(
+        self,
+        ingest_url: str,
+        token: str,
+        *,
+        concurrency: int,
+        batch: int,
+        rate: float | None = None,
+    ) -> None:
+        if rate is not None and rate <= 0:
+            raise ValueError(f"rate must be positive, got {rate}")
         self.url = f"{ingest_url}/v1/events"
+        self.rate = rate
+        self._scheduled = 0
+        """Events whose turn was handed out so far (the paced clock, with ``rate``)."""
         self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         self.concurrency = concurrency
         self.report = LoadReport()
@@ -267,6 +282,7 @@ class Load:
                     n, body = self._bodies.get(timeout=0.5)
                 except queue.Empty:
                     continue
+                self._wait_turn(n)
                 try:
                     reply = client.post(self.url, content=body)
                     status = str(reply.status_code)
@@ -286,6 +302,16 @@ class Load:
                         r.rejected += int(answer["rejected"])
                 if answer is None:
                     self._stop.wait(REFUSED_PAUSE_S)
+
+    def _wait_turn(self, events: int) -> None:
+        """With a ``rate``, wait until ``events`` more are due on the shared clock; a turn
+        already past is taken at once (``rate`` is an upper bound on the offered rate)."""
+        if self.rate is None:
+            return
+        with self._lock:
+            due = self._started + self._scheduled / self.rate
+            self._scheduled += events
+        self._stop.wait(max(0.0, due - time.monotonic()))
 
     def start(self) -> None:
         """Start the generator and the sender threads (the clock starts now)."""

@@ -132,6 +132,14 @@ def _usage_days(state: DeviceState, binding: _Binding) -> dict[str, dict[date, D
     return days
 
 
+def current_user(state: DeviceState) -> str | None:
+    """The person the device is bound to after every known change (None when unbound or
+    erased): the person whose contribution has ``is_current_user``, without computing the
+    contributions."""
+    user = _Binding(state).current
+    return None if user == ERASED else user
+
+
 def device_contributions(state: DeviceState) -> dict[str, DeviceContribution]:
     """Each person's contribution from one device, keyed by the (raw) person id.
 

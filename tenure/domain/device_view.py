@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from tenure.domain.contribution import device_contributions
+from tenure.domain.contribution import current_user
 from tenure.domain.device import DeviceState
 
 
@@ -32,15 +32,7 @@ class DeviceView:
 
 def device_view_of(state: DeviceState) -> DeviceView:
     """The view of a device from everything known about it."""
-    contributions = device_contributions(state)
-    user_id = next(
-        (
-            c.person_id
-            for c in sorted(contributions.values(), key=lambda c: c.person_id)
-            if c.is_current_user
-        ),
-        None,
-    )
+    user_id = current_user(state)
     last_activation = max((a.at for a in state.activations), default=None)
     last_deactivation = max((d.at for d in state.deactivations), default=None)
     deactivated_at = (

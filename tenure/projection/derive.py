@@ -18,11 +18,13 @@ on Postgres in a repeatable read transaction; unit tests run it on the memory ba
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 import psycopg
 
 from tenure.analytics.return_time_filing import Person, days_of
@@ -35,6 +37,7 @@ from tenure.domain.schedule import next_change_at
 from tenure.domain.transitions import Transition, transitions
 from tenure.domain.view import DEFAULT_CONFIG, person_view_at
 from tenure.domain.world import assemble
+from tenure.eventlog.deadletter import DeadLetter
 from tenure.storage import derive_queue, progress
 from tenure.storage.connection import Conn, repeatable_read
 from tenure.storage.postgres_store import postgres_store
@@ -179,6 +182,16 @@ def derive_keys(
             raise psycopg.Rollback(claimed)
         return result
     return DeriveResult(0, 0, 0, 0)
+
+
+def key_dead_letter(key: QueuedKey, category: str, reason: str) -> DeadLetter:
+    """The dead letter of a key the derive stage cannot derive: its payload names the key
+    (``{"person_id": ...}`` or ``{"device_id": ...}``); its origin carries only a digest."""
+    kind, value = key
+    digest = hashlib.sha256(value.encode()).hexdigest()[:16]
+    return DeadLetter(
+        None, orjson.dumps({f"{kind}_id": value}), category, reason, "", f"derive/{kind}/{digest}"
+    )
 
 
 def unqueue(conn: Conn, keys: Sequence[QueuedKey]) -> None:

@@ -16,7 +16,6 @@ the worker's derive, publish and aggregates tasks for the rest).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -26,7 +25,6 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-import orjson
 import psycopg
 from psycopg_pool import ConnectionPool
 
@@ -51,6 +49,7 @@ from tenure.projection.derive import (
     QueuedKey,
     derive_keys,
     derive_pass,
+    key_dead_letter,
     queue_due_persons,
     queued_keys,
     unqueue,
@@ -82,16 +81,6 @@ class ProjectorTotals:
     devices_derived: int = 0
     transitions_published: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
-
-
-def key_dead_letter(key: QueuedKey, category: str, reason: str) -> DeadLetter:
-    """The dead letter of a key the derive stage cannot derive: its payload names the key
-    (``{"person_id": ...}`` or ``{"device_id": ...}``); its origin carries only a digest."""
-    kind, value = key
-    digest = hashlib.sha256(value.encode()).hexdigest()[:16]
-    return DeadLetter(
-        None, orjson.dumps({f"{kind}_id": value}), category, reason, "", f"derive/{kind}/{digest}"
-    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,9 +42,8 @@ from tenure.errors import TenureError
 from tenure.eventlog.deadletter import DeadLetter, DeadLetterSink
 from tenure.eventlog.isolation import poison_category
 from tenure.projection.catch_up import converge
-from tenure.projection.derive import QueuedKey
+from tenure.projection.derive import QueuedKey, key_dead_letter
 from tenure.projection.person_refs import PersonRefs
-from tenure.projection.projector import key_dead_letter
 from tenure.projection.replay_fold import (
     CHUNK,
     FEW_COLLECTIONS,

@@ -25,7 +25,7 @@ from tenure.projection.replay import replay
 from tenure.runtime.broker import LocalBroker
 from tests.factories import make_event
 from tests.integration.pipeline import archive_events
-from tests.integration.test_sdk_and_archiver import read_topic
+from tests.integration.projection_harness import read_topic
 
 pytestmark = pytest.mark.kafka
 

@@ -17,7 +17,14 @@ from tenure.storage.raw_states import PERSONS, read_all
 from tenure.storage.read_models import PERSON_COLUMNS
 from tests.factories import make_event
 from tests.integration.pipeline import front_door
-from tests.integration.test_erasure import LATENESS, Projection, post, rows, the_fold, wait_archived
+from tests.integration.projection_harness import (
+    LATENESS,
+    Projection,
+    post,
+    rows,
+    the_fold,
+    wait_archived,
+)
 
 pytestmark = pytest.mark.kafka
 

@@ -16,8 +16,7 @@ from tenure.projection import erasure
 from tenure.projection.projector import Projector
 from tenure.projection.records import IncomingRecord
 from tenure.runtime.broker import LocalBroker
-from tests.integration.test_erasure import LATENESS, Population
-from tests.integration.test_sdk_and_archiver import read_topic
+from tests.integration.projection_harness import LATENESS, Population, read_topic
 
 pytestmark = pytest.mark.kafka
 

@@ -43,8 +43,9 @@ from tests.integration.pipeline import (
     wait_for_archive,
     wait_for_the_fold,
 )
+from tests.integration.projection_harness import read_topic
 from tests.integration.test_convergence import archive_payloads, poison_payloads
-from tests.integration.test_sdk_and_archiver import metric_total, read_topic
+from tests.integration.test_sdk_and_archiver import metric_total
 
 pytestmark = pytest.mark.kafka
 

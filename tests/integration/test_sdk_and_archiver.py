@@ -13,7 +13,7 @@ import httpx
 import orjson
 import psycopg
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 
 from tenure.contract.topics import (
     DEAD_LETTERS,
@@ -29,20 +29,9 @@ from tenure.sdk import TenureProducer
 from tests.factories import make_event
 from tests.integration.conftest import env_for
 from tests.integration.pipeline import running_archiver, wait_for_archive
+from tests.integration.projection_harness import read_topic
 
 pytestmark = pytest.mark.kafka
-
-
-def read_topic(bootstrap: str, topic: str, timeout_ms: int = 3000) -> list:
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=timeout_ms
-    )
-    parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-    consumer.assign(parts)
-    consumer.seek_to_beginning(*parts)
-    records = list(consumer)
-    consumer.close()
-    return records
 
 
 def metric_total(text: str, name: str, **labels: str) -> float:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from hypothesis import given, settings
+
 from tenure.domain import (
     DeviceState,
     DomainEvent,
@@ -14,9 +16,11 @@ from tenure.domain import (
     person_view_at,
     with_device_contribution,
 )
+from tenure.domain.contribution import current_user
 from tenure.domain.erasure import ERASED
 
 from .scenario import T0, activated, at, deactivated, erasure, item, paid, used
+from .strategies import event_sets
 
 
 def device(*events: DomainEvent) -> DeviceState:
@@ -135,3 +139,15 @@ def test_a_superseded_payer_gets_an_update_that_replaces_the_stale_contribution(
     # re-delivering the older contribution cannot bring the stale one back
     stale = device_contributions(first)["uncle"]
     assert with_device_contribution(uncle, first.version, stale) == uncle
+
+
+@settings(max_examples=300)
+@given(event_sets(max_size=25))
+def test_current_user_is_the_contribution_marked_current(events: list[DomainEvent]) -> None:
+    """``current_user`` (what a device view shows) equals the one contribution with
+    ``is_current_user``, for every device of any event set, erasures included."""
+    world = fold(events)
+    for state in world.devices.values():
+        marked = [c.person_id for c in device_contributions(state).values() if c.is_current_user]
+        assert len(marked) <= 1
+        assert current_user(state) == (marked[0] if marked else None)
