@@ -89,6 +89,13 @@ SETTINGS: tuple[Setting, ...] = (
         "(docs/design/replay-cost.md). At least 8.",
     ),
     Setting(
+        "TENURE_MALLOC_ARENAS",
+        "2",
+        "malloc arenas a worker process (archiver, SDK validator, projector, `tenure replay`) "
+        "may use; glibc's default is eight per core, and memory freed in one arena is not "
+        "reused by another. 0: glibc's default. `MALLOC_ARENA_MAX`, when set, wins.",
+    ),
+    Setting(
         "TENURE_AUDIENCES",
         "on",
         "`on`, or `off`: the projector runs no audience stage (memberships, their changes and "
@@ -163,6 +170,7 @@ class TenureConfig:
     embedded_broker_port: int
     embedded_postgres_port: int
     projector_cache_mb: int
+    malloc_arenas: int
     audience_stage: bool
     log_level: str
     log_format: str
@@ -190,6 +198,7 @@ class TenureConfig:
             embedded_broker_port=_int(e, "TENURE_EMBEDDED_BROKER_PORT"),
             embedded_postgres_port=_int(e, "TENURE_EMBEDDED_POSTGRES_PORT"),
             projector_cache_mb=_int(e, "TENURE_PROJECTOR_CACHE_MB"),
+            malloc_arenas=_int(e, "TENURE_MALLOC_ARENAS"),
             audience_stage=_switch(e, "TENURE_AUDIENCES"),
             log_level=(_get(e, "TENURE_LOG_LEVEL") or "INFO").upper(),
             log_format=(_get(e, "TENURE_LOG_FORMAT") or "text").lower(),
@@ -214,6 +223,7 @@ class TenureConfig:
         for name, value in (
             ("TENURE_FUTURE_TOLERANCE_S", config.future_tolerance_s),
             ("TENURE_ALLOWED_LATENESS_S", config.allowed_lateness_s),
+            ("TENURE_MALLOC_ARENAS", config.malloc_arenas),
         ):
             if value < 0:
                 raise ValueError(f"{name} must not be negative, got {value}")

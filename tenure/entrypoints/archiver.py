@@ -12,6 +12,7 @@ from tenure.entrypoints.bootstrap import (
     serve_metrics,
 )
 from tenure.eventlog.publisher import EventPublisher
+from tenure.runtime.malloc_arenas import limit_malloc_arenas
 
 
 def run(settings: Settings, *, group_id: str = GROUP_ID) -> None:
@@ -20,6 +21,7 @@ def run(settings: Settings, *, group_id: str = GROUP_ID) -> None:
 
     Several processes with the same ``group_id`` share the partitions.
     """
+    limit_malloc_arenas(settings.config.malloc_arenas)  # TENURE_MALLOC_ARENAS, first
     serve_metrics(settings, settings.config.archiver_metrics_port, loop_liveness=True)
     bootstrap = settings.broker()
     # The database was checked once at start (one clear line if wrong); from here on the

@@ -10,6 +10,7 @@ from tenure.config import Settings
 from tenure.entrypoints import replay_metrics
 from tenure.entrypoints.bootstrap import serve_metrics
 from tenure.projection.replay import ReplayResult, replay
+from tenure.runtime.malloc_arenas import limit_malloc_arenas
 
 Progress = Callable[[str, int, int], None]
 """Told ``(phase, done, total)`` as the replay goes (the command line draws a bar)."""
@@ -27,6 +28,7 @@ def run(
     ``metrics_port``: serve ``tenure_replay_*`` on that port's ``/metrics`` while it runs
     (and after, for as long as the process lives).
     """
+    limit_malloc_arenas(settings.config.malloc_arenas)  # TENURE_MALLOC_ARENAS, first
     if metrics_port is not None:
         serve_metrics(settings, metrics_port)
     replay_metrics.start()

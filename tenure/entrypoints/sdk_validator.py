@@ -16,6 +16,7 @@ from tenure.entrypoints.bootstrap import (
 from tenure.eventlog.deadletter import DeadLetterSink
 from tenure.eventlog.publisher import EventPublisher
 from tenure.privacy.boundary import VaultConnection
+from tenure.runtime.malloc_arenas import limit_malloc_arenas
 
 
 def run(settings: Settings) -> None:
@@ -24,6 +25,7 @@ def run(settings: Settings) -> None:
     The database holds the token vault and the dead letters.
     """
     config = settings.config
+    limit_malloc_arenas(settings.config.malloc_arenas)  # TENURE_MALLOC_ARENAS, first
     serve_metrics(settings, config.sdk_validator_metrics_port, loop_liveness=True)
     bootstrap = settings.broker()
     # At most one connection, made when a batch first parks a dead letter; the batch loop
