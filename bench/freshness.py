@@ -94,8 +94,8 @@ def targets(stats: dict[str, dict[str, Any]]) -> dict[str, dict[str, bool]]:
 class BacklogSampler:
     """Samples the projector's backlog gauge and applied records, and the load's counts."""
 
-    def __init__(self, metrics_url: str, load: Load | None, every_s: float) -> None:
-        self.url = metrics_url
+    def __init__(self, metrics_urls: list[str], load: Load | None, every_s: float) -> None:
+        self.urls = metrics_urls
         self.load = load
         self.every_s = every_s
         self.samples: list[dict[str, Any]] = []
@@ -106,7 +106,7 @@ class BacklogSampler:
 
     def sample(self) -> dict[str, Any]:
         """Take one sample now (also kept in :attr:`samples`)."""
-        m = scrape(self.url)
+        m = scrape_stages(self.urls)
         offered, accepted = self.load.snapshot() if self.load else (0, 0)
         row = {
             "t_s": round(time.monotonic() - self._t0, 1),
@@ -149,15 +149,29 @@ def _idle_baseline(prober: Prober, rounds: int) -> list[Probe]:
     return probes
 
 
-def _wait_projector_quiet(pid: int | None) -> float | None:
-    """After the drain: wait until the projector uses less than
+STAGE_PROCESSES = ("projector", "deriver")
+"""The projector's processes in ``tenure up`` (its apply stage, its derive stage)."""
+
+
+def scrape_stages(urls: list[str]) -> dict[str, float]:
+    """The samples of every projector process, summed by name and labels (each stage's
+    metrics come from the process that runs it)."""
+    merged: dict[str, float] = {}
+    for url in urls:
+        for key, value in scrape(url).items():
+            merged[key] = merged.get(key, 0.0) + value
+    return merged
+
+
+def _wait_projector_quiet(pids: list[int]) -> float | None:
+    """After the drain: wait until the projector's processes use less than
     :data:`QUIET_CPU_SHARE` of a core over :data:`QUIET_WINDOW_S` (its trailing work:
     publishing, the audience stage), at most :data:`QUIET_TIMEOUT_S`; return the seconds
     waited (``None``: no process data)."""
-    if pid is None:
+    if not pids:
         return None
     started = time.monotonic()
-    tree = process_tree(pid)
+    tree = [p for pid in pids for p in process_tree(pid)]
     before = cpu_seconds(tree)
     while before is not None and time.monotonic() - started < QUIET_TIMEOUT_S:
         time.sleep(QUIET_WINDOW_S)
@@ -190,9 +204,10 @@ def _under_load(
         batch=batch,
         rate=rate_cap,
     )
-    sampler = BacklogSampler(status.metrics_urls["projector"], load, sample_s)
+    stages = [n for n in STAGE_PROCESSES if n in status.metrics_urls]
+    sampler = BacklogSampler([status.metrics_urls[n] for n in stages], load, sample_s)
     meter = CpuMeter({name: pid for name, pid in status.processes.items()}, own_name="bench")
-    projector_meter = CpuMeter({"projector": status.processes.get("projector")})
+    projector_meter = CpuMeter({n: status.processes.get(n) for n in stages})
     probes: list[Probe] = []
     meter.start()
     projector_meter.start()
@@ -223,9 +238,11 @@ def _under_load(
             break
         time.sleep(0.2)
     sampler.stop()
-    idle_after_s = _wait_projector_quiet(status.processes.get("projector"))
-    projector_cpu = projector_meter.stop().get("projector")
-    final = scrape(status.metrics_urls["projector"])
+    idle_after_s = _wait_projector_quiet(
+        [pid for n in stages if (pid := status.processes.get(n)) is not None]
+    )
+    projector_cpu = round(sum(projector_meter.stop().values()), 2)
+    final = scrape_stages([status.metrics_urls[n] for n in stages])
     return {
         "projector_quiet_s_after_drain": idle_after_s,
         "audience_changes": int(

@@ -31,6 +31,7 @@ OS_CHOSEN_PORTS: dict[str, str] = {
     "TENURE_ARCHIVER_METRICS_PORT": "0",
     "TENURE_SDK_VALIDATOR_METRICS_PORT": "0",
     "TENURE_PROJECTOR_METRICS_PORT": "0",
+    "TENURE_DERIVER_METRICS_PORT": "0",
 }
 """Every port setting of ``tenure up`` at 0: the OS picks free ports and the status file
 (``tenure status --json``) says which (tests and benchmarks running beside each other)."""
@@ -60,6 +61,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TENURE_ARCHIVER_METRICS_PORT", "9101", "Port of the archiver's /metrics."),
     Setting("TENURE_SDK_VALIDATOR_METRICS_PORT", "9102", "Port of the SDK validator's /metrics."),
     Setting("TENURE_PROJECTOR_METRICS_PORT", "9103", "Port of the projector's /metrics."),
+    Setting(
+        "TENURE_DERIVER_METRICS_PORT",
+        "9104",
+        "Port of the derive stage's /metrics when `tenure up` runs it as a process of its own "
+        "(`tenure worker projector --stages derive`).",
+    ),
     Setting("TENURE_TOPIC_PARTITIONS", "4", "Partitions of each Tenure topic when created."),
     Setting("TENURE_TOPIC_REPLICATION", "1", "Replication factor of each topic when created."),
     Setting(
@@ -161,6 +168,7 @@ class TenureConfig:
     archiver_metrics_port: int
     sdk_validator_metrics_port: int
     projector_metrics_port: int
+    deriver_metrics_port: int
     topic_partitions: int
     topic_replication: int
     future_tolerance_s: int
@@ -189,6 +197,7 @@ class TenureConfig:
             archiver_metrics_port=_int(e, "TENURE_ARCHIVER_METRICS_PORT"),
             sdk_validator_metrics_port=_int(e, "TENURE_SDK_VALIDATOR_METRICS_PORT"),
             projector_metrics_port=_int(e, "TENURE_PROJECTOR_METRICS_PORT"),
+            deriver_metrics_port=_int(e, "TENURE_DERIVER_METRICS_PORT"),
             topic_partitions=_int(e, "TENURE_TOPIC_PARTITIONS"),
             topic_replication=_int(e, "TENURE_TOPIC_REPLICATION"),
             future_tolerance_s=_int(e, "TENURE_FUTURE_TOLERANCE_S"),

@@ -28,6 +28,7 @@ import time
 from collections import Counter
 from functools import partial
 from pathlib import Path
+from typing import Any, Literal
 
 import faust
 
@@ -35,11 +36,13 @@ from streams.faust_app import consume_with, tenure_faust_app
 from streams.projector import metrics
 from streams.projector.consumer import ProjectorBatches
 from tenure.contract.topics import CANONICAL_TOPICS
-from tenure.eventlog.batch_loop import ConsumeSettings
+from tenure.eventlog.batch_loop import BatchLoop, ConsumeSettings
 from tenure.eventlog.transient import until_transient_passes
 from tenure.projection.audiences import AudienceTotals
 from tenure.projection.catch_up import verify_convergence
 from tenure.projection.projector import Projector
+from tenure.runtime import liveness
+from tenure.storage.derive_queue import QueueListener
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,11 @@ VERIFY_EVERY_S = 10.0
 STALE_PER_SETTLE = 5000
 """Persons whose time-driven change the watermark reached, queued per tick (earliest due
 first)."""
+
+
+Stages = Literal["all", "apply", "derive"]
+"""What one projector process runs (``tenure worker projector --stages``)."""
+STAGES: tuple[Stages, ...] = ("all", "apply", "derive")
 
 
 def _report(projector: Projector) -> None:
@@ -122,13 +130,33 @@ def create_app(
     batch_max: int = BATCH_MAX,
     derive_budget_s: float = DERIVE_BUDGET_S,
     derive_tasks: int = DERIVE_TASKS,
+    stages: Stages = "all",
+    queue_listener: QueueListener | None = None,
 ) -> faust.App:
-    """Build the faust application for the given broker and projector."""
+    """Build the faust application for the given broker and projector.
+
+    ``stages``: ``all`` (one process applies and derives), ``apply`` (the hot path and the
+    convergence checkpoint) or ``derive`` (derive, publish, aggregates and the backlog
+    gauges; woken by ``queue_listener`` when another process queues keys).
+    """
     app = tenure_faust_app(APP_ID, bootstrap, datadir)
     settings = ConsumeSettings(
         bootstrap, GROUP_ID, CANONICAL_TOPICS, "projector", batch_max=batch_max
     )
-    hot = consume_with(app, ProjectorBatches(projector), settings)
+    hot: list[BatchLoop[Any]] = []  # filled as the app starts the batch loop
+    if stages != "derive":
+        hot = consume_with(app, ProjectorBatches(projector), settings)
+
+        @app.timer(VERIFY_EVERY_S)  # type: ignore[untyped-decorator]
+        async def verify() -> None:
+            """Advance the convergence checkpoint over archived events this group applied."""
+            try:
+                await asyncio.to_thread(verify_convergence, projector.pool)
+            except Exception:
+                log.exception("verifying the convergence checkpoint failed; will retry")
+
+    if stages == "apply":
+        return app
     transitions_found = asyncio.Event()
 
     async def settle_once() -> bool:
@@ -158,8 +186,11 @@ def create_app(
     async def next_batch_or_tick() -> None:
         """Wait until the apply stage writes a batch, or ``SETTLE_EVERY_S``."""
         waits = [asyncio.ensure_future(h.written.wait()) for h in hot]
-        if not waits:
-            await asyncio.sleep(SETTLE_EVERY_S)
+        if not waits:  # another process applies: its commits notify the queue
+            if queue_listener is None:
+                await asyncio.sleep(SETTLE_EVERY_S)
+            else:
+                await asyncio.to_thread(queue_listener.wait, SETTLE_EVERY_S)
             return
         try:
             await asyncio.wait(waits, timeout=SETTLE_EVERY_S, return_when=asyncio.FIRST_COMPLETED)
@@ -171,6 +202,8 @@ def create_app(
         """Derive what batches queued and time made stale, back to back while there is work
         (a share of the process while the apply stage is behind)."""
         while True:
+            if not hot:  # no batch loop in this process: /healthz follows the derive loop
+                liveness.LOOP.beat()
             try:
                 busy = await settle_once()  # waits out a lost database, not-ready meanwhile
             except Exception:
@@ -227,13 +260,5 @@ def create_app(
             except Exception as exc:
                 log.warning("reporting the backlog failed (%s); will retry", exc)
             await asyncio.sleep(REPORT_EVERY_S)
-
-    @app.timer(VERIFY_EVERY_S)  # type: ignore[untyped-decorator]
-    async def verify() -> None:
-        """Advance the convergence checkpoint over archived events this group applied."""
-        try:
-            await asyncio.to_thread(verify_convergence, projector.pool)
-        except Exception:
-            log.exception("verifying the convergence checkpoint failed; will retry")
 
     return app

@@ -308,13 +308,23 @@ def worker_sdk_validator(
 @worker_app.command("projector")
 def worker_projector(
     metrics_port: int = typer.Option(None, help="Port of /metrics."),
+    stages: str = typer.Option(
+        "all",
+        help="all; or apply (the hot path) and derive (read models, transitions, aggregates)"
+        " run as two processes: the derive stage then has an interpreter of its own.",
+    ),
 ) -> None:
     """Project the canonical topics into lifecycle state, read models and transitions."""
     from tenure.entrypoints import projector
 
+    stage = next((s for s in projector.STAGES if s == stages), None)
+    if stage is None:
+        raise typer.BadParameter(
+            f"must be one of {', '.join(projector.STAGES)}", param_hint="--stages"
+        )
     config = configuration()
     config = replace(config, projector_metrics_port=metrics_port or config.projector_metrics_port)
-    projector.run(entry_settings(config, kafka=True))
+    projector.run(entry_settings(config, kafka=True), stage)
 
 
 from tenure.cli.simulate import simulate_command  # noqa: E402

@@ -7,7 +7,7 @@ import gc
 import sys
 from datetime import timedelta
 
-from streams.projector.app import SWITCH_INTERVAL_S, create_app
+from streams.projector.app import STAGES, SWITCH_INTERVAL_S, Stages, create_app
 from tenure.config import Settings
 from tenure.entrypoints.bootstrap import (
     database_pool,
@@ -18,11 +18,19 @@ from tenure.entrypoints.bootstrap import (
 from tenure.eventlog.publisher import EventPublisher
 from tenure.projection.projector import Projector
 from tenure.runtime.malloc_arenas import limit_malloc_arenas
+from tenure.storage.derive_queue import QueueListener
+
+__all__ = ["STAGES", "run"]
 
 
-def run(settings: Settings) -> None:
+def run(settings: Settings, stages: Stages = "all") -> None:
     """Run one projector worker until stopped; ``/metrics`` on
-    ``TENURE_PROJECTOR_METRICS_PORT``."""
+    ``TENURE_PROJECTOR_METRICS_PORT``.
+
+    ``stages``: ``all``, or ``apply`` and ``derive`` in two processes (``tenure up`` runs
+    them so: the derive stage then has an interpreter of its own, and is woken by the
+    queue's notifications, ``tenure/storage/derive_queue.py``).
+    """
     limit_malloc_arenas(settings.config.malloc_arenas)  # TENURE_MALLOC_ARENAS, first
     serve_metrics(settings, settings.config.projector_metrics_port, loop_liveness=True)
     # The hot path allocates millions of short-lived objects over a large live heap of
@@ -50,9 +58,14 @@ def run(settings: Settings) -> None:
         aggregates_in_derive=False,  # the worker runs the aggregates stage on its own cadence
         audience_stage=settings.config.audience_stage,  # TENURE_AUDIENCES
     )
-    app = create_app(bootstrap, faust_datadir(settings), projector)
+    listener = QueueListener(settings.database_url) if stages == "derive" else None
+    app = create_app(
+        bootstrap, faust_datadir(settings), projector, stages=stages, queue_listener=listener
+    )
     try:
         run_faust_worker(app, settings)
     finally:
+        if listener is not None:
+            listener.close()
         publisher.close()
         pool.close()

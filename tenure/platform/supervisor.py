@@ -134,6 +134,7 @@ class Platform:
         archiver_port = self.config.archiver_metrics_port or free_port()
         validator_port = self.config.sdk_validator_metrics_port or free_port()
         projector_port = self.config.projector_metrics_port or free_port()
+        deriver_port = self.config.deriver_metrics_port or free_port()
         host = self.config.ingest_host
         self.children = [
             ChildSpec(
@@ -158,12 +159,21 @@ class Platform:
                 ["worker", "sdk-validator", "--metrics-port", str(validator_port)],
                 validator_port,
             ),
+            # The projector's two stages in two processes: derive has an interpreter of its
+            # own (docs/projection.md, "Processes").
             ChildSpec(
                 "projector",
-                ["worker", "projector", "--metrics-port", str(projector_port)],
+                ["worker", "projector", "--stages", "apply",
+                 "--metrics-port", str(projector_port)],
                 projector_port,
             ),
-        ]
+            ChildSpec(
+                "deriver",
+                ["worker", "projector", "--stages", "derive",
+                 "--metrics-port", str(deriver_port)],
+                deriver_port,
+            ),
+        ]  # fmt: skip
         for child in self.children:
             self._start_child(child)
         for child in self.children:
@@ -177,6 +187,7 @@ class Platform:
             "archiver": f"http://{reach}:{archiver_port}/metrics",
             "sdk-validator": f"http://{reach}:{validator_port}/metrics",
             "projector": f"http://{reach}:{projector_port}/metrics",
+            "deriver": f"http://{reach}:{deriver_port}/metrics",
         }
         self.started_at = datetime.now(UTC).isoformat()
         self._create_dashboard_link()

@@ -18,6 +18,7 @@ def test_commands_exist() -> None:
         ("serve", "ingest"): {"--host", "--port"},
         ("worker", "archiver"): {"--metrics-port"},
         ("worker", "sdk-validator"): {"--metrics-port"},
+        ("worker", "projector"): {"--metrics-port", "--stages"},
         ("audiences", "list"): {"--all"},
         ("audiences", "show"): set(),
         ("audiences", "export"): {"--format", "--output", "--include-suppressed"},
@@ -38,3 +39,13 @@ def test_version_is_the_installed_distribution_version() -> None:
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0
     assert result.output == f"tenure {version('tenure')}\n"
+
+
+def test_projector_stages_are_checked_before_anything_starts() -> None:
+    from typer.testing import CliRunner
+
+    from tenure.cli.app import app
+
+    result = CliRunner().invoke(app, ["worker", "projector", "--stages", "both"])
+    assert result.exit_code == 2
+    assert "must be one of all, apply, derive" in result.output
