@@ -158,9 +158,26 @@ def create_app(
     if stages == "apply":
         return app
     transitions_found = asyncio.Event()
+    queued = asyncio.Event()  # set by the listener task: another process queued keys
+
+    if queue_listener is not None:
+        listener = queue_listener
+
+        @app.task  # type: ignore[untyped-decorator]
+        async def listen() -> None:
+            """Wake every derive task when another process's commit queued keys (one
+            connection ``LISTEN``s, in a thread of its own)."""
+            while True:
+                try:
+                    if await asyncio.to_thread(listener.wait, SETTLE_EVERY_S):
+                        queued.set()
+                except Exception:
+                    log.exception("listening to the derive queue failed; will retry")
+                    await asyncio.sleep(SETTLE_EVERY_S)
 
     async def settle_once() -> bool:
         """One derive slice; True when it found work."""
+        queued.clear()
         for h in hot:  # a batch written from now on wakes the next idle wait
             h.written.clear()
         # While the apply stage is behind, derive gets a share of the process, not all.
@@ -184,13 +201,13 @@ def create_app(
         return bool(derived.persons or derived.devices)
 
     async def next_batch_or_tick() -> None:
-        """Wait until the apply stage writes a batch, or ``SETTLE_EVERY_S``."""
+        """Wait until the apply stage writes a batch (this process's, or another's: its
+        commit notifies the queue), or ``SETTLE_EVERY_S``."""
         waits = [asyncio.ensure_future(h.written.wait()) for h in hot]
-        if not waits:  # another process applies: its commits notify the queue
-            if queue_listener is None:
-                await asyncio.sleep(SETTLE_EVERY_S)
-            else:
-                await asyncio.to_thread(queue_listener.wait, SETTLE_EVERY_S)
+        if queue_listener is not None:
+            waits.append(asyncio.ensure_future(queued.wait()))
+        if not waits:
+            await asyncio.sleep(SETTLE_EVERY_S)
             return
         try:
             await asyncio.wait(waits, timeout=SETTLE_EVERY_S, return_when=asyncio.FIRST_COMPLETED)
