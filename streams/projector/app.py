@@ -72,7 +72,12 @@ AGGREGATES_EVERY_S = 5.0
 thread every this many seconds, apart from the derive slices: it lags ``persons`` by up to
 about this long plus one drain, and never delays a person row."""
 REPORT_EVERY_S = 2.0
-"""How often the backlog and delta gauges are refreshed (two count queries)."""
+"""How often the backlog and delta gauges are refreshed (two count queries), at most."""
+REPORT_SHARE = 0.1
+"""The gauges' queries take at most this share of one database connection's time: their
+cost grows with the queues (at 1M persons with 2.2M queue marks and 1M deltas queued, one
+refresh took ~2 s of Postgres, so every 2 s was a Postgres backend kept busy), and a refresh
+then waits nine times as long as the last one took."""
 SWITCH_INTERVAL_S = 0.0005
 """The interpreter's thread switch interval in the worker (see
 ``tenure.entrypoints.projector.run``, which starts the worker)."""
@@ -102,6 +107,12 @@ def _report(projector: Projector) -> None:
     for (audience, state), n in sizes.items():
         metrics.AUDIENCE_MEMBERS.labels(audience, state).set(n)
     _AUDIENCE_STATES.update(sizes)
+
+
+def report_pause(took_s: float) -> float:
+    """Seconds until the next gauge refresh after one that took ``took_s``: the refreshes
+    start ``REPORT_EVERY_S`` apart, and use at most ``REPORT_SHARE`` of the time."""
+    return max(REPORT_EVERY_S - took_s, took_s / REPORT_SHARE - took_s)
 
 
 _AUDIENCE_STATES: set[tuple[str, str]] = set()
@@ -270,12 +281,14 @@ def create_app(
 
     @app.task  # type: ignore[untyped-decorator]
     async def report() -> None:
-        """Refresh the backlog and delta gauges every ``REPORT_EVERY_S``."""
+        """Refresh the backlog and delta gauges every ``REPORT_EVERY_S``, or less often
+        when they are costly (``REPORT_SHARE``)."""
         while True:
+            started = time.monotonic()
             try:
                 await asyncio.to_thread(_report, projector)
             except Exception as exc:
                 log.warning("reporting the backlog failed (%s); will retry", exc)
-            await asyncio.sleep(REPORT_EVERY_S)
+            await asyncio.sleep(report_pause(time.monotonic() - started))
 
     return app
