@@ -48,12 +48,19 @@ def claim(conn: Conn, kind: Kind, limit: int) -> list[str]:
     transaction's snapshot sees is deleted. As the first statement of a repeatable read
     transaction, the claim takes its snapshot.
     """
+    table, column = _QUEUES[kind]
+    return claim_oldest(conn, table, column, limit)
+
+
+def claim_oldest(conn: Conn, table: str, column: str, limit: int) -> list[str]:
+    """:func:`claim` on any queue of marks (a ``seq`` identity column, no uniqueness): the
+    derive queues, and ``survival_dirty`` (the aggregates stage's queue, migration 0025)."""
     query = sql.SQL(
         "DELETE FROM {t} WHERE {c} IN (SELECT {c} FROM {t} WHERE seq IN ("
         "SELECT DISTINCT ON ({c}) seq FROM (SELECT {c}, seq FROM {t} ORDER BY seq"
         " LIMIT %(head)s) head ORDER BY {c}, seq)"
         " ORDER BY seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED) RETURNING {c}"
-    ).format(**_names(kind))
+    ).format(t=sql.Identifier(table), c=sql.Identifier(column))
     rows = conn.execute(query, {"head": limit * HEAD_FACTOR, "limit": limit}).fetchall()
     return sorted({str(r[0]) for r in rows})
 

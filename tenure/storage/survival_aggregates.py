@@ -1,7 +1,8 @@
 """The aggregates stage: keep the survival aggregates in Postgres equal to the persons table.
 
-Triggers on ``persons`` queue changed person ids in ``survival_dirty``. :func:`drain` claims
-a chunk (``FOR UPDATE SKIP LOCKED``: workers share the queue), takes a per-person advisory
+Triggers on ``persons`` queue changed person ids in ``survival_dirty`` (a mark per change,
+append-only: migration 0025). :func:`drain` claims the persons queued longest with every
+mark of theirs (``FOR UPDATE SKIP LOCKED``: workers share the queue), takes a per-person advisory
 lock, and in one transaction subtracts each person's previous contribution (the
 ``survival_contributions`` row) and adds the new one (from the current ``persons`` row).
 :func:`rebuild` recomputes everything from scratch (``tenure replay`` calls it after the
@@ -26,6 +27,7 @@ from tenure.analytics.survival_contribution import (
     delta,
 )
 from tenure.errors import TenureError
+from tenure.storage import derive_queue
 from tenure.storage.arrays import array_literal, int_array, text_array
 from tenure.storage.connection import Conn
 
@@ -184,12 +186,9 @@ def _store_contributions(conn: Conn, rows: list[tuple[Any, ...]]) -> None:
 
 
 def _claim(conn: Conn, limit: int) -> list[str]:
-    rows = conn.execute(
-        "DELETE FROM survival_dirty WHERE person_id IN (SELECT person_id FROM survival_dirty"
-        " ORDER BY person_id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING person_id",
-        (limit,),
-    ).fetchall()
-    return sorted(str(r[0]) for r in rows)
+    # A queue of marks, claimed oldest first as the derive queues are: the persons upsert's
+    # trigger appends a mark and never waits for a drain that holds the person's earlier one.
+    return derive_queue.claim_oldest(conn, "survival_dirty", "person_id", limit)
 
 
 def _lock(conn: Conn, person_ids: list[str]) -> None:
