@@ -375,7 +375,8 @@ def run(
         notes={
             "counts": "offered == accepted + duplicates + rejected + refused; probes =="
             " visible + not_visible per order",
-            "backlog_gauge": "tenure_projector_backlog, set by the projector every 2 s",
+            "backlog_gauge": "tenure_projector_backlog, set by the projector's derive stage"
+            " every 2 s (summed over its processes)",
             "query_poll_errors": poll_errors,
             "query_polls": polls,
             "sample_errors": loaded["sample_errors"],

@@ -3,10 +3,11 @@
 glibc gives each thread that allocates its own arena, up to eight per core. A worker's
 threads (the event loop, the database pool's, the derive and publish threads) each free
 memory into a different arena, and the freed space of one arena is not reused by another:
-the process's resident memory grows past its live heap (measured: the projector's peak RSS
-at 300,000 persons was 332 MiB with glibc's default and 284 MiB with two arenas,
-``BENCHMARKS.md``, "Projector memory"). ``mallopt(M_ARENA_MAX, n)`` early in the process
-caps it; the environment variable ``MALLOC_ARENA_MAX``, when set, is glibc's own and wins.
+the process's resident memory grows past its live heap (measured at 1,000,000 persons: the
+projector's largest RSS was 545 MiB with glibc's default and 432 MiB with two arenas, apply
+and derive as fast; ``BENCHMARKS.md``, "Scale results (2026-11-27, session 8)").
+``mallopt(M_ARENA_MAX, n)`` early in the process caps it; the environment variable
+``MALLOC_ARENA_MAX``, when set, is glibc's own and wins.
 """
 
 from __future__ import annotations
