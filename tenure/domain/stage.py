@@ -41,13 +41,35 @@ class StageTimeline:
         self._days = sorted(days)
         self._window = config.inactivity_window_days
         self._at_risk = config.at_risk_days
+        at_risk, window = timedelta(days=self._at_risk), timedelta(days=self._window)
+        gap = min(self._at_risk, self._window)
+        days = self._days
         comeback: list[date | None] = []
         latest: date | None = None
-        for index, day in enumerate(self._days):
-            if index and (day - self._days[index - 1]).days >= self._window:
-                latest = day
+        turns: set[date] = set()
+        for index, day in enumerate(days):
+            if index:
+                before = days[index - 1]
+                silence = (day - before).days
+                if silence >= gap:
+                    turns.update((before + at_risk, before + window, day))
+                if silence >= self._window:
+                    latest = day
+                    turns.add(day + window)
             comeback.append(latest)
+        if days:
+            first, last = days[0], days[-1]
+            turns.update((first, first + window, last + at_risk, last + window))
         self._comeback = comeback
+        self._turns = sorted(turns)
+        """Days on which the stage may change: a superset of every day whose stage differs
+        from the day before's. Between engagement days the stage moves only with the
+        silence reaching R or W, the first day or a comeback ageing past W; an engagement
+        day changes it only after a silence of at least R (a shorter gap leaves the silence
+        under R and the comeback as it was). So: the first day, each engagement day after a
+        gap of at least ``min(R, W)``, ``d + R`` and ``d + W`` for each day ``d`` followed
+        by such a gap (or by none), and the first day and each comeback plus W: a few per
+        gap, not three per engagement day."""
 
     def stage_on(self, today: date, *, count_today: bool = True) -> Stage:
         """The stage on ``today`` counting engagement days up to (and with) ``today``."""
@@ -69,19 +91,21 @@ class StageTimeline:
     def stage_since(self, today: date) -> date | None:
         """The day the stage current on ``today`` began (``None`` for stage ``none``).
 
-        The stage can only change on an engagement day d or on d + R or d + W, so walking
-        back over those candidate days finds the start of the current run exactly.
+        The stage can only change on the days ``_turns`` lists, so walking back
+        over those up to ``today`` finds the start of the current run exactly (the walk
+        stops at the first listed day of another stage: the stage is constant between two
+        listed days).
         """
         current = self.stage_on(today)
         if current is Stage.NONE:
             return None
-        offsets = (timedelta(0), timedelta(days=self._at_risk), timedelta(days=self._window))
-        candidates = sorted({d + o for d in self._days for o in offsets if d + o <= today})
-        since = candidates[-1]
-        for candidate in reversed(candidates[:-1]):
-            if self.stage_on(candidate) is not current:
+        turns = self._turns
+        end = bisect_right(turns, today)  # turns[0] is the first engagement day, <= today
+        since = turns[end - 1]
+        for index in range(end - 2, -1, -1):
+            if self.stage_on(turns[index]) is not current:
                 break
-            since = candidate
+            since = turns[index]
         return since
 
     def began_by_engagement(self, day: date) -> bool:

@@ -1,7 +1,8 @@
 """The derive stage: turn queued humans and devices into read-model rows and transitions.
 
 A pass claims a chunk of the ``dirty_persons`` / ``dirty_devices`` queues, oldest-queued
-keys first (``tenure/storage/derive_queue.py``; ``SKIP LOCKED``: workers share the queue),
+keys first (``tenure/storage/derive_queue.py``; a key lock each, skipped when another pass
+holds it: workers share the queue),
 loads the raw neighbourhood of every claimed key in a handful of
 queries, assembles it with the pure core and derives the views as of the watermark. The
 claimed keys' raw deltas, just joined, are compacted in the same transaction. Rows

@@ -29,6 +29,17 @@ _QUEUES: dict[str, tuple[str, str]] = {
     "device": ("dirty_devices", "device_id"),
 }
 
+CLAIM_LOCKS: dict[str, int] = {"dirty_persons": 0x7E01, "dirty_devices": 0x7E02,
+                               "survival_dirty": 0x7E03}  # fmt: skip
+"""The advisory lock space of each queue's key locks (``pg_try_advisory_xact_lock(space,
+hashtext(key))``), taken by a claim and held until its transaction ends. Locking each key's
+first mark (``FOR UPDATE SKIP LOCKED``) did not keep two passes apart: marks are numbered
+when inserted but become visible when their batch commits, so a pass could hold a key's
+marks while a batch that had numbered its mark earlier committed, giving the key a new,
+unlocked first mark. A second pass then claimed the key too and one of the two failed its
+persons upsert with a serialization error (about one a second under the freshness
+benchmark's full load, each redoing a pass of up to 500 keys)."""
+
 HEAD_FACTOR = 4
 """A claim looks at the first ``limit * HEAD_FACTOR`` marks: room for duplicate marks of
 one key and for the keys other passes hold, without scanning the whole queue."""
@@ -42,9 +53,11 @@ def _names(kind: Kind) -> dict[str, sql.Identifier]:
 def claim(conn: Conn, kind: Kind, limit: int) -> list[str]:
     """Claim (delete) every mark of the ``limit`` keys queued longest, return them sorted.
 
-    The keys are ordered by their first mark among the queue's head; the first mark of each
-    is locked ``FOR UPDATE SKIP LOCKED`` (a key another pass holds is skipped, so workers
-    share the queue and never claim one key twice), then every mark of the locked keys the
+    The keys are ordered by their first mark among the queue's head and taken in that order
+    while their *key* lock (:data:`CLAIM_LOCKS`, an advisory lock held until the claiming
+    transaction ends) is free: a key another pass holds is skipped, so workers share the
+    queue and never derive one key at the same time, even when a mark of the key becomes
+    visible after the other pass claimed it. Then every mark of the claimed keys the
     transaction's snapshot sees is deleted. As the first statement of a repeatable read
     transaction, the claim takes its snapshot.
     """
@@ -54,14 +67,23 @@ def claim(conn: Conn, kind: Kind, limit: int) -> list[str]:
 
 def claim_oldest(conn: Conn, table: str, column: str, limit: int) -> list[str]:
     """:func:`claim` on any queue of marks (a ``seq`` identity column, no uniqueness): the
-    derive queues, and ``survival_dirty`` (the aggregates stage's queue, migration 0025)."""
+    derive queues, and ``survival_dirty`` (the aggregates stage's queue, migration 0025).
+
+    The candidates (each key's first mark in the head, oldest first) are materialised, so
+    the key locks are tried one candidate at a time, in that order, only until ``limit``
+    keys are held. A key lock only ever holds back a pass that would derive the same key
+    (a hash collision of two keys delays one of them to a later pass).
+    """
     query = sql.SQL(
-        "DELETE FROM {t} WHERE {c} IN (SELECT {c} FROM {t} WHERE seq IN ("
-        "SELECT DISTINCT ON ({c}) seq FROM (SELECT {c}, seq FROM {t} ORDER BY seq"
-        " LIMIT %(head)s) head ORDER BY {c}, seq)"
-        " ORDER BY seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED) RETURNING {c}"
+        "WITH firsts AS MATERIALIZED (SELECT {c} AS key FROM (SELECT DISTINCT ON ({c}) {c}, seq"
+        " FROM (SELECT {c}, seq FROM {t} ORDER BY seq LIMIT %(head)s) head ORDER BY {c}, seq)"
+        " first_marks ORDER BY seq),"
+        " held AS (SELECT key FROM firsts"
+        " WHERE pg_try_advisory_xact_lock(%(space)s, hashtext(key)) LIMIT %(limit)s)"
+        " DELETE FROM {t} WHERE {c} IN (SELECT key FROM held) RETURNING {c}"
     ).format(t=sql.Identifier(table), c=sql.Identifier(column))
-    rows = conn.execute(query, {"head": limit * HEAD_FACTOR, "limit": limit}).fetchall()
+    params = {"head": limit * HEAD_FACTOR, "limit": limit, "space": CLAIM_LOCKS[table]}
+    rows = conn.execute(query, params).fetchall()
     return sorted({str(r[0]) for r in rows})
 
 

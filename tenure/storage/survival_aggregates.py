@@ -2,9 +2,10 @@
 
 Triggers on ``persons`` queue changed person ids in ``survival_dirty`` (a mark per change,
 append-only: migration 0025). :func:`drain` claims the persons queued longest with every
-mark of theirs (``FOR UPDATE SKIP LOCKED``: workers share the queue), takes a per-person advisory
-lock, and in one transaction subtracts each person's previous contribution (the
-``survival_contributions`` row) and adds the new one (from the current ``persons`` row).
+mark of theirs (``derive_queue.claim_oldest``: a key lock each, skipped when another drain
+holds it, so workers share the queue), takes a per-person advisory lock, and in one
+transaction subtracts each person's previous contribution (the ``survival_contributions``
+row) and adds the new one (from the current ``persons`` row).
 :func:`rebuild` recomputes everything from scratch (``tenure replay`` calls it after the
 swap); the aggregates are computed there by SQL from the contributions, independently of
 the incremental path.

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tenure.domain import LifecycleConfig, Stage
+from tenure.domain.stage import StageTimeline
 
 from .scenario import T0, activated, at, used
 from .views import view_of
@@ -73,3 +77,41 @@ def test_window_is_configurable() -> None:
     short = LifecycleConfig(inactivity_window_days=10)
     assert view_of(DAILY, "p", 45, short).stage is Stage.CHURNED
     assert view_of(DAILY, "p", 40, short).stage is Stage.AT_RISK
+
+
+def _stage_since_over_every_candidate(
+    timeline: StageTimeline, days: list[date], config: LifecycleConfig, today: date
+) -> date | None:
+    """The definition ``stage_since`` had before it listed turning days: walk back over
+    every ``d``, ``d + R`` and ``d + W`` up to ``today``."""
+    current = timeline.stage_on(today)
+    if current is Stage.NONE:
+        return None
+    offsets = [timedelta(0), timedelta(days=config.at_risk_days),
+               timedelta(days=config.inactivity_window_days)]  # fmt: skip
+    candidates = sorted({d + o for d in days for o in offsets if d + o <= today})
+    since = candidates[-1]
+    for candidate in reversed(candidates[:-1]):
+        if timeline.stage_on(candidate) is not current:
+            break
+        since = candidate
+    return since
+
+
+@settings(max_examples=400)
+@given(
+    st.lists(st.integers(0, 400), max_size=60),
+    st.integers(0, 500),
+    st.integers(2, 60),
+    st.floats(0.01, 0.99),
+)
+def test_stage_since_equals_the_walk_over_every_candidate_day(
+    offsets: list[int], today: int, window: int, fraction: float
+) -> None:
+    config = LifecycleConfig(inactivity_window_days=window, at_risk_fraction=fraction)
+    days = [T0.date() + timedelta(days=n) for n in offsets]
+    timeline = StageTimeline(days, config)
+    day = T0.date() + timedelta(days=today)
+    assert timeline.stage_since(day) == _stage_since_over_every_candidate(
+        timeline, days, config, day
+    )
