@@ -225,6 +225,10 @@ def derive_claimed(
     index = NeighbourhoodIndex(raw)
     canonical = index.canonical
     humans = sorted({canonical.get(p, p) for p in person_ids})
+    held = store.queue.hold_humans(humans)
+    if len(held) < len(humans):  # another pass derives them now: theirs again, at the back
+        store.queue.enqueue("person", [p for p in person_ids if canonical.get(p, p) not in held])
+        humans = [h for h in humans if h in held]
     members = {h: sorted(index.members.get(h, set()) - {h}) for h in humans}
     old = store.read_models.current_views(
         sorted({*humans, *(m for ms in members.values() for m in ms)}), as_of

@@ -169,6 +169,10 @@ class MemoryDeriveQueue:
         """See :class:`~tenure.storage.seam.DeriveQueue`."""
         self.t.marks[kind] += [(next(self.t.seq), k) for k in sorted(set(keys))]
 
+    def hold_humans(self, humans: Sequence[str]) -> set[str]:
+        """See :class:`~tenure.storage.seam.DeriveQueue` (one pass at a time: all)."""
+        return set(humans)
+
     def queue_touched(self, person_ids: Iterable[str], device_ids: Iterable[str]) -> int:
         """See :class:`~tenure.storage.seam.DeriveQueue`."""
         persons = set(person_ids)

@@ -117,6 +117,10 @@ class PostgresDeriveQueue:
         """See :class:`~tenure.storage.seam.DeriveQueue`."""
         derive_queue.enqueue(self.conn, kind, keys)
 
+    def hold_humans(self, humans: Sequence[str]) -> set[str]:
+        """See :class:`~tenure.storage.seam.DeriveQueue`."""
+        return derive_queue.hold_humans(self.conn, humans)
+
     def queue_touched(self, person_ids: Iterable[str], device_ids: Iterable[str]) -> int:
         """See :class:`~tenure.storage.seam.DeriveQueue`."""
         return derive_queue.queue_touched(self.conn, person_ids, device_ids)

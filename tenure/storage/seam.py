@@ -93,6 +93,10 @@ class DeriveQueue(Protocol):
     def enqueue(self, kind: Kind, keys: Sequence[str]) -> None:
         """One new mark per key, at the back."""
 
+    def hold_humans(self, humans: Sequence[str]) -> set[str]:
+        """Of the canonical ``humans`` a pass is about to derive, those no other pass is
+        deriving, held by this pass until its transaction ends."""
+
     def queue_touched(self, person_ids: Iterable[str], device_ids: Iterable[str]) -> int:
         """Queue ``person_ids`` and every person ``device_ids`` mention; return
         ``len(set(person_ids))``."""

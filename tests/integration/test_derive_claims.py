@@ -10,9 +10,14 @@ serialization error.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import psycopg
 import pytest
 
+from tenure.domain.events import DeviceActivated, DeviceUsed, DomainEvent, IdentityLinked
+from tenure.projection.apply import apply_events
+from tenure.projection.derive import derive_pass
 from tenure.storage import derive_queue
 
 
@@ -52,3 +57,38 @@ def test_a_claim_holds_no_more_keys_than_it_claims(database_url: str) -> None:
         first.commit()
         second.commit()
         assert derive_queue.oldest(producer, "person", 10) == []
+
+
+def test_a_human_one_pass_derives_is_not_held_by_another(database_url: str) -> None:
+    """Two passes can claim two ids of one human (linked ids are different keys); the
+    second one to hold the human leaves it (its ids are queued again) instead of writing
+    the same persons row and failing with a serialization error."""
+    with psycopg.connect(database_url) as first, psycopg.connect(database_url) as second:
+        assert derive_queue.hold_humans(first, ["human-1"]) == {"human-1"}
+        assert derive_queue.hold_humans(second, ["human-1", "human-2"]) == {"human-2"}
+        first.commit()
+        second.commit()
+        assert derive_queue.hold_humans(second, ["human-1"]) == {"human-1"}
+        second.commit()
+
+
+def test_a_pass_leaves_a_human_another_pass_holds_and_queues_its_ids_again(
+    database_url: str,
+) -> None:
+    end = datetime(2026, 3, 1, tzinfo=UTC)
+    events: list[DomainEvent] = [
+        DeviceActivated(("t", "e1"), end - timedelta(days=3), "dev-1", "user-a", "watch"),
+        DeviceUsed(("t", "e2"), end - timedelta(days=2), "dev-1", "user-a"),
+        IdentityLinked(("t", "e3"), end - timedelta(days=2), "user-a", "payer-b"),
+    ]
+    with psycopg.connect(database_url) as other, psycopg.connect(database_url) as conn:
+        with conn.transaction():
+            apply_events(conn, events, {("tenure.test.v1", 0): end})
+        assert derive_queue.hold_humans(other, ["user-a", "payer-b"]) == {"user-a", "payer-b"}
+        result = derive_pass(conn, allowed_lateness=timedelta(hours=1))
+        assert result.persons == 0  # the human is another pass's: no row, no failure
+        assert sorted(derive_queue.oldest(conn, "person", 10)) == ["payer-b", "user-a"]
+        conn.commit()
+        other.commit()  # the other pass ends
+        assert derive_pass(conn, allowed_lateness=timedelta(hours=1)).persons == 1
+        assert derive_queue.oldest(conn, "person", 10) == []
