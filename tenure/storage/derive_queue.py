@@ -36,9 +36,9 @@ hashtext(key))``), taken by a claim and held until its transaction ends. Locking
 first mark (``FOR UPDATE SKIP LOCKED``) did not keep two passes apart: marks are numbered
 when inserted but become visible when their batch commits, so a pass could hold a key's
 marks while a batch that had numbered its mark earlier committed, giving the key a new,
-unlocked first mark. A second pass then claimed the key too and one of the two failed its
-persons upsert with a serialization error (about one a second under the freshness
-benchmark's full load, each redoing a pass of up to 500 keys)."""
+unlocked first mark. A second pass then claimed the key too, waited for the first pass's
+locks and failed (`tests/integration/test_derive_claims.py`). Two passes deriving one
+human through two linked ids are kept apart by :data:`HUMAN_LOCKS`."""
 
 HEAD_FACTOR = 4
 """A claim looks at the first ``limit * HEAD_FACTOR`` marks: room for duplicate marks of
