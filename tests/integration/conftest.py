@@ -25,7 +25,6 @@ from tenure.runtime.process import StartupError, free_port
 from tenure.runtime.tansu import TansuBroker
 from tenure.storage.migrations import migrate
 from tests.conftest import skip_tier
-from tests.integration.audience_tables import ensure_member_tables
 
 BROKERS = ("apache-kafka", "tansu")
 
@@ -62,7 +61,6 @@ def database_url(postgres_server: EmbeddedPostgres) -> str:
     url = postgres_server.url_for(name)
     with psycopg.connect(url) as conn:
         migrate(conn)
-        ensure_member_tables(conn)  # until migration 0022 is merged (audience_tables.py)
     return url
 
 

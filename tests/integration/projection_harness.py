@@ -30,13 +30,27 @@ LATENESS = timedelta(hours=1)
 
 
 def read_topic(bootstrap: str, topic: str, timeout_ms: int = 3000) -> list:
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=timeout_ms
-    )
+    """Every record on ``topic`` up to its end offsets as of the call.
+
+    Stops as soon as every partition's position reaches the end offset it had when the read
+    began (so a read costs what the topic holds, not an idle timeout); gives up after
+    ``timeout_ms`` without a new record (a transaction marker at the end of a partition is
+    never returned as a record, so such a partition ends by that timeout)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
     consumer.assign(parts)
     consumer.seek_to_beginning(*parts)
-    records = list(consumer)
+    ends = consumer.end_offsets(parts)
+    records: list = []
+    idle_until = time.monotonic() + timeout_ms / 1000
+    while any(consumer.position(p) < ends[p] for p in parts):
+        batches = consumer.poll(timeout_ms=200)
+        for batch in batches.values():
+            records.extend(batch)
+        if batches:
+            idle_until = time.monotonic() + timeout_ms / 1000
+        elif time.monotonic() > idle_until:
+            break
     consumer.close()
     return records
 

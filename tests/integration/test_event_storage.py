@@ -12,7 +12,6 @@ import httpx
 import orjson
 import psycopg
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 
 from tenure.contract.topics import CANONICAL_TOPICS, EVENT_TYPES, ROUTES
 from tenure.eventlog.publisher import EventPublisher
@@ -29,6 +28,7 @@ from tests.integration.pipeline import (
     running_archiver,
     wait_for_archive,
 )
+from tests.integration.projection_harness import read_topic
 
 
 def _post(url: str, token: str, events: list[dict]) -> dict:
@@ -52,20 +52,7 @@ def _pending(conn: psycopg.Connection, source: str) -> list[str]:
 
 def _published(bootstrap: str, source: str) -> list[dict]:
     """Every record of ``source`` on the canonical topics, from their beginning."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=3000
-    )
-    try:
-        parts = [
-            TopicPartition(t, p)
-            for t in CANONICAL_TOPICS
-            for p in consumer.partitions_for_topic(t) or ()
-        ]
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        values = [_decoded(r.value) for r in consumer]
-    finally:
-        consumer.close()
+    values = [_decoded(r.value) for t in CANONICAL_TOPICS for r in read_topic(bootstrap, t)]
     return [v for v in values if isinstance(v, dict) and v.get("source") == source]
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import orjson
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 
 from tenure.contract.topics import EVENT_TYPES, ROUTES
 from tenure.runtime.broker import LocalBroker
@@ -23,6 +23,7 @@ from tests.integration.pipeline import (
     running_archiver,
     wait_for_archive,
 )
+from tests.integration.projection_harness import read_topic
 
 pytestmark = pytest.mark.kafka
 
@@ -69,21 +70,13 @@ def test_events_are_on_the_partition_of_their_key(
     events = [make_event("device.used", source=unique_source, n=i % 3) for i in range(30)]
     with ingest_server(pool, broker.bootstrap) as (url, token):
         assert post(url, token, events).json()["accepted"] == 30
-    consumer = KafkaConsumer(
-        bootstrap_servers=broker.bootstrap, enable_auto_commit=False, consumer_timeout_ms=3000
-    )
-    topic = ROUTES["device.used"].topic
-    parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-    consumer.assign(parts)
-    consumer.seek_to_beginning(*parts)
     partitions_by_device: dict[str, set[int]] = {}
-    for record in consumer:
+    for record in read_topic(broker.bootstrap, ROUTES["device.used"].topic):
         envelope = orjson.loads(record.value)
         if envelope["source"] == unique_source:
             assert record.key.decode() == envelope["data"]["device_id"]
             partitions_by_device.setdefault(record.key.decode(), set()).add(record.partition)
             assert dict(record.headers)["tenure-ingest-time"]
-    consumer.close()
     assert set(partitions_by_device) == {"d0", "d1", "d2"}
     assert all(len(p) == 1 for p in partitions_by_device.values())
 
@@ -426,13 +419,10 @@ def test_the_pending_record_is_the_published_record_on_the_default_partition(
     assert len(pending) == len(events)
     published: dict[str, bytes] = {}
     for topic in {route.topic for route in ROUTES.values()}:
-        consumer = KafkaConsumer(
-            bootstrap_servers=broker.bootstrap, enable_auto_commit=False, consumer_timeout_ms=3000
-        )
-        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        for record in consumer:
+        probe = KafkaConsumer(bootstrap_servers=broker.bootstrap)
+        partitions = len(probe.partitions_for_topic(topic))
+        probe.close()
+        for record in read_topic(broker.bootstrap, topic):
             try:
                 envelope = orjson.loads(record.value)
             except orjson.JSONDecodeError:
@@ -440,6 +430,5 @@ def test_the_pending_record_is_the_published_record_on_the_default_partition(
             if not isinstance(envelope, dict) or envelope.get("source") != unique_source:
                 continue
             published[envelope["id"]] = record.value
-            assert record.partition == (murmur2(record.key) & 0x7FFFFFFF) % len(parts)
-        consumer.close()
+            assert record.partition == (murmur2(record.key) & 0x7FFFFFFF) % partitions
     assert published == pending
