@@ -22,7 +22,7 @@ from tenure.domain.view import person_view_at
 from tenure.projection.apply import prepare_batch
 from tenure.storage.raw_states import DEVICES, PERSONS
 from tenure.storage.read_models import device_row, stored_person_row
-from tenure.storage.seam import PendingTransition, ProjectionStore
+from tenure.storage.seam import PendingTransition, PersonWrite, ProjectionStore
 from tests.factories import scenario
 
 END = datetime(2026, 6, 1, tzinfo=UTC)
@@ -31,9 +31,11 @@ EVENTS: list[DomainEvent] = [
 ]
 
 
-def _person_rows(as_of: datetime, basis: int) -> list[tuple[Any, ...]]:
-    view = person_view_at(PersonState("p-1"), as_of)
-    return [(*stored_person_row(view, ["p-2"], None), basis)]
+def _person_writes(
+    as_of: datetime, basis: int, human: str = "p-1", deleted: tuple[str, ...] = ()
+) -> list[PersonWrite]:
+    view = person_view_at(PersonState(human), as_of)
+    return [PersonWrite(human, deleted, (*stored_person_row(view, ["p-2"], None), basis))]
 
 
 def _device_rows(basis: int) -> list[tuple[Any, ...]]:
@@ -139,11 +141,11 @@ class SeamContract:
 
     def test_person_rows_move_only_forward(self, store: ProjectionStore) -> None:
         models = store.read_models
-        assert models.upsert_persons(_person_rows(END, basis=5)) == set()
-        assert models.upsert_persons(_person_rows(END, basis=4)) == {"p-1"}  # less known
+        assert models.write_persons(_person_writes(END, basis=5)) == (set(), set())
+        assert models.write_persons(_person_writes(END, basis=4)).stale == {"p-1"}  # less known
         before = END - timedelta(days=1)
-        assert models.upsert_persons(_person_rows(before, basis=9)) == {"p-1"}  # older
-        assert models.upsert_persons(_person_rows(END, basis=5)) == set()  # same: moves
+        assert models.write_persons(_person_writes(before, basis=9)).stale == {"p-1"}  # older
+        assert models.write_persons(_person_writes(END, basis=5)) == (set(), set())  # same: moves
         views = models.current_views(["p-1", "p-9"], END)
         assert set(views) == {"p-1"}
         expected = person_view_at(PersonState("p-1"), END)
@@ -151,9 +153,13 @@ class SeamContract:
         assert (got.segment, got.stage, got.level, got.tier, got.is_super_user) == (
             expected.segment, expected.stage, expected.level, expected.tier, expected.is_super_user
         )  # fmt: skip
-        models.delete_persons(["p-1"])
-        assert models.current_views(["p-1"], END) == {}
-        models.delete_persons([])
+        # p-1 became an alias of p-3: its row goes, p-3's comes, in one write.
+        assert models.write_persons(_person_writes(END, 1, "p-3", ("p-1",))) == (set(), set())
+        assert set(models.current_views(["p-1", "p-3"], END)) == {"p-3"}
+        # erased: its row goes, none comes
+        assert models.write_persons([PersonWrite("p-3", ("p-3",), None)]) == (set(), set())
+        assert models.current_views(["p-1", "p-3"], END) == {}
+        assert models.write_persons([]) == (set(), set())
 
     def test_device_rows_move_only_forward(self, store: ProjectionStore) -> None:
         models = store.read_models

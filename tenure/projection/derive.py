@@ -23,7 +23,6 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import orjson
 import psycopg
@@ -47,7 +46,7 @@ from tenure.storage.read_models import (
     device_row,
     stored_person_row,
 )
-from tenure.storage.seam import ProjectionStore
+from tenure.storage.seam import PersonWrite, ProjectionStore
 from tenure.storage.state_cache import RawCaches
 
 
@@ -197,8 +196,8 @@ def key_dead_letter(key: QueuedKey, category: str, reason: str) -> DeadLetter:
 
 def unqueue(conn: Conn, keys: Sequence[QueuedKey]) -> None:
     """Drop every queue mark of ``keys`` (a key the derive stage dead-lettered)."""
-    derive_queue.claim_keys(conn, "person", _of_kind(keys, "person"))
-    derive_queue.claim_keys(conn, "device", _of_kind(keys, "device"))
+    derive_queue.drop_marks(conn, "person", _of_kind(keys, "person"))
+    derive_queue.drop_marks(conn, "device", _of_kind(keys, "device"))
 
 
 def requeue(conn: Conn, keys: Sequence[QueuedKey]) -> None:
@@ -233,27 +232,25 @@ def derive_claimed(
     old = store.read_models.current_views(
         sorted({*humans, *(m for ms in members.values() for m in ms)}), as_of
     )
-    rows: list[tuple[Any, ...]] = []
-    gone: list[str] = []
-    found: list[Transition] = []
-    churn: list[Person] = []  # hook: the churn model's pending queue
+    writes: list[PersonWrite] = []
+    found: dict[str, list[Transition]] = {}
+    churn: dict[str, list[Person]] = {}  # hook: the churn model's pending queue
     for human in humans:
         state = world.persons.get(human, PersonState(human))
         view = person_view_at(state, as_of, config)
-        found += transitions(old.get(human), view)
-        gone += [m for m in members[human] if m in old]  # now aliases of ``human``
-        churn += [(human, days_of(state, as_of), "*")]
-        churn += [(m, None, "*") for m in members[human] if m in old]
+        found[human] = transitions(old.get(human), view)
+        gone = [m for m in members[human] if m in old]  # now aliases of ``human``
+        churn[human] = [(human, days_of(state, as_of), "*"), *((m, None, "*") for m in gone)]
         if view.erased:
-            gone.append(human)
+            writes.append(PersonWrite(human, (*gone, human), None))
             continue
         basis = neighbourhood_knowledge(index.neighbourhood(human))
-        rows.append(
-            (*stored_person_row(view, members[human], next_change_at(state, view, config)), basis)
-        )
-    if gone:
-        store.read_models.delete_persons(sorted(gone))
-    stale = store.read_models.upsert_persons(rows)
+        row = (*stored_person_row(view, members[human], next_change_at(state, view, config)), basis)
+        writes.append(PersonWrite(human, tuple(gone), row))
+    stale, overtaken = store.read_models.write_persons(writes)
+    if overtaken:  # another pass wrote them after this pass's snapshot: theirs again, at the back
+        store.queue.enqueue("person", [p for p in person_ids if canonical.get(p, p) in overtaken])
+        humans = [h for h in humans if h not in overtaken]
     device_rows = [
         (
             *device_row(device_view_of(world.devices[d])),
@@ -263,12 +260,17 @@ def derive_claimed(
         if d in world.devices
     ]
     stale_devices = store.read_models.upsert_devices(device_rows)
-    store.outbox.add(found, as_of)
-    store.churn.queue_people(churn)
+    store.outbox.add([t for h in humans for t in found[h]], as_of)
+    store.churn.queue_people([c for h in humans for c in churn[h]])
     _compact_claimed(store, loaded, person_ids, device_ids)
     store.queue.enqueue("person", sorted(stale))
     store.queue.enqueue("device", sorted(stale_devices))
-    return DeriveResult(len(rows), len(device_rows), len(found), len(stale) + len(stale_devices))
+    return DeriveResult(
+        sum(1 for w in writes if w.row is not None and w.human not in overtaken),
+        len(device_rows),
+        sum(len(found[h]) for h in humans),
+        len(stale) + len(stale_devices),
+    )
 
 
 def queue_due_persons(conn: Conn, allowed_lateness: timedelta, limit: int | None = None) -> int:

@@ -37,7 +37,7 @@ first mark (``FOR UPDATE SKIP LOCKED``) did not keep two passes apart: marks are
 when inserted but become visible when their batch commits, so a pass could hold a key's
 marks while a batch that had numbered its mark earlier committed, giving the key a new,
 unlocked first mark. A second pass then claimed the key too, waited for the first pass's
-locks and failed (`tests/integration/test_derive_claims.py`). Two passes deriving one
+locks and failed (``tests/integration/test_derive_claims.py``). Two passes deriving one
 human through two linked ids are kept apart by :data:`HUMAN_LOCKS`."""
 
 HEAD_FACTOR = 4
@@ -111,15 +111,31 @@ def hold_humans(conn: Conn, humans: Sequence[str]) -> set[str]:
 
 
 def claim_keys(conn: Conn, kind: Kind, keys: Sequence[str]) -> list[str]:
-    """Claim (delete) every mark of exactly ``keys``; return those that were queued."""
+    """Claim (delete) every mark of exactly ``keys`` whose key lock (:data:`CLAIM_LOCKS`)
+    is free, as :func:`claim` does; return those that were queued. A key another pass
+    holds is left to that pass: its marks stay queued."""
     wanted = sorted(set(keys))
     if not wanted:
         return []
+    table, _ = _QUEUES[kind]
     rows = conn.execute(
-        sql.SQL("DELETE FROM {t} WHERE {c} = ANY(%b) RETURNING {c}").format(**_names(kind)),
-        (wanted,),
+        sql.SQL(
+            "WITH held AS MATERIALIZED (SELECT key FROM unnest(%b::text[]) key"
+            " WHERE pg_try_advisory_xact_lock(%b, hashtext(key)))"
+            " DELETE FROM {t} WHERE {c} IN (SELECT key FROM held) RETURNING {c}"
+        ).format(**_names(kind)),
+        (wanted, CLAIM_LOCKS[table]),
     ).fetchall()
     return sorted({str(r[0]) for r in rows})
+
+
+def drop_marks(conn: Conn, kind: Kind, keys: Sequence[str]) -> None:
+    """Delete every mark of ``keys``, held by another pass or not (a dead-lettered key)."""
+    if keys:
+        conn.execute(
+            sql.SQL("DELETE FROM {t} WHERE {c} = ANY(%b)").format(**_names(kind)),
+            (sorted(set(keys)),),
+        )
 
 
 def oldest(conn: Conn, kind: Kind, limit: int) -> list[str]:

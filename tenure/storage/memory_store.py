@@ -26,7 +26,7 @@ from tenure.domain.watermark import watermark
 from tenure.storage.derive_queue import HEAD_FACTOR
 from tenure.storage.raw_states import DeltaRows, RawRead, RawTable, joined
 from tenure.storage.read_models import DEVICE_COLUMNS, STORED_PERSON_COLUMNS
-from tenure.storage.seam import Kind, Partition, ProjectionStore
+from tenure.storage.seam import Kind, Partition, PersonsWritten, PersonWrite, ProjectionStore
 from tenure.storage.transitions_outbox import PendingTransition
 
 __all__ = ["MemoryTables", "memory_store"]
@@ -249,13 +249,17 @@ class MemoryReadModels:
             if (r := self.t.persons.get(p)) is not None
         }
 
-    def delete_persons(self, person_ids: Sequence[str]) -> None:
-        """See :class:`~tenure.storage.seam.ReadModelWrites`."""
-        for p in person_ids:
-            self.t.persons.pop(p, None)
+    def write_persons(self, writes: Sequence[PersonWrite]) -> PersonsWritten:
+        """See :class:`~tenure.storage.seam.ReadModelWrites` (one thread: none overtaken)."""
+        for w in writes:
+            for p in w.deleted:
+                self.t.persons.pop(p, None)
+        stale = self.upsert_persons([w.row for w in writes if w.row is not None])
+        return PersonsWritten(stale, set())
 
     def upsert_persons(self, rows: list[tuple[Any, ...]]) -> set[str]:
-        """See :class:`~tenure.storage.seam.ReadModelWrites`."""
+        """Insert or move forward rows of ``STORED_PERSON_COLUMNS`` + basis; return the keys
+        that did not move."""
         return _upsert_forward(self.t.persons, STORED_PERSON_COLUMNS, rows)
 
     def upsert_devices(self, rows: list[tuple[Any, ...]]) -> set[str]:

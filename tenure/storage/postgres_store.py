@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
+import psycopg
+
 from tenure.domain.identity import IdentityGraph
 from tenure.domain.transitions import Transition
 from tenure.domain.view import PersonView
@@ -29,7 +31,7 @@ from tenure.storage.connection import Conn
 from tenure.storage.progress import projection_watermark, record_progress
 from tenure.storage.raw_states import DeltaRows, RawRead, RawTable
 from tenure.storage.read_models import DEVICE_COLUMNS, STORED_PERSON_COLUMNS
-from tenure.storage.seam import Kind, Partition, ProjectionStore
+from tenure.storage.seam import Kind, Partition, PersonsWritten, PersonWrite, ProjectionStore
 from tenure.storage.state_cache import RawCaches, StateCache
 from tenure.storage.transitions_outbox import PendingTransition
 
@@ -157,12 +159,32 @@ class PostgresReadModels:
         """See :class:`~tenure.storage.seam.ReadModelWrites`."""
         return read_model_rows.current_views(self.conn, person_ids, as_of)
 
-    def delete_persons(self, person_ids: Sequence[str]) -> None:
-        """See :class:`~tenure.storage.seam.ReadModelWrites`."""
-        read_model_rows.delete_persons(self.conn, person_ids)
+    def write_persons(self, writes: Sequence[PersonWrite]) -> PersonsWritten:
+        """See :class:`~tenure.storage.seam.ReadModelWrites`.
+
+        In the derive pass's repeatable read transaction, a row another pass wrote after
+        this pass's snapshot (an id of the same human it derived, committed in between)
+        fails the statement with a serialization error. The writes run in a savepoint; on
+        that error they are split in halves, each in a savepoint of its own, until the
+        humans that fail are found and left out: the rest of the pass stands, not redone.
+        """
+        if not writes:
+            return PersonsWritten(set(), set())
+        try:
+            with self.conn.transaction():  # a savepoint in the pass's transaction
+                read_model_rows.delete_persons(self.conn, [d for w in writes for d in w.deleted])
+                stale = self.upsert_persons([w.row for w in writes if w.row is not None])
+            return PersonsWritten(stale, set())
+        except psycopg.errors.SerializationFailure:
+            if len(writes) == 1:
+                return PersonsWritten(set(), {writes[0].human})
+        half = len(writes) // 2
+        first, second = self.write_persons(writes[:half]), self.write_persons(writes[half:])
+        return PersonsWritten(first.stale | second.stale, first.overtaken | second.overtaken)
 
     def upsert_persons(self, rows: list[tuple[Any, ...]]) -> set[str]:
-        """See :class:`~tenure.storage.seam.ReadModelWrites`."""
+        """Insert or move forward rows of ``STORED_PERSON_COLUMNS`` + basis; return the keys
+        that did not move."""
         return read_model_rows.upsert_forward(
             self.conn, "persons", "person_id", STORED_PERSON_COLUMNS, rows
         )

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from tenure.domain.identity import IdentityGraph
 from tenure.domain.transitions import Transition
@@ -35,6 +35,8 @@ __all__ = [
     "Kind",
     "Partition",
     "PendingTransition",
+    "PersonWrite",
+    "PersonsWritten",
     "Progress",
     "ProjectionStore",
     "RawStates",
@@ -88,7 +90,8 @@ class DeriveQueue(Protocol):
         """Claim every mark of the ``limit`` keys queued longest; return them sorted."""
 
     def claim_keys(self, kind: Kind, keys: Sequence[str]) -> list[str]:
-        """Claim every mark of exactly ``keys``; return those that were queued, sorted."""
+        """Claim every mark of exactly ``keys`` (Postgres: those no other pass holds);
+        return those that were queued, sorted."""
 
     def enqueue(self, kind: Kind, keys: Sequence[str]) -> None:
         """One new mark per key, at the back."""
@@ -117,14 +120,35 @@ class Progress(Protocol):
         """The latest event time less ``lateness`` (``None`` before any event)."""
 
 
+@dataclass(frozen=True, slots=True)
+class PersonWrite:
+    """What a derive pass writes for one human: the rows it deletes (ids that became its
+    aliases; the human itself when erased) and its new row (``None``: no row)."""
+
+    human: str
+    deleted: tuple[str, ...]
+    row: tuple[Any, ...] | None
+
+
+class PersonsWritten(NamedTuple):
+    """What :meth:`ReadModelWrites.write_persons` did."""
+
+    stale: set[str]
+    """Rows that did not move forward (to be queued again)."""
+    overtaken: set[str]
+    """Humans of which nothing was written: another transaction wrote their rows after
+    this one's snapshot (Postgres; their ids are to be queued again)."""
+
+
 class ReadModelWrites(Protocol):
     """The derive stage's writes to ``persons`` and ``devices`` (rows only move forward)."""
 
     def current_views(self, person_ids: Sequence[str], as_of: datetime) -> dict[str, PersonView]:
         """The stored views of ``person_ids`` (the fields transitions compare)."""
 
-    def delete_persons(self, person_ids: Sequence[str]) -> None:
-        """Delete the rows of ``person_ids``."""
+    def write_persons(self, writes: Sequence[PersonWrite]) -> PersonsWritten:
+        """Delete and upsert (forward only) each human's rows; a human whose rows another
+        transaction changed after this one's snapshot is left out whole, not a failure."""
 
     def upsert_persons(self, rows: list[tuple[Any, ...]]) -> set[str]:
         """Insert or move forward rows of ``STORED_PERSON_COLUMNS`` + basis; return the keys

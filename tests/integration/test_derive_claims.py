@@ -16,9 +16,15 @@ import psycopg
 import pytest
 
 from tenure.domain.events import DeviceActivated, DeviceUsed, DomainEvent, IdentityLinked
+from tenure.domain.person import PersonState
+from tenure.domain.view import DEFAULT_CONFIG, person_view_at
 from tenure.projection.apply import apply_events
-from tenure.projection.derive import derive_pass
+from tenure.projection.derive import derive_claimed, derive_pass
 from tenure.storage import derive_queue
+from tenure.storage.connection import repeatable_read
+from tenure.storage.postgres_store import postgres_store
+from tenure.storage.read_models import stored_person_row
+from tenure.storage.seam import PersonWrite
 
 
 @pytest.mark.parametrize("kind", ["person", "device"])
@@ -37,6 +43,10 @@ def test_a_key_held_by_one_pass_is_not_claimed_by_another(
         assert derive_queue.claim(first, kind, 1) == ["k1"]  # held, not yet committed
         slow_batch.commit()  # k1's oldest mark becomes visible, not locked by ``first``
         assert derive_queue.claim(second, kind, 10) == ["k2", "k3"]
+        second.commit()
+        # A pass isolating keys one by one (``claim_keys``) leaves a held key to its holder.
+        derive_queue.enqueue(producer, kind, ["k2"])
+        assert derive_queue.claim_keys(second, kind, ["k1", "k2"]) == ["k2"]
         second.commit()
         first.commit()
         with psycopg.connect(database_url) as third:
@@ -91,4 +101,70 @@ def test_a_pass_leaves_a_human_another_pass_holds_and_queues_its_ids_again(
         conn.commit()
         other.commit()  # the other pass ends
         assert derive_pass(conn, allowed_lateness=timedelta(hours=1)).persons == 1
+        assert derive_queue.oldest(conn, "person", 10) == []
+
+
+def _written(conn: psycopg.Connection, human: str, basis: int) -> None:
+    view = person_view_at(PersonState(human), datetime(2026, 2, 1, tzinfo=UTC))  # an older view
+    row = (*stored_person_row(view, [], None), basis)
+    assert postgres_store(conn).read_models.write_persons([PersonWrite(human, (), row)]) == (
+        set(),
+        set(),
+    )
+
+
+def test_rows_another_pass_wrote_after_the_snapshot_are_left_out_not_a_failure(
+    database_url: str,
+) -> None:
+    """The window the human locks leave: the other pass committed between this pass's
+    snapshot and its write. Its humans are left out (returned as overtaken); the rest of
+    the pass is written and commits."""
+    with psycopg.connect(database_url) as other, psycopg.connect(database_url) as conn:
+        _written(other, "h-updated", 1)
+        other.commit()
+        with conn.transaction():
+            repeatable_read(conn)
+            conn.execute("SELECT 1")  # the snapshot
+            _written(other, "h-updated", 2)  # a newer version of a row this pass sees
+            _written(other, "h-new", 2)  # a row this pass cannot see at all
+            other.commit()
+            end = datetime(2026, 3, 1, tzinfo=UTC)
+            views = {
+                h: person_view_at(PersonState(h), end) for h in ("h-a", "h-new", "h-updated", "h-z")
+            }
+            writes = [
+                PersonWrite(h, (), (*stored_person_row(v, [], None), 9)) for h, v in views.items()
+            ]
+            written = postgres_store(conn).read_models.write_persons(writes)
+            assert written == (set(), {"h-new", "h-updated"})
+        rows = dict(conn.execute("SELECT person_id, basis FROM persons").fetchall())
+        assert rows == {"h-a": 9, "h-new": 2, "h-updated": 2, "h-z": 9}
+
+
+def test_a_pass_overtaken_on_a_human_queues_its_ids_again_and_writes_nothing_of_it(
+    database_url: str,
+) -> None:
+    end = datetime(2026, 3, 1, tzinfo=UTC)
+    events: list[DomainEvent] = [
+        DeviceActivated(("t", "e1"), end - timedelta(days=3), "dev-1", "user-a", "watch"),
+        DeviceUsed(("t", "e2"), end - timedelta(days=2), "dev-1", "user-a"),
+        IdentityLinked(("t", "e3"), end - timedelta(days=2), "user-a", "payer-b"),
+    ]
+    lateness = timedelta(hours=1)
+    with psycopg.connect(database_url) as other, psycopg.connect(database_url) as conn:
+        with conn.transaction():
+            apply_events(conn, events, {("tenure.test.v1", 0): end})
+        with conn.transaction():
+            repeatable_read(conn)
+            claimed = derive_queue.claim(conn, "person", 10)  # the snapshot
+            assert sorted(claimed) == ["payer-b", "user-a"]
+            for human in claimed:  # whichever id is the human: another pass wrote it since
+                _written(other, human, 1)
+            other.commit()
+            result = derive_claimed(postgres_store(conn), claimed, [], lateness, DEFAULT_CONFIG)
+            assert result is not None and (result.persons, result.transitions) == (0, 0)
+        assert sorted(derive_queue.oldest(conn, "person", 10)) == ["payer-b", "user-a"]
+        assert conn.execute("SELECT count(*) FROM lifecycle_transitions").fetchone() == (0,)
+        conn.commit()
+        assert derive_pass(conn, allowed_lateness=lateness).persons == 1  # then derived
         assert derive_queue.oldest(conn, "person", 10) == []
