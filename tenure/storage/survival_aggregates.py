@@ -3,8 +3,8 @@
 Triggers on ``persons`` queue changed person ids in ``survival_dirty`` (a mark per change,
 append-only: migration 0025). :func:`drain` claims the persons queued longest with every
 mark of theirs (``derive_queue.claim_oldest``: a key lock each, skipped when another drain
-holds it, so workers share the queue), takes a per-person advisory lock, and in one
-transaction subtracts each person's previous contribution (the ``survival_contributions``
+holds it, so workers share the queue and never drain one person at the same time), and in
+one transaction subtracts each person's previous contribution (the ``survival_contributions``
 row) and adds the new one (from the current ``persons`` row).
 :func:`rebuild` recomputes everything from scratch (``tenure replay`` calls it after the
 swap); the aggregates are computed there by SQL from the contributions, independently of
@@ -73,8 +73,6 @@ CONTRIBUTION_COLUMNS: tuple[str, ...] = (
     "cohort_week", "engaged_weeks",
 )  # fmt: skip
 """Columns of ``survival_contributions``."""
-
-_LOCK_NAMESPACE = 0x5E7A
 
 
 class AggregateError(TenureError, RuntimeError):
@@ -192,14 +190,6 @@ def _claim(conn: Conn, limit: int) -> list[str]:
     return derive_queue.claim_oldest(conn, "survival_dirty", "person_id", limit)
 
 
-def _lock(conn: Conn, person_ids: list[str]) -> None:
-    conn.execute(
-        "SELECT count(pg_advisory_xact_lock(%s, h)) FROM (SELECT DISTINCT hashtext(p) AS h"
-        " FROM unnest(%b::text[]) p ORDER BY h) s",
-        (_LOCK_NAMESPACE, person_ids),
-    )
-
-
 def read_contributions(conn: Conn, person_ids: list[str] | None = None) -> dict[str, Contribution]:
     """Stored contributions (of the given persons, or all)."""
     query = _select("survival_contributions", CONTRIBUTION_COLUMNS)
@@ -220,15 +210,15 @@ def _persons(conn: Conn, person_ids: list[str]) -> dict[str, Contribution]:
 def drain(conn: Conn, *, limit: int = 2000) -> int:
     """Move one chunk of queued persons to their current contribution; return how many.
 
-    One transaction: claim, lock, read old contributions and current persons rows,
-    apply the summed deltas, store the new contributions. Runs under READ COMMITTED, so
-    after the locks it sees what a concurrent worker committed for the same persons.
+    One transaction: claim (the claim's key locks keep other drains off these persons until
+    it ends), read old contributions and current persons rows, apply the summed deltas,
+    store the new contributions. Runs under READ COMMITTED, so the statements after the
+    claim see what a drain that held the same persons before committed.
     """
     with conn.transaction():
         person_ids = _claim(conn, limit)
         if not person_ids:
             return 0
-        _lock(conn, person_ids)
         churned_by = _churned_by(conn, "FOR SHARE")
         old = read_contributions(conn, person_ids)
         new = _persons(conn, person_ids)

@@ -48,3 +48,32 @@ def test_a_derive_pass_does_not_wait_for_a_drain_holding_the_person(database_url
         assert _marks(deriver) == ["person-x"]  # the new mark, not the claimed one
         assert survival_aggregates.drain(deriver) == 1
         assert _marks(deriver) == []
+
+
+def test_two_drains_never_take_one_person_and_end_equal_to_a_rebuild(database_url: str) -> None:
+    """The claim's key lock is the only lock a drain takes on its persons: another drain
+    skips a person one holds (it does not wait for it), and takes it once that one ends.
+    (Two drains adding to the same aggregate cell do wait for each other: counters.)"""
+    events: list[DomainEvent] = [
+        DeviceActivated(("t", "e1"), END - timedelta(days=3), "dev-x", "person-x", "w"),
+        DeviceActivated(("t", "e2"), END - timedelta(days=3), "dev-y", "person-y", "w"),
+    ]
+    with (
+        psycopg.connect(database_url, autocommit=True) as deriver,
+        psycopg.connect(database_url) as first,
+        psycopg.connect(database_url) as second,
+    ):
+        assert _project(deriver, events) == 2
+        second.execute("SET lock_timeout = '5s'")  # waiting for ``first`` fails the test
+        second.commit()
+        claimed = derive_queue.claim_oldest(first, "survival_dirty", "person_id", 1)
+        assert claimed == ["person-x"]  # a drain holding person-x, mid-transaction
+        assert survival_aggregates.drain(second) == 1  # person-y only, without waiting
+        first.rollback()  # that drain fails: person-x's marks are queued again
+        assert survival_aggregates.drain(second) == 1  # person-x
+        assert _marks(deriver) == []
+        drained = survival_aggregates.read_aggregates(deriver)
+        assert sum(drained.values()) > 0
+        with deriver.transaction():
+            survival_aggregates.rebuild(deriver, END - LATENESS)
+            assert survival_aggregates.read_aggregates(deriver) == drained
