@@ -82,18 +82,23 @@ def test_a_human_one_pass_derives_is_not_held_by_another(database_url: str) -> N
         second.commit()
 
 
-def test_a_pass_leaves_a_human_another_pass_holds_and_queues_its_ids_again(
-    database_url: str,
-) -> None:
+def _apply_a_linked_user_and_payer(conn: psycopg.Connection) -> None:
+    """One human known by two ids (two keys of the person queue): a user and a payer."""
     end = datetime(2026, 3, 1, tzinfo=UTC)
     events: list[DomainEvent] = [
         DeviceActivated(("t", "e1"), end - timedelta(days=3), "dev-1", "user-a", "watch"),
         DeviceUsed(("t", "e2"), end - timedelta(days=2), "dev-1", "user-a"),
         IdentityLinked(("t", "e3"), end - timedelta(days=2), "user-a", "payer-b"),
     ]
+    with conn.transaction():
+        apply_events(conn, events, {("tenure.test.v1", 0): end})
+
+
+def test_a_pass_leaves_a_human_another_pass_holds_and_queues_its_ids_again(
+    database_url: str,
+) -> None:
     with psycopg.connect(database_url) as other, psycopg.connect(database_url) as conn:
-        with conn.transaction():
-            apply_events(conn, events, {("tenure.test.v1", 0): end})
+        _apply_a_linked_user_and_payer(conn)
         assert derive_queue.hold_humans(other, ["user-a", "payer-b"]) == {"user-a", "payer-b"}
         result = derive_pass(conn, allowed_lateness=timedelta(hours=1))
         assert result.persons == 0  # the human is another pass's: no row, no failure
@@ -144,16 +149,9 @@ def test_rows_another_pass_wrote_after_the_snapshot_are_left_out_not_a_failure(
 def test_a_pass_overtaken_on_a_human_queues_its_ids_again_and_writes_nothing_of_it(
     database_url: str,
 ) -> None:
-    end = datetime(2026, 3, 1, tzinfo=UTC)
-    events: list[DomainEvent] = [
-        DeviceActivated(("t", "e1"), end - timedelta(days=3), "dev-1", "user-a", "watch"),
-        DeviceUsed(("t", "e2"), end - timedelta(days=2), "dev-1", "user-a"),
-        IdentityLinked(("t", "e3"), end - timedelta(days=2), "user-a", "payer-b"),
-    ]
     lateness = timedelta(hours=1)
     with psycopg.connect(database_url) as other, psycopg.connect(database_url) as conn:
-        with conn.transaction():
-            apply_events(conn, events, {("tenure.test.v1", 0): end})
+        _apply_a_linked_user_and_payer(conn)
         with conn.transaction():
             repeatable_read(conn)
             claimed = derive_queue.claim(conn, "person", 10)  # the snapshot
