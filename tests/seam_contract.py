@@ -116,6 +116,15 @@ class SeamContract:
         assert queue.claim("person", 10) == []
         assert queue.claim("device", 10) == ["d"]
 
+    def test_a_key_given_back_keeps_its_place_in_the_queue(self, store: ProjectionStore) -> None:
+        queue = store.queue
+        queue.enqueue("person", ["a", "b", "c"])
+        assert queue.claim("person", 2) == ["a", "b"]
+        queue.enqueue("person", ["d"])
+        queue.give_back("person", ["b", "z"])  # b was claimed: its place; z was not: the back
+        assert queue.oldest("person", 10) == ["b", "c", "d", "z"]
+        assert queue.claim("person", 1) == ["b"]
+
     def test_queue_touched_reaches_the_persons_a_device_mentions(
         self, store: ProjectionStore
     ) -> None:

@@ -225,8 +225,8 @@ def derive_claimed(
     canonical = index.canonical
     humans = sorted({canonical.get(p, p) for p in person_ids})
     held = store.queue.hold_humans(humans)
-    if len(held) < len(humans):  # another pass derives them now: theirs again, at the back
-        store.queue.enqueue("person", [p for p in person_ids if canonical.get(p, p) not in held])
+    if len(held) < len(humans):  # another pass derives them now: queued again, same place
+        store.queue.give_back("person", [p for p in person_ids if canonical.get(p, p) not in held])
         humans = [h for h in humans if h in held]
     members = {h: sorted(index.members.get(h, set()) - {h}) for h in humans}
     old = store.read_models.current_views(
@@ -248,8 +248,8 @@ def derive_claimed(
         row = (*stored_person_row(view, members[human], next_change_at(state, view, config)), basis)
         writes.append(PersonWrite(human, tuple(gone), row))
     stale, overtaken = store.read_models.write_persons(writes)
-    if overtaken:  # another pass wrote them after this pass's snapshot: theirs again, at the back
-        store.queue.enqueue("person", [p for p in person_ids if canonical.get(p, p) in overtaken])
+    if overtaken:  # another pass wrote them after this pass's snapshot: queued again, same place
+        store.queue.give_back("person", [p for p in person_ids if canonical.get(p, p) in overtaken])
         humans = [h for h in humans if h not in overtaken]
     device_rows = [
         (

@@ -13,7 +13,7 @@ row's view next changes with no new facts (``tenure/domain/schedule.py``), and
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -61,8 +61,14 @@ def claim(conn: Conn, kind: Kind, limit: int) -> list[str]:
     transaction's snapshot sees is deleted. As the first statement of a repeatable read
     transaction, the claim takes its snapshot.
     """
+    return sorted(claim_marks(conn, kind, limit))
+
+
+def claim_marks(conn: Conn, kind: Kind, limit: int) -> dict[str, int]:
+    """:func:`claim`, with the ``seq`` of each claimed key's oldest claimed mark (its place
+    in the queue, for :func:`give_back`)."""
     table, column = _QUEUES[kind]
-    return claim_oldest(conn, table, column, limit)
+    return _claim_oldest_marks(conn, table, column, limit)
 
 
 def claim_oldest(conn: Conn, table: str, column: str, limit: int) -> list[str]:
@@ -74,17 +80,29 @@ def claim_oldest(conn: Conn, table: str, column: str, limit: int) -> list[str]:
     keys are held. A key lock only ever holds back a pass that would derive the same key
     (a hash collision of two keys delays one of them to a later pass).
     """
+    return sorted(_claim_oldest_marks(conn, table, column, limit))
+
+
+def _claim_oldest_marks(conn: Conn, table: str, column: str, limit: int) -> dict[str, int]:
     query = sql.SQL(
         "WITH firsts AS MATERIALIZED (SELECT {c} AS key FROM (SELECT DISTINCT ON ({c}) {c}, seq"
         " FROM (SELECT {c}, seq FROM {t} ORDER BY seq LIMIT %(head)s) head ORDER BY {c}, seq)"
         " first_marks ORDER BY seq),"
         " held AS (SELECT key FROM firsts"
         " WHERE pg_try_advisory_xact_lock(%(space)s, hashtext(key)) LIMIT %(limit)s)"
-        " DELETE FROM {t} WHERE {c} IN (SELECT key FROM held) RETURNING {c}"
+        " DELETE FROM {t} WHERE {c} IN (SELECT key FROM held) RETURNING {c}, seq"
     ).format(t=sql.Identifier(table), c=sql.Identifier(column))
     params = {"head": limit * HEAD_FACTOR, "limit": limit, "space": CLAIM_LOCKS[table]}
-    rows = conn.execute(query, params).fetchall()
-    return sorted({str(r[0]) for r in rows})
+    return _oldest_of(conn.execute(query, params).fetchall())
+
+
+def _oldest_of(rows: Sequence[tuple[Any, ...]]) -> dict[str, int]:
+    """Each key's oldest ``seq`` among deleted ``(key, seq)`` rows."""
+    places: dict[str, int] = {}
+    for key, seq in rows:
+        if str(key) not in places or seq < places[str(key)]:
+            places[str(key)] = int(seq)
+    return places
 
 
 HUMAN_LOCKS = 0x7E04
@@ -114,19 +132,24 @@ def claim_keys(conn: Conn, kind: Kind, keys: Sequence[str]) -> list[str]:
     """Claim (delete) every mark of exactly ``keys`` whose key lock (:data:`CLAIM_LOCKS`)
     is free, as :func:`claim` does; return those that were queued. A key another pass
     holds is left to that pass: its marks stay queued."""
+    return sorted(claim_key_marks(conn, kind, keys))
+
+
+def claim_key_marks(conn: Conn, kind: Kind, keys: Sequence[str]) -> dict[str, int]:
+    """:func:`claim_keys`, with the ``seq`` of each claimed key's oldest claimed mark."""
     wanted = sorted(set(keys))
     if not wanted:
-        return []
+        return {}
     table, _ = _QUEUES[kind]
     rows = conn.execute(
         sql.SQL(
             "WITH held AS MATERIALIZED (SELECT key FROM unnest(%b::text[]) key"
             " WHERE pg_try_advisory_xact_lock(%b, hashtext(key)))"
-            " DELETE FROM {t} WHERE {c} IN (SELECT key FROM held) RETURNING {c}"
+            " DELETE FROM {t} WHERE {c} IN (SELECT key FROM held) RETURNING {c}, seq"
         ).format(**_names(kind)),
         (wanted, CLAIM_LOCKS[table]),
     ).fetchall()
-    return sorted({str(r[0]) for r in rows})
+    return _oldest_of(rows)
 
 
 def drop_marks(conn: Conn, kind: Kind, keys: Sequence[str]) -> None:
@@ -157,6 +180,20 @@ def enqueue(conn: Conn, kind: Kind, keys: Sequence[str]) -> None:
         conn.execute(
             sql.SQL("INSERT INTO {t} ({c}) SELECT unnest(%b::text[])").format(**_names(kind)),
             (wanted,),
+        )
+
+
+def give_back(conn: Conn, kind: Kind, places: Mapping[str, int]) -> None:
+    """Queue each key of ``places`` again with one mark at its given ``seq`` (the place of
+    a mark this transaction claimed): a key a pass leaves to another pass keeps its age."""
+    if places:
+        keys = sorted(places)
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {t} (seq, {c}) OVERRIDING SYSTEM VALUE"
+                " SELECT * FROM unnest(%b::bigint[], %b::text[])"
+            ).format(**_names(kind)),
+            ([places[k] for k in keys], keys),
         )
 
 

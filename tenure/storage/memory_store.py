@@ -50,6 +50,8 @@ class MemoryTables:
         default_factory=lambda: {"person": [], "device": []}
     )
     """Queue marks (seq, key) per kind, in arrival order."""
+    claimed: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per kind, the keys of the last claim and their oldest claimed mark's seq."""
     seq: Iterator[int] = field(default_factory=lambda: count(1))
     """The next queue mark's arrival number."""
     progress: dict[Partition, tuple[datetime, int | None]] = field(default_factory=dict)
@@ -157,9 +159,13 @@ class MemoryDeriveQueue:
         """See :class:`~tenure.storage.seam.DeriveQueue`."""
         wanted = set(keys)
         marks = self.t.marks[kind]
-        found = {k for _, k in marks if k in wanted}
+        places: dict[str, int] = {}
+        for s, k in marks:
+            if k in wanted:
+                places.setdefault(k, s)  # marks are in seq order: the first is the oldest
         marks[:] = [(s, k) for s, k in marks if k not in wanted]
-        return sorted(found)
+        self.t.claimed[kind] = places  # one pass at a time: the last claim's
+        return sorted(places)
 
     def claim(self, kind: Kind, limit: int) -> list[str]:
         """See :class:`~tenure.storage.seam.DeriveQueue`."""
@@ -168,6 +174,13 @@ class MemoryDeriveQueue:
     def enqueue(self, kind: Kind, keys: Sequence[str]) -> None:
         """See :class:`~tenure.storage.seam.DeriveQueue`."""
         self.t.marks[kind] += [(next(self.t.seq), k) for k in sorted(set(keys))]
+
+    def give_back(self, kind: Kind, keys: Sequence[str]) -> None:
+        """See :class:`~tenure.storage.seam.DeriveQueue`."""
+        claimed = self.t.claimed.get(kind, {})
+        back = sorted({(claimed[k], k) for k in keys if k in claimed})
+        self.t.marks[kind] = sorted([*self.t.marks[kind], *back])
+        self.enqueue(kind, [k for k in keys if k not in claimed])
 
     def hold_humans(self, humans: Sequence[str]) -> set[str]:
         """See :class:`~tenure.storage.seam.DeriveQueue` (one pass at a time: all)."""

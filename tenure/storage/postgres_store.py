@@ -9,7 +9,7 @@ runs each drain step in a transaction of its own.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -106,18 +106,30 @@ class PostgresDeriveQueue:
     """``dirty_persons`` / ``dirty_devices``."""
 
     conn: Conn
+    claimed: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per kind, each key this store claimed and its oldest claimed mark's ``seq``."""
 
     def claim(self, kind: Kind, limit: int) -> list[str]:
         """See :class:`~tenure.storage.seam.DeriveQueue`."""
-        return derive_queue.claim(self.conn, kind, limit)
+        places = derive_queue.claim_marks(self.conn, kind, limit)
+        self.claimed.setdefault(kind, {}).update(places)
+        return sorted(places)
 
     def claim_keys(self, kind: Kind, keys: Sequence[str]) -> list[str]:
         """See :class:`~tenure.storage.seam.DeriveQueue`."""
-        return derive_queue.claim_keys(self.conn, kind, keys)
+        places = derive_queue.claim_key_marks(self.conn, kind, keys)
+        self.claimed.setdefault(kind, {}).update(places)
+        return sorted(places)
 
     def enqueue(self, kind: Kind, keys: Sequence[str]) -> None:
         """See :class:`~tenure.storage.seam.DeriveQueue`."""
         derive_queue.enqueue(self.conn, kind, keys)
+
+    def give_back(self, kind: Kind, keys: Sequence[str]) -> None:
+        """See :class:`~tenure.storage.seam.DeriveQueue`."""
+        claimed = self.claimed.get(kind, {})
+        derive_queue.give_back(self.conn, kind, {k: claimed[k] for k in keys if k in claimed})
+        derive_queue.enqueue(self.conn, kind, [k for k in keys if k not in claimed])
 
     def hold_humans(self, humans: Sequence[str]) -> set[str]:
         """See :class:`~tenure.storage.seam.DeriveQueue`."""

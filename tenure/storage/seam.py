@@ -96,6 +96,11 @@ class DeriveQueue(Protocol):
     def enqueue(self, kind: Kind, keys: Sequence[str]) -> None:
         """One new mark per key, at the back."""
 
+    def give_back(self, kind: Kind, keys: Sequence[str]) -> None:
+        """Queue ``keys`` again, each with one mark where the oldest mark this store
+        claimed of it was (a key a pass leaves to another pass keeps its age); a key it
+        did not claim goes to the back."""
+
     def hold_humans(self, humans: Sequence[str]) -> set[str]:
         """Of the canonical ``humans`` a pass is about to derive, those no other pass is
         deriving, held by this pass until its transaction ends."""

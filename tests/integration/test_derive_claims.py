@@ -99,10 +99,14 @@ def test_a_pass_leaves_a_human_another_pass_holds_and_queues_its_ids_again(
 ) -> None:
     with psycopg.connect(database_url) as other, psycopg.connect(database_url) as conn:
         _apply_a_linked_user_and_payer(conn)
+        derive_queue.enqueue(conn, "person", ["queued-later"])
+        conn.commit()
         assert derive_queue.hold_humans(other, ["user-a", "payer-b"]) == {"user-a", "payer-b"}
-        result = derive_pass(conn, allowed_lateness=timedelta(hours=1))
+        result = derive_pass(conn, allowed_lateness=timedelta(hours=1), limit=2)
         assert result.persons == 0  # the human is another pass's: no row, no failure
-        assert sorted(derive_queue.oldest(conn, "person", 10)) == ["payer-b", "user-a"]
+        queued = derive_queue.oldest(conn, "person", 10)  # queued again where they were
+        assert sorted(queued[:2]) == ["payer-b", "user-a"] and queued[2:] == ["queued-later"]
+        derive_queue.drop_marks(conn, "person", ["queued-later"])
         conn.commit()
         other.commit()  # the other pass ends
         assert derive_pass(conn, allowed_lateness=timedelta(hours=1)).persons == 1
