@@ -100,7 +100,7 @@ def purge(
         erased_ids.rename_column(conn, "survival_dirty", "person_id", mapping, ())
         erased_ids.rename_column(conn, "survival_contributions", "person_id", mapping, ())
         erased_ids.rename_column(conn, "churn_gap_contributions", "person_id", mapping, ())
-        erased_ids.rename_column(conn, "churn_pending", "person_id", mapping, ())
+        erased_ids.rename_column(conn, "churn_pending", "person_id", mapping, None)  # marks
         erased_ids.redact_device_rows(conn, devices, members)
         erased_ids.rename_in_payloads(
             conn,

@@ -1,11 +1,12 @@
 """The live return-time counts in Postgres: the churn model as a projection of the log.
 
 The derive pass queues each person it derives with their engagement days
-(:func:`queue_people`, one upsert of all of them into ``churn_pending``: no shared row is
-touched on the hot path). The aggregates stage :func:`drain` s the queue: for each claimed
-person it moves their gap filing (``tenure.analytics.return_time_filing``) from what was last
-added (``churn_gap_contributions``) to what their days say now, subtracting the old counts
-and adding the new ones in one transaction, count rows in key order (no deadlocks between
+(:func:`queue_people`, one insert of a mark each into ``churn_pending``: no shared row is
+touched on the hot path, and no drain is waited for). The aggregates stage :func:`drain` s
+the queue: for each claimed person it moves their gap filing
+(``tenure.analytics.return_time_filing``) from what was last added
+(``churn_gap_contributions``) to what their days say now, subtracting the old counts and
+adding the new ones in one transaction, count rows in key order (no deadlocks between
 drains). ``days=None`` removes the person (erasure). The counts never depend on ``as_of``;
 :func:`read_model` reads the open gaps' ages at the ``as_of`` asked, so the model, like
 every derived view, is a pure function of (log, as_of). :func:`rebuild` recomputes
@@ -31,6 +32,7 @@ from tenure.analytics.return_times import (
     ReturnTimeModel,
     fit,
 )
+from tenure.storage import derive_queue
 from tenure.storage.arrays import array_literal, date_array, int_array, text_array
 from tenure.storage.churn_risk import model_version, renew_model_version
 from tenure.storage.connection import Conn
@@ -142,34 +144,54 @@ def record_person(
 def queue_people(conn: Conn, people: Iterable[Person]) -> int:
     """Queue people for :func:`drain` (the derive pass's hook); return how many.
 
-    One upsert of every person into ``churn_pending`` (the last queued days win).
+    One insert of a mark per person into ``churn_pending`` (a queue of marks, migration
+    0026: it never waits for a drain holding the person's earlier mark); a person's last
+    queued mark wins.
     """
     latest = {
         pid: (group, None if days is None else sorted(set(days))) for pid, days, group in people
     }
-    rows = [(pid, *latest[pid]) for pid in sorted(latest)]
-    if rows:
-        _upsert_days(conn, "churn_pending", rows)
-    return len(rows)
+    if latest:
+        pids = sorted(latest)
+        conn.execute(
+            "INSERT INTO churn_pending (person_id, grp, days) SELECT p, g, d::date[] FROM"
+            " unnest(%s::text[], %s::text[], %s::text[]) AS u(p, g, d)",
+            (
+                text_array(pids),
+                text_array(latest[p][0] for p in pids),
+                text_array(None if (d := latest[p][1]) is None else date_array(d) for p in pids),
+            ),
+        )
+    return len(latest)
 
 
 def read_pending(conn: Conn) -> dict[str, tuple[str, list[date] | None]]:
-    """The queued people: person id -> (group, sorted days, or ``None`` to remove them)."""
-    rows = conn.execute("SELECT person_id, grp, days FROM churn_pending")
+    """The queued people: person id -> (group, sorted days, or ``None`` to remove them), as
+    their last queued mark says."""
+    rows = conn.execute(
+        "SELECT DISTINCT ON (person_id) person_id, grp, days FROM churn_pending"
+        " ORDER BY person_id, seq DESC"
+    )
     return {pid: (grp, None if days is None else list(days)) for pid, grp, days in rows}
 
 
 def drain(conn: Conn, limit: int = 2000) -> int:
-    """Move up to ``limit`` queued people into the counts, in one transaction."""
+    """Move up to ``limit`` queued people into the counts, in one transaction.
+
+    The people queued longest are claimed with every mark of theirs and a key lock each
+    (``derive_queue.claim_oldest_rows``: a person another drain holds is skipped); each
+    person's last mark (highest ``seq``) is what is recorded.
+    """
     with conn.transaction():
-        claimed = conn.execute(
-            "DELETE FROM churn_pending WHERE person_id IN (SELECT person_id FROM churn_pending"
-            " ORDER BY person_id LIMIT %s FOR UPDATE SKIP LOCKED)"
-            " RETURNING person_id, days, grp",
-            (limit,),
-        ).fetchall()
-        record_people(conn, ((pid, days, grp) for pid, days, grp in claimed))
-    return len(claimed)
+        claimed = derive_queue.claim_oldest_rows(
+            conn, "churn_pending", "person_id", limit, ("days", "grp")
+        )
+        last: dict[str, tuple[int, Any, str]] = {}
+        for pid, seq, days, grp in claimed:
+            if pid not in last or seq > last[pid][0]:
+                last[pid] = (seq, days, grp)
+        record_people(conn, ((pid, days, grp) for pid, (_, days, grp) in sorted(last.items())))
+    return len(last)
 
 
 def read_histories(conn: Conn) -> list[tuple[list[date], str]]:

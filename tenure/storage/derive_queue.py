@@ -30,7 +30,7 @@ _QUEUES: dict[str, tuple[str, str]] = {
 }
 
 CLAIM_LOCKS: dict[str, int] = {"dirty_persons": 0x7E01, "dirty_devices": 0x7E02,
-                               "survival_dirty": 0x7E03}  # fmt: skip
+                               "survival_dirty": 0x7E03, "churn_pending": 0x7E05}  # fmt: skip
 """The advisory lock space of each queue's key locks (``pg_try_advisory_xact_lock(space,
 hashtext(key))``), taken by a claim and held until its transaction ends. Locking each key's
 first mark (``FOR UPDATE SKIP LOCKED``) did not keep two passes apart: marks are numbered
@@ -84,22 +84,34 @@ def claim_oldest(conn: Conn, table: str, column: str, limit: int) -> list[str]:
 
 
 def _claim_oldest_marks(conn: Conn, table: str, column: str, limit: int) -> dict[str, int]:
+    return _oldest_of(claim_oldest_rows(conn, table, column, limit, ()))
+
+
+def claim_oldest_rows(
+    conn: Conn, table: str, column: str, limit: int, payload: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    """:func:`claim_oldest`, returning every claimed mark as ``(key, seq, *payload)``
+    (the columns named by ``payload``: a queue whose marks carry data)."""
     query = sql.SQL(
         "WITH firsts AS MATERIALIZED (SELECT {c} AS key FROM (SELECT DISTINCT ON ({c}) {c}, seq"
         " FROM (SELECT {c}, seq FROM {t} ORDER BY seq LIMIT %(head)s) head ORDER BY {c}, seq)"
         " first_marks ORDER BY seq),"
         " held AS (SELECT key FROM firsts"
         " WHERE pg_try_advisory_xact_lock(%(space)s, hashtext(key)) LIMIT %(limit)s)"
-        " DELETE FROM {t} WHERE {c} IN (SELECT key FROM held) RETURNING {c}, seq"
-    ).format(t=sql.Identifier(table), c=sql.Identifier(column))
+        " DELETE FROM {t} WHERE {c} IN (SELECT key FROM held) RETURNING {r}"
+    ).format(
+        t=sql.Identifier(table),
+        c=sql.Identifier(column),
+        r=sql.SQL(", ").join(map(sql.Identifier, (column, "seq", *payload))),
+    )
     params = {"head": limit * HEAD_FACTOR, "limit": limit, "space": CLAIM_LOCKS[table]}
-    return _oldest_of(conn.execute(query, params).fetchall())
+    return conn.execute(query, params).fetchall()
 
 
 def _oldest_of(rows: Sequence[tuple[Any, ...]]) -> dict[str, int]:
     """Each key's oldest ``seq`` among deleted ``(key, seq)`` rows."""
     places: dict[str, int] = {}
-    for key, seq in rows:
+    for key, seq, *_ in rows:
         if str(key) not in places or seq < places[str(key)]:
             places[str(key)] = int(seq)
     return places

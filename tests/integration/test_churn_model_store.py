@@ -14,6 +14,7 @@ from tenure.storage.churn_model import (
     queue_people,
     read_counts,
     read_model,
+    read_pending,
     rebuild,
     record_person,
 )
@@ -90,6 +91,32 @@ def test_queued_people_reach_the_counts_when_drained(database_url: str) -> None:
         assert live.returns == fresh.returns and live.open_since == fresh.open_since
         pending = conn.execute("SELECT count(*) FROM churn_pending").fetchone()
         assert pending == (0,)
+
+
+def test_queueing_a_person_never_waits_for_a_drain_holding_them(database_url: str) -> None:
+    """``churn_pending`` is a queue of marks (migration 0026): a derive pass queueing a
+    person a drain has claimed appends a mark instead of waiting for the drain's
+    transaction (with a primary key, the upsert waited on the drain's deleted row)."""
+    first, later = [DAY0, DAY0 + timedelta(days=3)], [DAY0, DAY0 + timedelta(days=3), AS_OF]
+    with (
+        psycopg.connect(database_url, autocommit=True) as deriver,
+        psycopg.connect(database_url) as drainer,
+        psycopg.connect(database_url, autocommit=True) as other_drainer,
+    ):
+        queue_people(deriver, [("p", first, "*")])
+        for conn in (deriver, other_drainer):  # waiting for the drain fails the test
+            conn.execute("SET lock_timeout = '5s'")
+        with drainer.transaction():  # the drain holds p's mark until this block ends
+            assert drain(drainer) == 1
+            queue_people(deriver, [("p", later, "*")])
+            assert drain(other_drainer) == 0  # p is held: skipped, not waited for
+        assert read_pending(deriver) == {"p": ("*", later)}
+        queue_people(deriver, [("p", first, "*"), ("p", later, "*")])  # last wins
+        assert drain(deriver) == 1
+        assert read_pending(deriver) == {}
+        fresh = ReturnTimeCounts.of([person_gaps(later)])
+        live = read_counts(deriver)
+        assert live.returns == fresh.returns and live.open_since == fresh.open_since
 
 
 def test_a_reused_model_follows_every_change_of_the_counts(database_url: str) -> None:
