@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
-import psycopg
-
 from tenure.domain.identity import IdentityGraph
 from tenure.domain.transitions import Transition
 from tenure.domain.view import PersonView
@@ -178,21 +176,17 @@ class PostgresReadModels:
         this pass's snapshot (an id of the same human it derived, committed in between)
         fails the statement with a serialization error. The writes run in a savepoint; on
         that error they are split in halves, each in a savepoint of its own, until the
-        humans that fail are found and left out: the rest of the pass stands, not redone.
+        humans that fail are found and left out
+        (:func:`~tenure.storage.read_model_rows.split_on_conflict`): the rest of the pass
+        stands, not redone.
         """
-        if not writes:
-            return PersonsWritten(set(), set())
-        try:
+
+        def attempt(part: Sequence[PersonWrite]) -> set[str]:
             with self.conn.transaction():  # a savepoint in the pass's transaction
-                read_model_rows.delete_persons(self.conn, [d for w in writes for d in w.deleted])
-                stale = self.upsert_persons([w.row for w in writes if w.row is not None])
-            return PersonsWritten(stale, set())
-        except psycopg.errors.SerializationFailure:
-            if len(writes) == 1:
-                return PersonsWritten(set(), {writes[0].human})
-        half = len(writes) // 2
-        first, second = self.write_persons(writes[:half]), self.write_persons(writes[half:])
-        return PersonsWritten(first.stale | second.stale, first.overtaken | second.overtaken)
+                read_model_rows.delete_persons(self.conn, [d for w in part for d in w.deleted])
+                return self.upsert_persons([w.row for w in part if w.row is not None])
+
+        return read_model_rows.split_on_conflict(writes, attempt)
 
     def upsert_persons(self, rows: list[tuple[Any, ...]]) -> set[str]:
         """Insert or move forward rows of ``STORED_PERSON_COLUMNS`` + basis; return the keys

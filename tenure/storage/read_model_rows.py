@@ -10,10 +10,11 @@ The atomic rebuild of the whole tables is in :mod:`tenure.storage.read_models`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from psycopg import sql
 
 from tenure.domain.level import Level
@@ -21,8 +22,9 @@ from tenure.domain.segment import Segment
 from tenure.domain.stage import Stage
 from tenure.domain.view import PersonView
 from tenure.storage.connection import Conn
+from tenure.storage.seam import PersonsWritten, PersonWrite
 
-__all__ = ["current_views", "delete_persons", "upsert_forward"]
+__all__ = ["current_views", "delete_persons", "split_on_conflict", "upsert_forward"]
 
 
 def current_views(conn: Conn, person_ids: Sequence[str], as_of: datetime) -> dict[str, PersonView]:
@@ -99,3 +101,25 @@ def upsert_forward(
     ).fetchall()
     conn.execute(sql.SQL("DELETE FROM {}").format(staging))  # a second call in the transaction
     return {str(r[0]) for r in rows} - {str(r[0]) for r in moved}
+
+
+def split_on_conflict(
+    writes: Sequence[PersonWrite], attempt: Callable[[Sequence[PersonWrite]], set[str]]
+) -> PersonsWritten:
+    """Run ``attempt`` (writes in a savepoint of their own; returns the rows that did not
+    move) on ``writes``; when it fails with a serialization error, on each half, down to the
+    single humans that fail, which are left out (``overtaken``). With k failing humans among
+    n, at most about 2 k log2(n) attempts more than one."""
+    if not writes:
+        return PersonsWritten(set(), set())
+    try:
+        return PersonsWritten(attempt(writes), set())
+    except psycopg.errors.SerializationFailure:
+        if len(writes) == 1:
+            return PersonsWritten(set(), {writes[0].human})
+    half = len(writes) // 2
+    first, second = (
+        split_on_conflict(writes[:half], attempt),
+        split_on_conflict(writes[half:], attempt),
+    )
+    return PersonsWritten(first.stale | second.stale, first.overtaken | second.overtaken)
