@@ -39,6 +39,7 @@ from bench.platform_up import RunningPlatform, scrape, tenure_up
 from bench.probes import ORDERS, Load, Probe, Prober
 from bench.result import Result, percentile, rate
 from bench.servers import CpuMeter, cpu_seconds, process_tree, scratch_dir
+from bench.view_lag import view_lag
 
 NAME = "freshness"
 DEFAULT_DURATION_S = 120.0
@@ -209,6 +210,7 @@ def _under_load(
     meter = CpuMeter({name: pid for name, pid in status.processes.items()}, own_name="bench")
     projector_meter = CpuMeter({n: status.processes.get(n) for n in stages})
     probes: list[Probe] = []
+    lag_before = scrape_stages([status.metrics_urls[n] for n in stages])
     meter.start()
     projector_meter.start()
     sampler.start()
@@ -249,6 +251,7 @@ def _under_load(
             sum(v for k, v in final.items() if k.startswith("tenure_audience_changes_total{"))
         ),
         "projector_cpu_s_until_drained": projector_cpu,
+        "view_lag": view_lag(lag_before, final, ("person", "device")),
         "report": report,
         "probes": probes,
         "cpu": cpu,
@@ -354,6 +357,7 @@ def run(
             "visibility": under,
             "targets": met,
             "all_targets_met": all(all(t.values()) for t in met.values()),
+            "view_lag_queued_to_written": loaded["view_lag"],
             "backlog_drained_s_after_load": loaded["drain_s"],
             "max_person_backlog": max((s["person_backlog"] for s in samples), default=0),
             "backlog_over_time": samples,
@@ -377,6 +381,9 @@ def run(
             " visible + not_visible per order",
             "backlog_gauge": "tenure_projector_backlog, set by the projector's derive stage"
             " every 2 s (summed over its processes)",
+            "view_lag": "tenure_projector_view_lag_seconds between a scrape before the load and"
+            " one after the drain: from a key's queueing for derive until a pass had written"
+            " its view (quantiles interpolated in its buckets, as histogram_quantile does)",
             "query_poll_errors": poll_errors,
             "query_polls": polls,
             "sample_errors": loaded["sample_errors"],

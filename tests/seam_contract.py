@@ -10,6 +10,7 @@ this suite reaches.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -124,6 +125,20 @@ class SeamContract:
         queue.give_back("person", ["b", "z"])  # b was claimed: its place; z was not: the back
         assert queue.oldest("person", 10) == ["b", "c", "d", "z"]
         assert queue.claim("person", 1) == ["b"]
+
+    def test_a_claimed_key_tells_how_long_it_has_waited(self, store: ProjectionStore) -> None:
+        queue = store.queue
+        queue.enqueue("person", ["a"])
+        time.sleep(0.3)
+        queue.enqueue("person", ["b"])
+        assert queue.claim("person", 1) == ["a"]
+        queue.give_back("person", ["a"])  # given back: still queued since its first mark
+        assert queue.claim("person", 2) == ["a", "b"]
+        time.sleep(0.1)
+        a, b = queue.waited("person", ["a", "b"])
+        assert 0.4 <= a < 30 and 0.1 <= b < a - 0.25  # a was queued 0.3 s before b
+        assert queue.waited("person", ["z"]) == []  # not claimed
+        assert queue.waited("device", ["a"]) == []
 
     def test_queue_touched_reaches_the_persons_a_device_mentions(
         self, store: ProjectionStore

@@ -204,6 +204,8 @@ def create_app(
         )
         metrics.DERIVED.labels("person").inc(derived.persons)
         metrics.DERIVED.labels("device").inc(derived.devices)
+        for kind, seconds in derived.waited_s:
+            metrics.VIEW_LAG.labels(kind).observe(seconds)
         if derived.transitions:
             transitions_found.set()
         if behind:  # leave the rest of the time to the apply stage

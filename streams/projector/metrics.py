@@ -32,6 +32,14 @@ TRANSITIONS = Counter(
     " (segment | stage | level | tier | super_user).",
     ["kind"],
 )
+VIEW_LAG = Histogram(
+    "tenure_projector_view_lag_seconds",
+    "Seconds from a key's queueing for derive (the start of the transaction that queued it:"
+    " the apply stage's batch, a time-driven tick) until a derive pass had written its view;"
+    " one observation per person or device view written, by kind (person | device).",
+    ["kind"],
+    buckets=(0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30, 60, 300),
+)
 BACKLOG = Gauge(
     "tenure_projector_backlog",
     "Persons and devices queued to be derived, by kind (person | device).",

@@ -58,6 +58,13 @@ class DeriveResult:
     devices: int
     transitions: int
     requeued: int
+    waited_s: tuple[KeyWait, ...] = ()
+    """For each key whose view the pass wrote: its kind and the seconds from its queueing
+    until the pass had written the view (its commit follows)."""
+
+
+KeyWait = tuple[str, float]
+"""A derived key's kind (``person`` or ``device``) and a time in seconds."""
 
 
 def current_watermark(conn: Conn, allowed_lateness: timedelta) -> datetime | None:
@@ -265,11 +272,16 @@ def derive_claimed(
     _compact_claimed(store, loaded, person_ids, device_ids)
     store.queue.enqueue("person", sorted(stale))
     store.queue.enqueue("device", sorted(stale_devices))
+    written = set(humans)
+    derived = [p for p in person_ids if canonical.get(p, p) in written]
+    person_waits = store.queue.waited("person", derived)
+    device_waits = store.queue.waited("device", [d for d in device_ids if d in world.devices])
     return DeriveResult(
         sum(1 for w in writes if w.row is not None and w.human not in overtaken),
         len(device_rows),
         sum(len(found[h]) for h in humans),
         len(stale) + len(stale_devices),
+        (*(("person", w) for w in person_waits), *(("device", w) for w in device_waits)),
     )
 
 

@@ -46,6 +46,7 @@ from tenure.projection.apply import (
 from tenure.projection.audiences import AudienceStage, Definitions, publish_changes, stored
 from tenure.projection.derive import (
     DeriveResult,
+    KeyWait,
     QueuedKey,
     derive_keys,
     derive_pass,
@@ -313,12 +314,14 @@ class Projector:
         adaptive = chunk is None
         limit = min(FIRST_PASS, self.derive_chunk) if chunk is None else chunk
         persons = devices = found = requeued = 0
+        waits: list[KeyWait] = []
         while True:
             result = self._derive_pass(limit)
             persons += result.persons
             devices += result.devices
             found += result.transitions
             requeued += result.requeued
+            waits += result.waited_s
             if (result.persons == 0 and result.devices == 0) or time.monotonic() > deadline:
                 break
             if adaptive and max(result.persons, result.devices) >= limit:
@@ -328,7 +331,7 @@ class Projector:
             self.totals.devices_derived += devices
         if self.aggregates_in_derive:
             self._refresh_aggregates()
-        return DeriveResult(persons, devices, found, requeued)
+        return DeriveResult(persons, devices, found, requeued, tuple(waits))
 
     def refresh_aggregates(self) -> int:
         """Bring the survival aggregates and the churn model up to date with ``persons``
@@ -398,6 +401,7 @@ class Projector:
             sum(r.devices for r in done),
             sum(r.transitions for r in done),
             sum(r.requeued for r in done),
+            tuple(w for r in done for w in r.waited_s),
         )
 
     def publish_transitions(self) -> int:

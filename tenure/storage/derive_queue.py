@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import psycopg
 from psycopg import sql
@@ -64,11 +64,25 @@ def claim(conn: Conn, kind: Kind, limit: int) -> list[str]:
     return sorted(claim_marks(conn, kind, limit))
 
 
-def claim_marks(conn: Conn, kind: Kind, limit: int) -> dict[str, int]:
-    """:func:`claim`, with the ``seq`` of each claimed key's oldest claimed mark (its place
-    in the queue, for :func:`give_back`)."""
+class Place(NamedTuple):
+    """Where a claimed key stood in the queue: its oldest claimed mark's ``seq``, the
+    earliest ``queued_at`` of its claimed marks, and the seconds from then to the claim
+    (both times read from the server's clock)."""
+
+    seq: int
+    queued_at: datetime
+    waited_s: float
+
+
+_PLACE_COLUMNS = (sql.Identifier("queued_at"), sql.SQL("clock_timestamp()"))
+"""What a derive-queue claim returns of each mark besides its key and ``seq``."""
+
+
+def claim_marks(conn: Conn, kind: Kind, limit: int) -> dict[str, Place]:
+    """:func:`claim`, with each claimed key's :class:`Place` (for :func:`give_back`, and
+    how long the key had waited)."""
     table, column = _QUEUES[kind]
-    return _claim_oldest_marks(conn, table, column, limit)
+    return _places_of(claim_oldest_rows(conn, table, column, limit, _PLACE_COLUMNS))
 
 
 def claim_oldest(conn: Conn, table: str, column: str, limit: int) -> list[str]:
@@ -88,10 +102,10 @@ def _claim_oldest_marks(conn: Conn, table: str, column: str, limit: int) -> dict
 
 
 def claim_oldest_rows(
-    conn: Conn, table: str, column: str, limit: int, payload: Sequence[str]
+    conn: Conn, table: str, column: str, limit: int, payload: Sequence[str | sql.Composable]
 ) -> list[tuple[Any, ...]]:
     """:func:`claim_oldest`, returning every claimed mark as ``(key, seq, *payload)``
-    (the columns named by ``payload``: a queue whose marks carry data)."""
+    (``payload``: column names, or expressions; a queue whose marks carry data)."""
     query = sql.SQL(
         "WITH firsts AS MATERIALIZED (SELECT {c} AS key FROM (SELECT DISTINCT ON ({c}) {c}, seq"
         " FROM (SELECT {c}, seq FROM {t} ORDER BY seq LIMIT %(head)s) head ORDER BY {c}, seq)"
@@ -102,10 +116,26 @@ def claim_oldest_rows(
     ).format(
         t=sql.Identifier(table),
         c=sql.Identifier(column),
-        r=sql.SQL(", ").join(map(sql.Identifier, (column, "seq", *payload))),
+        r=sql.SQL(", ").join(_returned(column, payload)),
     )
     params = {"head": limit * HEAD_FACTOR, "limit": limit, "space": CLAIM_LOCKS[table]}
     return conn.execute(query, params).fetchall()
+
+
+def _returned(column: str, payload: Sequence[str | sql.Composable]) -> list[sql.Composable]:
+    named = (column, "seq", *payload)
+    return [sql.Identifier(c) if isinstance(c, str) else c for c in named]
+
+
+def _places_of(rows: Sequence[tuple[Any, ...]]) -> dict[str, Place]:
+    """Each key's :class:`Place` among deleted ``(key, seq, queued_at, now)`` rows."""
+    firsts: dict[str, tuple[int, datetime, datetime]] = {}
+    for key, seq, queued_at, now in rows:
+        was = firsts.get(str(key))
+        if was is not None:
+            seq, queued_at = min(was[0], int(seq)), min(was[1], queued_at)
+        firsts[str(key)] = (int(seq), queued_at, now)
+    return {k: Place(seq, at, (now - at).total_seconds()) for k, (seq, at, now) in firsts.items()}
 
 
 def _oldest_of(rows: Sequence[tuple[Any, ...]]) -> dict[str, int]:
@@ -147,8 +177,8 @@ def claim_keys(conn: Conn, kind: Kind, keys: Sequence[str]) -> list[str]:
     return sorted(claim_key_marks(conn, kind, keys))
 
 
-def claim_key_marks(conn: Conn, kind: Kind, keys: Sequence[str]) -> dict[str, int]:
-    """:func:`claim_keys`, with the ``seq`` of each claimed key's oldest claimed mark."""
+def claim_key_marks(conn: Conn, kind: Kind, keys: Sequence[str]) -> dict[str, Place]:
+    """:func:`claim_keys`, with each claimed key's :class:`Place`."""
     wanted = sorted(set(keys))
     if not wanted:
         return {}
@@ -157,11 +187,12 @@ def claim_key_marks(conn: Conn, kind: Kind, keys: Sequence[str]) -> dict[str, in
         sql.SQL(
             "WITH held AS MATERIALIZED (SELECT key FROM unnest(%b::text[]) key"
             " WHERE pg_try_advisory_xact_lock(%b, hashtext(key)))"
-            " DELETE FROM {t} WHERE {c} IN (SELECT key FROM held) RETURNING {c}, seq"
+            " DELETE FROM {t} WHERE {c} IN (SELECT key FROM held)"
+            " RETURNING {c}, seq, queued_at, clock_timestamp()"
         ).format(**_names(kind)),
         (wanted, CLAIM_LOCKS[table]),
     ).fetchall()
-    return _oldest_of(rows)
+    return _places_of(rows)
 
 
 def drop_marks(conn: Conn, kind: Kind, keys: Sequence[str]) -> None:
@@ -195,17 +226,18 @@ def enqueue(conn: Conn, kind: Kind, keys: Sequence[str]) -> None:
         )
 
 
-def give_back(conn: Conn, kind: Kind, places: Mapping[str, int]) -> None:
-    """Queue each key of ``places`` again with one mark at its given ``seq`` (the place of
-    a mark this transaction claimed): a key a pass leaves to another pass keeps its age."""
+def give_back(conn: Conn, kind: Kind, places: Mapping[str, Place]) -> None:
+    """Queue each key of ``places`` again with one mark at its given place (``seq`` and
+    ``queued_at`` of the marks this transaction claimed): a key a pass leaves to another
+    pass keeps its age."""
     if places:
         keys = sorted(places)
         conn.execute(
             sql.SQL(
-                "INSERT INTO {t} (seq, {c}) OVERRIDING SYSTEM VALUE"
-                " SELECT * FROM unnest(%b::bigint[], %b::text[])"
+                "INSERT INTO {t} (seq, {c}, queued_at) OVERRIDING SYSTEM VALUE"
+                " SELECT * FROM unnest(%b::bigint[], %b::text[], %b::timestamptz[])"
             ).format(**_names(kind)),
-            ([places[k] for k in keys], keys),
+            ([places[k].seq for k in keys], keys, [places[k].queued_at for k in keys]),
         )
 
 

@@ -10,6 +10,7 @@ Postgres, so every state read back went through the codec.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -52,6 +53,9 @@ class MemoryTables:
     """Queue marks (seq, key) per kind, in arrival order."""
     claimed: dict[str, dict[str, int]] = field(default_factory=dict)
     """Per kind, the keys of the last claim and their oldest claimed mark's seq."""
+    queued_at: dict[int, float] = field(default_factory=dict)
+    """Each mark's queueing time (``time.monotonic()``), by seq."""
+
     seq: Iterator[int] = field(default_factory=lambda: count(1))
     """The next queue mark's arrival number."""
     progress: dict[Partition, tuple[datetime, int | None]] = field(default_factory=dict)
@@ -173,7 +177,10 @@ class MemoryDeriveQueue:
 
     def enqueue(self, kind: Kind, keys: Sequence[str]) -> None:
         """See :class:`~tenure.storage.seam.DeriveQueue`."""
-        self.t.marks[kind] += [(next(self.t.seq), k) for k in sorted(set(keys))]
+        marks = [(next(self.t.seq), k) for k in sorted(set(keys))]
+        now = time.monotonic()
+        self.t.queued_at.update((s, now) for s, _ in marks)
+        self.t.marks[kind] += marks
 
     def give_back(self, kind: Kind, keys: Sequence[str]) -> None:
         """See :class:`~tenure.storage.seam.DeriveQueue`."""
@@ -181,6 +188,12 @@ class MemoryDeriveQueue:
         back = sorted({(claimed[k], k) for k in keys if k in claimed})
         self.t.marks[kind] = sorted([*self.t.marks[kind], *back])
         self.enqueue(kind, [k for k in keys if k not in claimed])
+
+    def waited(self, kind: Kind, keys: Sequence[str]) -> list[float]:
+        """See :class:`~tenure.storage.seam.DeriveQueue`."""
+        claimed = self.t.claimed.get(kind, {})
+        now = time.monotonic()
+        return [now - self.t.queued_at[claimed[k]] for k in keys if k in claimed]
 
     def hold_humans(self, humans: Sequence[str]) -> set[str]:
         """See :class:`~tenure.storage.seam.DeriveQueue` (one pass at a time: all)."""

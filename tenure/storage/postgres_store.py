@@ -8,6 +8,7 @@ runs each drain step in a transaction of its own.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -104,19 +105,23 @@ class PostgresDeriveQueue:
     """``dirty_persons`` / ``dirty_devices``."""
 
     conn: Conn
-    claimed: dict[str, dict[str, int]] = field(default_factory=dict)
-    """Per kind, each key this store claimed and its oldest claimed mark's ``seq``."""
+    claimed: dict[str, dict[str, derive_queue.Place]] = field(default_factory=dict)
+    """Per kind, each key this store claimed and its place in the queue."""
+    claimed_at: dict[str, float] = field(default_factory=dict)
+    """Per kind, when this store last claimed (``time.monotonic()``)."""
 
     def claim(self, kind: Kind, limit: int) -> list[str]:
         """See :class:`~tenure.storage.seam.DeriveQueue`."""
         places = derive_queue.claim_marks(self.conn, kind, limit)
         self.claimed.setdefault(kind, {}).update(places)
+        self.claimed_at[kind] = time.monotonic()
         return sorted(places)
 
     def claim_keys(self, kind: Kind, keys: Sequence[str]) -> list[str]:
         """See :class:`~tenure.storage.seam.DeriveQueue`."""
         places = derive_queue.claim_key_marks(self.conn, kind, keys)
         self.claimed.setdefault(kind, {}).update(places)
+        self.claimed_at[kind] = time.monotonic()
         return sorted(places)
 
     def enqueue(self, kind: Kind, keys: Sequence[str]) -> None:
@@ -128,6 +133,12 @@ class PostgresDeriveQueue:
         claimed = self.claimed.get(kind, {})
         derive_queue.give_back(self.conn, kind, {k: claimed[k] for k in keys if k in claimed})
         derive_queue.enqueue(self.conn, kind, [k for k in keys if k not in claimed])
+
+    def waited(self, kind: Kind, keys: Sequence[str]) -> list[float]:
+        """See :class:`~tenure.storage.seam.DeriveQueue`."""
+        claimed = self.claimed.get(kind, {})
+        since_claim = time.monotonic() - self.claimed_at.get(kind, time.monotonic())
+        return [claimed[k].waited_s + since_claim for k in keys if k in claimed]
 
     def hold_humans(self, humans: Sequence[str]) -> set[str]:
         """See :class:`~tenure.storage.seam.DeriveQueue`."""

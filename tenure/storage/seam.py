@@ -101,6 +101,10 @@ class DeriveQueue(Protocol):
         claimed of it was (a key a pass leaves to another pass keeps its age); a key it
         did not claim goes to the back."""
 
+    def waited(self, kind: Kind, keys: Sequence[str]) -> list[float]:
+        """Of ``keys``, each one this store claimed: the seconds from its oldest claimed
+        mark's queueing until now (a key given back and claimed again keeps its age)."""
+
     def hold_humans(self, humans: Sequence[str]) -> set[str]:
         """Of the canonical ``humans`` a pass is about to derive, those no other pass is
         deriving, held by this pass until its transaction ends."""

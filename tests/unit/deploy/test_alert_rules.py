@@ -36,6 +36,7 @@ REQUIRED = {
     "TenureProjectorBacklog",
     "TenureProjectorSlow",
     "TenureProjectionStale",
+    "TenurePersonViewsLate",
 }
 """Issue 12: consumer lag growing, projector backlog and freshness, dead letters, ingest 5xx
 and 503, archiver stalled, target down."""
@@ -129,8 +130,15 @@ def test_promtool_test_rules() -> None:
         ("TenureDeadLetters", ("< 600", "< 0")),
         ("TenureArchiverStalled", ('{group="tenure-archiver"}', '{group="tenure-projector"}')),
         ("TenureIngestServerErrors", (',status!="503"', "")),
+        ("TenurePersonViewsLate", ('{kind="person"}', "")),
     ],
-    ids=["target-down-inverted", "dead-letters-young-process", "archiver-group", "5xx-with-503"],
+    ids=[
+        "target-down-inverted",
+        "dead-letters-young-process",
+        "archiver-group",
+        "5xx-with-503",
+        "views-late-any-kind",
+    ],
 )
 def test_the_rule_tests_catch_a_broken_rule(
     tmp_path: Path, alert: str, broken: tuple[str, str]

@@ -124,3 +124,21 @@ def test_a_pass_without_a_watermark_derives_nothing() -> None:
     store = memory_store()
     write_to(store, prepare_batch(list(_events())[:20], {}))
     assert derive_chunk(store, allowed_lateness=LATENESS) is None
+
+
+def test_a_pass_reports_how_long_each_view_it_wrote_had_waited() -> None:
+    """One wait per device derived and per claimed person id whose person was written;
+    nothing for an empty pass."""
+    events = [e for e in _events() if e.at <= END]
+    tables = MemoryTables()
+    store = memory_store(tables)
+    store.progress.record({PARTITION: max(e.at for e in events)}, {})
+    write_to(store, prepare_batch(events, {}))
+    queued = len({k for _, k in tables.marks["person"]})
+    result = derive_chunk(store, allowed_lateness=LATENESS, limit=10_000)
+    assert result is not None
+    kinds = [kind for kind, _ in result.waited_s]
+    assert kinds.count("device") == result.devices > 0
+    assert result.persons <= kinds.count("person") <= queued
+    assert all(0 <= seconds < 60 for _, seconds in result.waited_s)
+    assert derive_chunk(store, allowed_lateness=LATENESS, limit=10_000) == DeriveResult(0, 0, 0, 0)
