@@ -34,8 +34,8 @@ TRANSITIONS = Counter(
 )
 VIEW_LAG = Histogram(
     "tenure_projector_view_lag_seconds",
-    "Seconds from a key's queueing for derive (the start of the transaction that queued it:"
-    " the apply stage's batch, a time-driven tick) until a derive pass had written its view;"
+    "Seconds from a key's queueing for derive (when its oldest queue mark was written: by the"
+    " apply stage's batch, a time-driven tick) until a derive pass had written its view;"
     " one observation per person or device view written, by kind (person | device).",
     ["kind"],
     buckets=(0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30, 60, 300),

@@ -55,7 +55,6 @@ class MemoryTables:
     """Per kind, the keys of the last claim and their oldest claimed mark's seq."""
     queued_at: dict[int, float] = field(default_factory=dict)
     """Each mark's queueing time (``time.monotonic()``), by seq."""
-
     seq: Iterator[int] = field(default_factory=lambda: count(1))
     """The next queue mark's arrival number."""
     progress: dict[Partition, tuple[datetime, int | None]] = field(default_factory=dict)
