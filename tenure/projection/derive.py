@@ -128,7 +128,7 @@ def derive_pass(
         store = postgres_store(conn, caches)
         result = derive_chunk(store, allowed_lateness=allowed_lateness, config=config, limit=limit)
         if result is None:
-            raise psycopg.Rollback(claimed)  # nothing derivable yet: the queue stays as it was
+            raise psycopg.Rollback(claimed)  # nothing derivable now: the queue stays as it was
         return result
     return DeriveResult(0, 0, 0, 0)
 
@@ -141,9 +141,9 @@ def derive_chunk(
     limit: int = 500,
 ) -> DeriveResult | None:
     """Claim up to ``limit`` queued persons and devices and derive them, in the store's
-    current transaction (``None``: no watermark yet; the caller rolls the claim back, as
-    :func:`derive_pass` does, so call it on a store without transactions only once the
-    progress has a watermark)."""
+    current transaction (``None``: nothing derivable now, see :func:`derive_claimed`; the
+    caller rolls the claim back, as :func:`derive_pass` does, so call it on a store without
+    transactions only once the progress has a watermark)."""
     person_ids = store.queue.claim("person", limit)
     device_ids = store.queue.claim("device", limit)
     if not person_ids and not device_ids:
@@ -221,7 +221,14 @@ def derive_claimed(
     config: LifecycleConfig,
 ) -> DeriveResult | None:
     """Derive claimed keys in the store's current transaction (Postgres: the caller's
-    repeatable read transaction; ``None``: no watermark yet, nothing derivable)."""
+    repeatable read transaction).
+
+    ``None``: nothing derivable now, and the caller rolls the claim back: no watermark yet,
+    or every claimed person is a human another pass is deriving and no device was claimed.
+    Rolled back, such a claim leaves the marks where they were and notifies nobody; given
+    back and committed, its marks' notification would wake the deriver to claim the same
+    held ids again at once, over and over until the holder commits.
+    """
     as_of = store.progress.watermark(allowed_lateness)
     if as_of is None:
         return None
@@ -232,6 +239,8 @@ def derive_claimed(
     canonical = index.canonical
     humans = sorted({canonical.get(p, p) for p in person_ids})
     held = store.queue.hold_humans(humans)
+    if humans and not held and not device_ids:
+        return None
     if len(held) < len(humans):  # another pass derives them now: queued again, same place
         store.queue.give_back("person", [p for p in person_ids if canonical.get(p, p) not in held])
         humans = [h for h in humans if h in held]

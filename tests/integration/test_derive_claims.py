@@ -14,12 +14,13 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from tenure.domain.events import DeviceActivated, DeviceUsed, DomainEvent, IdentityLinked
 from tenure.domain.person import PersonState
 from tenure.domain.view import DEFAULT_CONFIG, person_view_at
 from tenure.projection.apply import apply_events
-from tenure.projection.derive import derive_claimed, derive_pass
+from tenure.projection.derive import DeriveResult, derive_claimed, derive_pass
 from tenure.storage import derive_queue
 from tenure.storage.connection import repeatable_read
 from tenure.storage.postgres_store import postgres_store
@@ -170,3 +171,29 @@ def test_a_pass_overtaken_on_a_human_queues_its_ids_again_and_writes_nothing_of_
         conn.commit()
         assert derive_pass(conn, allowed_lateness=lateness).persons == 1  # then derived
         assert derive_queue.oldest(conn, "person", 10) == []
+
+
+def test_a_pass_finding_only_held_humans_rolls_back_and_wakes_nobody(
+    database_url: str,
+) -> None:
+    """Given back and committed, the held ids' marks would notify the deriver, which would
+    claim them again at once, over and over, until the holder commits."""
+    lateness = timedelta(hours=1)
+    with (
+        psycopg.connect(database_url) as other,
+        psycopg.connect(database_url) as conn,
+        psycopg.connect(database_url, autocommit=True) as listener,
+    ):
+        _apply_a_linked_user_and_payer(conn)
+        derive_queue.drop_marks(conn, "device", ["dev-1"])  # only the human's two ids queued
+        marks = conn.execute("SELECT person_id, seq, queued_at FROM dirty_persons").fetchall()
+        conn.commit()
+        listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(derive_queue.NOTIFY_CHANNEL)))
+        assert derive_queue.hold_humans(other, ["user-a", "payer-b"]) == {"user-a", "payer-b"}
+        assert derive_pass(conn, allowed_lateness=lateness) == DeriveResult(0, 0, 0, 0)
+        assert list(listener.notifies(timeout=1.0, stop_after=1)) == []
+        again = conn.execute("SELECT person_id, seq, queued_at FROM dirty_persons").fetchall()
+        conn.commit()
+        assert len(marks) >= 2 and sorted(again) == sorted(marks)  # same place, same age
+        other.commit()  # the holder ends: the next pass derives the human
+        assert derive_pass(conn, allowed_lateness=lateness).persons == 1
