@@ -7,10 +7,13 @@ them), untimed.
 
 - Baseline: every archive row read through the replay's own server-side cursor
   (``tenure.storage.archive.read_documents``), nothing decoded.
-- Measured: ``replay()`` in a child process (its own worker processes included) with the
-  default memory bound (``TENURE_PROJECTOR_CACHE_MB``, 128: an archive past ~335k events is
-  planned and replayed in parts, ``notes.parts``): wall seconds, CPU seconds of the process
-  tree, and the peak resident set of the largest process (``ru_maxrss`` of the children).
+- Measured: ``replay()`` in a child process (its worker processes included) with the
+  defaults of ``tenure replay``: the memory bound (``TENURE_PROJECTOR_CACHE_MB``, 128) and
+  one worker process per core (``TENURE_REPLAY_WORKERS=0``; the archive is planned and its
+  parts of independent persons shared among them, ``notes.parts``): wall seconds, CPU seconds
+  of the process tree, and the peak resident set of the largest process.
+- Same run, before it: the replay in the replaying process alone (``workers=1``; planned
+  only past one part), ``notes.one_process``, and the speed-up over it.
 
 ``ratio`` = replay events/s / raw read rows/s. On a shared machine wall seconds depend on
 the load; CPU seconds much less.
@@ -84,7 +87,7 @@ _CHILD = """
 import json, resource, sys, time
 from tenure.projection.replay import replay
 started = time.perf_counter()
-result = replay(sys.argv[1])
+result = replay(sys.argv[1], workers=int(sys.argv[2]))
 seconds = time.perf_counter() - started
 own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
 def peak_kib():  # VmHWM: this process since its exec; ru_maxrss keeps the forking parent's
@@ -94,16 +97,16 @@ def peak_kib():  # VmHWM: this process since its exec; ru_maxrss keeps the forki
     except (OSError, StopIteration):
         return own.ru_maxrss
 print(json.dumps({"events": result.events, "persons": result.persons, "devices": result.devices,
-    "parts": result.parts,
+    "parts": result.parts, "workers": result.workers,
     "dead_lettered": result.dead_lettered, "seconds": seconds,
     "cpu_seconds": own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime,
     "own_peak_rss_mib": peak_kib() / 1024, "workers_peak_rss_mib": kids.ru_maxrss / 1024}))
 """
 
 
-def _replay_in_child(database_url: str) -> dict[str, float]:
+def _replay_in_child(database_url: str, workers: int) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, "-c", _CHILD, database_url],
+        [sys.executable, "-c", _CHILD, database_url, str(workers)],
         check=True,
         capture_output=True,
         text=True,
@@ -128,10 +131,15 @@ def run(servers: Servers, size: int = DEFAULT_SIZE) -> Result:
     with ConnectionPool(database_url, min_size=1, max_size=1) as pool:
         converge(pool)
     raw_rows, raw_s = _raw_read(database_url)
-    _say(f"raw read: {raw_rows / raw_s:,.0f} rows/s; replaying ...")
-    got = _replay_in_child(database_url)
-    if got["events"] != archived or got["dead_lettered"]:
-        raise RuntimeError(f"replayed {got['events']} of {archived} events: {got}")
+    _say(f"raw read: {raw_rows / raw_s:,.0f} rows/s; replaying in one process ...")
+    alone = _replay_in_child(database_url, 1)
+    _say(f"one process: {alone['events'] / alone['seconds']:,.0f} events/s; with workers ...")
+    got = _replay_in_child(database_url, 0)
+    for run in (alone, got):
+        if run["events"] != archived or run["dead_lettered"]:
+            raise RuntimeError(f"replayed {run['events']} of {archived} events: {run}")
+    if (got["persons"], got["devices"]) != (alone["persons"], alone["devices"]):
+        raise RuntimeError(f"the replays disagree: {alone} vs {got}")
     eps, raw_eps = got["events"] / got["seconds"], raw_rows / raw_s
     peak = max(got["own_peak_rss_mib"], got["workers_peak_rss_mib"])
     return Result(
@@ -155,7 +163,18 @@ def run(servers: Servers, size: int = DEFAULT_SIZE) -> Result:
             "persons": got["persons"],
             "parts": got["parts"],
             "devices": got["devices"],
+            "workers": got["workers"],
             "replay_process_peak_rss_mib": round(got["own_peak_rss_mib"], 1),
             "fold_workers_peak_rss_mib": round(got["workers_peak_rss_mib"], 1),
+            "one_process": {
+                "events_per_s": rate(int(alone["events"]), alone["seconds"]),
+                "seconds": round(alone["seconds"], 3),
+                "cpu_seconds": round(alone["cpu_seconds"], 2),
+                "parts": alone["parts"],
+                "peak_rss_mib": round(
+                    max(alone["own_peak_rss_mib"], alone["workers_peak_rss_mib"]), 1
+                ),
+            },
+            "speedup_over_one_process": round(alone["seconds"] / got["seconds"], 3),
         },
     )

@@ -232,7 +232,12 @@ def run(servers: Servers, size: int = DEFAULT_SIZE) -> Result:
         conn.execute("ANALYZE")
         conn.autocommit = False
         before = _sizes(conn, BEFORE_SCHEMA, ["ingest_ledger", "event_archive"])
-        after = _sizes(conn, "public", ["ingest_ledger", "ingest_pending", "event_archive"])
+        after = _sizes(
+            conn,
+            "public",
+            ["ingest_ledger", "ingest_pending", "event_archive", "archive_key_names",
+             "archive_latest"],
+        )  # fmt: skip
         pending = ledger.pending_count(conn)
         read_before = _read_before(conn)
         read_compact = _read_compact(conn)

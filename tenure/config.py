@@ -96,6 +96,13 @@ SETTINGS: tuple[Setting, ...] = (
         "(docs/design/replay-cost.md). At least 8.",
     ),
     Setting(
+        "TENURE_REPLAY_WORKERS",
+        "0",
+        "Worker processes `tenure replay` folds, assembles and derives its parts of independent "
+        "persons in, side by side. 0: one per core the process may use (at most one per 20,000 "
+        "archived events); 1: the replaying process alone.",
+    ),
+    Setting(
         "TENURE_MALLOC_ARENAS",
         "2",
         "malloc arenas a worker process (archiver, SDK validator, projector, `tenure replay`) "
@@ -178,6 +185,7 @@ class TenureConfig:
     embedded_broker_port: int
     embedded_postgres_port: int
     projector_cache_mb: int
+    replay_workers: int
     malloc_arenas: int
     audience_stage: bool
     log_level: str
@@ -207,6 +215,7 @@ class TenureConfig:
             embedded_broker_port=_int(e, "TENURE_EMBEDDED_BROKER_PORT"),
             embedded_postgres_port=_int(e, "TENURE_EMBEDDED_POSTGRES_PORT"),
             projector_cache_mb=_int(e, "TENURE_PROJECTOR_CACHE_MB"),
+            replay_workers=_int(e, "TENURE_REPLAY_WORKERS"),
             malloc_arenas=_int(e, "TENURE_MALLOC_ARENAS"),
             audience_stage=_switch(e, "TENURE_AUDIENCES"),
             log_level=(_get(e, "TENURE_LOG_LEVEL") or "INFO").upper(),
@@ -233,6 +242,7 @@ class TenureConfig:
             ("TENURE_FUTURE_TOLERANCE_S", config.future_tolerance_s),
             ("TENURE_ALLOWED_LATENESS_S", config.allowed_lateness_s),
             ("TENURE_MALLOC_ARENAS", config.malloc_arenas),
+            ("TENURE_REPLAY_WORKERS", config.replay_workers),
         ):
             if value < 0:
                 raise ValueError(f"{name} must not be negative, got {value}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -17,7 +18,7 @@ from tenure.analytics.return_times import ALL, PersonGaps, gaps_from, person_gap
 from tenure.domain.activity import engagement_days
 from tenure.domain.person import PersonState
 
-__all__ = ["Person", "days_of", "filing_change", "histories_of"]
+__all__ = ["Filing", "Person", "days_of", "filed", "filing_change", "histories_of"]
 
 Person = tuple[str, Iterable[date] | None, str]
 """(person id, engagement days or ``None`` to forget the person, group)."""
@@ -63,6 +64,32 @@ def filing_change(
         _filing_delta(before[1], before[0], -1, returns, opened)
     if after is not None:
         _filing_delta(after[1], after[0], 1, returns, opened)
+
+
+@dataclass(slots=True)
+class Filing:
+    """Return-time counts of some persons filed from nothing: closed gaps by
+    ``(bucket, length)`` and open gaps by ``(bucket, since)``. Filings of different persons
+    add up (a replay's parts are filed apart, then summed)."""
+
+    returns: Counter[Any] = field(default_factory=Counter)
+    opened: Counter[Any] = field(default_factory=Counter)
+
+    def add(self, other: Filing) -> None:
+        """Add ``other``'s counts (of other persons) to these."""
+        self.returns.update(other.returns)
+        self.opened.update(other.opened)
+
+
+def filed(people: Iterable[tuple[str, Iterable[date]]], group: str = ALL) -> Filing:
+    """The counts of ``people`` (each once, with their engagement days) filed in ``group``
+    from nothing: what :func:`filing_change` adds for each when nothing was filed before."""
+    filing = Filing()
+    for _, days in people:
+        unique = sorted(set(days))
+        if unique:
+            filing_change(None, (group, unique), filing.returns, filing.opened)
+    return filing
 
 
 def histories_of(persons: Mapping[str, PersonState], as_of: datetime) -> Iterator[Person]:

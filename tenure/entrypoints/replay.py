@@ -43,6 +43,7 @@ def run(
         as_of=as_of,
         allowed_lateness=timedelta(seconds=settings.config.allowed_lateness_s),
         progress=report,
+        workers=settings.config.replay_workers,
         memory_mb=settings.config.projector_cache_mb,
     )
     replay_metrics.finish()

@@ -20,29 +20,24 @@ from __future__ import annotations
 
 import gc
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from tenure.analytics.return_time_filing import Filing
 from tenure.analytics.return_times import ALL
 from tenure.config import DEFAULT_PROJECTOR_CACHE_MB
-from tenure.domain.activity import engagement_days
 from tenure.domain.config import LifecycleConfig
-from tenure.domain.device_view import device_view_of
 from tenure.domain.neighbourhood import RawWorld
-from tenure.domain.person import PersonState
-from tenure.domain.schedule import next_change_at
-from tenure.domain.view import DEFAULT_CONFIG, person_view_at
-from tenure.domain.world import World, assemble
+from tenure.domain.view import DEFAULT_CONFIG
+from tenure.domain.world import assemble
 from tenure.errors import TenureError
 from tenure.eventlog.deadletter import DeadLetter, DeadLetterSink
-from tenure.eventlog.isolation import poison_category
 from tenure.projection.catch_up import converge
-from tenure.projection.derive import QueuedKey, key_dead_letter
 from tenure.projection.person_refs import PersonRefs
 from tenure.projection.replay_fold import (
     CHUNK,
@@ -50,10 +45,18 @@ from tenure.projection.replay_fold import (
     FoldedRange,
     fold_documents,
     fold_documents_chunk,
-    fold_in_workers,
     join_ranges,
 )
-from tenure.projection.replay_plan import Plan, part_capacity, plan
+from tenure.projection.replay_plan import Plan, packed, part_capacity, plan, plan_named
+from tenure.projection.replay_rows import PartRows, aliases_by_person, part_rows
+from tenure.projection.replay_workers import (
+    PARTS_PER_WORKER,
+    WorkerParts,
+    assign,
+    plan_in_workers,
+    replay_in_workers,
+    worker_count,
+)
 from tenure.projection.watermark import DEFAULT_ALLOWED_LATENESS, watermark
 from tenure.storage import (
     archive,
@@ -63,9 +66,10 @@ from tenure.storage import (
     replay_engagement,
     snapshots,
 )
-from tenure.storage.read_models import Checkpoint, device_row, stored_person_row
+from tenure.storage.read_models import Checkpoint
 
-T = TypeVar("T")
+__all__ = ["Progress", "ReplayResult", "aliases_by_person", "replay"]
+
 Progress = Callable[[str, int, int], None]
 """Called with (phase, done, total) as the replay advances."""
 
@@ -82,46 +86,9 @@ class ReplayResult:
     dead_lettered: int = 0
     """Archive rows (or read-model keys) that could not be replayed, dead-lettered."""
     parts: int = 1
-    """Parts of independent persons folded one after the other (``memory_mb``)."""
-
-
-def _rows(
-    items: Iterable[T],
-    row: Callable[[T], tuple[Any, ...]],
-    key: Callable[[T], QueuedKey],
-    dead: list[DeadLetter],
-) -> Iterator[tuple[Any, ...]]:
-    """The read-model rows, built as they are written; a key whose row cannot be built
-    (e.g. a sum over the 64-bit range) becomes a dead letter (appended to ``dead``) instead
-    of failing the rebuild."""
-    for item in items:
-        try:
-            built = row(item)
-        except Exception as exc:
-            category = poison_category(exc)
-            if category is None:
-                raise
-            letter = key_dead_letter(key(item), category, f"{type(exc).__name__}: {exc}"[:500])
-            dead.append(letter)
-            continue
-        yield built
-
-
-def _stored_person_row(
-    state: PersonState, at: datetime, config: LifecycleConfig, aliases: Sequence[str]
-) -> tuple[Any, ...]:
-    """A stored ``persons`` row: the view's columns, then its schedule (``next_change_at``)."""
-    view = person_view_at(state, at, config)
-    return stored_person_row(view, aliases, next_change_at(state, view, config))
-
-
-def aliases_by_person(world: World) -> dict[str, list[str]]:
-    """Each canonical person id with the other ids of the same human."""
-    members: dict[str, list[str]] = {}
-    for member, canonical in world.identity.canonical_ids().items():
-        if member != canonical:
-            members.setdefault(canonical, []).append(member)
-    return members
+    """Parts of independent persons folded (one after the other, or by ``workers``)."""
+    workers: int = 1
+    """Worker processes that folded the parts (1: the replaying process itself)."""
 
 
 def replay(
@@ -148,9 +115,12 @@ def replay(
     (:mod:`tenure.projection.replay_plan`) and folded, assembled, derived and written one
     part of independent persons at a time.
 
-    ``workers``: processes that read and fold seq ranges of an archive that fits one part
-    (default one: the replaying process; more cost more CPU than they save on a 2-core
-    machine, as each ships its raw states back, see docs/design/replay-cost.md).
+    ``workers`` (``TENURE_REPLAY_WORKERS``; 0: one per core this process may use): worker
+    processes that fold, assemble and derive the parts side by side
+    (:mod:`tenure.projection.replay_workers`); the archive is then always planned, in parts
+    of at most a ``workers``-th of the memory bound. 1, or an archive of fewer than
+    :data:`~tenure.projection.replay_workers.MIN_EVENTS_PER_WORKER` events per worker: the
+    replaying process alone.
     """
     with ConnectionPool(database_url, min_size=1, max_size=1) as pool:
         converge(pool)
@@ -185,20 +155,29 @@ class _Totals:
     engagement: list[tuple[str, list[date]]] | None = None
     """The persons' engagement days, held here when the archive is one part (else staged
     in Postgres, :mod:`tenure.storage.replay_engagement`)."""
+    filing: Filing | None = None
+    """The churn model's counts, when worker processes filed their parts."""
 
 
-def _parts(
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """How a replay reads the archive: its bounds, its plan (``None``: one part, no plan),
+    and the record keys each worker process replays (none: the replaying process does)."""
+
+    bounds: tuple[int, int, int]
+    planned: Plan | None
+    given: list[WorkerParts]
+
+
+def _folded_here(
     reader: psycopg.Connection[Any],
-    database_url: str,
-    bounds: tuple[int, int, int],
-    planned: Plan | None,
-    workers: int,
-    progress: Progress,
+    layout: _Layout,
     refs: PersonRefs,
+    progress: Progress,
 ) -> Iterator[tuple[RawWorld, FoldedRange]]:
-    """The archive (``reader``'s snapshot) folded into raw states, part by part: the whole
-    archive at once without a plan (here, or by ``workers`` processes over seq ranges)."""
-    total, first_seq, last_seq = bounds
+    """The archive (``reader``'s snapshot) folded into raw states in this process, part by
+    part (the whole archive at once without a plan)."""
+    total, first_seq, last_seq = layout.bounds
     done = [0]
 
     def on_chunk(rows: int) -> None:
@@ -206,13 +185,8 @@ def _parts(
         progress("reading archive", done[0], total)
 
     progress("reading archive", 0, total)
-    if planned is None:
-        if workers > 1 and total:
-            snapshot = snapshots.export(reader)  # valid while this transaction is open
-            ranges = fold_in_workers(database_url, snapshot, first_seq, last_seq, workers)
-        else:
-            ranges = [fold_documents(reader, first_seq, last_seq, on_chunk)]
-        yield join_ranges(ranges)
+    if layout.planned is None:
+        yield join_ranges([fold_documents(reader, first_seq, last_seq, on_chunk)])
         return
     chunks = archive.read_documents_by_part(reader, first_seq, last_seq, CHUNK)
     for _, part in itertools.groupby(chunks, key=lambda chunk: chunk[0]):
@@ -221,6 +195,87 @@ def _parts(
             fold_documents_chunk(reader, refs, folded, rows)
             on_chunk(len(rows))
         yield join_ranges([folded])
+
+
+def _rows_here(
+    reader: psycopg.Connection[Any],
+    layout: _Layout,
+    refs: PersonRefs,
+    instant_of: Callable[[datetime | None], datetime | None],
+    config: LifecycleConfig,
+    progress: Progress,
+) -> Iterator[PartRows]:
+    """Each part's rows, folded, assembled and derived in this process (lazily: a part's
+    states live until its rows are taken)."""
+    for raw, folded in _folded_here(reader, layout, refs, progress):
+        world = assemble(raw.devices, raw.person_states, raw.identity)
+        del raw
+        instant = instant_of(folded.latest)
+        rows = part_rows(world, instant, config, folded.events, folded.latest, folded.dead)
+        del world, folded
+        yield rows
+        del rows
+
+
+def _rows_in_workers(
+    reader: psycopg.Connection[Any],
+    database_url: str,
+    layout: _Layout,
+    instant: datetime | None,
+    config: LifecycleConfig,
+    progress: Progress,
+) -> Iterator[PartRows]:
+    """Each part's rows from the worker processes (:mod:`tenure.projection.replay_workers`),
+    which read ``reader``'s snapshot."""
+    total = layout.bounds[0]
+    snapshot = snapshots.export(reader)  # valid while this transaction is open
+    done = 0
+    progress("reading archive", 0, total)
+    for rows in replay_in_workers(database_url, snapshot, layout.given, instant, config):
+        done += rows.events
+        progress("reading archive", done, total)
+        yield rows
+        del rows
+
+
+def _layout(
+    reader: psycopg.Connection[Any],
+    database_url: str,
+    workers: int,
+    memory_mb: float,
+    refs: PersonRefs,
+    progress: Progress,
+) -> _Layout:
+    """Plan the archive when it is larger than one part or worker processes will fold it,
+    and give each record key its part (in ``reader``'s transaction, or to its worker)."""
+    bounds = archive.bounds(reader)
+    total, first_seq, last_seq = bounds
+    used = worker_count(total, workers)
+    capacity = max(1, part_capacity(memory_mb) // used)  # each worker holds one part
+    if used > 1:  # a few parts per worker, so they finish together
+        capacity = min(capacity, -(-total // (PARTS_PER_WORKER * used)))
+    if total <= capacity:
+        return _Layout(bounds, None, [])
+    progress("planning", 0, total)
+    given: list[WorkerParts] = []
+    if used > 1:
+        listed: list[str] = []
+        ranges = [plan_named(reader, first_seq, last_seq, refs, listed)]
+        if ranges[0].unnamed:  # rows archived before their keys were recorded (0028)
+            snapshot = snapshots.export(reader)
+            ranges += plan_in_workers(database_url, snapshot, first_seq, last_seq, used)
+        planned = packed(ranges, capacity)
+        owner = assign(planned.sizes, used)
+        keys: list[list[tuple[str, int]]] = [[] for _ in range(used)]
+        for record_key, part in planned.record_parts(listed):
+            keys[owner[part]].append((record_key, part))
+        given = [WorkerParts(k, first_seq, last_seq) for k in keys if k]
+    else:
+        planned = plan(reader, first_seq, last_seq, capacity, refs)
+        _stage_parts(reader, database_url, planned, first_seq, last_seq)
+    planned.release()
+    progress("planning", total, total)
+    return _Layout(bounds, planned, given)
 
 
 def _stage_parts(
@@ -238,6 +293,18 @@ def _stage_parts(
             archive.stage_parts(reader, planned.record_parts(keys))
 
 
+def _instants(
+    planned: bool, latest: datetime | None, as_of: datetime | None, allowed_lateness: timedelta
+) -> Callable[[datetime | None], datetime | None]:
+    """The instant a part is derived at, from its fold's latest event time: without a plan
+    its own; with one, every part's is the planned ``latest`` (checked by :func:`_write`)."""
+
+    def instant_of(folded_latest: datetime | None) -> datetime | None:
+        return as_of or watermark(latest if planned else folded_latest, allowed_lateness)
+
+    return instant_of
+
+
 def _replay(
     database_url: str,
     as_of: datetime | None,
@@ -251,29 +318,32 @@ def _replay(
         with psycopg.connect(database_url) as reader:
             reader.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one snapshot
             with reader.transaction():
-                bounds = archive.bounds(reader)
-                total, first_seq, last_seq = bounds
-                planned: Plan | None = None
                 refs = PersonRefs()  # one bounded cache of resolved ids for both passes
-                if total > part_capacity(memory_mb):
-                    progress("planning", 0, total)
-                    planned = plan(reader, first_seq, last_seq, part_capacity(memory_mb), refs)
-                    _stage_parts(reader, database_url, planned, first_seq, last_seq)
-                    planned.release()
-                    progress("planning", total, total)
+                layout = _layout(reader, database_url, workers, memory_mb, refs, progress)
+                planned = layout.planned
                 latest = None if planned is None else planned.latest
                 for _ in range(2):
-                    parts = _parts(reader, database_url, bounds, planned, workers, progress, refs)
+                    instant_of = _instants(planned is not None, latest, as_of, allowed_lateness)
+                    parts = (
+                        _rows_in_workers(reader, database_url, layout, instant_of(latest),
+                                         config, progress)
+                        if layout.given
+                        else _rows_here(reader, layout, refs, instant_of, config, progress)
+                    )  # fmt: skip
                     try:
                         totals = _write(writer, parts, planned, latest, as_of, allowed_lateness,
-                                        config, last_seq, progress)  # fmt: skip
+                                        layout.bounds[2], progress)  # fmt: skip
                         break
                     except _LatestMoved as moved:
                         latest = moved.latest
                 else:  # pragma: no cover - the second pass derives at the fold's own latest
                     raise RuntimeError("replay: the latest event time moved twice")
         instant = as_of or watermark(totals.latest, allowed_lateness)
-        if instant is not None:  # hook: the churn model's counts from the same fold
+        if instant is not None and totals.filing is not None:  # the workers filed the counts
+            with writer.transaction():
+                churn_model.replace_counts(writer, totals.filing)
+                replay_engagement.contribute(writer, ALL)
+        elif instant is not None:  # hook: the churn model's counts from the same fold
             held = totals.engagement
             days = replay_engagement.read(writer) if held is None else iter(held)
             churn_model.rebuild(writer, ((p, d, ALL) for p, d in days))
@@ -286,49 +356,50 @@ def _replay(
     progress("writing", n_persons + n_devices, n_persons + n_devices)
     return ReplayResult(
         totals.events,
-        last_seq,
+        layout.bounds[2],
         instant,
         n_persons,
         n_devices,
         len(totals.letters),
         1 if planned is None else planned.parts,
+        max(1, len(layout.given)),
     )
 
 
 def _write(
     writer: psycopg.Connection[Any],
-    parts: Iterator[tuple[RawWorld, FoldedRange]],
+    parts: Iterator[PartRows],
     planned: Plan | None,
     latest: datetime | None,
     as_of: datetime | None,
     allowed_lateness: timedelta,
-    config: LifecycleConfig,
     last_seq: int,
     progress: Progress,
 ) -> _Totals:
-    """Assemble, derive and stage each part's rows (and engagement days), then swap them in
-    (one transaction); with a plan, every part is derived at the planned latest time, and
+    """Stage each part's rows (and engagement days), then swap them in (one transaction);
+    with a plan, every part was derived at the planned latest time, and
     :class:`_LatestMoved` (rolling all back) says when the fold's differs."""
     totals = _Totals(engagement=[] if planned is None else None)
     staged = 0
     with writer.transaction():
         read_models.stage(writer)
         replay_engagement.create(writer)
-        for raw, folded in parts:
-            totals.events += folded.events
-            totals.letters += folded.dead
-            if folded.latest is not None and (
-                totals.latest is None or folded.latest > totals.latest
-            ):
-                totals.latest = folded.latest
-            progress_latest = folded.latest if planned is None else latest
-            instant = as_of or watermark(progress_latest, allowed_lateness)
-            world = assemble(raw.devices, raw.person_states, raw.identity)
-            del raw
-            n_persons, n_devices = _stage_world(writer, world, instant, config, totals)
+        for part in parts:
+            n_persons, n_devices = read_models.stage_rows(writer, part.persons, part.devices)
+            if totals.engagement is None:
+                replay_engagement.add(writer, part.engagement)
+            else:
+                totals.engagement += part.engagement
+            if part.filing is not None:
+                totals.filing = totals.filing or Filing()
+                totals.filing.add(part.filing)
+            totals.events += part.events
+            totals.letters += part.letters
+            if part.latest is not None and (totals.latest is None or part.latest > totals.latest):
+                totals.latest = part.latest
             totals.persons += n_persons
             totals.devices += n_devices
-            del world
+            del part
             staged += 1
             progress("folding", staged, 1 if planned is None else planned.parts)
         if planned is not None and as_of is None and totals.latest != latest:
@@ -337,37 +408,3 @@ def _write(
         progress("writing", 0, totals.persons + totals.devices)
         read_models.swap_in(writer, Checkpoint("lifecycle", instant, last_seq, totals.events))
     return totals
-
-
-def _stage_world(
-    writer: psycopg.Connection[Any],
-    world: World,
-    instant: datetime | None,
-    config: LifecycleConfig,
-    totals: _Totals,
-) -> tuple[int, int]:
-    """Stage one part's person and device rows and its persons' engagement days."""
-    letters = totals.letters
-    aliases = aliases_by_person(world)
-    at = instant or datetime.min  # no instant: no events, so no person rows
-    humans = [(p, s) for p, s in sorted(world.persons.items()) if not s.erased and instant]
-    person_rows = _rows(
-        humans,
-        lambda item: _stored_person_row(item[1], at, config, aliases.get(item[0], ())),
-        lambda item: ("person", item[0]),
-        letters,
-    )
-    device_rows = _rows(
-        sorted(world.devices.items()),
-        lambda item: device_row(device_view_of(item[1])),
-        lambda item: ("device", item[0]),
-        letters,
-    )
-    counts = read_models.stage_rows(writer, person_rows, device_rows)
-    if instant is not None:
-        days = ((p, list(engagement_days(s, instant))) for p, s in humans)
-        if totals.engagement is None:
-            replay_engagement.add(writer, days)
-        else:
-            totals.engagement += days
-    return counts

@@ -1,28 +1,21 @@
 """``tenure replay``'s first stage: the archive folded into raw states, chunk by chunk.
 
-The archive is read in seq ranges (one, or one per worker process, each importing the
-replay's snapshot so all see the same rows), and each range in chunks through a
-server-side cursor: memory holds one chunk of events and the raw states folded so far, never the
-whole archive (a planned replay folds one part's rows the same way, chunk by chunk). Per
-chunk the envelopes are decoded with orjson, their person ids resolved from their tokens in
-the decoded envelopes, and screened cheaply (see :func:`screen_documents`), and the events folded
-into the range's raw states with the live apply stage's per-key functions
-(``fold_device_events`` with the state so far as base, ``join_persons``). The ranges'
-raw states are then joined per key (:func:`join_ranges`): the fold is a join, so this
-equals folding every event at once.
+The archive (or one part of it, :mod:`tenure.projection.replay_plan`) is read in chunks
+through a server-side cursor: memory holds one chunk of events and the raw states folded so
+far, never the whole archive. Per chunk the envelopes are decoded with orjson, their person
+ids resolved from their tokens in the decoded envelopes, and screened cheaply (see
+:func:`screen_documents`), and the events folded into the raw states with the live apply
+stage's per-key functions (``fold_device_events`` with the state so far as base,
+``join_persons``). :func:`join_ranges` joins folded ranges per key (the fold is a join, so
+this equals folding every event at once) and builds the identity graph.
 """
 
 from __future__ import annotations
 
-import copyreg
-import gc
 import json
-import multiprocessing
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -31,7 +24,6 @@ import psycopg
 from tenure.domain.device import DeviceState, fold_device_events, join_devices
 from tenure.domain.events import DeviceUsed, DomainEvent, parse_event
 from tenure.domain.identity import IdentityGraph
-from tenure.domain.lattice import frozen_map
 from tenure.domain.neighbourhood import RawWorld, group_by_key
 from tenure.domain.person import PersonState, join_persons
 from tenure.domain.pseudonymity import PERSON_FIELDS, person_ids_named, rename_event
@@ -39,7 +31,7 @@ from tenure.eventlog.deadletter import DeadLetter
 from tenure.projection.catch_up import screen_archived
 from tenure.projection.person_refs import PersonRefs
 from tenure.projection.screen import unstorable
-from tenure.storage import archive, snapshots
+from tenure.storage import archive
 from tenure.storage.archive import ArchivedDocument, ArchivedEvent
 
 CHUNK = 20_000
@@ -49,14 +41,6 @@ FEW_COLLECTIONS = (100_000, 50, 100)
 live on (states), few of them in cycles; the default thresholds walk the growing heap again
 and again (as in the projector worker, docs/design/projector-throughput.md)."""
 
-
-def _reduce_frozen_map(mapping: MappingProxyType[Any, Any]) -> tuple[Any, tuple[Any, ...]]:
-    return frozen_map, (dict(mapping),)
-
-
-# The raw states hold read-only maps (``frozen_map``); the standard library cannot pickle
-# them, and worker processes send their states back pickled.
-copyreg.pickle(MappingProxyType, _reduce_frozen_map)
 
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _LONG_NUMBER = b"0" * 19
@@ -224,43 +208,6 @@ def fold_documents_chunk(
     events, dead = screen_documents(chunk, lambda values: refs.resolve_names(conn, values))
     folded.dead += dead
     fold_chunk(folded, events)
-
-
-def _fold_range_in_worker(
-    database_url: str, snapshot: str, first_seq: int, last_seq: int
-) -> FoldedRange:
-    gc.set_threshold(*FEW_COLLECTIONS)
-    with psycopg.connect(database_url) as conn:
-        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        with conn.transaction():
-            snapshots.use(conn, snapshot)
-            return fold_documents(conn, first_seq, last_seq)
-
-
-def seq_ranges(first_seq: int, last_seq: int, parts: int) -> list[tuple[int, int]]:
-    """``first_seq..last_seq`` cut into ``parts`` contiguous ranges (fewer if it is short)."""
-    span = last_seq - first_seq + 1
-    parts = max(1, min(parts, span))
-    cuts = [first_seq + span * i // parts for i in range(parts + 1)]
-    return [(cuts[i], cuts[i + 1] - 1) for i in range(parts)]
-
-
-def fold_in_workers(
-    database_url: str, snapshot: str, first_seq: int, last_seq: int, workers: int
-) -> list[FoldedRange]:
-    """Fold the archive's seq ranges in ``workers`` processes, all in ``snapshot``."""
-    ranges = seq_ranges(first_seq, last_seq, workers)
-    context = multiprocessing.get_context("fork" if "fork" in _methods() else "spawn")
-    with ProcessPoolExecutor(max_workers=len(ranges), mp_context=context) as pool:
-        futures = [
-            pool.submit(_fold_range_in_worker, database_url, snapshot, first, last)
-            for first, last in ranges
-        ]
-        return [f.result() for f in futures]
-
-
-def _methods() -> list[str]:
-    return multiprocessing.get_all_start_methods()
 
 
 def join_ranges(parts: list[FoldedRange]) -> tuple[RawWorld, FoldedRange]:

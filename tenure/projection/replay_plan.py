@@ -5,10 +5,12 @@ identity component, the devices that mention its ids and the ids those devices m
 the keys an event touches (its devices, its person ids as resolved, its record key) belong
 together, and the connected components of "touched by one event" are independent: folding,
 assembling and deriving each component alone gives exactly its rows in the fold of the
-whole archive. The plan finds those components in one cheap pass over the archive (inflate
-and decode only: no events built, no states folded) with a union-find, and packs whole
-components into parts of at most ``capacity`` events (a component larger than that is a
-part of its own). The replay then reads the archive part by part
+whole archive. The plan finds those components with a union-find over the keys the archive's
+writer recorded beside its rows (:mod:`tenure.storage.archive_keys`: one row per distinct
+record key and key it names, not per event), plus one cheap pass (inflate and decode only:
+no events built, no states folded) over the payloads of rows archived before those were
+recorded, and packs whole components into parts of at most ``capacity`` events (a
+component larger than that is a part of its own). The replay then reads the archive part by part
 (:func:`tenure.storage.archive.read_documents_by_part`), so what it holds is one part's
 states, not the population's.
 
@@ -30,10 +32,9 @@ import psycopg
 from tenure.domain.events import EVENT_TYPES, parse_time
 from tenure.projection.person_refs import PersonRefs
 from tenure.projection.replay_fold import decodes_alike
-from tenure.storage import archive
+from tenure.storage import archive, archive_keys
+from tenure.storage.archive_keys import keys_of
 
-PERSON_FIELDS = ("person_id", "alias_id", "payer_id", "beneficiary_id", "referrer_id", "referee_id")
-"""The ``data`` fields that name persons (``tenure.domain.pseudonymity``'s renamed fields)."""
 BYTES_PER_EVENT = 400
 """Estimated replay memory per event of a part: its share of the part's raw states, the
 assembled world and the rows (measured with ``tracemalloc``: docs/design/replay-cost.md)."""
@@ -42,29 +43,6 @@ assembled world and the rows (measured with ``tracemalloc``: docs/design/replay-
 def part_capacity(memory_mb: float) -> int:
     """Events per part for a replay memory bound of ``memory_mb`` MiB."""
     return max(1, int(memory_mb * (1 << 20)) // BYTES_PER_EVENT)
-
-
-def keys_of(body: Any) -> tuple[list[str], list[str]]:
-    """``(device ids, person ids or tokens)`` a decoded envelope names, as its parse would
-    read them (``str`` of the value), and any more found in the same fields."""
-    devices: list[str] = []
-    persons: list[str] = []
-    data = body.get("data") if isinstance(body, dict) else None
-    if not isinstance(data, dict):
-        return devices, persons
-    for name in PERSON_FIELDS:
-        value = data.get(name)
-        if value is not None:
-            persons.append(str(value))
-    device = data.get("device_id")
-    if device is not None:
-        devices.append(str(device))
-    items = data.get("items")
-    if isinstance(items, list):
-        for item in items:
-            if isinstance(item, dict) and item.get("device_id") is not None:
-                devices.append(str(item["device_id"]))
-    return devices, persons
 
 
 def _time_of(body: Any) -> datetime | None:
@@ -115,6 +93,49 @@ class Components:
                 weight += events.pop(other, 0)
         events[root] = weight
 
+    def union(self, nodes: list[int]) -> None:
+        """Put ``nodes`` in one component (no event counted)."""
+        find, parent, events = self.find, self.parent, self.events
+        root = find(nodes[0])
+        for node in nodes[1:]:
+            other = find(node)
+            if other != root:
+                parent[other] = root
+                if other in events:
+                    events[root] = events.get(root, 0) + events.pop(other)
+
+    def count(self, node: int, events: int) -> None:
+        """Count ``events`` more events in ``node``'s component."""
+        root = self.find(node)
+        self.events[root] = self.events.get(root, 0) + events
+
+    def absorb(self, other: Components) -> None:
+        """Join ``other``'s components (from other events) into these, with their events."""
+        find, parent, events = self.find, self.parent, self.events
+        for node, up in other.parent.items():
+            if node == up:
+                find(node)
+                continue
+            root, under = find(up), find(node)
+            if root != under:
+                parent[under] = root
+                if under in events:
+                    events[root] = events.get(root, 0) + events.pop(under)
+        for root, weight in other.events.items():
+            top = find(root)
+            events[top] = events.get(top, 0) + weight
+
+
+@dataclass(slots=True)
+class RangePlan:
+    """The components of the events of one seq range (a worker's share of the plan)."""
+
+    components: Components
+    latest: datetime | None
+    rows: int
+    unnamed: int = 0
+    """Rows of the range left out: their keys were not recorded (:func:`plan_named`)."""
+
 
 @dataclass(slots=True)
 class Plan:
@@ -129,15 +150,20 @@ class Plan:
     part_of_root: dict[int, int] = field(default_factory=dict)
     parts: int = 0
     """How many parts there are (set by :meth:`pack`)."""
+    sizes: dict[int, int] = field(default_factory=dict)
+    """Events per part (set by :meth:`pack`)."""
 
     def pack(self) -> None:
         """Assign whole components to parts of at most :attr:`capacity` events."""
         part, filled = 0, 0
         for root, weight in self.components.events.items():
             if filled and filled + weight > self.capacity:
+                self.sizes[part] = filled
                 part, filled = part + 1, 0
             self.part_of_root[root] = part
             filled += weight
+        if self.part_of_root:
+            self.sizes[part] = filled
         self.parts = part + 1 if self.part_of_root else 0
 
     def release(self) -> None:
@@ -153,21 +179,23 @@ class Plan:
             yield record_key, part_of_root[find(node("k", record_key))]
 
 
-def plan(
+def plan_range(
     conn: psycopg.Connection[Any],
     first_seq: int,
     last_seq: int,
-    capacity: int,
     refs: PersonRefs,
     on_chunk: Callable[[int], None] = lambda rows: None,
-) -> Plan:
-    """Read the archive rows ``first_seq..last_seq`` (in ``conn``'s snapshot) for their keys
-    and pack their components into parts of at most ``capacity`` events."""
+    *,
+    unnamed_only: bool = False,
+) -> RangePlan:
+    """The components of the archive rows ``first_seq..last_seq`` (in ``conn``'s snapshot;
+    ``unnamed_only``: of those whose keys are not recorded), from their payloads."""
     components = Components()
     latest: datetime | None = None
     rows = 0
     loads = orjson.loads
-    for chunk in archive.read_bodies(conn, first_seq, last_seq):
+    chunks = archive.read_bodies(conn, first_seq, last_seq, unnamed_only=unnamed_only)
+    for chunk in chunks:
         named: list[tuple[str, list[str], list[str]]] = []
         values: set[str] = set()
         for record_key, text in chunk:
@@ -189,6 +217,74 @@ def plan(
             components.join(nodes)
         rows += len(chunk)
         on_chunk(len(chunk))
+    return RangePlan(components, latest, rows)
+
+
+def plan_named(
+    conn: psycopg.Connection[Any],
+    first_seq: int,
+    last_seq: int,
+    refs: PersonRefs,
+    record_keys: list[str] | None = None,
+) -> RangePlan:
+    """The components of the archive rows ``first_seq..last_seq`` whose keys are recorded
+    (:mod:`tenure.storage.archive_keys`), from the record alone: each distinct (record key,
+    device or person) once, and the events counted per record key. The keys recorded for a
+    record key are every key its events named (in ``conn``'s snapshot: no more rows than
+    that), so its component is the one the payloads would give. :attr:`RangePlan.unnamed`
+    counts the rows without recorded keys (:func:`plan_range` reads those);
+    ``record_keys``, when given, receives every record key of the rows."""
+    components = Components()
+    rows = unnamed = 0
+    for record_key, named, without in archive_keys.record_key_events(conn, first_seq, last_seq):
+        if named:
+            components.count(hash("k" + record_key), named)
+        rows += named
+        unnamed += without
+        if record_keys is not None:
+            record_keys.append(record_key)
+    for page in archive_keys.names(conn):
+        resolved = refs.resolve_names(
+            conn, {name for _, kind, name in page if kind == archive_keys.PERSON}
+        )
+        for record_key, kind, name in page:
+            if kind == archive_keys.PERSON:
+                other = hash("p" + resolved.get(name, name))
+            else:
+                other = hash("d" + name)
+            components.union([hash("k" + record_key), other])
+    return RangePlan(components, archive_keys.latest(conn), rows, unnamed)
+
+
+def packed(ranges: list[RangePlan], capacity: int) -> Plan:
+    """The plan of every range's events, in parts of at most ``capacity`` events (``ranges``
+    is emptied: the first range's components take in the others')."""
+    first = ranges.pop(0)
+    components, latest, rows = first.components, first.latest, first.rows
+    while ranges:
+        other = ranges.pop(0)
+        components.absorb(other.components)
+        rows += other.rows
+        if other.latest is not None and (latest is None or other.latest > latest):
+            latest = other.latest
+        del other
     planned = Plan(components, capacity, latest, rows)
     planned.pack()
     return planned
+
+
+def plan(
+    conn: psycopg.Connection[Any],
+    first_seq: int,
+    last_seq: int,
+    capacity: int,
+    refs: PersonRefs,
+    on_chunk: Callable[[int], None] = lambda rows: None,
+) -> Plan:
+    """The components of the archive rows ``first_seq..last_seq`` (in ``conn``'s snapshot),
+    packed into parts of at most ``capacity`` events: from the recorded keys
+    (:func:`plan_named`) and the payloads of the rows archived before they were recorded."""
+    ranges = [plan_named(conn, first_seq, last_seq, refs)]
+    if ranges[0].unnamed:
+        ranges.append(plan_range(conn, first_seq, last_seq, refs, on_chunk, unnamed_only=True))
+    return packed(ranges, capacity)

@@ -37,6 +37,7 @@ import orjson
 import psycopg
 
 from tenure.errors import TenureError
+from tenure.storage import archive_keys
 from tenure.storage.identity import identity_key
 
 FORMAT_JSON = 0
@@ -189,14 +190,22 @@ def append(conn: psycopg.Connection[Any], records: Sequence[ArchiveRecord]) -> C
     """Archive records not archived before; return how many rows were new, per topic.
 
     Runs in the caller's transaction; the caller commits Kafka offsets only after it commits.
+    The keys the records name and their event times are recorded too
+    (:mod:`tenure.storage.archive_keys`: what ``tenure replay`` plans from), and the rows
+    marked ``keys_named``.
     """
     if not records:
         return Counter()
+    archive_keys.record(
+        conn,
+        [(r.record_key, r.envelope) for r in records],
+        [(r.topic, r.partition, r.event_type, r.event_time) for r in records],
+    )
     rows = conn.execute(
         "INSERT INTO event_archive (identity, source, event_id, record_key, topic, event_type,"
-        " kafka_partition, kafka_offset, payload)"
-        " SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[],"
-        " %s::text[], %s::int[], %s::bigint[], %s::bytea[])"
+        " kafka_partition, kafka_offset, payload, keys_named)"
+        " SELECT *, true FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[],"
+        " %s::text[], %s::text[], %s::int[], %s::bigint[], %s::bytea[])"
         " ON CONFLICT (identity) DO NOTHING RETURNING topic",
         (
             [identity_key(r.source, r.event_id) for r in records],
@@ -320,15 +329,22 @@ def read_documents(
 
 
 def read_bodies(
-    conn: psycopg.Connection[Any], first_seq: int, last_seq: int, chunk: int = 20_000
+    conn: psycopg.Connection[Any],
+    first_seq: int,
+    last_seq: int,
+    chunk: int = 20_000,
+    *,
+    unnamed_only: bool = False,
 ) -> Iterator[list[tuple[str, bytes]]]:
-    """``(record key, JSON text)`` of the archive rows ``first_seq..last_seq``, ``chunk`` at a
+    """``(record key, JSON text)`` of the archive rows ``first_seq..last_seq`` (``unnamed_only``:
+    those whose keys are not recorded, :mod:`tenure.storage.archive_keys`), ``chunk`` at a
     time, in no particular order (replay's planning pass). The text is the stored envelope
     without ``id`` and ``source`` (both kept when format ``0``)."""
+    unnamed = " AND keys_named IS NULL" if unnamed_only else ""
     with conn.cursor(name="tenure_archive_bodies") as cur:
         cur.itersize = chunk
         cur.execute(
-            "SELECT record_key, payload FROM event_archive WHERE seq BETWEEN %s AND %s",
+            "SELECT record_key, payload FROM event_archive WHERE seq BETWEEN %s AND %s" + unnamed,
             (first_seq, last_seq),
         )
         while rows := cur.fetchmany(chunk):

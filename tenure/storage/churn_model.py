@@ -23,7 +23,7 @@ from datetime import date
 from typing import Any
 
 from tenure.analytics.churn_risk import ChurnRiskTable
-from tenure.analytics.return_time_filing import Person, filing_change
+from tenure.analytics.return_time_filing import Filing, Person, filing_change
 from tenure.analytics.return_times import (
     ALL,
     DEFAULT_SHRINKAGE,
@@ -48,6 +48,7 @@ __all__ = [
     "rebuild",
     "record_people",
     "record_person",
+    "replace_counts",
 ]
 
 
@@ -132,6 +133,17 @@ def record_people(conn: Conn, people: Iterable[Person]) -> int:
                 "DELETE FROM churn_gap_contributions WHERE person_id = ANY(%s)", (removed,)
             )
     return len(ids)
+
+
+def replace_counts(conn: Conn, filing: Filing) -> None:
+    """Replace every count by ``filing``'s and forget every person's contribution, in the
+    caller's transaction; the caller then adds the contributions of the persons filed
+    (``tenure replay``'s worker processes file their parts: :func:`rebuild` with the
+    filing done elsewhere)."""
+    conn.execute("TRUNCATE churn_gap_contributions, churn_return_counts, churn_open_gaps")
+    renew_model_version(conn)
+    _apply_counts(conn, "churn_return_counts", "length", "integer", filing.returns)
+    _apply_counts(conn, "churn_open_gaps", "since", "date", filing.opened)
 
 
 def record_person(

@@ -50,6 +50,20 @@ def read(conn: psycopg.Connection[Any]) -> Iterator[tuple[str, list[date]]]:
         after = str(rows[-1][0])
 
 
+def contribute(conn: psycopg.Connection[Any], group: str) -> int:
+    """Add every staged person with days to the churn model's contributions
+    (``churn_gap_contributions``, filed in ``group``: days sorted, each once), in SQL; return
+    how many. The counts are the caller's (:func:`tenure.storage.churn_model.replace_counts`)."""
+    cursor = conn.execute(
+        "INSERT INTO churn_gap_contributions (person_id, grp, days)"
+        " SELECT person_id, %s, ARRAY(SELECT DISTINCT date '0001-01-01' + (n - 1)"
+        " FROM unnest(string_to_array(days, ',')::integer[]) AS n ORDER BY 1)"
+        " FROM replay_engagement WHERE days <> ''",
+        (group,),
+    )
+    return cursor.rowcount
+
+
 def drop(conn: psycopg.Connection[Any]) -> None:
     """Remove the session table."""
     conn.execute("DROP TABLE IF EXISTS replay_engagement")

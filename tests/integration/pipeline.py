@@ -19,6 +19,7 @@ from services.ingest.app import create_app
 from services.query.app import create_app as create_query_app
 from streams.archiver.records import to_archive_record
 from streams.archiver.worker import Archiver
+from tenure.contract.topics import ROUTES
 from tenure.domain.device_view import device_view_of
 from tenure.domain.events import parse_event
 from tenure.domain.world import fold, views
@@ -144,11 +145,18 @@ def plain_row(row: tuple) -> tuple:
     return tuple(json.loads(v) if isinstance(v, str) and v[:1] == "{" else v for v in row)
 
 
-def archive_events(conn: psycopg.Connection[Any], events: Sequence[dict[str, Any]]) -> None:
-    """Append events to the durable archive as if the archiver had read them from one partition."""
+def archive_events(
+    conn: psycopg.Connection[Any], events: Sequence[dict[str, Any]], *, keyed: bool = False
+) -> None:
+    """Append events to the durable archive as if the archiver had read them from one
+    partition: all under one record key, or (``keyed``) each under its route's key, as
+    ingest publishes them (its device or person)."""
     records = []
     for offset, event in enumerate(events):
-        record = to_archive_record("t", 0, offset, b"k", orjson.dumps(event))
+        key = b"k"
+        if keyed:
+            key = str(event["data"].get(ROUTES[event["type"]].key_field)).encode()
+        record = to_archive_record("t", 0, offset, key, orjson.dumps(event))
         assert isinstance(record, ArchiveRecord)
         records.append(record)
     archive.append(conn, records)

@@ -74,3 +74,10 @@ def test_settings_give_the_broker_only_when_one_was_checked() -> None:
     assert Settings(config, "postgresql:///x", "k:9092").broker() == "k:9092"
     with pytest.raises(ValueError, match="needs Kafka"):
         Settings(config, "postgresql:///x").broker()
+
+
+def test_replay_workers_default_to_one_per_core_and_are_never_negative() -> None:
+    assert TenureConfig.from_env({}).replay_workers == 0
+    assert TenureConfig.from_env({"TENURE_REPLAY_WORKERS": "3"}).replay_workers == 3
+    with pytest.raises(ValueError, match="TENURE_REPLAY_WORKERS must not be negative"):
+        TenureConfig.from_env({"TENURE_REPLAY_WORKERS": "-1"})

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lifelines import KaplanMeierFitter
 
-from tenure.analytics.return_time_filing import filing_change
+from tenure.analytics.return_time_filing import filed, filing_change
 from tenure.analytics.return_times import (
     ALL,
     MAX_AGE_DAYS,
@@ -206,3 +206,21 @@ def test_a_filing_change_refiles_only_what_changed_but_equals_refiling_everythin
             k: n for k, n in want_returns.items() if n
         }
         assert {k: n for k, n in opened.items() if n} == {k: n for k, n in want_opened.items() if n}
+
+
+@given(st.lists(_day_lists, max_size=8), st.integers(0, 8))
+@settings(max_examples=200)
+def test_filings_of_persons_filed_apart_add_up_to_filing_them_together(
+    people: list[list[date]], cut: int
+) -> None:
+    """What a replay's workers do: each files its parts' persons, the sums are the counts."""
+    named = [(f"p{n}", days) for n, days in enumerate(people)]
+    together = filed(named)
+    apart = filed(named[:cut])
+    apart.add(filed(named[cut:]))
+    assert (apart.returns, apart.opened) == (together.returns, together.opened)
+    returns: Counter[Any] = Counter()
+    opened: Counter[Any] = Counter()
+    for _, days in named:  # one after the other, as the rebuild files them
+        filing_change(None, (ALL, days) if days else None, returns, opened)
+    assert (together.returns, together.opened) == (returns, opened)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tenure.domain.events import DomainEvent, parse_event
 from tenure.domain.neighbourhood import raw_fold
-from tenure.projection.replay_fold import FoldedRange, fold_chunk, join_ranges, seq_ranges
+from tenure.projection.replay_fold import FoldedRange, fold_chunk, join_ranges
 from tenure.simulation import SimulationParameters, simulate
 
 
@@ -46,9 +46,3 @@ def test_ranges_folded_in_chunks_and_joined_equal_the_fold(
     assert raw.identity == want.identity
     assert totals.events == len(events) and totals.latest == max(e.at for e in events)
     assert want.identity.links  # the population links identities
-
-
-def test_seq_ranges_cover_the_span_once() -> None:
-    assert seq_ranges(1, 10, 3) == [(1, 3), (4, 6), (7, 10)]
-    assert seq_ranges(5, 6, 4) == [(5, 5), (6, 6)]
-    assert seq_ranges(0, 0, 2) == [(0, 0)]

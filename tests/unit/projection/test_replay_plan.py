@@ -10,7 +10,15 @@ from tenure.domain.device import device_ids_of
 from tenure.domain.events import parse_event
 from tenure.domain.person import person_ids_of
 from tenure.domain.pseudonymity import person_ids_named
-from tenure.projection.replay_plan import Components, Plan, keys_of, node, part_capacity
+from tenure.projection.replay_plan import (
+    Components,
+    Plan,
+    RangePlan,
+    keys_of,
+    node,
+    packed,
+    part_capacity,
+)
 from tests.factories import make_event
 
 KEYS = st.sampled_from([f"key-{i}" for i in range(30)])
@@ -49,8 +57,41 @@ def test_parts_hold_whole_components_within_the_capacity(
         roots = {r for r, p in plan.part_of_root.items() if p == part}
         assert count <= capacity or len(roots) == 1  # only a lone component may exceed it
     assert plan.parts == len(per_part)
+    assert plan.sizes == per_part  # the events of each part, as the workers are given them
     listed = dict(plan.record_parts(sorted(part_of)))
     assert listed == part_of
+
+
+@given(EVENTS, st.integers(min_value=0, max_value=60), st.integers(min_value=1, max_value=20))
+def test_ranges_planned_apart_and_packed_together_equal_one_plan(
+    events: list[list[str]], cut: int, capacity: int
+) -> None:
+    def components_of(some: list[list[str]]) -> Components:
+        components = Components()
+        for keys in some:
+            components.join([node("k", k) for k in keys])
+        return components
+
+    whole = components_of(events)
+    ranges = [
+        RangePlan(components_of(events[:cut]), None, len(events[:cut])),
+        RangePlan(components_of(events[cut:]), None, len(events[cut:])),
+    ]
+    joined = packed(ranges, capacity)
+    assert ranges == [] and joined.rows == len(events)
+
+    def grouping(components: Components) -> dict[int, tuple[frozenset[int], int]]:
+        members: dict[int, set[int]] = {}
+        for n in components.parent:
+            members.setdefault(components.find(n), set()).add(n)
+        return {
+            n: (frozenset(members[r]), components.events.get(r, 0))
+            for r in members
+            for n in members[r]
+        }
+
+    assert grouping(joined.components) == grouping(whole)  # same components, same events
+    assert sum(joined.sizes.values()) == len(events)
 
 
 def test_keys_of_reads_every_key_field_as_the_parse_does() -> None:
