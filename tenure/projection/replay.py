@@ -50,9 +50,9 @@ from tenure.projection.replay_fold import (
 from tenure.projection.replay_plan import Plan, packed, part_capacity, plan, plan_named
 from tenure.projection.replay_rows import PartRows, aliases_by_person, part_rows
 from tenure.projection.replay_workers import (
-    PARTS_PER_WORKER,
     WorkerParts,
     assign,
+    part_events,
     plan_in_workers,
     replay_in_workers,
     worker_count,
@@ -252,8 +252,8 @@ def _layout(
     total, first_seq, last_seq = bounds
     used = worker_count(total, workers)
     capacity = max(1, part_capacity(memory_mb) // used)  # each worker holds one part
-    if used > 1:  # a few parts per worker, so they finish together
-        capacity = min(capacity, -(-total // (PARTS_PER_WORKER * used)))
+    if used > 1:  # as many parts for every worker, so they finish together
+        capacity = part_events(total, used, capacity)
     if total <= capacity:
         return _Layout(bounds, None, [])
     progress("planning", 0, total)

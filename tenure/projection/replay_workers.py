@@ -53,8 +53,7 @@ MIN_EVENTS_PER_WORKER = 20_000
 """With the default worker count, no more workers than one per this many archived events
 (forking and the plan cost more than they save on a small archive)."""
 PARTS_PER_WORKER = 2
-"""The archive is cut into at least this many parts per worker, so the workers finish
-close together (a part's events are not known until the plan has packed them)."""
+"""The archive is cut into at least this many parts per worker (:func:`part_events`)."""
 
 
 class ReplayWorkerFailed(TenureError):
@@ -89,6 +88,15 @@ def worker_count(events: int, workers: int) -> int:
         cores = len(os.sched_getaffinity(0))
         wanted = min(cores, events // MIN_EVENTS_PER_WORKER)
     return wanted if wanted > 1 and forking() else 1
+
+
+def part_events(events: int, workers: int, capacity: int) -> int:
+    """Events per part when ``workers`` processes share ``events``: at most ``capacity`` (a
+    worker's share of the memory bound), and as many parts for every worker (at least
+    :data:`PARTS_PER_WORKER`), so that parts packed nearly full share out evenly (with
+    five full parts for two workers, one would fold a whole part more)."""
+    per_worker = max(PARTS_PER_WORKER, -(-events // (max(1, workers) * max(1, capacity))))
+    return max(1, -(-events // (max(1, workers) * per_worker)))
 
 
 def assign(sizes: Mapping[int, int], workers: int) -> dict[int, int]:

@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 
 from tenure.projection.replay_workers import (
     MIN_EVENTS_PER_WORKER,
+    PARTS_PER_WORKER,
     assign,
+    part_events,
     seq_ranges,
     worker_count,
 )
@@ -50,3 +52,21 @@ def test_seq_ranges_cover_the_span_once() -> None:
     assert seq_ranges(1, 10, 3) == [(1, 3), (4, 6), (7, 10)]
     assert seq_ranges(5, 6, 4) == [(5, 5), (6, 6)]
     assert seq_ranges(0, 0, 2) == [(0, 0)]
+
+
+@given(st.integers(1, 10**8), st.integers(2, 8), st.integers(1, 10**6))
+def test_parts_are_within_the_bound_and_as_many_for_every_worker(
+    events: int, workers: int, capacity: int
+) -> None:
+    size = part_events(events, workers, capacity)
+    assert 1 <= size <= capacity
+    per_worker = max(PARTS_PER_WORKER, -(-events // (workers * capacity)))
+    full_parts = -(-events // size)  # parts packed full
+    assert full_parts <= workers * per_worker
+    if events % (workers * per_worker) == 0:
+        assert full_parts == workers * per_worker  # every worker the same number
+
+
+def test_two_workers_get_three_parts_each_rather_than_three_and_two() -> None:
+    assert part_events(907_518, 2, 167_772) == 151_253  # 6 parts, not 5 of 167,772 and one
+    assert part_events(300_929, 2, 167_772) == 75_233  # 2 each
