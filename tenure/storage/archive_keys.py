@@ -20,6 +20,7 @@ import psycopg
 
 from tenure.domain.events import EVENT_TYPES
 from tenure.domain.pseudonymity import PERSON_FIELDS
+from tenure.storage.arrays import text_array
 
 DEVICE = "d"
 """``archive_key_names.kind`` of a device id."""
@@ -68,9 +69,13 @@ def record(
         rows = sorted(names)
         conn.execute(
             "INSERT INTO archive_key_names (record_key, kind, name)"
-            ' SELECT * FROM unnest(%s::text[], %s::"char"[], %s::text[])'
+            ' SELECT k, c::"char", n FROM unnest(%s::text[], %s::text[], %s::text[]) AS u(k, c, n)'
             " ON CONFLICT DO NOTHING",
-            ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]),
+            (
+                text_array(r[0] for r in rows),
+                text_array(r[1] for r in rows),
+                text_array(r[2] for r in rows),
+            ),
         )
     latest_by: dict[tuple[str, int], datetime] = {}
     for topic, partition, event_type, at in latest:

@@ -13,10 +13,12 @@
 --   migration (or by an older writer during an upgrade) stay NULL: the plan reads their
 --   payloads, as before.
 
+-- Byte order ("C"): the key is only ever matched for equality, and the archiver checks it for
+-- every distinct name of every batch.
 CREATE TABLE archive_key_names (
-    record_key text NOT NULL,
+    record_key text COLLATE "C" NOT NULL,
     kind       "char" NOT NULL,  -- 'd': a device id, 'p': a person id or token
-    name       text NOT NULL,
+    name       text COLLATE "C" NOT NULL,
     PRIMARY KEY (record_key, kind, name)
 );
 
