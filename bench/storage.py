@@ -13,10 +13,12 @@ and indexes of that format) in a schema of their own, written with the statement
 format.
 
 Bytes are ``pg_total_relation_size`` (heap, TOAST and indexes) of the ledger, the pending
-queue and the archive, divided by the events. ``ratio`` = compact bytes/event / before
-bytes/event. Also reported: the raw JSON of the events as published (bytes/event), the
-seconds each format's writes took, and how fast each format reads back for replay
-(events/s through ``archive.read_chunks`` vs a jsonb ``SELECT``), all same-run ratios.
+queue, the archive and the keys recorded beside it for the replay's plan
+(``archive_key_names``, ``archive_latest``: migration 0028), divided by the events.
+``ratio`` = compact bytes/event / before bytes/event. Also reported: the raw JSON of the
+events as published (bytes/event), the seconds each format's writes took, and how fast
+each format reads back for replay (events/s through ``archive.read_chunks`` vs a jsonb
+``SELECT``), all same-run ratios.
 """
 
 from __future__ import annotations

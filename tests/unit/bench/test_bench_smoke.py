@@ -156,5 +156,11 @@ def test_storage_benchmark_tiny(tansu_servers: Servers) -> None:
     measured, baseline = line["measured"], line["baseline"]
     assert isinstance(measured, dict) and isinstance(baseline, dict)
     assert measured["pending_rows_after_tidy"] == 0  # archived: no payload left in the ledger
-    assert set(measured["bytes"]) == {"ingest_ledger", "ingest_pending", "event_archive"}
+    assert set(measured["bytes"]) == {
+        "ingest_ledger",
+        "ingest_pending",
+        "event_archive",
+        "archive_key_names",  # the keys recorded for the replay's plan (0028)
+        "archive_latest",
+    }
     assert set(baseline["bytes"]) == {"ingest_ledger", "event_archive"}
