@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 EventId = tuple[str, str]
 """The CloudEvents identity of an event: ``(source, id)``."""
@@ -181,6 +181,21 @@ def parse_time(value: str) -> datetime:
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValueError(f"timestamp without offset: {value!r}")
     return parsed.astimezone(UTC)
+
+
+@overload
+def later(first: datetime | None, second: datetime) -> datetime: ...
+@overload
+def later(first: datetime, second: datetime | None) -> datetime: ...
+@overload
+def later(first: datetime | None, second: datetime | None) -> datetime | None: ...
+def later(first: datetime | None, second: datetime | None) -> datetime | None:
+    """The later of two optional event times (``None``: no time known)."""
+    if first is None:
+        return second
+    if second is None:
+        return first
+    return max(first, second)
 
 
 def _optional_str(data: Mapping[str, Any], key: str) -> str | None:

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import orjson
 
-from tenure.domain.events import DomainEvent, parse_event
+from tenure.domain.events import DomainEvent, later, parse_event
 from tenure.eventlog.deadletter import DeadLetter
 from tenure.projection.apply import Partition
 
@@ -97,7 +97,5 @@ def parse_records(records: Iterable[RecordLike]) -> ParsedBatch:
             continue
         events.append(event)
         sources.append(r)
-        latest = progress.get(where)
-        if latest is None or event.at > latest:
-            progress[where] = event.at
+        progress[where] = later(progress.get(where), event.at)
     return ParsedBatch(events, progress, dead, sources, offsets)

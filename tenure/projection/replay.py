@@ -32,6 +32,7 @@ from tenure.analytics.return_time_filing import Filing
 from tenure.analytics.return_times import ALL
 from tenure.config import DEFAULT_PROJECTOR_CACHE_MB
 from tenure.domain.config import LifecycleConfig
+from tenure.domain.events import later
 from tenure.domain.neighbourhood import RawWorld
 from tenure.domain.view import DEFAULT_CONFIG
 from tenure.domain.world import assemble
@@ -395,8 +396,7 @@ def _write(
                 totals.filing.add(part.filing)
             totals.events += part.events
             totals.letters += part.letters
-            if part.latest is not None and (totals.latest is None or part.latest > totals.latest):
-                totals.latest = part.latest
+            totals.latest = later(totals.latest, part.latest)
             totals.persons += n_persons
             totals.devices += n_devices
             del part

@@ -22,7 +22,7 @@ import orjson
 import psycopg
 
 from tenure.domain.device import DeviceState, fold_device_events, join_devices
-from tenure.domain.events import DeviceUsed, DomainEvent, parse_event
+from tenure.domain.events import DeviceUsed, DomainEvent, later, parse_event
 from tenure.domain.identity import IdentityGraph
 from tenure.domain.neighbourhood import RawWorld, group_by_key
 from tenure.domain.person import PersonState, join_persons
@@ -178,9 +178,7 @@ def fold_chunk(folded: FoldedRange, events: Sequence[DomainEvent]) -> None:
     folded.links.update((link.person_id, link.alias_id) for link in batch.links)
     folded.events += len(events)
     if events:
-        latest = max(e.at for e in events)
-        if folded.latest is None or latest > folded.latest:
-            folded.latest = latest
+        folded.latest = later(folded.latest, max(e.at for e in events))
 
 
 def fold_documents(
@@ -229,8 +227,7 @@ def join_ranges(parts: list[FoldedRange]) -> tuple[RawWorld, FoldedRange]:
         links |= part.links
         totals.events += part.events
         totals.dead += part.dead
-        if part.latest is not None and (totals.latest is None or part.latest > totals.latest):
-            totals.latest = part.latest
+        totals.latest = later(totals.latest, part.latest)
         del part
     graph = IdentityGraph()
     for person_id, alias_id in sorted(links):

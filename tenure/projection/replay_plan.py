@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from tenure.domain.events import EVENT_TYPES, parse_time
+from tenure.domain.events import EVENT_TYPES, later, parse_time
 from tenure.projection.person_refs import PersonRefs
 from tenure.projection.replay_fold import decodes_alike
 from tenure.storage import archive, archive_keys
@@ -206,9 +206,7 @@ def plan_range(
             devices, persons = keys_of(body)
             named.append((record_key, devices, persons))
             values.update(persons)
-            at = _time_of(body)
-            if at is not None and (latest is None or at > latest):
-                latest = at
+            latest = later(latest, _time_of(body))
         resolved = refs.resolve_names(conn, values)
         for record_key, devices, persons in named:
             nodes = [hash("k" + record_key)]
@@ -265,8 +263,7 @@ def packed(ranges: list[RangePlan], capacity: int) -> Plan:
         other = ranges.pop(0)
         components.absorb(other.components)
         rows += other.rows
-        if other.latest is not None and (latest is None or other.latest > latest):
-            latest = other.latest
+        latest = later(latest, other.latest)
         del other
     planned = Plan(components, capacity, latest, rows)
     planned.pack()

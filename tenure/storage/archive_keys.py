@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg
 
-from tenure.domain.events import EVENT_TYPES
+from tenure.domain.events import EVENT_TYPES, later
 from tenure.domain.pseudonymity import PERSON_FIELDS
 from tenure.storage.arrays import text_array
 
@@ -80,9 +80,7 @@ def record(
     latest_by: dict[tuple[str, int], datetime] = {}
     for topic, partition, event_type, at in latest:
         if event_type in EVENT_TYPES:
-            known = latest_by.get((topic, partition))
-            if known is None or at > known:
-                latest_by[(topic, partition)] = at
+            latest_by[(topic, partition)] = later(latest_by.get((topic, partition)), at)
     if latest_by:
         places = sorted(latest_by)  # in key order: two writers never wait on each other
         conn.execute(

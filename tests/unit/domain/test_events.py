@@ -4,6 +4,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tenure.domain import (
     EVENT_TYPES,
@@ -21,7 +23,7 @@ from tenure.domain import (
     SubscriptionCancelled,
     parse_event,
 )
-from tenure.domain.events import parse_time
+from tenure.domain.events import later, parse_time
 
 
 def envelope(
@@ -137,6 +139,16 @@ def test_times_are_normalised_to_aware_utc() -> None:
     assert parsed == datetime(2024, 3, 1, 10, 0, 0, 123456, tzinfo=UTC)
     assert parsed.tzinfo is UTC
     assert parse_time("2024-03-01t10:00:00z") == AT
+
+
+@given(st.lists(st.one_of(st.none(), st.datetimes(timezones=st.just(UTC))), min_size=1, max_size=6))
+def test_later_is_the_latest_known_time(times: list[datetime | None]) -> None:
+    known = [t for t in times if t is not None]
+    folded: datetime | None = None
+    for t in times:
+        folded = later(folded, t)
+    assert folded == (max(known) if known else None)
+    assert later(times[0], None) == times[0] == later(None, times[0])
 
 
 def test_time_without_offset_is_rejected() -> None:
