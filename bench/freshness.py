@@ -40,6 +40,7 @@ from bench.probes import ORDERS, Load, Probe, Prober
 from bench.result import Result, percentile, rate
 from bench.servers import CpuMeter, cpu_seconds, process_tree, scratch_dir
 from bench.view_lag import view_lag
+from tenure.runtime.cpu_priority import effective_nice
 
 NAME = "freshness"
 DEFAULT_DURATION_S = 120.0
@@ -209,6 +210,7 @@ def _under_load(
     sampler = BacklogSampler([status.metrics_urls[n] for n in stages], load, sample_s)
     meter = CpuMeter({name: pid for name, pid in status.processes.items()}, own_name="bench")
     projector_meter = CpuMeter({n: status.processes.get(n) for n in stages})
+    nices = {name: effective_nice(pid) for name, pid in status.processes.items()}
     probes: list[Probe] = []
     lag_before = scrape_stages([status.metrics_urls[n] for n in stages])
     meter.start()
@@ -258,6 +260,7 @@ def _under_load(
         "samples": sampler.samples,
         "sample_errors": sampler.errors,
         "drain_s": None if drained_at is None else round(drained_at - stopped, 1),
+        "cpu_nice": nices,
     }
 
 
@@ -362,6 +365,7 @@ def run(
             "max_person_backlog": max((s["person_backlog"] for s in samples), default=0),
             "backlog_over_time": samples,
             "cpu_seconds_during_load": loaded["cpu"],
+            "cpu_nice": loaded["cpu_nice"],
             "projector_cpu_s_until_drained": loaded["projector_cpu_s_until_drained"],
             "projector_quiet_s_after_drain": loaded["projector_quiet_s_after_drain"],
             "audience_changes": loaded["audience_changes"],

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from tenure.runtime.cpu_priority import MAX_NICE
+
 
 @dataclass(frozen=True, slots=True)
 class Setting:
@@ -110,6 +112,16 @@ SETTINGS: tuple[Setting, ...] = (
         "reused by another. 0: glibc's default. `MALLOC_ARENA_MAX`, when set, wins.",
     ),
     Setting(
+        "TENURE_INTAKE_NICE",
+        "10",
+        "CPU priority, as a nice value 0-19, of the processes `tenure up` runs that take events "
+        "in (the ingest API, the archiver, the SDK validator, the demo feeder). While the CPU "
+        "is contended they yield to the projection, Postgres, the broker and the query API, "
+        "so views stay fresh and the ingest API answers slower instead; an idle machine runs "
+        "them at full speed. 0: every process an equal share (docs/design/derive-cost.md, "
+        "session 13).",
+    ),
+    Setting(
         "TENURE_AUDIENCES",
         "on",
         "`on`, or `off`: the projector runs no audience stage (memberships, their changes and "
@@ -187,6 +199,7 @@ class TenureConfig:
     projector_cache_mb: int
     replay_workers: int
     malloc_arenas: int
+    intake_nice: int
     audience_stage: bool
     log_level: str
     log_format: str
@@ -217,6 +230,7 @@ class TenureConfig:
             projector_cache_mb=_int(e, "TENURE_PROJECTOR_CACHE_MB"),
             replay_workers=_int(e, "TENURE_REPLAY_WORKERS"),
             malloc_arenas=_int(e, "TENURE_MALLOC_ARENAS"),
+            intake_nice=_int(e, "TENURE_INTAKE_NICE"),
             audience_stage=_switch(e, "TENURE_AUDIENCES"),
             log_level=(_get(e, "TENURE_LOG_LEVEL") or "INFO").upper(),
             log_format=(_get(e, "TENURE_LOG_FORMAT") or "text").lower(),
@@ -243,6 +257,7 @@ class TenureConfig:
             ("TENURE_ALLOWED_LATENESS_S", config.allowed_lateness_s),
             ("TENURE_MALLOC_ARENAS", config.malloc_arenas),
             ("TENURE_REPLAY_WORKERS", config.replay_workers),
+            ("TENURE_INTAKE_NICE", config.intake_nice),
         ):
             if value < 0:
                 raise ValueError(f"{name} must not be negative, got {value}")
@@ -251,6 +266,8 @@ class TenureConfig:
                 f"TENURE_PROJECTOR_CACHE_MB must be at least {MIN_PROJECTOR_CACHE_MB}, "
                 f"got {config.projector_cache_mb}"
             )
+        if config.intake_nice > MAX_NICE:
+            raise ValueError(f"TENURE_INTAKE_NICE must be 0-{MAX_NICE}, got {config.intake_nice}")
         return config
 
 

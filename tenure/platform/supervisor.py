@@ -70,6 +70,9 @@ class ChildSpec:
     ready_path: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     """Extra environment (secrets go here, never into ``args``: ``ps`` shows those)."""
+    intake: bool = False
+    """It takes events in (ingest, archive, validate, feed): under CPU contention it yields
+    to the projection (``TENURE_INTAKE_NICE``)."""
     process: ManagedProcess | None = None
     restarts: int = 0
     next_restart: float = 0.0
@@ -142,6 +145,7 @@ class Platform:
                 ["serve", "ingest", "--host", host, "--port", str(ingest_port)],
                 ingest_port,
                 "/healthz",
+                intake=True,
             ),
             ChildSpec(
                 "query",
@@ -153,11 +157,13 @@ class Platform:
                 "archiver",
                 ["worker", "archiver", "--metrics-port", str(archiver_port)],
                 archiver_port,
+                intake=True,
             ),
             ChildSpec(
                 "sdk-validator",
                 ["worker", "sdk-validator", "--metrics-port", str(validator_port)],
                 validator_port,
+                intake=True,
             ),
             # The projector's two stages in two processes: derive has an interpreter of its
             # own (docs/projection.md, "Processes").
@@ -229,6 +235,7 @@ class Platform:
              "--seed", str(int(time.time()))],
             0,
             env={"TENURE_TOKEN": token},  # not on the command line: `ps` shows those
+            intake=True,
         )  # fmt: skip
         self.children.append(demo)
         self._start_child(demo)
@@ -272,6 +279,7 @@ class Platform:
             [sys.executable, "-m", "tenure.cli.app", *child.args],
             self.logs / f"{child.name}.log",
             env=self._child_env() | child.env,
+            cpu_nice=self.config.intake_nice if child.intake else 0,
         )
         child.process.start()
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tenure.errors import TenureError
+from tenure.runtime.cpu_priority import lower_priority
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class ManagedProcess:
         cwd: Path | None = None,
         user: str | None = None,
         stop_signal: signal.Signals = signal.SIGTERM,
+        cpu_nice: int = 0,
     ) -> None:
         self.name = name
         self.argv = list(argv)
@@ -81,6 +83,8 @@ class ManagedProcess:
         self.cwd = cwd
         self.user = user
         self.stop_signal = stop_signal
+        self.cpu_nice = cpu_nice
+        """Its session's CPU priority under contention (:func:`lower_priority`; 0: equal)."""
         self.popen: subprocess.Popen[bytes] | None = None
 
     @property
@@ -102,6 +106,7 @@ class ManagedProcess:
                 user=self.user,
                 start_new_session=True,
             )
+        lower_priority(self.popen.pid, self.cpu_nice)
         log.info("started %s (pid %s), log %s", self.name, self.popen.pid, self.log_path)
 
     def alive(self) -> bool:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tenure.config import OS_CHOSEN_PORTS
+from tenure.runtime.cpu_priority import effective_nice
 from tenure.runtime.process import process_alive
 
 alive = process_alive
@@ -109,3 +110,10 @@ def running_platform(
                 os.kill(pid, signal.SIGCONT)
                 os.kill(pid, signal.SIGKILL)
         log.close()
+
+
+def cpu_nice(pid: int) -> int:
+    """The nice value that decides ``pid``'s CPU share against other sessions."""
+    nice = effective_nice(pid)
+    assert nice is not None, f"no process {pid}"
+    return nice

@@ -17,7 +17,7 @@ import pytest
 from tests.factories import make_event
 from tests.integration.pipeline import wait_for_archive
 from tests.integration.platform_run import alive as _alive
-from tests.integration.platform_run import running_platform
+from tests.integration.platform_run import cpu_nice, running_platform
 from tests.integration.platform_run import tenure as _tenure
 
 
@@ -44,6 +44,12 @@ def test_up_ingests_archives_survives_a_broker_crash_and_stops_cleanly(platform)
     assert reply.status_code == 200 and reply.json()["accepted"] == 50
     for name, metrics_url in status["metrics_urls"].items():
         assert httpx.get(metrics_url, timeout=5).status_code == 200, name
+    # Under CPU contention the intake yields to the projection (TENURE_INTAKE_NICE, 10).
+    nices = {name: cpu_nice(pid) for name, pid in status["processes"].items()}
+    for name in ("ingest", "archiver", "sdk-validator"):
+        assert nices[name] == 10, nices
+    for name in ("query", "projector", "deriver", "postgres", "broker"):
+        assert nices.get(name, 0) == 0, nices
 
     # Events acknowledged just before the memory-only broker dies must not be lost.
     second = [make_event("feedback.submitted", source=source, n=i) for i in range(50)]

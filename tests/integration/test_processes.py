@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from tenure.runtime.cpu_priority import lower_priority
 from tenure.runtime.process import ManagedProcess, StartupError
+from tests.integration.platform_run import cpu_nice
 
 
 def _alive(pid: int) -> bool:
@@ -40,6 +42,28 @@ def test_stop_takes_the_whole_process_group(tmp_path: Path) -> None:
         time.sleep(0.05)
     assert not proc.alive()
     assert not _alive(grandchild)
+
+
+def test_a_lowered_process_gets_the_share_of_its_nice_and_no_other_does(tmp_path: Path) -> None:
+    lowered = ManagedProcess("intake", ["sleep", "30"], tmp_path / "intake.log", cpu_nice=7)
+    equal = ManagedProcess("derive", ["sleep", "30"], tmp_path / "derive.log")
+    mine = cpu_nice(os.getpid())
+    lowered.start()
+    equal.start()
+    try:
+        assert lowered.pid is not None and equal.pid is not None
+        assert cpu_nice(lowered.pid) == 7
+        assert cpu_nice(equal.pid) == 0
+        assert cpu_nice(os.getpid()) == mine  # its own session, not the starter's
+    finally:
+        lowered.stop(timeout=1)
+        equal.stop(timeout=1)
+
+
+@pytest.mark.parametrize("nice", [-1, 20])
+def test_only_a_lower_priority_can_be_asked_for(nice: int) -> None:
+    with pytest.raises(ValueError, match="0-19"):
+        lower_priority(os.getpid(), nice)
 
 
 def test_a_process_that_exits_while_starting_is_a_clear_error(tmp_path: Path) -> None:

@@ -81,3 +81,12 @@ def test_replay_workers_default_to_one_per_core_and_are_never_negative() -> None
     assert TenureConfig.from_env({"TENURE_REPLAY_WORKERS": "3"}).replay_workers == 3
     with pytest.raises(ValueError, match="TENURE_REPLAY_WORKERS must not be negative"):
         TenureConfig.from_env({"TENURE_REPLAY_WORKERS": "-1"})
+
+
+def test_intake_nice_defaults_to_10_and_is_a_nice_value_that_lowers_priority() -> None:
+    assert TenureConfig.from_env({}).intake_nice == 10
+    assert TenureConfig.from_env({"TENURE_INTAKE_NICE": "0"}).intake_nice == 0
+    with pytest.raises(ValueError, match="TENURE_INTAKE_NICE must not be negative"):
+        TenureConfig.from_env({"TENURE_INTAKE_NICE": "-5"})
+    with pytest.raises(ValueError, match="TENURE_INTAKE_NICE must be 0-19"):
+        TenureConfig.from_env({"TENURE_INTAKE_NICE": "20"})

@@ -20,6 +20,8 @@ import compose_spec
 import pytest
 import yaml
 
+from tenure.config import TenureConfig
+from tenure.runtime.cpu_priority import cpu_weight
 from tests.cli_introspection import tenure_commands
 
 REPO = Path(__file__).resolve().parents[3]
@@ -312,6 +314,19 @@ def test_workers_can_scale_out(services: dict[str, Any], name: str) -> None:
     worker = services[name]
     assert "ports" not in worker, "fixed host ports break `docker compose up --scale`"
     assert "container_name" not in worker
+
+
+def test_intake_yields_the_cpu_as_tenure_up_makes_it(services: dict[str, Any]) -> None:
+    # `tenure up` lowers the intake's sessions to TENURE_INTAKE_NICE; on one compose host the
+    # same share is the containers' CPU weight.
+    weight = cpu_weight(TenureConfig.from_env({}).intake_nice)
+    shares = {name: int(service.get("cpu_shares", 1024)) for name, service in services.items()}
+    assert {name for name, share in shares.items() if share != 1024} == {
+        "ingest",
+        "archiver",
+        "sdk-validator",
+    }
+    assert shares["ingest"] == shares["archiver"] == shares["sdk-validator"] == weight
 
 
 @pytest.mark.parametrize("name", LONG_RUNNING)

@@ -1,0 +1,107 @@
+"""A child process's share of the CPU when the machine is busy.
+
+Every process ``tenure up`` starts is a session of its own (:class:`~tenure.runtime.process.
+ManagedProcess`), and Linux with autogroup scheduling on (``/proc/sys/kernel/
+sched_autogroup_enabled``, the default of most distributions) shares the CPU between busy
+*sessions* first: the ingest API, the derive stage and Postgres with all its backends each
+get one equal share, whatever their threads or their own nice values. A process's nice then
+only ranks it among the threads of its own session, so ``nice``/``renice`` does nothing for
+the platform; the session's autogroup nice (``/proc/<pid>/autogroup``) is what counts.
+
+:func:`lower_priority` sets it (or, with autogroup off, the process's nice): a positive
+value, which needs no privilege, gives the session a smaller share only while the CPU is
+contended; an idle machine runs it at full speed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+AUTOGROUP_SWITCH = Path("/proc/sys/kernel/sched_autogroup_enabled")
+MAX_NICE = 19
+"""The lowest priority a nice value names."""
+_WEIGHTS = (
+    1024,
+    820,
+    655,
+    526,
+    423,
+    335,
+    272,
+    215,
+    172,
+    137,
+    110,
+    87,
+    70,
+    56,
+    45,
+    36,
+    29,
+    23,
+    18,
+    15,
+)
+"""The kernel's scheduling weight of nice 0-19 (``sched_prio_to_weight``)."""
+
+
+def cpu_weight(nice: int) -> int:
+    """The scheduler's weight of nice ``nice`` (0-19; nice 0 is 1024): a share under
+    contention is weight over the sum of the busy weights. Container runtimes take the same
+    scale (compose's ``cpu_shares``)."""
+    return _WEIGHTS[nice]
+
+
+def autogroup_scheduling() -> bool:
+    """Whether the kernel shares the CPU between sessions (autogroup) first."""
+    try:
+        return AUTOGROUP_SWITCH.read_text().strip() == "1"
+    except OSError:
+        return False
+
+
+def session_nice(pid: int) -> int | None:
+    """The autogroup nice of ``pid``'s session (``None``: no autogroup to read)."""
+    try:
+        text = Path(f"/proc/{pid}/autogroup").read_text()
+    except OSError:
+        return None
+    return int(text.rsplit("nice", 1)[1])
+
+
+def effective_nice(pid: int) -> int | None:
+    """The nice value that decides ``pid``'s CPU share against the platform's other
+    processes: its session's autogroup nice with autogroup scheduling on, else its own
+    (``None``: no such process)."""
+    try:
+        if autogroup_scheduling():
+            return session_nice(pid)
+        return os.getpriority(os.PRIO_PROCESS, pid)
+    except OSError:
+        return None
+
+
+def lower_priority(pid: int, nice: int) -> bool:
+    """Give the session led by ``pid`` the CPU share of nice ``nice`` (0-19) under contention.
+
+    Returns whether it took effect; a kernel or permission that refuses it is logged and
+    leaves the process at its share (the platform works either way, views are only less
+    fresh under overload).
+    """
+    if not 0 <= nice <= MAX_NICE:
+        raise ValueError(f"a nice value that lowers priority is 0-{MAX_NICE}, got {nice}")
+    if nice == 0:
+        return True
+    try:
+        if autogroup_scheduling() and session_nice(pid) is not None:
+            Path(f"/proc/{pid}/autogroup").write_text(str(nice))
+        else:  # the process's own nice; threads it starts later inherit it
+            os.setpriority(os.PRIO_PROCESS, pid, nice)
+    except OSError as exc:
+        log.warning("could not lower the CPU priority of pid %s to nice %s: %s", pid, nice, exc)
+        return False
+    return True
