@@ -22,6 +22,8 @@ import itertools
 import multiprocessing
 import os
 import queue
+import threading
+import time
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -119,6 +121,19 @@ def seq_ranges(first_seq: int, last_seq: int, parts: int) -> list[tuple[int, int
     return [(cuts[i], cuts[i + 1] - 1) for i in range(parts)]
 
 
+def exit_with_parent(parent: int) -> None:
+    """End this process (at once, exit code 1) as soon as ``parent`` is no longer its
+    parent, checking every ``WAIT_S`` in a daemon thread: a pool worker whose replaying
+    process was killed must not go on holding its snapshot's transaction open."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(WAIT_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def _plan_range(database_url: str, snapshot: str, first_seq: int, last_seq: int) -> RangePlan:
     """A worker's share of the payload plan: the components of one seq range's rows without
     recorded keys, in ``snapshot``."""
@@ -137,10 +152,16 @@ def plan_in_workers(
     not recorded (archived before migration 0028), planned from their payloads by
     ``workers`` processes over seq ranges (each sends back its union-find: a few dozen bytes
     per key, for :func:`~tenure.projection.replay_plan.packed` to join). A worker that
-    fails or dies raises here (``BrokenProcessPool`` for the latter)."""
+    fails or dies raises here (``BrokenProcessPool`` for the latter); one whose replaying
+    process dies ends too (:func:`exit_with_parent`)."""
     ranges = seq_ranges(first_seq, last_seq, workers)
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=len(ranges), mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=len(ranges),
+        mp_context=context,
+        initializer=exit_with_parent,
+        initargs=(os.getpid(),),
+    ) as pool:
         futures = [
             pool.submit(_plan_range, database_url, snapshot, first, last) for first, last in ranges
         ]
