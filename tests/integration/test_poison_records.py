@@ -399,3 +399,59 @@ def test_the_outbox_dead_letters_a_transition_the_broker_refuses_and_publishes_t
         r for r in read_topic(broker.bootstrap, LIFECYCLE_TRANSITIONS) if marker.encode() in r.value
     ]
     assert long_id in {json.loads(r.value)["subject"] for r in published}
+
+
+def _names_of_archived(database_url: str, source: str) -> tuple[set[tuple[str, str, str]], ...]:
+    """The key names of ``source``'s archived rows: (as their payloads name them, as the
+    archiver recorded them under those record keys)."""
+    from tenure.storage import archive
+    from tenure.storage.archive_keys import DEVICE, PERSON, keys_of
+
+    wanted: set[tuple[str, str, str]] = set()
+    with psycopg.connect(database_url) as conn:
+        for chunk in archive.read_chunks(conn):
+            for event in chunk:
+                if event.envelope.get("source") != source:
+                    continue
+                devices, persons = keys_of(event.envelope)
+                wanted |= {(event.record_key, DEVICE, d) for d in devices}
+                wanted |= {(event.record_key, PERSON, p) for p in persons}
+        keys = sorted({k for k, _, _ in wanted})
+        rows = conn.execute(
+            "SELECT record_key, kind, name FROM archive_key_names WHERE record_key = ANY(%s)",
+            (keys,),
+        ).fetchall()
+    return wanted, {(str(k), str(c), str(n)) for k, c, n in rows}
+
+
+def test_names_of_a_dead_lettered_row_are_recorded_when_a_later_row_names_them(
+    broker: LocalBroker, pool: ConnectionPool, database_url: str, unique_source: str
+) -> None:
+    # The archiver sends only names it has not committed (RecordedNames). A poison row's
+    # savepoint rolls its names back: they must not count as recorded, or the next row
+    # naming them would leave them out of the replay's plan.
+    tag = uuid.uuid4().hex[:8]
+    shared = {"device_id": f"dz-{tag}", "person_id": f"pz-{tag}"}
+    bad = make_event("device.used", source=f"{unique_source}\u0000nul", data=dict(shared))
+    first = [make_event("device.used", source=unique_source, n=i) for i in range(40)]
+    later = make_event("device.used", source=unique_source, data=dict(shared))
+
+    def publish(events: list[dict[str, Any]]) -> None:
+        publisher = EventPublisher(broker.bootstrap)
+        publisher.publish(
+            [OutgoingRecord(DEVICE_EVENTS, e["data"]["device_id"], orjson.dumps(e)) for e in events]
+        )
+        publisher.close()
+
+    with running_archiver(pool, broker.bootstrap):
+        publish([*first[:20], bad, *first[20:]])
+        wait_for_archive(database_url, unique_source, len(first))
+        deadline = time.monotonic() + 30
+        while not _letters(database_url, bad["id"]) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _letters(database_url, bad["id"])
+        publish([later, *first[:5]])  # the rolled-back names, and names already recorded
+        wait_for_archive(database_url, unique_source, len(first) + 1)
+    wanted, recorded = _names_of_archived(database_url, unique_source)
+    assert (f"dz-{tag}", "p", f"pz-{tag}") in wanted
+    assert wanted == recorded
