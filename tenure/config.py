@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from tenure.runtime.cpu_priority import MAX_NICE
-
 
 @dataclass(frozen=True, slots=True)
 class Setting:
@@ -144,6 +142,9 @@ SETTINGS: tuple[Setting, ...] = (
 """Every setting Tenure reads."""
 
 _DEFAULTS = {s.env: s.default for s in SETTINGS}
+
+MAX_NICE = 19
+"""The lowest CPU priority a nice value names (``TENURE_INTAKE_NICE`` is 0 to it)."""
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 """The values TENURE_LOG_LEVEL accepts (any case)."""

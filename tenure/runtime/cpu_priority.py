@@ -19,11 +19,11 @@ import logging
 import os
 from pathlib import Path
 
+from tenure.config import MAX_NICE
+
 log = logging.getLogger(__name__)
 
 AUTOGROUP_SWITCH = Path("/proc/sys/kernel/sched_autogroup_enabled")
-MAX_NICE = 19
-"""The lowest priority a nice value names."""
 _WEIGHTS = (
     1024,
     820,
