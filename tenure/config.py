@@ -113,11 +113,10 @@ SETTINGS: tuple[Setting, ...] = (
         "TENURE_INTAKE_NICE",
         "10",
         "CPU priority, as a nice value 0-19, of the processes `tenure up` runs that take events "
-        "in (the ingest API, the archiver, the SDK validator, the demo feeder). While the CPU "
-        "is contended they yield to the projection, Postgres, the broker and the query API, "
+        "in (the ingest API, the archiver, the demo feeder). While the CPU is contended they "
+        "yield to the projection, Postgres, the broker, the SDK validator and the query API, "
         "so views stay fresh and the ingest API answers slower instead; an idle machine runs "
-        "them at full speed. 0: every process an equal share (docs/design/derive-cost.md, "
-        "session 13).",
+        "them at full speed. 0: every process an equal share (docs/deploy.md, 'CPU shares').",
     ),
     Setting(
         "TENURE_AUDIENCES",

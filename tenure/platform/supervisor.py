@@ -71,8 +71,10 @@ class ChildSpec:
     env: dict[str, str] = field(default_factory=dict)
     """Extra environment (secrets go here, never into ``args``: ``ps`` shows those)."""
     intake: bool = False
-    """It takes events in (ingest, archive, validate, feed): under CPU contention it yields
-    to the projection (``TENURE_INTAKE_NICE``)."""
+    """It takes events in where waiting is felt by producers or by nobody (the ingest API's
+    replies, archiving, the demo feed): under CPU contention it yields to the projection
+    (``TENURE_INTAKE_NICE``). The SDK validator is not: its events would only wait in the
+    raw topic instead of the derive queue."""
     process: ManagedProcess | None = None
     restarts: int = 0
     next_restart: float = 0.0
@@ -163,7 +165,6 @@ class Platform:
                 "sdk-validator",
                 ["worker", "sdk-validator", "--metrics-port", str(validator_port)],
                 validator_port,
-                intake=True,
             ),
             # The projector's two stages in two processes: derive has an interpreter of its
             # own (docs/projection.md, "Processes").
