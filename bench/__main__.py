@@ -28,7 +28,6 @@ import time
 from collections.abc import Sequence
 
 from bench import (
-    archive_names,
     archiver,
     audiences,
     audiences_load,
@@ -51,7 +50,6 @@ BENCHMARKS: tuple[str, ...] = (
     validation.NAME,
     ingest_http.NAME,
     archiver.NAME,
-    archive_names.NAME,
     projection.NAME,
     derive.NAME,
     audiences.NAME,
@@ -101,8 +99,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=int,
         help="events per benchmark (defaults: "
         f"validation {validation.DEFAULT_SIZE}, ingest_http {ingest_http.DEFAULT_SIZE}, "
-        f"archiver {archiver.DEFAULT_SIZE}, archive_names {archive_names.DEFAULT_SIZE}, "
-        f"projection {projection.DEFAULT_SIZE}, "
+        f"archiver {archiver.DEFAULT_SIZE}, projection {projection.DEFAULT_SIZE}, "
         f"derive {derive.DEFAULT_SIZE} persons, audiences {audiences.DEFAULT_SIZE} persons, "
         f"replay {replay.DEFAULT_SIZE}, "
         f"survival {survival.DEFAULT_SIZE} persons, churn {churn.DEFAULT_SIZE} people, "
@@ -211,8 +208,6 @@ def run_one(name: str, args: argparse.Namespace, env: Servers | None) -> Result:
         )
     if name == archiver.NAME:
         return archiver.run(env, args.size or archiver.DEFAULT_SIZE)
-    if name == archive_names.NAME:
-        return archive_names.run(env, args.size or archive_names.DEFAULT_SIZE)
     if name == projection.NAME:
         return projection.run(env, args.size or projection.DEFAULT_SIZE, mix=args.mix)
     if name == derive.NAME:

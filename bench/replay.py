@@ -25,9 +25,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 import psycopg
 
@@ -37,7 +35,6 @@ from tenure.contract.topics import ROUTES
 from tenure.privacy.boundary import pseudonymiser_for, tokenised
 from tenure.storage import archive, person_pseudonyms
 from tenure.storage.archive import ArchiveRecord
-from tenure.storage.archive_keys import RecordedNames
 
 NAME = "replay"
 DEFAULT_SIZE = 300_000
@@ -47,35 +44,18 @@ EVENTS_PER_PERSON = 42
 
 def fill_archive(database_url: str, size: int) -> int:
     """Archive a simulated population of about ``size`` events; return the rows archived."""
-    return archive_deliveries(database_url, simulated_deliveries(size))[0]
-
-
-def simulated_deliveries(size: int) -> list[Any]:
-    """The deliveries of a simulated population of about ``size`` events."""
     from tenure.simulation import SimulationParameters, simulate
 
     people = max(10, size // EVENTS_PER_PERSON)
-    return list(simulate(SimulationParameters(people=people)).deliveries)
-
-
-def archive_deliveries(
-    database_url: str,
-    deliveries: Sequence[Any],
-    batch: int = 5000,
-    recorded: RecordedNames | None = None,
-) -> tuple[int, float]:
-    """Archive ``deliveries`` as the archiver would (person ids tokenised, ``batch`` records
-    a transaction, ``recorded`` the archiver's cache of key names); return the rows
-    archived and the seconds spent in ``archive.append`` and its commits."""
+    deliveries = simulate(SimulationParameters(people=people)).deliveries
     now = datetime.now(UTC)
     offsets: dict[tuple[str, int], int] = {}
-    appending = 0.0
     with psycopg.connect(database_url) as conn:
         pseudonymiser = pseudonymiser_for(conn)
-        for start in range(0, len(deliveries), batch):
+        for start in range(0, len(deliveries), 5000):
             registry: dict[str, str] = {}
             records = []
-            for delivery in deliveries[start : start + batch]:
+            for delivery in deliveries[start : start + 5000]:
                 envelope = delivery.envelope
                 route = ROUTES[envelope["type"]]
                 key = str(envelope["data"].get(route.key_field))
@@ -89,14 +69,9 @@ def archive_deliveries(
                                   route.topic, partition, offset)
                 )  # fmt: skip
             person_pseudonyms.register(conn, registry)
+            archive.append(conn, records)
             conn.commit()
-            started = time.perf_counter()
-            archive.append(conn, records, recorded)
-            conn.commit()
-            if recorded is not None:
-                recorded.commit()
-            appending += time.perf_counter() - started
-        return archive.count(conn), appending
+        return archive.count(conn)
 
 
 def _raw_read(database_url: str) -> tuple[int, float]:

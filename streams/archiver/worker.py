@@ -42,7 +42,6 @@ from tenure.eventlog.isolation import isolate
 from tenure.eventlog.publisher import EventPublisher
 from tenure.storage import archive, ledger
 from tenure.storage.archive import ArchiveRecord
-from tenure.storage.archive_keys import RecordedNames
 from tenure.storage.convergence import lock_archive_writes
 
 log = logging.getLogger(__name__)
@@ -78,8 +77,6 @@ class ArchiveBatches(BatchHandler[ArchiveBatch]):
         self.dead_letters = DeadLetterSink("archiver", publisher)
         self.totals: Counter[str] = Counter()
         """Records archived, duplicate and dead-lettered (committed batches)."""
-        self.recorded = RecordedNames()
-        """The key names this archiver committed: not sent again (``archive_keys``)."""
 
     def prepare(self, records: Sequence[Any]) -> ArchiveBatch:
         """Read each record into an archive row, or a dead letter if it is no event."""
@@ -134,34 +131,23 @@ class ArchiveBatches(BatchHandler[ArchiveBatch]):
         every dead letter and the rows archived (new or duplicate). A transient error rolls
         everything back and propagates."""
         inserted: Counter[str] = Counter()
-        recorded = self.recorded
-        try:
-            with self.pool.connection() as conn, conn.transaction():
-                lock_archive_writes(conn)
+        with self.pool.connection() as conn, conn.transaction():
+            lock_archive_writes(conn)
 
-                def attempt(part: Sequence[tuple[ArchiveRecord, Any]]) -> None:
-                    mark = recorded.mark()
-                    try:
-                        with conn.transaction():  # a savepoint: a poison row undoes its part
-                            new = archive.append(conn, [r for r, _ in part], recorded)
-                            ledger.release(conn, [(r.source, r.event_id) for r, _ in part])
-                    except BaseException:
-                        recorded.forget_since(mark)  # its names were rolled back with it
-                        raise
-                    inserted.update(new)
+            def attempt(part: Sequence[tuple[ArchiveRecord, Any]]) -> None:
+                with conn.transaction():  # a savepoint: a poison row undoes only its part
+                    new = archive.append(conn, [r for r, _ in part])
+                    ledger.release(conn, [(r.source, r.event_id) for r, _ in part])
+                inserted.update(new)
 
-                poisoned = isolate(rows, attempt)
-                dead = dead + [
-                    DeadLetter(m.key, m.value or b"", p.category, p.reason, "",
-                               f"{m.topic}/{m.partition}/{m.offset}")
-                    for p in poisoned for m in (p.item[1],)
-                ]  # fmt: skip
-                self.dead_letters.store(conn, dead)
-                self.dead_letters.publish(dead)  # acknowledged before the rows commit
-        except BaseException:
-            recorded.forget_pending()
-            raise
-        recorded.commit()
+            poisoned = isolate(rows, attempt)
+            dead = dead + [
+                DeadLetter(m.key, m.value or b"", p.category, p.reason, "",
+                           f"{m.topic}/{m.partition}/{m.offset}")
+                for p in poisoned for m in (p.item[1],)
+            ]  # fmt: skip
+            self.dead_letters.store(conn, dead)
+            self.dead_letters.publish(dead)  # acknowledged before the rows commit
         failed = {id(p.item[0]) for p in poisoned}
         return inserted, dead, [r for r, _ in rows if id(r) not in failed]
 

@@ -186,18 +186,13 @@ def decode_payload(source: str, event_id: str, payload: bytes) -> dict[str, Any]
     return envelope
 
 
-def append(
-    conn: psycopg.Connection[Any],
-    records: Sequence[ArchiveRecord],
-    recorded: archive_keys.RecordedNames | None = None,
-) -> Counter[str]:
+def append(conn: psycopg.Connection[Any], records: Sequence[ArchiveRecord]) -> Counter[str]:
     """Archive records not archived before; return how many rows were new, per topic.
 
     Runs in the caller's transaction; the caller commits Kafka offsets only after it commits.
     The keys the records name and their event times are recorded too
     (:mod:`tenure.storage.archive_keys`: what ``tenure replay`` plans from), and the rows
-    marked ``keys_named``. ``recorded``: the names the caller knows are recorded (an
-    archiver's :class:`~tenure.storage.archive_keys.RecordedNames`), not sent again.
+    marked ``keys_named``.
     """
     if not records:
         return Counter()
@@ -205,7 +200,6 @@ def append(
         conn,
         [(r.record_key, r.envelope) for r in records],
         [(r.topic, r.partition, r.event_type, r.event_time) for r in records],
-        recorded,
     )
     rows = conn.execute(
         "INSERT INTO event_archive (identity, source, event_id, record_key, topic, event_type,"

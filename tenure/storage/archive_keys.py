@@ -12,8 +12,7 @@ plan reads the payloads of the others (archived before the migration).
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -54,86 +53,18 @@ def keys_of(body: Any) -> tuple[list[str], list[str]]:
     return devices, persons
 
 
-Name = tuple[str, str, str]
-"""An ``archive_key_names`` row: (record key, kind, name)."""
-KNOWN_LIMIT = 250_000
-"""Names a :class:`RecordedNames` keeps (~80 bytes each); past it, it starts again empty."""
-
-
-class RecordedNames:
-    """The names one archiver knows are committed in ``archive_key_names``, so that it sends
-    only the others (most of a busy device's or person's events name what is recorded).
-
-    Names sent in the open transaction are pending: :meth:`commit` once it committed,
-    :meth:`forget_pending` when it rolled back, and :meth:`forget_since` a :meth:`mark` when
-    a savepoint rolled back. A name is held as a 16-byte BLAKE2 digest; at
-    ``limit`` names the set starts again empty (the names are then sent once more, and
-    ``ON CONFLICT DO NOTHING`` keeps one row).
-    """
-
-    def __init__(self, limit: int = KNOWN_LIMIT) -> None:
-        self.limit = limit
-        self._known: set[bytes] = set()
-        self._pending: list[bytes] = []
-        self._pending_set: set[bytes] = set()
-
-    @staticmethod
-    def _digest(name: Name) -> bytes:
-        key, kind, value = name
-        text = f"{len(key)}:{key}{kind}{value}".encode()
-        return hashlib.blake2b(text, digest_size=16).digest()
-
-    def unsent(self, names: Iterable[Name]) -> list[Name]:
-        """The names neither committed nor pending, now pending."""
-        fresh: list[Name] = []
-        for name in names:
-            digest = self._digest(name)
-            if digest not in self._known and digest not in self._pending_set:
-                self._pending.append(digest)
-                self._pending_set.add(digest)
-                fresh.append(name)
-        return fresh
-
-    def mark(self) -> int:
-        """Where the pending names stand now (for :meth:`forget_since`)."""
-        return len(self._pending)
-
-    def forget_since(self, mark: int) -> None:
-        """Forget the names made pending after ``mark`` (their savepoint rolled back)."""
-        self._pending_set.difference_update(self._pending[mark:])
-        del self._pending[mark:]
-
-    def forget_pending(self) -> None:
-        """Forget every pending name (the transaction rolled back)."""
-        self.forget_since(0)
-
-    def commit(self) -> None:
-        """The pending names are committed: known from now on."""
-        if len(self._known) + len(self._pending) > self.limit:
-            self._known.clear()
-        self._known.update(self._pending)
-        self.forget_pending()
-
-    def __len__(self) -> int:
-        return len(self._known)
-
-
 def record(
     conn: psycopg.Connection[Any],
     named: Sequence[tuple[str, dict[str, Any]]],
     latest: Sequence[tuple[str, int, str, datetime]],
-    recorded: RecordedNames | None = None,
 ) -> None:
     """Record the keys of archived envelopes (``(record key, envelope)``) and their event
-    times (``(topic, partition, type, time)``), in the caller's transaction; with
-    ``recorded``, only the names it does not know (they become pending there)."""
-    names: set[Name] = set()
+    times (``(topic, partition, type, time)``), in the caller's transaction."""
+    names: set[tuple[str, str, str]] = set()
     for record_key, envelope in named:
         devices, persons = keys_of(envelope)
         names.update((record_key, DEVICE, d) for d in devices)
         names.update((record_key, PERSON, p) for p in persons)
-    if recorded is not None:
-        names = set(recorded.unsent(names))
     if names:
         rows = sorted(names)
         conn.execute(

@@ -12,17 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bench import (
-    archive_names,
-    archiver,
-    audiences,
-    codec,
-    derive,
-    ingest_http,
-    replay,
-    storage,
-    validation,
-)
+from bench import archiver, audiences, codec, derive, ingest_http, replay, storage, validation
 from bench.__main__ import BENCHMARKS, main, parse_args
 from bench.events import BREAKAGES, WEIGHTS, event_mix
 from bench.records import ingest_records
@@ -89,7 +79,6 @@ def test_cli_rejects_unknown_benchmark() -> None:
         "validation",
         "ingest_http",
         "archiver",
-        "archive_names",
         "projection",
         "derive",
         "audiences",
@@ -132,14 +121,6 @@ def test_ingest_http_benchmark_tiny(tansu_servers: Servers) -> None:
 @pytest.mark.tier_embedded_only
 def test_archiver_benchmark_tiny(tansu_servers: Servers) -> None:
     _check(archiver.run(tansu_servers, 60, max_poll_records=20), "archiver")
-
-
-@pytest.mark.postgres
-@pytest.mark.tier_embedded_only
-def test_archive_names_benchmark_tiny(tansu_servers: Servers) -> None:
-    line = _check(archive_names.run(tansu_servers, 6000, rounds=1), "archive_names")
-    assert line["measured"]["names_recorded"] > 0
-    assert line["params"]["events"] > 0
 
 
 @pytest.mark.postgres
