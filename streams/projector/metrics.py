@@ -40,9 +40,9 @@ VIEW_LAG = Histogram(
     ["kind"],
     buckets=(0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30, 60, 300),
 )
-KINDS = ("person", "device")
+VIEW_KINDS = ("person", "device")
 """The kinds of derived views (the ``kind`` label)."""
-for _kind in KINDS:  # every series from the start: a first view is an increase Prometheus
+for _kind in VIEW_KINDS:  # every series from the start: a first view is an increase Prometheus
     DERIVED.labels(_kind)  # sees (rate, histogram_quantile), not a series appearing mid-way
     VIEW_LAG.labels(_kind)
 
