@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 
 from tenure.config import MAX_NICE
@@ -64,22 +65,39 @@ def autogroup_scheduling() -> bool:
         return False
 
 
+_AUTOGROUP_LINE = re.compile(r"^/autogroup-\d+ nice (-?\d+)$")
+
+
+def autogroup_nice(text: str) -> int | None:
+    """The nice value in the text of a ``/proc/<pid>/autogroup`` file (``None`` when it names
+    no autogroup).
+
+    The kernel writes ``/autogroup-<id> nice <n>`` for a process in a session's autogroup and
+    nothing for one in the default group (a session that predates autogroup, or a process in
+    a cgroup of its own), whose tasks compete one by one with their own nice values.
+    """
+    match = _AUTOGROUP_LINE.match(text.strip())
+    return int(match.group(1)) if match else None
+
+
 def session_nice(pid: int) -> int | None:
     """The autogroup nice of ``pid``'s session (``None``: no autogroup to read)."""
     try:
         text = Path(f"/proc/{pid}/autogroup").read_text()
     except OSError:
         return None
-    return int(text.rsplit("nice", 1)[1])
+    return autogroup_nice(text)
 
 
 def effective_nice(pid: int) -> int | None:
     """The nice value that decides ``pid``'s CPU share against the platform's other
-    processes: its session's autogroup nice with autogroup scheduling on, else its own
-    (``None``: no such process)."""
+    processes: its session's autogroup nice when it runs in one, else its own (``None``: no
+    such process)."""
     try:
         if autogroup_scheduling():
-            return session_nice(pid)
+            nice = session_nice(pid)
+            if nice is not None:
+                return nice
         return os.getpriority(os.PRIO_PROCESS, pid)
     except OSError:
         return None

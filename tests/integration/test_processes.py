@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tenure.runtime.cpu_priority import lower_priority
+from tenure.runtime.cpu_priority import effective_nice, lower_priority, session_nice
 from tenure.runtime.process import ManagedProcess, StartupError
 from tests.integration.platform_run import cpu_nice
 
@@ -58,6 +58,15 @@ def test_a_lowered_process_gets_the_share_of_its_nice_and_no_other_does(tmp_path
     finally:
         lowered.stop(timeout=1)
         equal.stop(timeout=1)
+
+
+def test_a_process_outside_any_session_autogroup_has_its_own_nice() -> None:
+    # the kernel prints nothing in /proc/1/autogroup for init (the default group), as for a
+    # CI runner's tests: such a process competes with its own nice value
+    if session_nice(1) is None:
+        assert effective_nice(1) == os.getpriority(os.PRIO_PROCESS, 1)
+    else:  # a container whose init started a session of its own
+        assert effective_nice(1) == session_nice(1)
 
 
 @pytest.mark.parametrize("nice", [-1, 20])
