@@ -24,6 +24,7 @@ state grows.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
@@ -54,14 +55,20 @@ def device_knowledge(state: DeviceState) -> int:
     return len(state.tombstones) * TOMBSTONE_WEIGHT + device_facts(state)
 
 
+_NO_TIME: Final = timedelta()
+_MICROSECOND: Final = timedelta(microseconds=1)
+
+
 def device_version(state: DeviceState) -> DeviceVersion:
     """A rank that strictly increases whenever a device state grows.
 
     ``(tombstones, facts, total span length)``, compared lexicographically: the first two
     are :func:`device_knowledge` (a span can only widen, so the third breaks its ties).
     """
-    span_total = sum(span.length_us for span in state.uses.values())
-    return (len(state.tombstones), device_facts(state), span_total)
+    # the spans' lengths summed as timedeltas (exact), then in microseconds: half the time
+    # of summing each span's ``length_us``
+    total = sum([span.last_at - span.first_at for span in state.uses.values()], _NO_TIME)
+    return (len(state.tombstones), device_facts(state), total // _MICROSECOND)
 
 
 def person_knowledge(state: PersonState) -> int:

@@ -83,7 +83,7 @@ def append_states(conn: Conn, kind: RawTable[S], states: Iterable[tuple[str, S]]
     folds: dict[str, S] = {}
     lines = []
     for key, state in states:
-        doc = kind.encode_delta(state).decode().replace("\\", "\\\\")
+        doc = kind.encode(state).decode().replace("\\", "\\\\")
         lines.append(key.translate(_COPY_ESCAPES).encode() + b"\t" + doc.encode() + b"\n")
         folds[key] = state
     if lines:
@@ -104,7 +104,7 @@ def rewrite_in_place(
         ordered = sorted(rows)
         conn.execute(
             sql.SQL(
-                "UPDATE {t} SET state = x.s::jsonb FROM unnest(%b::text[], %b::text[]) AS x(k, s)"
+                "UPDATE {t} SET state = x.s FROM unnest(%b::text[], %b::text[]) AS x(k, s)"
                 " WHERE {t}.{k} = x.k"
             ).format(t=sql.Identifier(kind.table), k=sql.Identifier(kind.key)),
             (ordered, [kind.encode(rename(rows[k])).decode() for k in ordered]),

@@ -78,7 +78,7 @@ class MemoryRawStates:
     def append(self, rows: DeltaRows[S]) -> None:
         """See :class:`~tenure.storage.seam.RawStates`."""
         log = self.t.deltas.setdefault(rows.kind.deltas, [])
-        log += [(key, rows.kind.encode_delta(state)) for key, state in rows.folds.items()]
+        log += [(key, rows.kind.encode(state)) for key, state in rows.folds.items()]
 
     def read(self, kind: RawTable[S], keys: list[str]) -> RawRead[S]:
         """See :class:`~tenure.storage.seam.RawStates`."""

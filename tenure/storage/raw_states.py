@@ -27,7 +27,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-import orjson
 from psycopg import sql
 
 from tenure.domain.device import DeviceState, fold_device_events, join_devices
@@ -36,7 +35,6 @@ from tenure.domain.state_codec import (
     decode_device_state,
     decode_person_state,
     encode_device_delta,
-    encode_device_state,
     encode_person_state,
 )
 from tenure.storage.connection import Conn
@@ -55,9 +53,9 @@ class RawTable(Generic[S]):
     """The log of per-batch deltas, any number of rows per key."""
     key: str
     encode: Callable[[S], bytes]
-    """Canonical bytes (compacted rows)."""
-    encode_delta: Callable[[S], bytes]
-    """Bytes ``decode`` reads back exactly, as fast as possible (delta rows)."""
+    """Bytes ``decode`` reads back exactly, as fast as possible (delta and compacted rows:
+    Postgres keeps them as text, migration 0029, and they are only ever decoded, so they
+    need not be canonical)."""
     decode: Callable[[bytes | str], S]
     fold: Callable[[str, list[Any]], S]
     """A key's state holding only one batch's parts."""
@@ -73,7 +71,6 @@ DEVICES: RawTable[DeviceState] = RawTable(
     "raw_device_states",
     "raw_device_deltas",
     "device_id",
-    encode_device_state,
     encode_device_delta,
     decode_device_state,
     _fold_devices,
@@ -84,17 +81,10 @@ PERSONS: RawTable[PersonState] = RawTable(
     "raw_person_deltas",
     "person_id",
     encode_person_state,
-    encode_person_state,
     decode_person_state,
     join_persons,
     join_persons,
 )
-
-
-def payload(docs: Mapping[str, bytes]) -> str:
-    """One JSON object ``{key: state document}`` built from already-encoded documents."""
-    parts = b",".join(orjson.dumps(key) + b":" + doc for key, doc in docs.items())
-    return (b"{" + parts + b"}").decode()
 
 
 def compacted_states(
@@ -236,7 +226,7 @@ def delta_rows(
     back; a document names its key, so remembering one that is never written is harmless).
     """
     folds = {key: kind.fold(key, items) for key, items in parts.items()}
-    encode = kind.encode_delta
+    encode = kind.encode
     documents = {key: encode(state).decode() for key, state in folds.items()}
     lines = b"".join(
         [_copy_text(key) + b"\t" + doc.replace("\\", "\\\\").encode() + b"\n"
@@ -282,14 +272,14 @@ def compact(conn: Conn, kind: RawTable[S], cache: StateCache[S], states: Mapping
     if not states:
         return
     keys = sorted(states)
-    documents = {k: kind.encode(states[k]) for k in keys}
+    documents = {k: kind.encode(states[k]).decode() for k in keys}
     written = conn.execute(
         sql.SQL(
-            "INSERT INTO {t} ({k}, state) SELECT key, value FROM jsonb_each(%s::jsonb)"
-            " ORDER BY key ON CONFLICT ({k}) DO UPDATE SET state = EXCLUDED.state"
+            "INSERT INTO {t} ({k}, state) SELECT * FROM unnest(%b::text[], %b::text[])"
+            " ON CONFLICT ({k}) DO UPDATE SET state = EXCLUDED.state"
             " RETURNING {k}, xmin::text::bigint"
         ).format(k=sql.Identifier(kind.key), t=sql.Identifier(kind.table)),
-        (payload(documents),),
+        (keys, list(documents.values())),
     ).fetchall()
     conn.execute(
         sql.SQL("DELETE FROM {d} WHERE {k} = ANY(%b)").format(

@@ -159,4 +159,5 @@ as ``orjson.dumps(device_state_to_json(state), option=OPT_SORT_KEYS)``, property
 encode_device_delta: Final = DEVICE.encode_fast
 """UTF-8 JSON of a device state that :func:`decode_device_state` reads back exactly, written
 in one orjson call and **not canonical** (facts in set order, times as orjson writes them):
-the projector's delta log, where documents are only ever decoded."""
+the projector's raw device states (delta log and compacted rows), where documents are only
+ever decoded."""

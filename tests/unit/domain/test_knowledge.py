@@ -67,8 +67,9 @@ def test_device_measures_are_monotone_under_merge(
         assert device_version(merged) >= max(device_version(x), device_version(y))
         assert (device_version(merged) == device_version(x)) == (merged == x)
         assert device_knowledge(merged) >= max(device_knowledge(x), device_knowledge(y))
-        tombstones, facts, _ = device_version(merged)
+        tombstones, facts, span_total = device_version(merged)
         assert device_knowledge(merged) == tombstones * TOMBSTONE_WEIGHT + facts
+        assert span_total == sum(span.length_us for span in merged.uses.values())
 
 
 @PROPERTY
