@@ -113,10 +113,21 @@ SETTINGS: tuple[Setting, ...] = (
         "TENURE_INTAKE_NICE",
         "10",
         "CPU priority, as a nice value 0-19, of the processes `tenure up` runs that take events "
-        "in (the ingest API, the archiver, the demo feeder). While the CPU is contended they "
-        "yield to the projection, Postgres, the broker, the SDK validator and the query API, "
-        "so views stay fresh and the ingest API answers slower instead; an idle machine runs "
-        "them at full speed. 0: every process an equal share (docs/deploy.md, 'CPU shares').",
+        "in (the ingest API, the archiver, the demo feeder), and of their sessions in the "
+        "embedded Postgres. While the CPU is contended they yield to the projection, "
+        "Postgres, the broker, the SDK validator and the query API, so views stay fresh and "
+        "the ingest API answers slower instead; an idle machine runs them at full speed. 0: "
+        "every process an equal share (docs/deploy.md, 'CPU shares').",
+    ),
+    Setting(
+        "TENURE_DATABASE_SESSION_NICE",
+        "0",
+        "CPU priority, as a nice value 0-19, of the Postgres server processes of this "
+        "process's database sessions, set when it connects, where that server runs on this "
+        "machine (checked: a `postgres` process here; a remote server is left alone). Their "
+        "statements then yield inside Postgres to other sessions' while the CPU is "
+        "contended. `tenure up` gives the intake's sessions `TENURE_INTAKE_NICE` on its "
+        "embedded Postgres; 0: unchanged.",
     ),
     Setting(
         "TENURE_AUDIENCES",
@@ -143,7 +154,8 @@ SETTINGS: tuple[Setting, ...] = (
 _DEFAULTS = {s.env: s.default for s in SETTINGS}
 
 MAX_NICE = 19
-"""The lowest CPU priority a nice value names (``TENURE_INTAKE_NICE`` is 0 to it)."""
+"""The lowest CPU priority a nice value names (``TENURE_INTAKE_NICE`` and
+``TENURE_DATABASE_SESSION_NICE`` are 0 to it)."""
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 """The values TENURE_LOG_LEVEL accepts (any case)."""
@@ -200,6 +212,7 @@ class TenureConfig:
     replay_workers: int
     malloc_arenas: int
     intake_nice: int
+    database_session_nice: int
     audience_stage: bool
     log_level: str
     log_format: str
@@ -231,6 +244,7 @@ class TenureConfig:
             replay_workers=_int(e, "TENURE_REPLAY_WORKERS"),
             malloc_arenas=_int(e, "TENURE_MALLOC_ARENAS"),
             intake_nice=_int(e, "TENURE_INTAKE_NICE"),
+            database_session_nice=_int(e, "TENURE_DATABASE_SESSION_NICE"),
             audience_stage=_switch(e, "TENURE_AUDIENCES"),
             log_level=(_get(e, "TENURE_LOG_LEVEL") or "INFO").upper(),
             log_format=(_get(e, "TENURE_LOG_FORMAT") or "text").lower(),
@@ -257,7 +271,6 @@ class TenureConfig:
             ("TENURE_ALLOWED_LATENESS_S", config.allowed_lateness_s),
             ("TENURE_MALLOC_ARENAS", config.malloc_arenas),
             ("TENURE_REPLAY_WORKERS", config.replay_workers),
-            ("TENURE_INTAKE_NICE", config.intake_nice),
         ):
             if value < 0:
                 raise ValueError(f"{name} must not be negative, got {value}")
@@ -266,8 +279,12 @@ class TenureConfig:
                 f"TENURE_PROJECTOR_CACHE_MB must be at least {MIN_PROJECTOR_CACHE_MB}, "
                 f"got {config.projector_cache_mb}"
             )
-        if config.intake_nice > MAX_NICE:
-            raise ValueError(f"TENURE_INTAKE_NICE must be 0-{MAX_NICE}, got {config.intake_nice}")
+        for name, value in (
+            ("TENURE_INTAKE_NICE", config.intake_nice),
+            ("TENURE_DATABASE_SESSION_NICE", config.database_session_nice),
+        ):
+            if not 0 <= value <= MAX_NICE:
+                raise ValueError(f"{name} must be 0-{MAX_NICE}, got {value}")
         return config
 
 

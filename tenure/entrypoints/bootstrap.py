@@ -35,10 +35,12 @@ def database_pool(
 
     ``short_timeouts``: a dead database is an error within seconds and a restarted one is used
     again within seconds (:func:`tenure.runtime.database.database_pool_options`; ``check``
-    tests each connection before handing it out, for request-serving pools). One-off
-    commands pass ``False`` and wait as psycopg does.
+    tests each connection before handing it out, for request-serving pools; each connection's
+    server process gets ``TENURE_DATABASE_SESSION_NICE``). One-off commands pass ``False``
+    and wait as psycopg does.
     """
-    options = database_pool_options(check=check) if short_timeouts else {}
+    nice = settings.config.database_session_nice
+    options = database_pool_options(check=check, session_nice=nice) if short_timeouts else {}
     return ConnectionPool(
         settings.database_url, min_size=min_size, max_size=max_size, open=open, **options
     )

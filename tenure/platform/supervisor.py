@@ -275,11 +275,14 @@ class Platform:
         return env
 
     def _start_child(self, child: ChildSpec) -> None:
+        env = self._child_env() | child.env
+        if child.intake and self.postgres is not None:  # its sessions yield inside Postgres too
+            env["TENURE_DATABASE_SESSION_NICE"] = str(self.config.intake_nice)
         child.process = ManagedProcess(
             child.name,
             [sys.executable, "-m", "tenure.cli.app", *child.args],
             self.logs / f"{child.name}.log",
-            env=self._child_env() | child.env,
+            env=env,
             cpu_nice=self.config.intake_nice if child.intake else 0,
         )
         child.process.start()

@@ -19,6 +19,9 @@ import logging
 import os
 import re
 from pathlib import Path
+from typing import Any
+
+import psycopg
 
 from tenure.config import MAX_NICE
 
@@ -121,5 +124,33 @@ def lower_priority(pid: int, nice: int) -> bool:
             os.setpriority(os.PRIO_PROCESS, pid, nice)
     except OSError as exc:
         log.warning("could not lower the CPU priority of pid %s to nice %s: %s", pid, nice, exc)
+        return False
+    return True
+
+
+def lower_database_session(conn: psycopg.Connection[Any], nice: int) -> bool:
+    """Give the Postgres server process of ``conn``'s session the nice value ``nice`` (0-19).
+
+    Postgres runs every session in a server process of its own, all in the postmaster's
+    scheduling session, so their nice values rank them among each other: a lowered session's
+    statements yield inside Postgres to the other sessions' while the CPU is contended. Only
+    when that process is a ``postgres`` process on this machine (a server elsewhere has its
+    own process ids; nothing is changed then); never the autogroup, which is all of
+    Postgres's. Returns whether it took effect. Leaves ``conn`` idle (a pool's
+    ``configure`` hook).
+    """
+    if not 0 <= nice <= MAX_NICE:
+        raise ValueError(f"a nice value that lowers priority is 0-{MAX_NICE}, got {nice}")
+    row = conn.execute("SELECT pg_backend_pid()").fetchone()
+    conn.commit()
+    if nice == 0 or row is None:
+        return nice == 0
+    pid = int(row[0])
+    try:
+        if Path(f"/proc/{pid}/comm").read_text().strip() != "postgres":
+            return False
+        os.setpriority(os.PRIO_PROCESS, pid, nice)
+    except OSError as exc:  # no such process here, or another user's without the privilege
+        log.warning("could not lower the CPU priority of this database session: %s", exc)
         return False
     return True

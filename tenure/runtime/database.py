@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import socket
 import time
+from functools import partial
 from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool
+
+from tenure.runtime.cpu_priority import lower_database_session
 
 CONNECT_TIMEOUT_S = 3
 """libpq ``connect_timeout`` of every pooled connection (seconds, whole number)."""
@@ -31,12 +34,14 @@ READY_TIMEOUT_S = 2.0
 """Longest a readiness check waits for the database or the broker."""
 
 
-def database_pool_options(*, check: bool = False) -> dict[str, Any]:
+def database_pool_options(*, check: bool = False, session_nice: int = 0) -> dict[str, Any]:
     """Keyword arguments for :class:`ConnectionPool` with short timeouts.
 
     ``check``: test each connection before handing it out (one round trip), so the first
     request after a database restart does not get a dead connection. Request-serving pools
-    use it; the workers' hot paths retry a failed batch instead.
+    use it; the workers' hot paths retry a failed batch instead. ``session_nice``: each new
+    connection's server process gets this nice value when it runs on this machine
+    (:func:`~tenure.runtime.cpu_priority.lower_database_session`; 0: unchanged).
     """
     options: dict[str, Any] = {
         "kwargs": {"connect_timeout": CONNECT_TIMEOUT_S},
@@ -45,7 +50,13 @@ def database_pool_options(*, check: bool = False) -> dict[str, Any]:
     }
     if check:
         options["check"] = ConnectionPool.check_connection
+    if session_nice:
+        options["configure"] = partial(_lower_session, session_nice)
     return options
+
+
+def _lower_session(nice: int, conn: psycopg.Connection[Any]) -> None:
+    lower_database_session(conn, nice)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -117,3 +117,49 @@ def cpu_nice(pid: int) -> int:
     nice = effective_nice(pid)
     assert nice is not None, f"no process {pid}"
     return nice
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    return inodes
+
+
+def tcp_client_ports(pid: int) -> set[int]:
+    """The local ports of ``pid``'s TCP sockets (``/proc/net/tcp``, ``tcp6``)."""
+    inodes = _socket_inodes(pid)
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[9] in inodes:
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def database_session_nices(postgres_pid: int) -> dict[int, int]:
+    """The nice value of each client session's server process of the Postgres server
+    ``postgres_pid``, by the client's port (a backend's title names it: ``postgres: user db
+    127.0.0.1(port) ...``)."""
+    nices = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            title = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent != postgres_pid or "(" not in title:
+            continue
+        port = title.split("(", 1)[1].split(")", 1)[0]
+        if port.isdigit():
+            nices[int(port)] = os.getpriority(os.PRIO_PROCESS, int(entry.name))
+    return nices

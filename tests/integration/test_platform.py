@@ -17,7 +17,12 @@ import pytest
 from tests.factories import make_event
 from tests.integration.pipeline import wait_for_archive
 from tests.integration.platform_run import alive as _alive
-from tests.integration.platform_run import cpu_nice, running_platform
+from tests.integration.platform_run import (
+    cpu_nice,
+    database_session_nices,
+    running_platform,
+    tcp_client_ports,
+)
 from tests.integration.platform_run import tenure as _tenure
 
 
@@ -50,6 +55,12 @@ def test_up_ingests_archives_survives_a_broker_crash_and_stops_cleanly(platform)
         assert nices[name] == 10, nices
     for name in ("query", "sdk-validator", "projector", "deriver", "postgres", "broker"):
         assert nices.get(name, 0) == 0, nices
+    # ... and so do their sessions inside the embedded Postgres (TENURE_DATABASE_SESSION_NICE)
+    sessions = database_session_nices(status["processes"]["postgres"])
+    for name in ("ingest", "archiver", "query", "projector", "deriver"):
+        theirs = [sessions[p] for p in tcp_client_ports(status["processes"][name]) if p in sessions]
+        assert theirs, (name, sessions)
+        assert set(theirs) == ({10} if name in ("ingest", "archiver") else {0}), (name, theirs)
 
     # Events acknowledged just before the memory-only broker dies must not be lost.
     second = [make_event("feedback.submitted", source=source, n=i) for i in range(50)]

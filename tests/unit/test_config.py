@@ -86,7 +86,16 @@ def test_replay_workers_default_to_one_per_core_and_are_never_negative() -> None
 def test_intake_nice_defaults_to_10_and_is_a_nice_value_that_lowers_priority() -> None:
     assert TenureConfig.from_env({}).intake_nice == 10
     assert TenureConfig.from_env({"TENURE_INTAKE_NICE": "0"}).intake_nice == 0
-    with pytest.raises(ValueError, match="TENURE_INTAKE_NICE must not be negative"):
+    with pytest.raises(ValueError, match="TENURE_INTAKE_NICE must be 0-19, got -5"):
         TenureConfig.from_env({"TENURE_INTAKE_NICE": "-5"})
     with pytest.raises(ValueError, match="TENURE_INTAKE_NICE must be 0-19"):
         TenureConfig.from_env({"TENURE_INTAKE_NICE": "20"})
+
+
+def test_database_session_nice_defaults_to_unchanged_and_is_a_nice_value() -> None:
+    assert TenureConfig.from_env({}).database_session_nice == 0
+    config = TenureConfig.from_env({"TENURE_DATABASE_SESSION_NICE": "10"})
+    assert config.database_session_nice == 10
+    for wrong in ("-1", "20"):
+        with pytest.raises(ValueError, match="TENURE_DATABASE_SESSION_NICE must be 0-19"):
+            TenureConfig.from_env({"TENURE_DATABASE_SESSION_NICE": wrong})
