@@ -11,6 +11,11 @@ the platform; the session's autogroup nice (``/proc/<pid>/autogroup``) is what c
 :func:`lower_priority` sets it (or, with autogroup off, the process's nice): a positive
 value, which needs no privilege, gives the session a smaller share only while the CPU is
 contended; an idle machine runs it at full speed.
+
+Postgres is one scheduling session however many clients it serves: its server processes
+(one per client session) share that session's part of the CPU, ranked by their own nice
+values. :func:`lower_database_session` lowers one of them, so a lowered process's statements
+yield inside Postgres too (a server on this machine only).
 """
 
 from __future__ import annotations
