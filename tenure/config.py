@@ -124,7 +124,8 @@ SETTINGS: tuple[Setting, ...] = (
         "0",
         "CPU priority, as a nice value 0-19, of the Postgres server processes of this "
         "process's database sessions, set when it connects, where that server runs on this "
-        "machine (checked: a `postgres` process here; a remote server is left alone). Their "
+        "machine (checked: a `postgres` process here that started with the session; a remote "
+        "server is left alone). Their "
         "statements then yield inside Postgres to other sessions' while the CPU is "
         "contended. `tenure up` gives the intake's sessions `TENURE_INTAKE_NICE` on its "
         "embedded Postgres; 0: unchanged.",

@@ -118,19 +118,15 @@ def lower_priority(pid: int, nice: int) -> bool:
     leaves the process at its share (the platform works either way, views are only less
     fresh under overload).
     """
-    if not 0 <= nice <= MAX_NICE:
-        raise ValueError(f"a nice value that lowers priority is 0-{MAX_NICE}, got {nice}")
-    if nice == 0:
+    if _checked_nice(nice) == 0:
         return True
     try:
         if autogroup_scheduling() and session_nice(pid) is not None:
             Path(f"/proc/{pid}/autogroup").write_text(str(nice))
-        else:  # the process's own nice; threads it starts later inherit it
-            os.setpriority(os.PRIO_PROCESS, pid, nice)
+            return True
     except OSError as exc:
-        log.warning("could not lower the CPU priority of pid %s to nice %s: %s", pid, nice, exc)
-        return False
-    return True
+        return _refused(f"pid {pid}", nice, exc)
+    return _renice(pid, nice, f"pid {pid}")  # threads it starts later inherit it
 
 
 def lower_database_session(conn: psycopg.Connection[Any], nice: int) -> bool:
@@ -144,18 +140,71 @@ def lower_database_session(conn: psycopg.Connection[Any], nice: int) -> bool:
     Postgres's. Returns whether it took effect. Leaves ``conn`` idle (a pool's
     ``configure`` hook).
     """
-    if not 0 <= nice <= MAX_NICE:
-        raise ValueError(f"a nice value that lowers priority is 0-{MAX_NICE}, got {nice}")
-    row = conn.execute("SELECT pg_backend_pid()").fetchone()
+    _checked_nice(nice)
+    row = conn.execute(
+        "SELECT pid, extract(epoch FROM backend_start)::float8 FROM pg_stat_activity"
+        " WHERE pid = pg_backend_pid()"
+    ).fetchone()
     conn.commit()
     if nice == 0 or row is None:
         return nice == 0
-    pid = int(row[0])
+    pid, backend_start = int(row[0]), float(row[1])
+    if not is_local_backend(pid, backend_start):
+        return False
+    return _renice(pid, nice, "this database session")
+
+
+SAME_PROCESS_START_S = 5.0
+"""How far apart the server's ``backend_start`` and the local process's start may be for the
+two to be the one process (both are taken at the fork; ``/proc`` counts clock ticks)."""
+
+
+def is_local_backend(pid: int, backend_start: float) -> bool:
+    """Whether ``pid`` on this machine is the ``postgres`` process that the server says
+    started at ``backend_start`` (epoch seconds): a server elsewhere has its own process ids,
+    and a local ``postgres`` with the same pid started at another time is not this session."""
     try:
         if Path(f"/proc/{pid}/comm").read_text().strip() != "postgres":
             return False
-        os.setpriority(os.PRIO_PROCESS, pid, nice)
-    except OSError as exc:  # no such process here, or another user's without the privilege
-        log.warning("could not lower the CPU priority of this database session: %s", exc)
+        started = process_started_at(pid)
+    except OSError:  # no such process on this machine
         return False
+    return abs(started - backend_start) <= SAME_PROCESS_START_S
+
+
+def process_started_at(pid: int) -> float:
+    """When process ``pid`` started, in epoch seconds (:class:`OSError`: no such process).
+
+    ``/proc/<pid>/stat``'s 22nd field counts clock ticks from boot; ``/proc/stat``'s
+    ``btime`` is the boot time.
+    """
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[19])  # field 22; fields[0] is field 3 (the state)
+    boot = next(
+        int(line.split()[1])
+        for line in Path("/proc/stat").read_text().splitlines()
+        if line.startswith("btime ")
+    )
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _checked_nice(nice: int) -> int:
+    """``nice`` when it lowers priority (0-19); otherwise :class:`ValueError`."""
+    if not 0 <= nice <= MAX_NICE:
+        raise ValueError(f"a nice value that lowers priority is 0-{MAX_NICE}, got {nice}")
+    return nice
+
+
+def _renice(pid: int, nice: int, what: str) -> bool:
+    """Set process ``pid``'s own nice value; whether the kernel allowed it."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, nice)
+    except OSError as exc:
+        return _refused(what, nice, exc)
     return True
+
+
+def _refused(what: str, nice: int, exc: OSError) -> bool:
+    """Log that the kernel refused to lower ``what`` to ``nice``; always False."""
+    log.warning("could not lower the CPU priority of %s to nice %s: %s", what, nice, exc)
+    return False

@@ -51,12 +51,8 @@ def database_pool_options(*, check: bool = False, session_nice: int = 0) -> dict
     if check:
         options["check"] = ConnectionPool.check_connection
     if session_nice:
-        options["configure"] = partial(_lower_session, session_nice)
+        options["configure"] = partial(lower_database_session, nice=session_nice)
     return options
-
-
-def _lower_session(nice: int, conn: psycopg.Connection[Any]) -> None:
-    lower_database_session(conn, nice)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import time
 from contextlib import ExitStack
 
+import psycopg
 from psycopg_pool import ConnectionPool
 
+from tenure.runtime.cpu_priority import is_local_backend, process_started_at
 from tenure.runtime.database import database_pool_options
 
 
@@ -32,3 +36,31 @@ def test_a_pool_with_a_session_nice_lowers_its_own_sessions_and_no_other(
     ):
         assert _server_nices(lowered, 2) == [7, 7]
         assert _server_nices(equal, 2) == [0, 0]
+
+
+def test_a_local_postgres_process_that_started_at_another_time_is_not_the_session(
+    database_url: str,
+) -> None:
+    """A pid is only this session's server process when it also started when the server says
+    the session did: a local ``postgres`` with the same pid of another server is left alone."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT pid, extract(epoch FROM backend_start)::float8 FROM pg_stat_activity"
+            " WHERE pid = pg_backend_pid()"
+        ).fetchone()
+        assert row is not None
+        pid, backend_start = int(row[0]), float(row[1])
+        assert is_local_backend(pid, backend_start)
+        assert not is_local_backend(pid, backend_start - 3600)
+        assert not is_local_backend(os.getpid(), time.time())  # not a postgres process
+
+
+def test_a_process_start_time_is_read_from_proc() -> None:
+    before = time.time()
+    child = subprocess.Popen(["sleep", "5"])
+    try:
+        started = process_started_at(child.pid)
+    finally:
+        child.kill()
+        child.wait()
+    assert before - 1.0 <= started <= time.time() + 1.0
