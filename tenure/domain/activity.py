@@ -92,20 +92,54 @@ def first_activation_at(state: PersonState, as_of: datetime) -> datetime | None:
     return min(moments, default=None)
 
 
-def last_fact_at(state: PersonState, as_of: datetime) -> datetime | None:
-    """The latest event time of any fact about the person at or before ``as_of``."""
+def fact_moments(state: PersonState) -> list[datetime]:
+    """Every instant at which a fact of ``state`` starts to count: its payments, refunds,
+    gifts, referrals, feedback, cancellations, consent changes, and each device
+    contribution's day spans (first and last use), activations, payment and users."""
     moments: list[datetime] = [o.at for o in state.orders.values()]
     moments += [r.at for r in state.refunds.values()]
     moments += [g.at for g in state.gifts_received.values()]
-    moments += list(state.referrals_made.values()) + list(state.referred_by.values())
-    moments += list(state.feedback.values())
+    moments += state.referrals_made.values()
+    moments += state.referred_by.values()
+    moments += state.feedback.values()
     moments += [c.at for c in state.cancellations.values()]
     moments += [c.at for c in state.consent.values()]
     for contribution in state.contributions:
-        moments += [s.first_at for s in contribution.days.values()]
-        moments += [s.last_at for s in contribution.days.values()]
-        moments += list(contribution.activations)
+        spans = contribution.days.values()
+        moments += [s.first_at for s in spans]
+        moments += [s.last_at for s in spans]
+        moments += contribution.activations
         if contribution.paid_at is not None:
             moments.append(contribution.paid_at)
-        moments += list(contribution.device_users.values())
-    return max((m for m in moments if m <= as_of), default=None)
+        moments += contribution.device_users.values()
+    return moments
+
+
+_last_fact_bounds: tuple[object, datetime | None, tuple[datetime | None, datetime | None]] = (
+    None,
+    None,
+    (None, None),
+)
+"""The last answer of :func:`fact_bounds`, by state identity and ``as_of`` (the view asks
+for the latest fact, its schedule for the next one)."""
+
+
+def fact_bounds(state: PersonState, as_of: datetime) -> tuple[datetime | None, datetime | None]:
+    """The latest fact instant at or before ``as_of`` and the earliest after it (``None``:
+    there is none)."""
+    global _last_fact_bounds
+    last = _last_fact_bounds
+    if last[0] is state and last[1] == as_of:
+        return last[2]
+    moments = fact_moments(state)
+    answer = (
+        max((m for m in moments if m <= as_of), default=None),
+        min((m for m in moments if m > as_of), default=None),
+    )
+    _last_fact_bounds = (state, as_of, answer)
+    return answer
+
+
+def last_fact_at(state: PersonState, as_of: datetime) -> datetime | None:
+    """The latest event time of any fact about the person at or before ``as_of``."""
+    return fact_bounds(state, as_of)[0]

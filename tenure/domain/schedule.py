@@ -28,49 +28,31 @@ and products depend on ``as_of`` only through facts (case 1). So with ``t`` =
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 
-from tenure.domain.activity import engagement_days
+from tenure.domain.activity import engagement_days, fact_bounds
 from tenure.domain.config import LifecycleConfig
 from tenure.domain.person import PersonState
 from tenure.domain.spending import paid_orders
-from tenure.domain.stage import StageTimeline
+from tenure.domain.stage import StageTimeline, timeline_of
 from tenure.domain.view import PersonView, _self_bought_hardware
-
-
-def fact_moments(state: PersonState) -> Iterator[datetime]:
-    """Every instant at which a fact of ``state`` starts to count (as in ``last_fact_at``)."""
-    yield from (o.at for o in state.orders.values())
-    yield from (r.at for r in state.refunds.values())
-    yield from (g.at for g in state.gifts_received.values())
-    yield from state.referrals_made.values()
-    yield from state.referred_by.values()
-    yield from state.feedback.values()
-    yield from (c.at for c in state.cancellations.values())
-    yield from (c.at for c in state.consent.values())
-    for contribution in state.contributions:
-        for span in contribution.days.values():
-            yield span.first_at
-            yield span.last_at
-        yield from contribution.activations
-        if contribution.paid_at is not None:
-            yield contribution.paid_at
-        yield from contribution.device_users.values()
 
 
 def next_fact_at(state: PersonState, as_of: datetime) -> datetime | None:
     """The earliest fact instant after ``as_of`` (``None``: every fact already counts)."""
-    return min((m for m in fact_moments(state) if m > as_of), default=None)
+    return fact_bounds(state, as_of)[1]
 
 
-def next_stage_day(days: list[date], today: date, config: LifecycleConfig) -> date | None:
+def next_stage_day(
+    days: list[date], today: date, config: LifecycleConfig, timeline: StageTimeline | None = None
+) -> date | None:
     """The first day after ``today`` whose stage differs from today's, the engagement days
-    ``days`` (sorted, none after ``today``) staying as they are; ``None``: never."""
+    ``days`` (sorted, none after ``today``; ``timeline``: theirs, when already built) staying
+    as they are; ``None``: never."""
     if not days:
         return None
-    timeline = StageTimeline(days, config)
+    timeline = StageTimeline(days, config) if timeline is None else timeline
     current = timeline.stage_on(today)
     window = timedelta(days=config.inactivity_window_days)
     at_risk = timedelta(days=config.at_risk_days)
@@ -101,8 +83,9 @@ def next_change_at(
     found: list[datetime] = []
     if (fact := next_fact_at(state, as_of)) is not None:
         found.append(fact)
-    days = list(engagement_days(state, as_of))
-    if (day := next_stage_day(days, as_of.date(), config)) is not None:
+    engaged = engagement_days(state, as_of)
+    timeline = timeline_of(engaged, config)
+    if (day := next_stage_day(list(engaged), as_of.date(), config, timeline)) is not None:
         found.append(_midnight(day))
     if view.activated_within_window is None:
         bought = _self_bought_hardware(state, paid_orders(state, as_of))

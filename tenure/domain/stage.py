@@ -16,7 +16,7 @@ at-risk threshold, the first matching rule wins:
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from enum import StrEnum
 
@@ -111,3 +111,20 @@ class StageTimeline:
     def began_by_engagement(self, day: date) -> bool:
         """Whether the stage of ``day`` is due to engagement on that day (not to time)."""
         return self.stage_on(day) is not self.stage_on(day, count_today=False)
+
+
+_last_timeline: tuple[object, object, StageTimeline | None] = (None, None, None)
+"""The last answer of :func:`timeline_of`, by the identity of its days and config."""
+
+
+def timeline_of(days: Iterable[date], config: LifecycleConfig) -> StageTimeline:
+    """``StageTimeline(days, config)``, built once for the same ``days`` object and config
+    asked for again in a row (a person's view, then its schedule, read the timeline of one
+    cached engagement-days mapping; callers must not mutate ``days``)."""
+    global _last_timeline
+    last = _last_timeline
+    if last[0] is days and last[1] is config and last[2] is not None:
+        return last[2]
+    timeline = StageTimeline(list(days), config)
+    _last_timeline = (days, config, timeline)
+    return timeline

@@ -30,7 +30,7 @@ from tenure.domain.person import Order, PersonState, consent_as_of
 from tenure.domain.roles import gives_gifts, receives_gifts, sponsored_devices
 from tenure.domain.segment import BuyerKind, Segment, buyer_kind_of, segment_of
 from tenure.domain.spending import net_spend, paid_orders, refunded_orders
-from tenure.domain.stage import Stage, StageTimeline
+from tenure.domain.stage import Stage, StageTimeline, timeline_of
 from tenure.domain.tags import TagInputs, profile_tags
 from tenure.domain.tier import NO_TIER, member_tier, value_score
 
@@ -229,7 +229,7 @@ def person_view_at(
     days = engagement_days(state, as_of)
     day_list = list(days)
     today = as_of.date()
-    timeline = StageTimeline(day_list, config)
+    timeline = timeline_of(days, config)
     orders = paid_orders(state, as_of)
     used = device_use_days(state, as_of)
     spend = net_spend(state, as_of)

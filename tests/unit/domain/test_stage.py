@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tenure.domain import LifecycleConfig, Stage
-from tenure.domain.stage import StageTimeline
+from tenure.domain.stage import StageTimeline, timeline_of
 
 from .scenario import T0, activated, at, used
 from .views import view_of
@@ -115,3 +115,21 @@ def test_stage_since_equals_the_walk_over_every_candidate_day(
     assert timeline.stage_since(day) == _stage_since_over_every_candidate(
         timeline, days, config, day
     )
+
+
+@given(st.lists(st.lists(st.integers(0, 400), max_size=30), min_size=1, max_size=6))
+def test_a_timeline_asked_for_again_is_the_one_of_those_days(runs: list[list[int]]) -> None:
+    """``timeline_of`` reuses a timeline only for the same days object and config asked for
+    in a row; whatever the order of asking, each answer equals a timeline built afresh."""
+    config = LifecycleConfig(inactivity_window_days=14)
+    other = LifecycleConfig(inactivity_window_days=30)
+    mappings = [{T0.date() + timedelta(days=n): None for n in sorted(set(run))} for run in runs]
+    for days in [*mappings, *mappings, *reversed(mappings)]:
+        for cfg in (config, config, other):
+            timeline = timeline_of(days, cfg)
+            fresh = StageTimeline(list(days), cfg)
+            for n in range(0, 460, 7):
+                day = T0.date() + timedelta(days=n)
+                assert timeline.stage_on(day) is fresh.stage_on(day)
+    again = mappings[-1]
+    assert timeline_of(again, other) is timeline_of(again, other)
