@@ -47,13 +47,18 @@ def device_use_days(state: PersonState, as_of: datetime) -> dict[str, dict[date,
         return last[2]
     result: dict[str, dict[date, DaySpan]] = {}
     for contribution in state.contributions:
+        spans = contribution.days  # keyed by each span's day
+        if contribution.device_id not in result and all(
+            span.last_at <= as_of for span in spans.values()
+        ):  # the common case: a device's first contribution, every span counting whole
+            result[contribution.device_id] = dict(spans)
+            continue
         per_day = result.setdefault(contribution.device_id, {})
-        for span in contribution.days.values():
+        for day, span in spans.items():
             if span.last_at > as_of:  # as :func:`clamp`
                 if span.first_at > as_of:
                     continue
                 span = DaySpan.at(span.first_at)
-            day = span.first_at.date()
             current = per_day.get(day)
             per_day[day] = span if current is None else current.join(span)
     answer = {device: days for device, days in sorted(result.items()) if days}
