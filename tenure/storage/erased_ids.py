@@ -23,9 +23,7 @@ from tenure.domain.pseudonymity import (
     rename_person_state,
 )
 from tenure.storage.connection import Conn
-from tenure.storage.raw_states import PERSONS, DeltaRows, RawTable, S, append_deltas
-
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+from tenure.storage.raw_states import PERSONS, DeltaRows, RawTable, S, append_deltas, delta_line
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +81,7 @@ def append_states(conn: Conn, kind: RawTable[S], states: Iterable[tuple[str, S]]
     folds: dict[str, S] = {}
     lines = []
     for key, state in states:
-        doc = kind.encode(state).decode().replace("\\", "\\\\")
-        lines.append(key.translate(_COPY_ESCAPES).encode() + b"\t" + doc.encode() + b"\n")
+        lines.append(delta_line(key, kind.encode(state).decode()))
         folds[key] = state
     if lines:
         append_deltas(conn, DeltaRows(kind, folds, b"".join(lines)))

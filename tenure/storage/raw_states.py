@@ -228,10 +228,7 @@ def delta_rows(
     folds = {key: kind.fold(key, items) for key, items in parts.items()}
     encode = kind.encode
     documents = {key: encode(state).decode() for key, state in folds.items()}
-    lines = b"".join(
-        [_copy_text(key) + b"\t" + doc.replace("\\", "\\\\").encode() + b"\n"
-         for key, doc in documents.items()]
-    )  # fmt: skip
+    lines = b"".join([delta_line(key, doc) for key, doc in documents.items()])
     cache.remember_deltas({doc: folds[key] for key, doc in documents.items()})
     return DeltaRows(kind, folds, lines)
 
@@ -249,6 +246,11 @@ def append_deltas(conn: Conn, rows: DeltaRows[S]) -> None:
 
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def delta_line(key: str, document: str) -> bytes:
+    """One delta row (a key and its state document) in ``COPY ... FROM STDIN`` text format."""
+    return _copy_text(key) + b"\t" + document.replace("\\", "\\\\").encode() + b"\n"
 
 
 def _copy_text(value: str) -> bytes:
