@@ -206,13 +206,13 @@ class AudienceStage:
         defined)."""
         with conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            if not store.claim_stage(conn):
+            found = store.claim_stage(conn)
+            if found is None:  # another pass holds the stage
                 return PassResult(0, 0)
             definitions = sorted(self.definitions(conn), key=lambda d: d.name)
             as_of = progress.projection_watermark(conn, lateness)
             if as_of is None:
                 return PassResult(0, 0)
-            found = store.positions(conn)
             names = {d.name for d in definitions}
             retired = sorted(a for a in found if a not in names)
             if retired:  # no longer current: its members exit, a page per pass

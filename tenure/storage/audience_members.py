@@ -19,6 +19,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from tenure.storage.connection import Conn
+from tenure.storage.follower_claim import claim_follower
 from tenure.storage.person_changes import START, ChangeCursor
 from tenure.storage.read_models import STORED_PERSON_COLUMNS
 
@@ -37,7 +38,6 @@ __all__ = [
     "members_page",
     "pending_changes",
     "persons_by_id",
-    "positions",
     "sizes",
     "write",
 ]
@@ -94,18 +94,16 @@ class Writes:
     """Person ids (erased: tokens) whose contacts and schedule go."""
 
 
-def claim_stage(conn: Conn) -> bool:
-    """In the caller's transaction: whether this transaction got the audience stage (one
-    pass at a time)."""
-    got = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (_STAGE_LOCK,)).fetchone()
-    return got is not None and bool(got[0])
-
-
-def positions(conn: Conn) -> dict[str, Position]:
-    """Each audience's position on the persons change feed."""
-    rows = conn.execute(
-        "SELECT audience, version, xid::text, person_id FROM audience_positions"
-    ).fetchall()
+def claim_stage(conn: Conn) -> dict[str, Position] | None:
+    """In the caller's transaction: each audience's position on the persons change feed if
+    this transaction got the audience stage (one pass at a time), else ``None``; raises
+    :class:`psycopg.errors.SerializationFailure` when the snapshot predates another pass's
+    move (:func:`tenure.storage.follower_claim.claim_follower`)."""
+    rows = claim_follower(
+        conn, _STAGE_LOCK, "SELECT audience, version, xid::text, person_id FROM audience_positions"
+    )
+    if rows is None:
+        return None
     return {str(a): Position(int(v), ChangeCursor(int(x), str(p))) for a, v, x, p in rows}
 
 

@@ -27,6 +27,7 @@ from psycopg.rows import dict_row
 
 from tenure.errors import TenureError
 from tenure.storage.connection import Conn
+from tenure.storage.follower_claim import claim_follower
 
 __all__ = [
     "START",
@@ -144,20 +145,15 @@ _RELAY_LOCK = 0x7E5A50
 
 def claim_relay(conn: Conn) -> ChangeCursor | None:
     """In the caller's transaction: the relay's position if this transaction got the relay
-    (one at a time, so records go out in change order), else ``None``.
-
-    The position is read ``FOR UPDATE``: in a repeatable-read transaction whose snapshot was
-    taken before another relay committed a move (the snapshot is the lock statement's own,
-    so it can predate the other relay's commit and release), that raises
-    :class:`psycopg.errors.SerializationFailure` here, before anything is published, instead
-    of handing out the old position."""
-    got = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (_RELAY_LOCK,)).fetchone()
-    if got is None or not got[0]:
+    (one at a time, so records go out in change order), else ``None``; raises
+    :class:`psycopg.errors.SerializationFailure` when the snapshot predates another relay's
+    move (:func:`tenure.storage.follower_claim.claim_follower`)."""
+    rows = claim_follower(
+        conn, _RELAY_LOCK, "SELECT xid::text, person_id FROM person_topic_position"
+    )
+    if rows is None:
         return None
-    row = conn.execute(
-        "SELECT xid::text, person_id FROM person_topic_position FOR UPDATE"
-    ).fetchone()
-    return START if row is None else ChangeCursor(int(row[0]), str(row[1]))
+    return START if not rows else ChangeCursor(int(rows[0][0]), str(rows[0][1]))
 
 
 def move_relay(conn: Conn, cursor: ChangeCursor) -> None:
