@@ -38,9 +38,12 @@ CHUNK_PEOPLE = 1000
 REFUSED_PAUSE_S = 0.25
 """A sender that got a 503 (or no answer) waits this long before its next request."""
 POLL_BACKOFF = 0.1
-"""A probe not yet visible is polled again after ``max(poll interval, this * its age)``: the
-visibility it reports is late by at most that (10% of itself past 1 s), and a long wait does
-not flood the query service with requests."""
+POLL_BACKOFF_AFTER_S = 5.0
+"""A probe not yet visible is polled again after the poll interval until it is this old (the
+max target, so every visibility up to it is late by at most one interval and one ``GET``),
+then after ``max(poll interval, POLL_BACKOFF * its age)``: a long wait does not flood the
+query service with requests. Each probe also records when its last unanswered ``GET`` was
+sent (:attr:`Probe.unseen_at`), so a result states its own resolution."""
 PROBE_ATTEMPTS = 5
 """A probe request answered 503 (or not at all) is sent again, at most this many times."""
 
@@ -84,6 +87,8 @@ class Probe:
     posted_at: float
     answered_at: float | None = None
     visible_at: float | None = None
+    unseen_at: float | None = None
+    """When the last ``GET`` that found no person yet was sent: visible after this."""
     next_check: float = 0.0
     """When it is polled next (monotonic seconds)."""
 
@@ -91,6 +96,14 @@ class Probe:
     def visibility_s(self) -> float | None:
         """Seconds from just before the POST to the first 200 of ``GET /v1/persons/{id}``."""
         return None if self.visible_at is None else self.visible_at - self.posted_at
+
+    @property
+    def resolution_s(self) -> float | None:
+        """How late :attr:`visibility_s` can be: seconds from sending the last ``GET`` that
+        found nothing (or the POST) to the first 200."""
+        if self.visible_at is None:
+            return None
+        return self.visible_at - (self.posted_at if self.unseen_at is None else self.unseen_at)
 
 
 class Prober:
@@ -174,6 +187,7 @@ class Prober:
                 with self._lock:
                     due = [p for p in self._pending[index] if p.next_check <= now]
                 for probe in due:
+                    sent = time.monotonic()
                     reply = client.get(f"{self._query_url}/v1/persons/{probe.person_id}")
                     checked = time.monotonic()
                     with self._lock:
@@ -182,13 +196,20 @@ class Prober:
                             probe.visible_at = checked
                             self._pending[index].remove(probe)
                             continue
-                        if reply.status_code != 404:
+                        if reply.status_code == 404:
+                            probe.unseen_at = sent
+                        else:
                             self.poll_errors[reply.status_code] += 1
-                    age = checked - probe.posted_at
-                    probe.next_check = checked + max(self.poll_interval_s, POLL_BACKOFF * age)
+                    probe.next_check = checked + self.poll_delay_s(checked - probe.posted_at)
                 self._stop.wait(self.poll_interval_s / 4)
         finally:
             client.close()
+
+    def poll_delay_s(self, age_s: float) -> float:
+        """How long a probe ``age_s`` old and not yet visible waits for its next ``GET``."""
+        if age_s < POLL_BACKOFF_AFTER_S:
+            return self.poll_interval_s
+        return max(self.poll_interval_s, POLL_BACKOFF * age_s)
 
     def close(self) -> None:
         """Stop polling and close the connections."""

@@ -15,7 +15,7 @@ import pytest
 
 from bench import audiences_load, freshness, scale
 from bench.__main__ import BENCHMARKS, ONLY_WHEN_NAMED, WITHOUT_SERVERS, _names
-from bench.probes import ORDERS, Probe, probe_event, probe_person_id
+from bench.probes import ORDERS, POLL_BACKOFF_AFTER_S, Probe, Prober, probe_event, probe_person_id
 from bench.servers import servers
 from tenure.contract import Rejection, validate_event
 from tenure.contract.validation import DEFAULT_FUTURE_TOLERANCE
@@ -56,6 +56,26 @@ def test_visibility_statistics_and_targets() -> None:
     assert met["first"] == {"p99_below_2s": True, "max_below_5s": True}
     assert met["last"] == {"p99_below_2s": False, "max_below_5s": False}  # one never seen
     assert all(met["random"].values())
+
+
+def test_a_probes_resolution_is_from_its_last_unanswered_get_to_its_first_200() -> None:
+    probe = Probe("first", "p", "load", 10.0, 10.1, visible_at=11.9, unseen_at=11.75)
+    assert probe.visibility_s == pytest.approx(1.9)
+    assert probe.resolution_s == pytest.approx(0.15)
+    seen_at_once = Probe("first", "q", "load", 10.0, 10.1, visible_at=10.3)
+    assert seen_at_once.resolution_s == pytest.approx(0.3)
+    assert Probe("first", "r", "load", 10.0).resolution_s is None
+    stats = freshness.visibility([probe, seen_at_once])
+    assert stats["first"]["resolution_p99_s"] == pytest.approx(0.3, abs=0.01)
+
+
+def test_a_probe_is_polled_at_the_interval_up_to_the_max_target_then_backs_off() -> None:
+    prober = Prober.__new__(Prober)  # the schedule only; no connections
+    prober.poll_interval_s = 0.1
+    assert {prober.poll_delay_s(age) for age in (0.0, 1.0, 1.99, 4.99)} == {0.1}
+    assert POLL_BACKOFF_AFTER_S == freshness.MAX_TARGET_S
+    assert prober.poll_delay_s(POLL_BACKOFF_AFTER_S) == pytest.approx(0.5)
+    assert prober.poll_delay_s(60.0) == pytest.approx(6.0)
 
 
 def test_scale_is_run_only_when_named() -> None:
