@@ -100,10 +100,11 @@ class Probe:
     @property
     def resolution_s(self) -> float | None:
         """How late :attr:`visibility_s` can be: seconds from sending the last ``GET`` that
-        found nothing (or the POST) to the first 200."""
-        if self.visible_at is None:
+        found nothing to the first 200 (``None`` until both happened: a probe visible at its
+        first ``GET``, sent once the POST was answered, is only known to be visible by then)."""
+        if self.visible_at is None or self.unseen_at is None:
             return None
-        return self.visible_at - (self.posted_at if self.unseen_at is None else self.unseen_at)
+        return self.visible_at - self.unseen_at
 
 
 class Prober:
@@ -128,6 +129,8 @@ class Prober:
         self.poll_errors: Counter[int] = Counter()
         self.polls = 0
         """``GET /v1/persons/{id}`` requests sent so far."""
+        self.get_seconds: list[float] = []
+        """Each of those requests' seconds from sending to the answer."""
         self._pending: list[list[Probe]] = [[] for _ in range(pollers)]
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -192,6 +195,7 @@ class Prober:
                     checked = time.monotonic()
                     with self._lock:
                         self.polls += 1
+                        self.get_seconds.append(checked - sent)
                         if reply.status_code == 200:
                             probe.visible_at = checked
                             self._pending[index].remove(probe)

@@ -63,10 +63,11 @@ def test_a_probes_resolution_is_from_its_last_unanswered_get_to_its_first_200() 
     assert probe.visibility_s == pytest.approx(1.9)
     assert probe.resolution_s == pytest.approx(0.15)
     seen_at_once = Probe("first", "q", "load", 10.0, 10.1, visible_at=10.3)
-    assert seen_at_once.resolution_s == pytest.approx(0.3)
-    assert Probe("first", "r", "load", 10.0).resolution_s is None
+    assert seen_at_once.resolution_s is None  # visible at the first GET after the POST
+    assert Probe("first", "r", "load", 10.0, unseen_at=10.2).resolution_s is None
     stats = freshness.visibility([probe, seen_at_once])
-    assert stats["first"]["resolution_p99_s"] == pytest.approx(0.3, abs=0.01)
+    assert stats["first"]["resolution_p99_s"] == pytest.approx(0.15)
+    assert stats["first"]["visible_at_first_get"] == 1
 
 
 def test_a_probe_is_polled_at_the_interval_up_to_the_max_target_then_backs_off() -> None:
