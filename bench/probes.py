@@ -15,7 +15,7 @@ the offered rate is then ``rate`` while the API holds it).
 
 from __future__ import annotations
 
-import itertools
+import multiprocessing
 import queue
 import threading
 import time
@@ -44,6 +44,10 @@ max target, so every visibility up to it is late by at most one interval and one
 then after ``max(poll interval, POLL_BACKOFF * its age)``: a long wait does not flood the
 query service with requests. Each probe also records when its last unanswered ``GET`` was
 sent (:attr:`Probe.unseen_at`), so a result states its own resolution."""
+QUEUED_REQUESTS = 64
+"""Requests the load's generator process keeps ready (filled before the load starts)."""
+GENERATOR_START_S = 120.0
+"""How long the generator process may take to fill its queue the first time."""
 PROBE_ATTEMPTS = 5
 """A probe request answered 503 (or not at all) is sent again, at most this many times."""
 
@@ -257,8 +261,28 @@ class LoadReport:
     seconds: float = 0.0
 
 
+def _generate(batch: int, bodies: Any, stop: Any) -> None:
+    """The load's generator process: requests of ``batch`` events into ``bodies`` until
+    ``stop`` is set."""
+    bodies.cancel_join_thread()  # exit at once when stopped, whatever is still buffered
+    for chunk in population_batches(batch):
+        for body in chunk:
+            while not stop.is_set():
+                try:
+                    bodies.put(body, timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
+            if stop.is_set():
+                return
+
+
 class Load:
-    """Client threads posting simulated populations to the ingest API until stopped."""
+    """Client threads posting simulated populations to the ingest API until stopped.
+
+    The populations are generated and encoded in a process of its own (:func:`_generate`):
+    in this one that pure-Python work held the interpreter's lock for the probes' polling
+    threads too, so a probe's reading could be late by a quarter of a second."""
 
     def __init__(
         self,
@@ -278,27 +302,30 @@ class Load:
         self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         self.concurrency = concurrency
         self.report = LoadReport()
-        self._bodies: queue.Queue[tuple[int, bytes]] = queue.Queue(maxsize=64)
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._chunks = population_batches(batch)
-        self._first = next(self._chunks)  # generated before the clock starts
-        while self._first and not self._bodies.full():
-            self._bodies.put(self._first.pop(0))
+        spawn = multiprocessing.get_context("spawn")  # this process has threads: no fork
+        self._bodies = spawn.Queue(maxsize=QUEUED_REQUESTS)
+        self._generator_stop = spawn.Event()
+        self._generator = spawn.Process(
+            target=_generate, args=(batch, self._bodies, self._generator_stop), daemon=True
+        )
+        self._generator.start()
+        deadline = time.monotonic() + GENERATOR_START_S  # filled before the clock starts
+        while self._bodies.qsize() < QUEUED_REQUESTS:
+            if not self._generator.is_alive() or time.monotonic() > deadline:
+                self._stop_generator()
+                raise RuntimeError("the load's generator process did not start")
+            time.sleep(0.05)
         self._threads: list[threading.Thread] = []
         self._started = 0.0
 
-    def _feed(self) -> None:
-        for chunk in itertools.chain([self._first], self._chunks):
-            for body in chunk:
-                while not self._stop.is_set():
-                    try:
-                        self._bodies.put(body, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if self._stop.is_set():
-                    return
+    def _stop_generator(self) -> None:
+        self._generator_stop.set()
+        self._generator.join(timeout=10)
+        if self._generator.is_alive():
+            self._generator.kill()
+            self._generator.join(timeout=10)
 
     def _send(self) -> None:
         with httpx.Client(headers=self.headers, timeout=120) as client:
@@ -341,8 +368,7 @@ class Load:
     def start(self) -> None:
         """Start the generator and the sender threads (the clock starts now)."""
         self._started = time.monotonic()
-        self._threads = [threading.Thread(target=self._feed, daemon=True)]
-        self._threads += [
+        self._threads = [
             threading.Thread(target=self._send, daemon=True) for _ in range(self.concurrency)
         ]
         for t in self._threads:
@@ -359,4 +385,5 @@ class Load:
         for t in self._threads:
             t.join(timeout=180)
         self.report.seconds = time.monotonic() - self._started
+        self._stop_generator()
         return self.report
