@@ -118,7 +118,12 @@ def run(servers: Servers, size: int = DEFAULT_SIZE, max_poll_records: int = 2000
                 broker.bootstrap, f"bench-archiver-{uuid.uuid4().hex[:8]}", max_poll_records
             )
             stop, failed = threading.Event(), threading.Event()
-            loop = BatchLoop(worker, settings, on_failure=lambda: (failed.set(), stop.set()))
+
+            def on_failure() -> None:
+                failed.set()
+                stop.set()
+
+            loop = BatchLoop(worker, settings, on_failure=on_failure)
             running = threading.Thread(target=run_until, args=(stop, loop), daemon=True)
             meter = CpuMeter(
                 {

@@ -179,13 +179,13 @@ def run(size: int) -> Result:
     today = [silence_score(p.days, as_of, window) for p in test]
     silence = [float((as_of - p.days[-1]).days) for p in test]
     dead, silent_w, bg_params = bgnbd(train_all, train_as_of, test, as_of, window)
-    measured = {
+    measured: dict[str, Any] = {
         "return_times": _quality(learned, outcomes, True),
         "return_times_care": _care(learned, outcomes),
     }
     bg = _quality(silent_w, outcomes, True)
     bg["auc_1_minus_p_alive"] = round(auc(dead, outcomes), 4)
-    baseline = {
+    baseline: dict[str, dict[str, Any]] = {
         "silence": _quality(silence, outcomes, False),
         "todays_score": _quality(today, outcomes, True),
         "bgnbd": bg,

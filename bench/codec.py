@@ -144,7 +144,8 @@ def compare(old: ModuleType, inputs: dict[str, list[Any]], repeats: int) -> tupl
             total_old = total_new = 0.0
             for start in range(0, len(values), CHUNK):
                 chunk = values[start : start + CHUNK]
-                times_old, times_new = [], []
+                times_old: list[float] = []
+                times_new: list[float] = []
                 for run in range(repeats):
                     _interleaved(run, before, after, chunk, times_old, times_new)
                 total_old += min(times_old)

@@ -215,7 +215,7 @@ def _under_load(
     )
     stages = [n for n in STAGE_PROCESSES if n in status.metrics_urls]
     sampler = BacklogSampler([status.metrics_urls[n] for n in stages], load, sample_s)
-    meter = CpuMeter({name: pid for name, pid in status.processes.items()}, own_name="bench")
+    meter = CpuMeter({**status.processes, "bench-generator": load.generator_pid}, own_name="bench")
     projector_meter = CpuMeter({n: status.processes.get(n) for n in stages})
     nices = {name: effective_nice(pid) for name, pid in status.processes.items()}
     probes: list[Probe] = []

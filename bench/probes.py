@@ -320,6 +320,11 @@ class Load:
         self._threads: list[threading.Thread] = []
         self._started = 0.0
 
+    @property
+    def generator_pid(self) -> int | None:
+        """The generator process's pid (its CPU is the load's too)."""
+        return self._generator.pid
+
     def _stop_generator(self) -> None:
         self._generator_stop.set()
         self._generator.join(timeout=10)
