@@ -233,6 +233,7 @@ def _under_load(
     time.sleep(max(0.0, started + duration_s - time.monotonic()))
     report = load.stop()
     cpu = meter.stop()
+    load.close()
     stopped = time.monotonic()
     _say(
         f"load stopped after {report.seconds:.1f} s: {report.accepted} accepted "

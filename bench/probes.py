@@ -390,5 +390,8 @@ class Load:
         for t in self._threads:
             t.join(timeout=180)
         self.report.seconds = time.monotonic() - self._started
-        self._stop_generator()
         return self.report
+
+    def close(self) -> None:
+        """Stop the generator process (after :meth:`stop`, once its CPU time is read)."""
+        self._stop_generator()

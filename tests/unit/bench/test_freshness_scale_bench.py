@@ -117,6 +117,9 @@ def test_freshness_bench_tiny() -> None:
     assert rows and {"t_s", "person_backlog", "device_backlog", "applied_records"} <= set(rows[0])
     assert rows[-1]["accepted_events"] == load["accepted"]
     assert line["notes"]["query_polls"] >= 3 * (3 + 1)  # every probe seen by one GET at least
+    assert line["notes"]["query_get_s"]["p50"] > 0
+    cpu = measured["cpu_seconds_during_load"]
+    assert cpu["bench-generator"] > 0  # the load's generator process is counted
     lag = measured["view_lag_queued_to_written"]
     assert lag["person"]["views"] >= 3 * 3  # the probes' persons, besides the load's
     assert 0 <= lag["person"]["p50_s"] <= lag["person"]["p99_s"]
