@@ -99,11 +99,11 @@ def claim_stage(conn: Conn) -> dict[str, Position] | None:
     this transaction got the audience stage (one pass at a time), else ``None``; raises
     :class:`psycopg.errors.SerializationFailure` when the snapshot predates another pass's
     move (:func:`tenure.storage.follower_claim.claim_follower`)."""
-    rows = claim_follower(
-        conn, _STAGE_LOCK, "SELECT audience, version, xid::text, person_id FROM audience_positions"
-    )
-    if rows is None:
-        return None
+    query = "SELECT audience, version, xid::text, person_id FROM audience_positions"
+    return claim_follower(conn, _STAGE_LOCK, query, _stage_positions)
+
+
+def _stage_positions(rows: Sequence[tuple[Any, ...]]) -> dict[str, Position]:
     return {str(a): Position(int(v), ChangeCursor(int(x), str(p))) for a, v, x, p in rows}
 
 

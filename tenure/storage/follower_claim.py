@@ -13,23 +13,30 @@ a fresh transaction sees the move.
 
 from __future__ import annotations
 
-from typing import Any, LiteralString
+from collections.abc import Callable, Sequence
+from typing import Any, LiteralString, TypeVar
 
 from tenure.storage.connection import Conn
 
 __all__ = ["claim_follower"]
 
+Position = TypeVar("Position")
+
 
 def claim_follower(
-    conn: Conn, lock: int, position_query: LiteralString
-) -> list[tuple[Any, ...]] | None:
-    """In the caller's repeatable-read transaction: the follower's position rows
-    (``position_query``, a ``SELECT`` of the position table, read ``FOR UPDATE``) if this
-    transaction got the advisory ``lock``, else ``None`` (another holder is at work).
+    conn: Conn,
+    lock: int,
+    position_query: LiteralString,
+    position_of: Callable[[Sequence[tuple[Any, ...]]], Position],
+) -> Position | None:
+    """In the caller's repeatable-read transaction: the follower's position
+    (``position_of`` the rows of ``position_query``, a ``SELECT`` of the position table read
+    ``FOR UPDATE``) if this transaction got the advisory ``lock``, else ``None`` (another
+    holder is at work).
 
     Raises :class:`psycopg.errors.SerializationFailure` when the snapshot predates another
     holder's committed move (run the transaction again)."""
     got = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (lock,)).fetchone()
     if got is None or not got[0]:
         return None
-    return conn.execute(position_query + " FOR UPDATE").fetchall()
+    return position_of(conn.execute(position_query + " FOR UPDATE").fetchall())

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,11 +148,11 @@ def claim_relay(conn: Conn) -> ChangeCursor | None:
     (one at a time, so records go out in change order), else ``None``; raises
     :class:`psycopg.errors.SerializationFailure` when the snapshot predates another relay's
     move (:func:`tenure.storage.follower_claim.claim_follower`)."""
-    rows = claim_follower(
-        conn, _RELAY_LOCK, "SELECT xid::text, person_id FROM person_topic_position"
-    )
-    if rows is None:
-        return None
+    query = "SELECT xid::text, person_id FROM person_topic_position"
+    return claim_follower(conn, _RELAY_LOCK, query, _relay_position)
+
+
+def _relay_position(rows: Sequence[tuple[Any, ...]]) -> ChangeCursor:
     return START if not rows else ChangeCursor(int(rows[0][0]), str(rows[0][1]))
 
 
