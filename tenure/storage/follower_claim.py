@@ -20,15 +20,16 @@ from tenure.storage.connection import Conn
 
 __all__ = ["claim_follower"]
 
-Position = TypeVar("Position")
+FollowerPosition = TypeVar("FollowerPosition")
+"""What a follower's position rows are read as (a cursor, or a position per audience)."""
 
 
 def claim_follower(
     conn: Conn,
     lock: int,
     position_query: LiteralString,
-    position_of: Callable[[Sequence[tuple[Any, ...]]], Position],
-) -> Position | None:
+    position_of: Callable[[Sequence[tuple[Any, ...]]], FollowerPosition],
+) -> FollowerPosition | None:
     """In the caller's repeatable-read transaction: the follower's position
     (``position_of`` the rows of ``position_query``, a ``SELECT`` of the position table read
     ``FOR UPDATE``) if this transaction got the advisory ``lock``, else ``None`` (another
