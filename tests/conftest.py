@@ -6,10 +6,14 @@ With ``TENURE_REQUIRE_ALL_TIERS=1`` (set by ``.ci/run``) a tier that would be sk
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import Counter
+from collections.abc import Iterator
 
 import pytest
+
+from tenure.entrypoints.logs import QUIET_AT_INFO
 
 TIER_RESULTS: Counter[str] = Counter()
 TIER_SKIPS: dict[str, str] = {}
@@ -26,6 +30,27 @@ def skip_tier(tier: str, reason: str) -> None:
     if require_all_tiers():
         pytest.fail(f"tier {tier} cannot run: {reason} (TENURE_REQUIRE_ALL_TIERS=1)")
     pytest.skip(f"tier {tier} skipped: {reason}")
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """Put the root logger back as it was after each test.
+
+    A command run in-process (typer's ``CliRunner``) configures logging onto the stderr it
+    swaps in and closes; left on the root logger, that handler fails every later test's log.
+    """
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    levels = {name: logging.getLogger(name).level for name in QUIET_AT_INFO}
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+    for name, old in levels.items():
+        logging.getLogger(name).setLevel(old)
+    logging.captureWarnings(False)
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m "not soak"` deselects

@@ -27,7 +27,8 @@ def test_stop_takes_the_whole_process_group(tmp_path: Path) -> None:
     pids = tmp_path / "pids"
     proc = ManagedProcess(
         "family",
-        ["sh", "-c", f"trap '' TERM; sleep 300 & echo $! > {pids}; wait"],
+        # written whole, then renamed: the file never exists empty
+        ["sh", "-c", f"trap '' TERM; sleep 300 & echo $! > {pids}.new; mv {pids}.new {pids}; wait"],
         tmp_path / "family.log",
         stop_signal=signal.SIGTERM,
     )

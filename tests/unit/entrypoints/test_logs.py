@@ -6,27 +6,10 @@ import io
 import json
 import logging
 import warnings
-from collections.abc import Iterator
 
 import pytest
 
 from tenure.entrypoints.logs import QUIET_AT_INFO, configure_logging
-
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    levels = {name: logging.getLogger(name).level for name in QUIET_AT_INFO}
-    yield
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
-    for name, old in levels.items():
-        logging.getLogger(name).setLevel(old)
-    logging.captureWarnings(False)
 
 
 def _lines(stream: io.StringIO) -> list[str]:
