@@ -22,7 +22,6 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-import psycopg
 
 from tenure.contract.topics import PERSONS
 from tenure.eventlog.deadletter import DeadLetterSink
@@ -49,17 +48,16 @@ def publish_person_changes(
     dead_letters: DeadLetterSink | None = None,
 ) -> int:
     """Publish up to ``limit`` person changes after the relay's position; return how many
-    (0 when nothing changed or another relay is publishing, or has just moved the position
-    after this transaction's snapshot). A record the broker refuses on its own (e.g. over
-    its size limit) is dead-lettered so it does not block the others."""
+    (0 when nothing changed or another relay is publishing). A record the broker refuses on
+    its own (e.g. over its size limit) is dead-lettered so it does not block the others.
+
+    Raises :class:`psycopg.errors.SerializationFailure`, having published nothing, when
+    another relay moved the position after this transaction's snapshot: run it again (the
+    caller's retry of conflicts, as for the audience stage)."""
     sink = dead_letters or DeadLetterSink("persons-topic", publisher)
     with conn.transaction():
         repeatable_read(conn)
-        try:
-            with conn.transaction():  # a savepoint: a stale snapshot's claim rolls back alone
-                position = person_changes.claim_relay(conn)
-        except psycopg.errors.SerializationFailure:
-            return 0  # another relay published this page and moved on
+        position = person_changes.claim_relay(conn)
         if position is None:
             return 0
         page = person_reads.persons_changed(conn, position, limit)

@@ -427,10 +427,11 @@ class Projector:
         """Publish changed persons to ``tenure.persons.v1``; return how many records."""
         total = 0
         while True:
-            with self.pool.connection() as conn:
-                n = publish_person_changes(
+            n: int = self._retrying(
+                lambda conn: publish_person_changes(
                     conn, self.publisher, self.refs.pseudonymiser(conn).token
                 )
+            )
             total += n
             if n == 0:
                 return total
