@@ -213,27 +213,31 @@ def _under_load(
         batch=batch,
         rate=rate_cap,
     )
-    stages = [n for n in STAGE_PROCESSES if n in status.metrics_urls]
-    sampler = BacklogSampler([status.metrics_urls[n] for n in stages], load, sample_s)
-    meter = CpuMeter({**status.processes, "bench-generator": load.generator_pid}, own_name="bench")
-    projector_meter = CpuMeter({n: status.processes.get(n) for n in stages})
-    nices = {name: effective_nice(pid) for name, pid in status.processes.items()}
-    probes: list[Probe] = []
-    lag_before = scrape_stages([status.metrics_urls[n] for n in stages])
-    meter.start()
-    projector_meter.start()
-    sampler.start()
-    load.start()
-    started = time.monotonic()
-    interval = duration_s / max(rounds, 1)
-    for i in range(rounds):
-        due = started + (i + 0.5) * interval
-        time.sleep(max(0.0, due - time.monotonic()))
-        probes += prober.post_round("load")
-    time.sleep(max(0.0, started + duration_s - time.monotonic()))
-    report = load.stop()
-    cpu = meter.stop()
-    load.close()
+    try:
+        stages = [n for n in STAGE_PROCESSES if n in status.metrics_urls]
+        sampler = BacklogSampler([status.metrics_urls[n] for n in stages], load, sample_s)
+        meter = CpuMeter(
+            {**status.processes, "bench-generator": load.generator_pid}, own_name="bench"
+        )
+        projector_meter = CpuMeter({n: status.processes.get(n) for n in stages})
+        nices = {name: effective_nice(pid) for name, pid in status.processes.items()}
+        probes: list[Probe] = []
+        lag_before = scrape_stages([status.metrics_urls[n] for n in stages])
+        meter.start()
+        projector_meter.start()
+        sampler.start()
+        load.start()
+        started = time.monotonic()
+        interval = duration_s / max(rounds, 1)
+        for i in range(rounds):
+            due = started + (i + 0.5) * interval
+            time.sleep(max(0.0, due - time.monotonic()))
+            probes += prober.post_round("load")
+        time.sleep(max(0.0, started + duration_s - time.monotonic()))
+        report = load.stop()
+        cpu = meter.stop()
+    finally:
+        load.close()  # also when the run fails: the generator process stops now
     stopped = time.monotonic()
     _say(
         f"load stopped after {report.seconds:.1f} s: {report.accepted} accepted "

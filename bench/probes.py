@@ -393,5 +393,7 @@ class Load:
         return self.report
 
     def close(self) -> None:
-        """Stop the generator process (after :meth:`stop`, once its CPU time is read)."""
+        """Stop the generator process (after :meth:`stop`, once its CPU time is read); on a
+        failed run, without :meth:`stop`, the senders stop too."""
+        self._stop.set()
         self._stop_generator()
