@@ -44,15 +44,12 @@ def next_fact_at(state: PersonState, as_of: datetime) -> datetime | None:
     return fact_bounds(state, as_of)[1]
 
 
-def next_stage_day(
-    days: list[date], today: date, config: LifecycleConfig, timeline: StageTimeline | None = None
-) -> date | None:
-    """The first day after ``today`` whose stage differs from today's, the engagement days
-    ``days`` (sorted, none after ``today``; ``timeline``: theirs, when already built) staying
-    as they are; ``None``: never."""
+def next_stage_day(timeline: StageTimeline, today: date, config: LifecycleConfig) -> date | None:
+    """The first day after ``today`` whose stage differs from today's, the timeline's
+    engagement days (none after ``today``) staying as they are; ``None``: never."""
+    days = timeline.days
     if not days:
         return None
-    timeline = StageTimeline(days, config) if timeline is None else timeline
     current = timeline.stage_on(today)
     window = timedelta(days=config.inactivity_window_days)
     at_risk = timedelta(days=config.at_risk_days)
@@ -85,7 +82,7 @@ def next_change_at(
         found.append(fact)
     engaged = engagement_days(state, as_of)
     timeline = timeline_of(engaged, config)
-    if (day := next_stage_day(list(engaged), as_of.date(), config, timeline)) is not None:
+    if (day := next_stage_day(timeline, as_of.date(), config)) is not None:
         found.append(_midnight(day))
     if view.activated_within_window is None:
         bought = _self_bought_hardware(state, paid_orders(state, as_of))

@@ -37,7 +37,7 @@ class Stage(StrEnum):
 class StageTimeline:
     """Stage of one person for any day, from their sorted engagement days."""
 
-    def __init__(self, days: Sequence[date], config: LifecycleConfig) -> None:
+    def __init__(self, days: Iterable[date], config: LifecycleConfig) -> None:
         self._days = sorted(days)
         self._window = config.inactivity_window_days
         self._at_risk = config.at_risk_days
@@ -70,6 +70,11 @@ class StageTimeline:
         gap of at least ``min(R, W)``, ``d + R`` and ``d + W`` for each day ``d`` followed
         by such a gap (or by none), and the first day and each comeback plus W: a few per
         gap, not three per engagement day."""
+
+    @property
+    def days(self) -> Sequence[date]:
+        """The engagement days, sorted (the one sorted copy: do not mutate)."""
+        return self._days
 
     def stage_on(self, today: date, *, count_today: bool = True) -> Stage:
         """The stage on ``today`` counting engagement days up to (and with) ``today``."""
@@ -125,6 +130,6 @@ def timeline_of(days: Iterable[date], config: LifecycleConfig) -> StageTimeline:
     last = _last_timeline
     if last[0] is days and last[1] is config and last[2] is not None:
         return last[2]
-    timeline = StageTimeline(list(days), config)
+    timeline = StageTimeline(days, config)
     _last_timeline = (days, config, timeline)
     return timeline

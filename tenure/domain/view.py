@@ -6,6 +6,7 @@ clock: replaying last year's events with last year's ``as_of`` gives last year's
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -208,7 +209,7 @@ def _products(
     return tuple(sorted(found))
 
 
-def _weeks(day_list: list[date]) -> tuple[date | None, tuple[int, ...]]:
+def _weeks(day_list: Sequence[date]) -> tuple[date | None, tuple[int, ...]]:
     if not day_list:
         return None, ()
     start = day_list[0] - timedelta(days=day_list[0].weekday())
@@ -227,9 +228,9 @@ def person_view_at(
     if state.erased:
         return PersonView(state.person_id, as_of, erased=True, last_fact_at=state.erased_at)
     days = engagement_days(state, as_of)
-    day_list = list(days)
     today = as_of.date()
     timeline = timeline_of(days, config)
+    day_list = timeline.days
     orders = paid_orders(state, as_of)
     used = device_use_days(state, as_of)
     spend = net_spend(state, as_of)
