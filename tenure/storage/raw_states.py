@@ -275,19 +275,16 @@ def compact(conn: Conn, kind: RawTable[S], cache: StateCache[S], states: Mapping
         return
     keys = sorted(states)
     documents = {k: kind.encode(states[k]).decode() for k in keys}
-    written = conn.execute(
+    written = conn.execute(  # one statement (one round trip): the deltas go as the rows land
         sql.SQL(
-            "INSERT INTO {t} ({k}, state) SELECT * FROM unnest(%b::text[], %b::text[])"
+            "WITH compacted AS (DELETE FROM {d} WHERE {k} = ANY(%b))"
+            " INSERT INTO {t} ({k}, state) SELECT * FROM unnest(%b::text[], %b::text[])"
             " ON CONFLICT ({k}) DO UPDATE SET state = EXCLUDED.state"
             " RETURNING {k}, xmin::text::bigint"
-        ).format(k=sql.Identifier(kind.key), t=sql.Identifier(kind.table)),
-        (keys, list(documents.values())),
-    ).fetchall()
-    conn.execute(
-        sql.SQL("DELETE FROM {d} WHERE {k} = ANY(%b)").format(
-            k=sql.Identifier(kind.key), d=sql.Identifier(kind.deltas)
+        ).format(
+            k=sql.Identifier(kind.key), t=sql.Identifier(kind.table), d=sql.Identifier(kind.deltas)
         ),
-        (keys,),
-    )
+        (keys, keys, list(documents.values())),
+    ).fetchall()
     chars = {k: len(doc) for k, doc in documents.items()}  # UTF-8 bytes: at least the characters
     cache.put({str(k): int(x) for k, x in written}, states, chars)

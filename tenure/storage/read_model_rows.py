@@ -62,7 +62,8 @@ def upsert_forward(
 
     ``rows`` hold ``columns`` then the ``basis``; a stored row is replaced only when its
     ``basis`` (and its ``as_of``, when ``columns`` has one) is not greater than the new one.
-    The staging copy is emptied afterwards, so it may be called again in the transaction.
+    The staging copy is emptied as the rows move, so it may be called again in the
+    transaction.
     """
     if not rows:
         return set()
@@ -86,9 +87,10 @@ def upsert_forward(
     guard = sql.SQL("{t}.basis <= EXCLUDED.basis").format(t=sql.Identifier(table))
     if "as_of" in columns:
         guard = guard + sql.SQL(" AND {t}.as_of <= EXCLUDED.as_of").format(t=sql.Identifier(table))
-    moved = conn.execute(
+    moved = conn.execute(  # emptying the staging copy in the same statement (round trip)
         sql.SQL(
-            "INSERT INTO {t} ({cols}) SELECT {cols} FROM {s} ON CONFLICT ({k}) DO UPDATE"
+            "WITH staged AS (DELETE FROM {s} RETURNING {cols})"
+            " INSERT INTO {t} ({cols}) SELECT {cols} FROM staged ON CONFLICT ({k}) DO UPDATE"
             " SET {u} WHERE {g} RETURNING {k}"
         ).format(
             t=sql.Identifier(table),
@@ -99,7 +101,6 @@ def upsert_forward(
             g=guard,
         )
     ).fetchall()
-    conn.execute(sql.SQL("DELETE FROM {}").format(staging))  # a second call in the transaction
     return {str(r[0]) for r in rows} - {str(r[0]) for r in moved}
 
 
