@@ -23,6 +23,7 @@ from tenure.domain.stage import Stage
 from tenure.domain.view import PersonView
 from tenure.storage.connection import Conn
 from tenure.storage.seam import PersonsWritten, PersonWrite
+from tenure.storage.staged_upsert import staged_upsert
 
 __all__ = ["current_views", "delete_persons", "split_on_conflict", "upsert_forward"]
 
@@ -62,46 +63,16 @@ def upsert_forward(
 
     ``rows`` hold ``columns`` then the ``basis``; a stored row is replaced only when its
     ``basis`` (and its ``as_of``, when ``columns`` has one) is not greater than the new one.
-    The staging copy is emptied as the rows move, so it may be called again in the
-    transaction.
+    Through a staging copy (:func:`~tenure.storage.staged_upsert.staged_upsert`), so it may
+    be called again in the transaction.
     """
     if not rows:
         return set()
-    cols = (*columns, "basis")
-    staging = sql.Identifier(f"{table}_incoming")
-    conn.execute(
-        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS").format(
-            staging, sql.Identifier(table)
-        )
-    )
-    with conn.cursor().copy(
-        sql.SQL("COPY {} ({}) FROM STDIN").format(
-            staging, sql.SQL(", ").join(map(sql.Identifier, cols))
-        )
-    ) as copy:
-        for row in rows:
-            copy.write_row(row)
-    updates = sql.SQL(", ").join(
-        sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in cols if c != key
-    )
     guard = sql.SQL("{t}.basis <= EXCLUDED.basis").format(t=sql.Identifier(table))
     if "as_of" in columns:
         guard = guard + sql.SQL(" AND {t}.as_of <= EXCLUDED.as_of").format(t=sql.Identifier(table))
-    moved = conn.execute(  # emptying the staging copy in the same statement (round trip)
-        sql.SQL(
-            "WITH staged AS (DELETE FROM {s} RETURNING {cols})"
-            " INSERT INTO {t} ({cols}) SELECT {cols} FROM staged ON CONFLICT ({k}) DO UPDATE"
-            " SET {u} WHERE {g} RETURNING {k}"
-        ).format(
-            t=sql.Identifier(table),
-            cols=sql.SQL(", ").join(map(sql.Identifier, cols)),
-            s=staging,
-            k=sql.Identifier(key),
-            u=updates,
-            g=guard,
-        )
-    ).fetchall()
-    return {str(r[0]) for r in rows} - {str(r[0]) for r in moved}
+    moved = staged_upsert(conn, table, key, (*columns, "basis"), rows, guard)
+    return {str(r[0]) for r in rows} - set(moved)
 
 
 def split_on_conflict(

@@ -31,6 +31,7 @@ from tenure.errors import TenureError
 from tenure.storage import derive_queue
 from tenure.storage.arrays import array_literal, int_array, text_array
 from tenure.storage.connection import Conn
+from tenure.storage.staged_upsert import staged_upsert
 
 __all__ = [
     "AGGREGATE_TABLES",
@@ -161,29 +162,6 @@ def _apply_counts(conn: Conn, change: Mapping[Cell, int]) -> None:
         )
 
 
-def _store_contributions(conn: Conn, rows: list[tuple[Any, ...]]) -> None:
-    """Upsert contribution rows: COPY into a session staging table, then one INSERT."""
-    cols = sql.SQL(", ").join(map(sql.Identifier, CONTRIBUTION_COLUMNS))
-    conn.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS survival_contributions_incoming"
-        " (LIKE survival_contributions) ON COMMIT DELETE ROWS"
-    )
-    with conn.cursor().copy(
-        sql.SQL("COPY survival_contributions_incoming ({}) FROM STDIN").format(cols)
-    ) as copy:
-        for row in rows:
-            copy.write_row(row)
-    updates = sql.SQL(", ").join(
-        sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in CONTRIBUTION_COLUMNS[1:]
-    )
-    conn.execute(
-        sql.SQL(
-            "INSERT INTO survival_contributions ({c}) SELECT {c} FROM"
-            " survival_contributions_incoming ON CONFLICT (person_id) DO UPDATE SET {u}"
-        ).format(c=cols, u=updates)
-    )
-
-
 def _claim(conn: Conn, limit: int) -> list[str]:
     # A queue of marks, claimed oldest first as the derive queues are: the persons upsert's
     # trigger appends a mark and never waits for a drain that holds the person's earlier one.
@@ -234,7 +212,8 @@ def drain(conn: Conn, *, limit: int = 2000) -> int:
             conn.execute("DELETE FROM survival_contributions WHERE person_id = ANY(%b)", (gone,))
         changed = [pid for pid in sorted(new) if old.get(pid) != new[pid]]
         if changed:
-            _store_contributions(conn, [contribution_row(pid, new[pid]) for pid in changed])
+            rows = [contribution_row(pid, new[pid]) for pid in changed]
+            staged_upsert(conn, "survival_contributions", "person_id", CONTRIBUTION_COLUMNS, rows)
         return len(person_ids)
 
 
