@@ -32,8 +32,9 @@ def staged_upsert(
     the stored row of the same ``key`` where ``guard`` holds (an SQL condition on ``table``
     and ``EXCLUDED``; ``None``: always); return the keys inserted or updated.
 
-    Four round trips whatever the number of rows; the staging copy is empty afterwards, so
-    it may be called again in the same transaction.
+    The same three statements whatever the number of rows (the staging copy created if
+    missing, ``COPY``, ``INSERT``); the copy is empty afterwards, so it may be called again
+    in the same transaction.
     """
     if not rows:
         return []
