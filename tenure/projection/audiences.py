@@ -60,7 +60,7 @@ from tenure.storage import (
 from tenure.storage import audience_members as store
 from tenure.storage.audience_members import Change, Member, Position, Writes
 from tenure.storage.churn_risk import model_version
-from tenure.storage.connection import Conn
+from tenure.storage.connection import Conn, repeatable_read_transaction
 from tenure.storage.read_models import STORED_PERSON_COLUMNS, person_as_of, person_view_of
 
 ENTERED = "entered"
@@ -204,8 +204,7 @@ class AudienceStage:
         """One pass in one repeatable-read transaction: a page of the change feed and up to
         ``limit`` due persons (nothing when another pass holds the stage or no audience is
         defined)."""
-        with conn.transaction():
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        with repeatable_read_transaction(conn):
             found = store.claim_stage(conn)
             if found is None:  # another pass holds the stage
                 return PassResult(0, 0)

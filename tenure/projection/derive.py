@@ -39,7 +39,7 @@ from tenure.domain.view import DEFAULT_CONFIG, person_view_at
 from tenure.domain.world import assemble
 from tenure.eventlog.deadletter import DeadLetter
 from tenure.storage import derive_queue, progress
-from tenure.storage.connection import Conn, repeatable_read
+from tenure.storage.connection import Conn, repeatable_read_transaction
 from tenure.storage.postgres_store import postgres_store
 from tenure.storage.raw_states import DEVICES, PERSONS
 from tenure.storage.read_models import (
@@ -120,8 +120,7 @@ def derive_pass(
     ``caches`` (the process's decoded raw states, checked against each row's version)
     saves decoding the states it holds.
     """
-    with conn.transaction() as claimed:
-        repeatable_read(conn)
+    with repeatable_read_transaction(conn) as claimed:
         # The claim is the transaction's first statement, so it takes the snapshot: a key
         # queued again after it (apply touches the queue row) fails the claim with a
         # serialization error (retried) or stays queued; never a claim on a stale snapshot.
@@ -177,8 +176,7 @@ def derive_keys(
 ) -> DeriveResult:
     """Derive exactly ``keys`` (claiming their marks) in one transaction (the derive
     stage's isolation of a failing pass: see ``Projector.derive``)."""
-    with conn.transaction() as claimed:
-        repeatable_read(conn)
+    with repeatable_read_transaction(conn) as claimed:
         store = postgres_store(conn, caches)
         person_ids = store.queue.claim_keys("person", _of_kind(keys, "person"))
         device_ids = store.queue.claim_keys("device", _of_kind(keys, "device"))

@@ -28,7 +28,7 @@ from tenure.eventlog.deadletter import DeadLetterSink
 from tenure.eventlog.publisher import EventPublisher, OutgoingRecord
 from tenure.projection.outbox import publish_or_park
 from tenure.storage import person_changes, person_reads
-from tenure.storage.connection import Conn, repeatable_read
+from tenure.storage.connection import Conn, repeatable_read_transaction
 
 JSON_HEADERS = (("content-type", b"application/json"),)
 
@@ -55,8 +55,7 @@ def publish_person_changes(
     another relay moved the position after this transaction's snapshot: run it again (the
     caller's retry of conflicts, as for the audience stage)."""
     sink = dead_letters or DeadLetterSink("persons-topic", publisher)
-    with conn.transaction():
-        repeatable_read(conn)
+    with repeatable_read_transaction(conn):
         position = person_changes.claim_relay(conn)
         if position is None:
             return 0

@@ -24,7 +24,7 @@ __all__ = [
     "DATABASE_UNAVAILABLE",
     "Conn",
     "read_only_snapshot",
-    "repeatable_read",
+    "repeatable_read_transaction",
     "retry_conflicts",
 ]
 
@@ -60,18 +60,34 @@ T = TypeVar("T")
 def read_only_snapshot(conn: Conn, *, repeatable: bool = True) -> Iterator[Conn]:
     """A read-only transaction on ``conn``; with ``repeatable`` every statement in it sees
     the same snapshot (REPEATABLE READ), otherwise each its own (READ COMMITTED)."""
-    with conn.transaction():
-        if repeatable:
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        else:
-            conn.execute("SET TRANSACTION READ ONLY")
+    with _transaction_as(conn, repeatable=repeatable, read_only=True):
         yield conn
 
 
-def repeatable_read(conn: Conn) -> None:
-    """Make the transaction ``conn`` has just opened see one snapshot (REPEATABLE READ);
-    must be its first statement."""
-    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+@contextmanager
+def repeatable_read_transaction(conn: Conn) -> Iterator[psycopg.Transaction]:
+    """A REPEATABLE READ transaction on ``conn`` (its first statement takes the snapshot
+    every later one sees); yields the transaction, for :class:`psycopg.Rollback`."""
+    with _transaction_as(conn, repeatable=True, read_only=False) as tx:
+        yield tx
+
+
+@contextmanager
+def _transaction_as(
+    conn: Conn, *, repeatable: bool, read_only: bool
+) -> Iterator[psycopg.Transaction]:
+    # ``BEGIN ISOLATION LEVEL REPEATABLE READ [READ ONLY]``: one statement, where a ``SET
+    # TRANSACTION`` after ``BEGIN`` is a round trip more. Set on the connection only for this
+    # transaction (a pooled connection serves others); ``conn`` must not be in a transaction.
+    level, only = conn.isolation_level, conn.read_only
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ if repeatable else None
+    conn.read_only = read_only or None
+    try:
+        with conn.transaction() as tx:
+            yield tx
+    finally:
+        if conn.info.transaction_status is psycopg.pq.TransactionStatus.IDLE:
+            conn.isolation_level, conn.read_only = level, only  # a broken one is discarded
 
 
 def retry_conflicts(

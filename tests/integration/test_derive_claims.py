@@ -22,7 +22,7 @@ from tenure.domain.view import DEFAULT_CONFIG, person_view_at
 from tenure.projection.apply import apply_events
 from tenure.projection.derive import DeriveResult, derive_claimed, derive_pass
 from tenure.storage import derive_queue
-from tenure.storage.connection import repeatable_read
+from tenure.storage.connection import repeatable_read_transaction
 from tenure.storage.postgres_store import postgres_store
 from tenure.storage.read_models import stored_person_row
 from tenure.storage.seam import PersonWrite
@@ -132,8 +132,7 @@ def test_rows_another_pass_wrote_after_the_snapshot_are_left_out_not_a_failure(
     with psycopg.connect(database_url) as other, psycopg.connect(database_url) as conn:
         _written(other, "h-updated", 1)
         other.commit()
-        with conn.transaction():
-            repeatable_read(conn)
+        with repeatable_read_transaction(conn):
             conn.execute("SELECT 1")  # the snapshot
             _written(other, "h-updated", 2)  # a newer version of a row this pass sees
             _written(other, "h-new", 2)  # a row this pass cannot see at all
@@ -157,8 +156,7 @@ def test_a_pass_overtaken_on_a_human_queues_its_ids_again_and_writes_nothing_of_
     lateness = timedelta(hours=1)
     with psycopg.connect(database_url) as other, psycopg.connect(database_url) as conn:
         _apply_a_linked_user_and_payer(conn)
-        with conn.transaction():
-            repeatable_read(conn)
+        with repeatable_read_transaction(conn):
             claimed = derive_queue.claim(conn, "person", 10)  # the snapshot
             assert sorted(claimed) == ["payer-b", "user-a"]
             for human in claimed:  # whichever id is the human: another pass wrote it since

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from tenure.storage import audience_members
-from tenure.storage.connection import Conn, repeatable_read
+from tenure.storage.connection import Conn, repeatable_read_transaction
 from tenure.storage.person_changes import START, ChangeCursor, claim_relay, move_relay
 
 
@@ -57,16 +57,14 @@ def test_a_claim_whose_snapshot_predates_another_holders_move_gets_no_old_positi
         _commit_start(other, follower)
         with (
             pytest.raises(psycopg.errors.SerializationFailure),
-            late.transaction(),
+            repeatable_read_transaction(late),
         ):
-            repeatable_read(late)
             late.execute("SELECT 1")  # the snapshot, before the other holder's commit
             with other.transaction():
                 assert follower.claim(other) == follower.start
                 follower.move(other, follower.moved)
             follower.claim(late)
-        with late.transaction():  # a fresh snapshot sees the move
-            repeatable_read(late)
+        with repeatable_read_transaction(late):  # a fresh snapshot sees the move
             assert follower.claim(late) == follower.moved
 
 
@@ -88,9 +86,8 @@ def test_an_audience_pass_that_missed_anothers_first_move_fails_at_its_own_move(
     with psycopg.connect(database_url) as late, psycopg.connect(database_url) as other:
         with (
             pytest.raises(psycopg.errors.SerializationFailure),
-            late.transaction(),
+            repeatable_read_transaction(late),
         ):
-            repeatable_read(late)
             late.execute("SELECT 1")
             with other.transaction():
                 assert audience_members.claim_stage(other) == {}
