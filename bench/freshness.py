@@ -142,9 +142,10 @@ class BacklogSampler:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop sampling."""
+        """Stop sampling (also before :meth:`start`: then nothing to wait for)."""
         self._stop.set()
-        self._thread.join(timeout=30)
+        if self._thread.ident is not None:
+            self._thread.join(timeout=30)
 
 
 def _idle_baseline(prober: Prober, rounds: int) -> list[Probe]:
@@ -213,47 +214,49 @@ def _under_load(
         batch=batch,
         rate=rate_cap,
     )
+    stages = [n for n in STAGE_PROCESSES if n in status.metrics_urls]
+    sampler = BacklogSampler([status.metrics_urls[n] for n in stages], load, sample_s)
     try:
-        stages = [n for n in STAGE_PROCESSES if n in status.metrics_urls]
-        sampler = BacklogSampler([status.metrics_urls[n] for n in stages], load, sample_s)
-        meter = CpuMeter(
-            {**status.processes, "bench-generator": load.generator_pid}, own_name="bench"
+        try:
+            meter = CpuMeter(
+                {**status.processes, "bench-generator": load.generator_pid}, own_name="bench"
+            )
+            projector_meter = CpuMeter({n: status.processes.get(n) for n in stages})
+            nices = {name: effective_nice(pid) for name, pid in status.processes.items()}
+            probes: list[Probe] = []
+            lag_before = scrape_stages([status.metrics_urls[n] for n in stages])
+            meter.start()
+            projector_meter.start()
+            sampler.start()
+            load.start()
+            started = time.monotonic()
+            interval = duration_s / max(rounds, 1)
+            for i in range(rounds):
+                due = started + (i + 0.5) * interval
+                time.sleep(max(0.0, due - time.monotonic()))
+                probes += prober.post_round("load")
+            time.sleep(max(0.0, started + duration_s - time.monotonic()))
+            report = load.stop()
+            cpu = meter.stop()
+        finally:
+            load.close()  # also when the run fails: the generator process stops now
+        stopped = time.monotonic()
+        _say(
+            f"load stopped after {report.seconds:.1f} s: {report.accepted} accepted "
+            f"({report.accepted / report.seconds:,.0f}/s); waiting for probes and the backlog"
         )
-        projector_meter = CpuMeter({n: status.processes.get(n) for n in stages})
-        nices = {name: effective_nice(pid) for name, pid in status.processes.items()}
-        probes: list[Probe] = []
-        lag_before = scrape_stages([status.metrics_urls[n] for n in stages])
-        meter.start()
-        projector_meter.start()
-        sampler.start()
-        load.start()
-        started = time.monotonic()
-        interval = duration_s / max(rounds, 1)
-        for i in range(rounds):
-            due = started + (i + 0.5) * interval
-            time.sleep(max(0.0, due - time.monotonic()))
-            probes += prober.post_round("load")
-        time.sleep(max(0.0, started + duration_s - time.monotonic()))
-        report = load.stop()
-        cpu = meter.stop()
+        deadline = stopped + DRAIN_TIMEOUT_S
+        drained_at: float | None = None
+        while time.monotonic() < deadline:
+            row = sampler.samples[-1] if sampler.samples else None
+            if row and not row["person_backlog"] and not row["device_backlog"] and not drained_at:
+                if row["t_s"] >= stopped - started:
+                    drained_at = started + row["t_s"]
+            if drained_at is not None and not prober.pending():
+                break
+            time.sleep(0.2)
     finally:
-        load.close()  # also when the run fails: the generator process stops now
-    stopped = time.monotonic()
-    _say(
-        f"load stopped after {report.seconds:.1f} s: {report.accepted} accepted "
-        f"({report.accepted / report.seconds:,.0f}/s); waiting for probes and the backlog"
-    )
-    deadline = stopped + DRAIN_TIMEOUT_S
-    drained_at: float | None = None
-    while time.monotonic() < deadline:
-        row = sampler.samples[-1] if sampler.samples else None
-        if row and not row["person_backlog"] and not row["device_backlog"] and not drained_at:
-            if row["t_s"] >= stopped - started:
-                drained_at = started + row["t_s"]
-        if drained_at is not None and not prober.pending():
-            break
-        time.sleep(0.2)
-    sampler.stop()
+        sampler.stop()  # also when the run fails: no sampling thread outlives it
     idle_after_s = _wait_projector_quiet(
         [pid for n in stages if (pid := status.processes.get(n)) is not None]
     )

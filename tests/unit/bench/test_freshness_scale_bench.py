@@ -8,6 +8,7 @@ workers. A few tens of seconds each.
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -77,6 +78,21 @@ def test_a_probe_is_polled_at_the_interval_up_to_the_max_target_then_backs_off()
     assert POLL_BACKOFF_AFTER_S == freshness.MAX_TARGET_S
     assert prober.poll_delay_s(POLL_BACKOFF_AFTER_S) == pytest.approx(0.5)
     assert prober.poll_delay_s(60.0) == pytest.approx(6.0)
+
+
+def test_the_backlog_sampler_stops_whether_or_not_it_started() -> None:
+    never_started = freshness.BacklogSampler([], None, every_s=0.01)
+    never_started.stop()  # a run that failed before sampling: nothing to wait for
+    sampler = freshness.BacklogSampler([], None, every_s=0.01)
+    sampler.start()
+    deadline = time.monotonic() + 10
+    while not sampler.samples and time.monotonic() < deadline:
+        time.sleep(0.01)
+    sampler.stop()
+    assert not sampler._thread.is_alive()
+    taken = len(sampler.samples)
+    time.sleep(0.05)
+    assert taken >= 1 and len(sampler.samples) == taken
 
 
 def test_scale_is_run_only_when_named() -> None:
