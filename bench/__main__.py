@@ -9,6 +9,7 @@ Examples::
     python -m bench --only replay --size 300000       # Postgres only
     python -m bench --only churn                      # no servers: simulated populations
     python -m bench --only codec                      # state codec vs the hand-written one
+    python -m bench --only state_cache                # a put into a full raw-state cache
     python -m bench --only freshness --duration 120   # tenure up under sustained ingest
     python -m bench --only scale --persons 1000000 --events 10000000 --broker apache-kafka
     python -m bench --only derive --size 100000       # persons in the read model
@@ -39,6 +40,7 @@ from bench import (
     projection,
     replay,
     scale,
+    state_cache,
     storage,
     survival,
     validation,
@@ -57,6 +59,7 @@ BENCHMARKS: tuple[str, ...] = (
     survival.NAME,
     churn.NAME,
     codec.NAME,
+    state_cache.NAME,
     storage.NAME,
     freshness.NAME,
     audiences_load.NAME,
@@ -65,7 +68,14 @@ BENCHMARKS: tuple[str, ...] = (
 """Every benchmark, in the order ``python -m bench`` runs them."""
 
 WITHOUT_SERVERS: frozenset[str] = frozenset(
-    {validation.NAME, churn.NAME, codec.NAME, freshness.NAME, audiences_load.NAME}
+    {
+        validation.NAME,
+        churn.NAME,
+        codec.NAME,
+        state_cache.NAME,
+        freshness.NAME,
+        audiences_load.NAME,
+    }
 )
 """Benchmarks that run without the run's broker and Postgres (``freshness`` and
 ``audiences_load`` start their own ``tenure up``)."""
@@ -122,7 +132,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--repeats",
         type=int,
-        help=f"timing repeats (validation 5, codec {codec.DEFAULT_REPEATS}; audiences_load: "
+        help=f"timing repeats (validation 5, codec {codec.DEFAULT_REPEATS}, state_cache "
+        f"{state_cache.DEFAULT_REPEATS}; audiences_load: "
         "off/on pairs, default 1)",
     )
     parser.add_argument(
@@ -169,6 +180,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="scale: project with one worker only (skip the two-worker run: half the time)",
     )
+    parser.add_argument(
+        "--stages-apart",
+        action="store_true",
+        help="scale: run each worker's apply, derive and follow stages as three processes,"
+        " as tenure up does (default: one process per worker)",
+    )
     return parser.parse_args(argv)
 
 
@@ -180,6 +197,8 @@ def run_one(name: str, args: argparse.Namespace, env: Servers | None) -> Result:
         return churn.run(args.size or churn.DEFAULT_SIZE)
     if name == codec.NAME:
         return codec.run(args.size or codec.DEFAULT_SIZE, args.repeats or codec.DEFAULT_REPEATS)
+    if name == state_cache.NAME:
+        return state_cache.run(args.repeats or state_cache.DEFAULT_REPEATS)
     if name == freshness.NAME:
         return freshness.run(
             args.duration or freshness.DEFAULT_DURATION_S,
@@ -222,7 +241,11 @@ def run_one(name: str, args: argparse.Namespace, env: Servers | None) -> Result:
         return storage.run(env, args.size or storage.DEFAULT_SIZE)
     if name == scale.NAME:
         return scale.run(
-            env, persons=args.persons, events=args.events, two_workers=not args.one_worker
+            env,
+            persons=args.persons,
+            events=args.events,
+            two_workers=not args.one_worker,
+            stages_apart=args.stages_apart,
         )
     raise ValueError(name)
 

@@ -15,16 +15,12 @@ the hand-written one). No servers are needed.
 from __future__ import annotations
 
 import gc
-import importlib.util
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from bench.old_code import module_at
 from bench.result import Result
 from tenure.domain import state_codec
 from tenure.domain.events import parse_event
@@ -53,22 +49,7 @@ FUNCTIONS: tuple[str, ...] = (
 
 def old_codec(commit: str = OLD_COMMIT) -> ModuleType:
     """The hand-written codec of ``commit``, imported from ``git show`` as a module."""
-    root = Path(__file__).resolve().parent.parent
-    source = subprocess.run(
-        ["git", "show", f"{commit}:tenure/domain/codec.py"],
-        cwd=root,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    path = Path(tempfile.mkdtemp(prefix="tenure-old-codec-")) / "old_codec.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("tenure_old_codec", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return module_at(commit, "tenure/domain/codec.py", "tenure_old_codec")
 
 
 def population(people: int) -> dict[str, list[Any]]:

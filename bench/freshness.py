@@ -159,8 +159,8 @@ def _idle_baseline(prober: Prober, rounds: int) -> list[Probe]:
     return probes
 
 
-STAGE_PROCESSES = ("projector", "deriver")
-"""The projector's processes in ``tenure up`` (its apply stage, its derive stage)."""
+STAGE_PROCESSES = ("projector", "deriver", "follower")
+"""The projector's processes in ``tenure up`` (its apply, derive and follow stages)."""
 
 
 def scrape_stages(urls: list[str]) -> dict[str, float]:

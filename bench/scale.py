@@ -11,6 +11,8 @@ least ``persons`` persons and ``events`` events.
 3. One ``tenure worker projector`` on a fresh database, from the start of the topics until
    every record is applied and committed and every person derived.
 4. The group rewound; two workers in the same group on a second fresh database, the same.
+   (``--stages-apart``: each worker as three processes, apply, derive and follow, as
+   ``tenure up`` runs it.)
 5. Postgres bytes per event: the archive database plus the first projection database, each
    minus an empty migrated database (no ingest ledger: the events did not come over HTTP),
    and the largest tables of each.
@@ -65,6 +67,9 @@ CHUNK_PEOPLE = 2000
 SPAN_DAYS = 90
 QUERIES = 200
 WARM_UP_QUERIES = 10
+STAGES_APART = ("apply", "derive", "follow")
+"""A worker's processes with ``--stages-apart`` (``tenure up``'s projector, deriver and
+follower)."""
 POLL_S = 0.5
 """How often the workers' ``/metrics`` are read while they project."""
 SETTLE_WAIT_S = 15.0
@@ -184,15 +189,25 @@ def _settled(children: list[Child], row: dict[str, Any], started: float) -> dict
 
 
 def project(
-    folder: Path, bootstrap: str, database_url: str, workers: int, produced: int, sample_s: float
+    folder: Path,
+    bootstrap: str,
+    database_url: str,
+    workers: int,
+    produced: int,
+    sample_s: float,
+    stages: tuple[str, ...] = ("all",),
 ) -> dict[str, Any]:
     """Run ``workers`` projectors in one group until everything is applied and derived.
 
-    Polled every :data:`POLL_S`; a row of ``over_time`` is kept every ``sample_s`` and at the
-    first durable batch, the end of the apply stage and the end of derive.
+    Each worker is one process per entry of ``stages`` (``("all",)``: one process, as Compose
+    and Kubernetes run it; :data:`STAGES_APART`: three, as ``tenure up`` runs it). Polled
+    every :data:`POLL_S`; a row of ``over_time`` is kept every ``sample_s`` and at the first
+    durable batch, the end of the apply stage and the end of derive.
     """
     children = [
-        projector(folder / f"projector-{i}", bootstrap, database_url) for i in range(workers)
+        projector(folder / f"projector-{i}-{part}", bootstrap, database_url, part)
+        for i in range(workers)
+        for part in stages
     ]
     samples: list[dict[str, Any]] = []
     started = time.monotonic()
@@ -240,6 +255,7 @@ def project(
     rss = [r for s in samples for r in s["rss_mib"]]
     return {
         "workers": workers,
+        "processes_per_worker": list(stages),
         "apply_events_per_s": rate(produced - first["records_done"], apply_s),
         "events_per_s_from_start": rate(produced, applied["t_s"]),
         "apply_seconds": round(apply_s, 2),
@@ -375,9 +391,13 @@ def run(
     sample_s: float = 5.0,
     requests: int = QUERIES,
     two_workers: bool = True,
+    stages_apart: bool = False,
 ) -> Result:
     """Produce (and archive), project with one and (unless ``two_workers`` is False: the
-    1M run without it takes about half the time) with two workers, size and query."""
+    1M run without it takes about half the time) with two workers, size and query.
+    ``stages_apart``: each worker runs its apply, derive and follow stages as three
+    processes (as ``tenure up`` does) instead of one."""
+    stages = STAGES_APART if stages_apart else ("all",)
     broker = servers.fresh_broker()
     load_before = os.getloadavg()
     try:
@@ -399,14 +419,18 @@ def run(
         )
         raw_n, raw_s = asyncio.run(_raw_consume(broker.bootstrap, produced, settings))
         first_db = servers.fresh_database()
-        one = project(servers.root / "one", broker.bootstrap, first_db, 1, produced, sample_s)
+        one = project(
+            servers.root / "one", broker.bootstrap, first_db, 1, produced, sample_s, stages
+        )
         _say(f"one worker: {one['apply_events_per_s']} events/s")
         two: dict[str, Any] | None = None
         if two_workers:
             _say("rewinding, two workers ...")
             rewind_group(broker.bootstrap, GROUP_ID)
             second_db = servers.fresh_database()
-            two = project(servers.root / "two", broker.bootstrap, second_db, 2, produced, sample_s)
+            two = project(
+                servers.root / "two", broker.bootstrap, second_db, 2, produced, sample_s, stages
+            )
             _say(f"two workers: {two['apply_events_per_s']} events/s")
         _say("sizes and queries ...")
         sizes = storage(archive_db, first_db, empty, produced)
@@ -426,6 +450,7 @@ def run(
             "sample_s": sample_s,
             "query_requests": requests,
             "batch_max": BATCH_MAX,
+            "processes_per_worker": list(stages),
         },
         measured={
             "population": population,

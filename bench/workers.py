@@ -78,14 +78,14 @@ class Child:
         self.process.stop(timeout=60)
 
 
-def projector(folder: Path, bootstrap: str, database_url: str) -> Child:
-    """``tenure worker projector``."""
+def projector(folder: Path, bootstrap: str, database_url: str, stages: str = "all") -> Child:
+    """``tenure worker projector --stages <stages>``."""
     env = {
         "TENURE_KAFKA_BOOTSTRAP": bootstrap,
         "TENURE_DATABASE_URL": database_url,
         "TENURE_LOG_LEVEL": "WARNING",
     }
-    return Child("projector", ["worker", "projector"], folder, env)
+    return Child("projector", ["worker", "projector", "--stages", stages], folder, env)
 
 
 def archiver(folder: Path, bootstrap: str, database_url: str) -> Child:

@@ -32,6 +32,7 @@ OS_CHOSEN_PORTS: dict[str, str] = {
     "TENURE_SDK_VALIDATOR_METRICS_PORT": "0",
     "TENURE_PROJECTOR_METRICS_PORT": "0",
     "TENURE_DERIVER_METRICS_PORT": "0",
+    "TENURE_FOLLOWER_METRICS_PORT": "0",
 }
 """Every port setting of ``tenure up`` at 0: the OS picks free ports and the status file
 (``tenure status --json``) says which (tests and benchmarks running beside each other)."""
@@ -66,6 +67,13 @@ SETTINGS: tuple[Setting, ...] = (
         "9104",
         "Port of the derive stage's /metrics when `tenure up` runs it as a process of its own "
         "(`tenure worker projector --stages derive`).",
+    ),
+    Setting(
+        "TENURE_FOLLOWER_METRICS_PORT",
+        "9105",
+        "Port of the projector's followers' /metrics (publishing transitions, persons and "
+        "audience changes; the audience and aggregates stages) when `tenure up` runs them as "
+        "a process of their own (`tenure worker projector --stages follow`).",
     ),
     Setting("TENURE_TOPIC_PARTITIONS", "4", "Partitions of each Tenure topic when created."),
     Setting("TENURE_TOPIC_REPLICATION", "1", "Replication factor of each topic when created."),
@@ -201,6 +209,7 @@ class TenureConfig:
     sdk_validator_metrics_port: int
     projector_metrics_port: int
     deriver_metrics_port: int
+    follower_metrics_port: int
     topic_partitions: int
     topic_replication: int
     future_tolerance_s: int
@@ -233,6 +242,7 @@ class TenureConfig:
             sdk_validator_metrics_port=_int(e, "TENURE_SDK_VALIDATOR_METRICS_PORT"),
             projector_metrics_port=_int(e, "TENURE_PROJECTOR_METRICS_PORT"),
             deriver_metrics_port=_int(e, "TENURE_DERIVER_METRICS_PORT"),
+            follower_metrics_port=_int(e, "TENURE_FOLLOWER_METRICS_PORT"),
             topic_partitions=_int(e, "TENURE_TOPIC_PARTITIONS"),
             topic_replication=_int(e, "TENURE_TOPIC_REPLICATION"),
             future_tolerance_s=_int(e, "TENURE_FUTURE_TOLERANCE_S"),

@@ -42,7 +42,7 @@ from tenure.projection.audiences import AudienceTotals
 from tenure.projection.catch_up import verify_convergence
 from tenure.projection.projector import Projector
 from tenure.runtime import liveness
-from tenure.storage.derive_queue import QueueListener
+from tenure.storage.notifications import ChannelListener
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +89,26 @@ STALE_PER_SETTLE = 5000
 first)."""
 
 
-Stages = Literal["all", "apply", "derive"]
-"""What one projector process runs (``tenure worker projector --stages``)."""
-STAGES: tuple[Stages, ...] = ("all", "apply", "derive")
+Stage = Literal["apply", "derive", "follow"]
+"""A part of the projector a process can run (``tenure worker projector --stages``):
+``apply`` (the hot path and the convergence checkpoint), ``derive`` (the derive tasks and
+the backlog gauges), ``follow`` (publishing transitions, the persons topic and audience
+changes; the audience and aggregates stages)."""
+STAGES: tuple[Stage, ...] = ("apply", "derive", "follow")
+ALL_STAGES: frozenset[Stage] = frozenset(STAGES)
+
+
+def parse_stages(text: str) -> frozenset[Stage]:
+    """The stages a ``--stages`` value names: ``all``, or a comma-separated list of
+    :data:`STAGES`. Raises ``ValueError`` for anything else."""
+    if text.strip() == "all":
+        return ALL_STAGES
+    names = [name.strip() for name in text.split(",")]
+    chosen = frozenset(s for s in STAGES if s in names)
+    unknown = [name for name in names if name not in STAGES]
+    if unknown or not chosen:
+        raise ValueError(f"must be all or a list of {','.join(STAGES)}")
+    return chosen
 
 
 def _report(projector: Projector) -> None:
@@ -133,6 +150,25 @@ def count_audiences(totals: AudienceTotals, flows: Counter[tuple[str, str]],
     suppressions.update(totals.suppressions - suppressions)
 
 
+def _no_beat() -> None:
+    """The follow stage shares its process with a loop that beats for it."""
+
+
+def _listen(app: faust.App, listener: ChannelListener, woken: asyncio.Event, what: str) -> None:
+    """A task that sets ``woken`` whenever ``listener``'s channel is notified (one
+    connection ``LISTEN``s, in a thread of its own)."""
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def listen() -> None:
+        while True:
+            try:
+                if await asyncio.to_thread(listener.wait, SETTLE_EVERY_S):
+                    woken.set()
+            except Exception:
+                log.exception("listening for %s failed; will retry", what)
+                await asyncio.sleep(SETTLE_EVERY_S)
+
+
 def create_app(
     bootstrap: str,
     datadir: Path,
@@ -141,21 +177,23 @@ def create_app(
     batch_max: int = BATCH_MAX,
     derive_budget_s: float = DERIVE_BUDGET_S,
     derive_tasks: int = DERIVE_TASKS,
-    stages: Stages = "all",
-    queue_listener: QueueListener | None = None,
+    stages: frozenset[Stage] = ALL_STAGES,
+    queue_listener: ChannelListener | None = None,
+    persons_listener: ChannelListener | None = None,
 ) -> faust.App:
     """Build the faust application for the given broker and projector.
 
-    ``stages``: ``all`` (one process applies and derives), ``apply`` (the hot path and the
-    convergence checkpoint) or ``derive`` (derive, publish, aggregates and the backlog
-    gauges; woken by ``queue_listener`` when another process queues keys).
+    ``stages`` (:data:`Stage`): all three in one process, or any of them alone (``tenure
+    up`` runs each in a process of its own). A derive stage without the apply stage is
+    woken by ``queue_listener`` when another process queues keys; a follow stage without
+    the derive stage by ``persons_listener`` when another process writes ``persons``.
     """
     app = tenure_faust_app(APP_ID, bootstrap, datadir)
     settings = ConsumeSettings(
         bootstrap, GROUP_ID, CANONICAL_TOPICS, "projector", batch_max=batch_max
     )
     hot: list[BatchLoop[Any]] = []  # filled as the app starts the batch loop
-    if stages != "derive":
+    if "apply" in stages:
         hot = consume_with(app, ProjectorBatches(projector), settings)
 
         @app.timer(VERIFY_EVERY_S)  # type: ignore[untyped-decorator]
@@ -166,25 +204,33 @@ def create_app(
             except Exception:
                 log.exception("verifying the convergence checkpoint failed; will retry")
 
-    if stages == "apply":
-        return app
-    transitions_found = asyncio.Event()
+    followers_woken = asyncio.Event()  # a derive slice found transitions, or persons changed
+    if "derive" in stages:
+        _derive_stage(app, projector, settings, hot, followers_woken, queue_listener,
+                      derive_budget_s=derive_budget_s, derive_tasks=derive_tasks)  # fmt: skip
+    if "follow" in stages:
+        if persons_listener is not None:
+            _listen(app, persons_listener, followers_woken, "persons changes")
+        alone = stages == {"follow"}  # no batch loop or derive loop: /healthz follows this
+        _follow_stage(app, projector, settings, followers_woken, alone=alone)
+    return app
+
+
+def _derive_stage(
+    app: faust.App,
+    projector: Projector,
+    settings: ConsumeSettings,
+    hot: list[BatchLoop[Any]],
+    followers_woken: asyncio.Event,
+    queue_listener: ChannelListener | None,
+    *,
+    derive_budget_s: float,
+    derive_tasks: int,
+) -> None:
+    """The derive tasks (``derive_tasks`` of them) and the backlog gauges."""
     queued = asyncio.Event()  # set by the listener task: another process queued keys
-
     if queue_listener is not None:
-        listener = queue_listener
-
-        @app.task  # type: ignore[untyped-decorator]
-        async def listen() -> None:
-            """Wake every derive task when another process's commit queued keys (one
-            connection ``LISTEN``s, in a thread of its own)."""
-            while True:
-                try:
-                    if await asyncio.to_thread(listener.wait, SETTLE_EVERY_S):
-                        queued.set()
-                except Exception:
-                    log.exception("listening to the derive queue failed; will retry")
-                    await asyncio.sleep(SETTLE_EVERY_S)
+        _listen(app, queue_listener, queued, "the derive queue")
 
     async def settle_once() -> bool:
         """One derive slice; True when it found work."""
@@ -207,7 +253,7 @@ def create_app(
         for kind, seconds in derived.waited_s:
             metrics.VIEW_LAG.labels(kind).observe(seconds)
         if derived.transitions:
-            transitions_found.set()
+            followers_woken.set()
         if behind:  # leave the rest of the time to the apply stage
             took = time.monotonic() - started
             await asyncio.sleep(took / BEHIND_SHARE - took)
@@ -245,19 +291,46 @@ def create_app(
     for _ in range(derive_tasks):  # passes claim disjoint keys (SKIP LOCKED)
         app.task(settle)
 
+    @app.task  # type: ignore[untyped-decorator]
+    async def report() -> None:
+        """Refresh the backlog and delta gauges every ``REPORT_EVERY_S``, or less often
+        when they are costly (``REPORT_SHARE``)."""
+        while True:
+            started = time.monotonic()
+            try:
+                await asyncio.to_thread(_report, projector)
+            except Exception as exc:
+                log.warning("reporting the backlog failed (%s); will retry", exc)
+            await asyncio.sleep(report_pause(time.monotonic() - started))
+
+
+def _follow_stage(
+    app: faust.App,
+    projector: Projector,
+    settings: ConsumeSettings,
+    woken: asyncio.Event,
+    *,
+    alone: bool,
+) -> None:
+    """Publishing (transitions, the persons topic, audience changes; the audience stage
+    runs with them) and the aggregates stage. ``alone``: the process runs no other stage,
+    so ``/healthz`` follows the publishing loop (a beat per page)."""
     audience_flows: Counter[tuple[str, str]] = Counter()
     audience_suppressions: Counter[tuple[str, str]] = Counter()
+    turned = liveness.LOOP.beat if alone else _no_beat
 
     @app.task  # type: ignore[untyped-decorator]
     async def publish() -> None:
         """Publish the transitions derive passes left in the outbox, in a thread of their
-        own (woken by a slice that found some, at least every ``SETTLE_EVERY_S``)."""
+        own (woken by a slice that found some, or by another process's persons change; at
+        least every ``SETTLE_EVERY_S``)."""
         while True:
-            transitions_found.clear()
+            turned()
+            woken.clear()
             kinds_before = dict(projector.totals.by_kind)
             try:
                 await until_transient_passes(
-                    "publishing transitions", projector.publish_transitions,
+                    "publishing transitions", partial(projector.publish_transitions, turned),
                     worker=settings.worker,
                 )  # fmt: skip
             except Exception:
@@ -266,7 +339,7 @@ def create_app(
                 metrics.TRANSITIONS.labels(kind).inc(total - kinds_before.get(kind, 0))
             count_audiences(projector.audiences.totals, audience_flows, audience_suppressions)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(transitions_found.wait(), SETTLE_EVERY_S)
+                await asyncio.wait_for(woken.wait(), SETTLE_EVERY_S)
 
     @app.task  # type: ignore[untyped-decorator]
     async def aggregates() -> None:
@@ -280,17 +353,3 @@ def create_app(
             except Exception:
                 log.exception("the aggregates stage failed; will retry")
             await asyncio.sleep(AGGREGATES_EVERY_S)
-
-    @app.task  # type: ignore[untyped-decorator]
-    async def report() -> None:
-        """Refresh the backlog and delta gauges every ``REPORT_EVERY_S``, or less often
-        when they are costly (``REPORT_SHARE``)."""
-        while True:
-            started = time.monotonic()
-            try:
-                await asyncio.to_thread(_report, projector)
-            except Exception as exc:
-                log.warning("reporting the backlog failed (%s); will retry", exc)
-            await asyncio.sleep(report_pause(time.monotonic() - started))
-
-    return app

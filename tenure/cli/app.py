@@ -310,21 +310,21 @@ def worker_projector(
     metrics_port: int = typer.Option(None, help="Port of /metrics."),
     stages: str = typer.Option(
         "all",
-        help="all; or apply (the hot path) and derive (read models, transitions, aggregates)"
-        " run as two processes: the derive stage then has an interpreter of its own.",
+        help="all; or a comma-separated list of apply (the hot path), derive (read models"
+        " and transitions) and follow (publishing them; the audience and aggregates stages):"
+        " stages run in separate processes each get an interpreter of their own.",
     ),
 ) -> None:
     """Project the canonical topics into lifecycle state, read models and transitions."""
     from tenure.entrypoints import projector
 
-    stage = next((s for s in projector.STAGES if s == stages), None)
-    if stage is None:
-        raise typer.BadParameter(
-            f"must be one of {', '.join(projector.STAGES)}", param_hint="--stages"
-        )
+    try:
+        chosen = projector.parse_stages(stages)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--stages") from None
     config = configuration()
     config = replace(config, projector_metrics_port=metrics_port or config.projector_metrics_port)
-    projector.run(entry_settings(config, kafka=True), stage)
+    projector.run(entry_settings(config, kafka=True), chosen)
 
 
 from tenure.cli.simulate import simulate_command  # noqa: E402

@@ -7,7 +7,7 @@ import gc
 import sys
 from datetime import timedelta
 
-from streams.projector.app import STAGES, SWITCH_INTERVAL_S, Stages, create_app
+from streams.projector.app import ALL_STAGES, SWITCH_INTERVAL_S, Stage, create_app, parse_stages
 from tenure.config import Settings
 from tenure.entrypoints.bootstrap import (
     database_pool,
@@ -18,18 +18,19 @@ from tenure.entrypoints.bootstrap import (
 from tenure.eventlog.publisher import EventPublisher
 from tenure.projection.projector import Projector
 from tenure.runtime.malloc_arenas import limit_malloc_arenas
-from tenure.storage.derive_queue import QueueListener
+from tenure.storage.notifications import DERIVE_QUEUE, PERSONS_CHANGED, ChannelListener
 
-__all__ = ["STAGES", "run"]
+__all__ = ["parse_stages", "run"]
 
 
-def run(settings: Settings, stages: Stages = "all") -> None:
+def run(settings: Settings, stages: frozenset[Stage] = ALL_STAGES) -> None:
     """Run one projector worker until stopped; ``/metrics`` on
     ``TENURE_PROJECTOR_METRICS_PORT``.
 
-    ``stages``: ``all``, or ``apply`` and ``derive`` in two processes (``tenure up`` runs
-    them so: the derive stage then has an interpreter of its own, and is woken by the
-    queue's notifications, ``tenure/storage/derive_queue.py``).
+    ``stages``: all three, or some of them (``tenure up`` runs ``apply``, ``derive`` and
+    ``follow`` in three processes: each then has an interpreter of its own; a stage whose
+    work another process writes is woken by Postgres notifications,
+    ``tenure/storage/notifications.py``).
     """
     limit_malloc_arenas(settings.config.malloc_arenas)  # TENURE_MALLOC_ARENAS, first
     serve_metrics(settings, settings.config.projector_metrics_port, loop_liveness=True)
@@ -58,14 +59,23 @@ def run(settings: Settings, stages: Stages = "all") -> None:
         aggregates_in_derive=False,  # the worker runs the aggregates stage on its own cadence
         audience_stage=settings.config.audience_stage,  # TENURE_AUDIENCES
     )
-    listener = QueueListener(settings.database_url) if stages == "derive" else None
+    listeners = {
+        "queue": ChannelListener(settings.database_url, DERIVE_QUEUE)
+        if "derive" in stages and "apply" not in stages
+        else None,
+        "persons": ChannelListener(settings.database_url, PERSONS_CHANGED)
+        if "follow" in stages and "derive" not in stages
+        else None,
+    }
     app = create_app(
-        bootstrap, faust_datadir(settings), projector, stages=stages, queue_listener=listener
-    )
+        bootstrap, faust_datadir(settings), projector, stages=stages,
+        queue_listener=listeners["queue"], persons_listener=listeners["persons"],
+    )  # fmt: skip
     try:
         run_faust_worker(app, settings)
     finally:
-        if listener is not None:
-            listener.close()
+        for listener in listeners.values():
+            if listener is not None:
+                listener.close()
         publisher.close()
         pool.close()

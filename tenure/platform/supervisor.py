@@ -140,6 +140,7 @@ class Platform:
         validator_port = self.config.sdk_validator_metrics_port or free_port()
         projector_port = self.config.projector_metrics_port or free_port()
         deriver_port = self.config.deriver_metrics_port or free_port()
+        follower_port = self.config.follower_metrics_port or free_port()
         host = self.config.ingest_host
         self.children = [
             ChildSpec(
@@ -166,8 +167,8 @@ class Platform:
                 ["worker", "sdk-validator", "--metrics-port", str(validator_port)],
                 validator_port,
             ),
-            # The projector's two stages in two processes: derive has an interpreter of its
-            # own (docs/projection.md, "Processes").
+            # The projector's three stages in three processes: each has an interpreter of
+            # its own (docs/projection.md, "Processes").
             ChildSpec(
                 "projector",
                 ["worker", "projector", "--stages", "apply",
@@ -179,6 +180,12 @@ class Platform:
                 ["worker", "projector", "--stages", "derive",
                  "--metrics-port", str(deriver_port)],
                 deriver_port,
+            ),
+            ChildSpec(
+                "follower",
+                ["worker", "projector", "--stages", "follow",
+                 "--metrics-port", str(follower_port)],
+                follower_port,
             ),
         ]  # fmt: skip
         for child in self.children:
@@ -195,6 +202,7 @@ class Platform:
             "sdk-validator": f"http://{reach}:{validator_port}/metrics",
             "projector": f"http://{reach}:{projector_port}/metrics",
             "deriver": f"http://{reach}:{deriver_port}/metrics",
+            "follower": f"http://{reach}:{follower_port}/metrics",
         }
         self.started_at = datetime.now(UTC).isoformat()
         self._create_dashboard_link()

@@ -29,6 +29,7 @@ from tenure.domain.pseudonymity import is_token, person_ids_named, rename_events
 from tenure.privacy.boundary import pseudonymiser_for
 from tenure.privacy.pseudonyms import Pseudonymiser
 from tenure.storage import person_pseudonyms
+from tenure.storage.byte_bounded_lru import ByteBoundedLru
 from tenure.storage.connection import Conn
 
 Source = Conn | ConnectionPool
@@ -70,11 +71,8 @@ class PersonRefs:
     """Resolves person ids of decoded events for one database (one per process)."""
 
     def __init__(self, limit_bytes: int = 16 << 20) -> None:
-        self._ids: dict[str, str] = {}
-        """Known token -> person id, the oldest first."""
-        self.limit_bytes = limit_bytes
-        self.used_bytes = 0
-        """The estimated bytes of ``_ids`` (:func:`resolution_bytes`), within ``limit_bytes``."""
+        self._ids: ByteBoundedLru[str] = ByteBoundedLru(limit_bytes)
+        """Known token -> person id (:func:`resolution_bytes` each), the oldest first."""
         self._lock = threading.RLock()  # the apply stage's threads share one PersonRefs
         self._erased: frozenset[str] = frozenset()
         self._generation = -1
@@ -94,6 +92,16 @@ class PersonRefs:
             self._pseudonymiser = pseudonymiser_for(conn)
         return self._pseudonymiser
 
+    @property
+    def limit_bytes(self) -> int:
+        """The bound of the cached resolutions' estimated bytes."""
+        return self._ids.limit_bytes
+
+    @property
+    def used_bytes(self) -> int:
+        """The estimated bytes of the cached resolutions (within :attr:`limit_bytes`)."""
+        return self._ids.used_bytes
+
     def refresh(self, conn: Conn) -> int:
         """Read the erasure generation and erased tokens; return the generation."""
         generation, erased = person_pseudonyms.erased_tokens(conn)
@@ -101,22 +109,14 @@ class PersonRefs:
             self._erased = erased
             self._generation = generation
             with self._lock:
-                for token in erased & self._ids.keys():
-                    self._drop(token)
+                for token in erased & self._ids.values.keys():
+                    self._ids.discard(token)
         return generation
 
     def _remember(self, token: str, person_id: str) -> None:
         """Cache a resolution; drop the oldest ones while over the byte bound."""
         with self._lock:
-            if token in self._ids:
-                self._drop(token)
-            self._ids[token] = person_id
-            self.used_bytes += resolution_bytes(token, person_id)
-            while self.used_bytes > self.limit_bytes and self._ids:
-                self._drop(next(iter(self._ids)))
-
-    def _drop(self, token: str) -> None:
-        self.used_bytes -= resolution_bytes(token, self._ids.pop(token))
+            self._ids.add(token, person_id, resolution_bytes(token, person_id))
 
     @contextmanager
     def _connected(self, source: Source | None) -> Iterator[Conn]:
@@ -159,7 +159,7 @@ class PersonRefs:
                 self.pseudonymiser(conn)
         pseudonymiser = self._pseudonymiser
         assert pseudonymiser is not None
-        known, erased = self._ids, self._erased
+        known, erased = self._ids.values, self._erased
         mapping: dict[str, str] = {}
         misses: set[str] = set()
         for value in values:
@@ -203,6 +203,6 @@ class PersonRefs:
         """Drop cached resolutions to ``person_ids`` (after this process erased them)."""
         gone = set(person_ids)
         with self._lock:
-            for token in [t for t, p in self._ids.items() if p in gone]:
-                self._drop(token)
+            for token in [t for t, p in self._ids.values.items() if p in gone]:
+                self._ids.discard(token)
         self._generation = -1  # re-read the erased tokens before the next resolution

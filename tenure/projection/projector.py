@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import astuple, dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -66,6 +66,11 @@ from tenure.storage.progress import record_progress
 from tenure.storage.state_cache import RAW_STATES_SHARE, RawCaches
 
 log = logging.getLogger(__name__)
+
+
+def _nothing() -> None:
+    """No heartbeat (the default of the publishing calls' ``turned``)."""
+
 
 FIRST_PASS = 64
 """Keys the first derive pass of a slice claims when the pass size adapts (see
@@ -404,10 +409,13 @@ class Projector:
             tuple(w for r in done for w in r.waited_s),
         )
 
-    def publish_transitions(self) -> int:
-        """Publish pending transitions; return how many."""
+    def publish_transitions(self, turned: Callable[[], None] = _nothing) -> int:
+        """Publish pending transitions, then the changed persons and the audience changes;
+        return how many transitions. ``turned`` is called after every page (a follower
+        process's liveness heartbeat: a long catch-up is many pages, each a turn)."""
         total = 0
         while True:
+            turned()
             with self.pool.connection() as conn:
                 n = publish_pending(
                     conn,
@@ -419,14 +427,16 @@ class Projector:
             if n == 0:
                 break
         self.totals.transitions_published += total
-        self.publish_persons()
-        self.follow_audiences()
+        self.publish_persons(turned)
+        self.follow_audiences(turned)
         return total
 
-    def publish_persons(self) -> int:
-        """Publish changed persons to ``tenure.persons.v1``; return how many records."""
+    def publish_persons(self, turned: Callable[[], None] = _nothing) -> int:
+        """Publish changed persons to ``tenure.persons.v1``; return how many records
+        (``turned``: as :meth:`publish_transitions`)."""
         total = 0
         while True:
+            turned()
             n: int = self._retrying(
                 lambda conn: publish_person_changes(
                     conn, self.publisher, self.refs.pseudonymiser(conn).token
@@ -436,9 +446,10 @@ class Projector:
             if n == 0:
                 return total
 
-    def follow_audiences(self) -> int:
+    def follow_audiences(self, turned: Callable[[], None] = _nothing) -> int:
         """Bring audience membership up to the persons change feed and the watermark, then
-        publish the membership changes to ``tenure.audiences.v1``; return changes written."""
+        publish the membership changes to ``tenure.audiences.v1``; return changes written
+        (``turned``: as :meth:`publish_transitions`)."""
         if not self.audience_stage:
             return 0
         changes = 0
@@ -448,9 +459,11 @@ class Projector:
                 run = partial(self.audiences.run_pass, lateness=self.allowed_lateness)
                 while (done := self._retrying(run)).evaluated:  # conflicts retried
                     changes += done.changes
+                    turned()
             finally:
                 person_pseudonyms.unlock_session_shared(guard)
         while True:
+            turned()
             with self.pool.connection() as conn:
                 n = publish_changes(conn, self.publisher, self.refs.pseudonymiser(conn).token)
             self.audiences.totals.published += n

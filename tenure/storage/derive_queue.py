@@ -12,12 +12,10 @@ row's view next changes with no new facts (``tenure/domain/schedule.py``), and
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
-import psycopg
 from psycopg import sql
 
 from tenure.storage.connection import Conn
@@ -309,49 +307,3 @@ def pending_deltas(conn: Conn) -> tuple[int, int]:
             " (SELECT count(*) FROM raw_person_deltas)"
         ),
     )
-
-
-NOTIFY_CHANNEL = "tenure_derive_queue"
-"""Notified by every transaction that queues keys, at its commit (migration 0024)."""
-
-
-class QueueListener:
-    """Waits for keys to be queued, on a connection of its own that ``LISTEN``s on
-    :data:`NOTIFY_CHANNEL` (a derive stage in another process than the apply stage's).
-
-    A lost connection is made again on the next wait; meanwhile a wait returns after its
-    timeout, so the caller falls back to polling the queue.
-    """
-
-    def __init__(self, conninfo: str, connect_timeout_s: float = 5.0) -> None:
-        self.conninfo = conninfo
-        self.connect_timeout_s = connect_timeout_s
-        self._conn: psycopg.Connection[Any] | None = None
-
-    def _listening(self) -> psycopg.Connection[Any]:
-        if self._conn is None or self._conn.closed:
-            conn = psycopg.connect(
-                self.conninfo, autocommit=True, connect_timeout=int(self.connect_timeout_s)
-            )
-            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(NOTIFY_CHANNEL)))
-            self._conn = conn
-        return self._conn
-
-    def wait(self, timeout_s: float) -> bool:
-        """Block until keys are queued (True) or ``timeout_s`` passes (False). Keys queued
-        while nobody waited wake the next wait at once."""
-        started = time.monotonic()
-        try:
-            conn = self._listening()
-            for _ in conn.notifies(timeout=timeout_s, stop_after=1):
-                return True
-        except psycopg.OperationalError:
-            self.close()  # made again on the next wait
-            time.sleep(max(0.0, timeout_s - (time.monotonic() - started)))
-        return False
-
-    def close(self) -> None:
-        """Stop listening."""
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from tenure.domain.device import DeviceState
 from tenure.domain.person import PersonState
+from tenure.storage.byte_bounded_lru import ByteBoundedLru
 
 S = TypeVar("S")
 
@@ -40,43 +40,6 @@ def entry_bytes(key: str, document_chars: int, per_char: float) -> int:
     return ENTRY_OVERHEAD + len(key) + int(per_char * document_chars)
 
 
-@dataclass(slots=True)
-class _Bounded(Generic[S]):
-    """Values by key with their estimated bytes, least recently used first, evicted from the
-    front while over ``limit_bytes``."""
-
-    limit_bytes: int
-    values: dict[str, S] = field(default_factory=dict)
-    sizes: dict[str, int] = field(default_factory=dict)
-    used_bytes: int = 0
-    evicted: int = 0
-
-    def add(self, key: str, value: S, size: int) -> None:
-        """Remember ``value`` (most recently used), then evict until within the bound."""
-        old = self.sizes.pop(key, 0)
-        self.values.pop(key, None)
-        self.used_bytes += size - old
-        self.values[key] = value
-        self.sizes[key] = size
-        while self.used_bytes > self.limit_bytes and self.values:
-            oldest = next(iter(self.values))
-            del self.values[oldest]
-            self.used_bytes -= self.sizes.pop(oldest, 0)
-            self.evicted += 1
-
-    def touch(self, key: str) -> None:
-        """Mark ``key`` (held) as the most recently used."""
-        value = self.values.pop(key)
-        self.values[key] = value
-        self.sizes[key] = self.sizes.pop(key, 0)
-
-    def clear(self) -> None:
-        """Forget everything."""
-        self.values.clear()
-        self.sizes.clear()
-        self.used_bytes = 0
-
-
 class StateCache(Generic[S]):
     """Compacted states this process wrote or read, each with its row's ``xmin`` then, and
     decoded deltas by their document (a document names its key, so equal documents are
@@ -95,8 +58,10 @@ class StateCache(Generic[S]):
         entries: Mapping[str, tuple[int, S]] | None = None,
     ) -> None:
         self.per_char = per_char
-        self._states: _Bounded[tuple[int, S]] = _Bounded(int(limit_bytes * STATES_SHARE))
-        self._deltas: _Bounded[S] = _Bounded(limit_bytes - self._states.limit_bytes)
+        self._states: ByteBoundedLru[tuple[int, S]] = ByteBoundedLru(
+            int(limit_bytes * STATES_SHARE)
+        )
+        self._deltas: ByteBoundedLru[S] = ByteBoundedLru(limit_bytes - self._states.limit_bytes)
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0

@@ -23,6 +23,7 @@ from tenure.projection.apply import apply_events
 from tenure.projection.derive import DeriveResult, derive_claimed, derive_pass
 from tenure.storage import derive_queue
 from tenure.storage.connection import repeatable_read_transaction
+from tenure.storage.notifications import DERIVE_QUEUE
 from tenure.storage.postgres_store import postgres_store
 from tenure.storage.read_models import stored_person_row
 from tenure.storage.seam import PersonWrite
@@ -186,7 +187,7 @@ def test_a_pass_finding_only_held_humans_rolls_back_and_wakes_nobody(
         derive_queue.drop_marks(conn, "device", ["dev-1"])  # only the human's two ids queued
         marks = conn.execute("SELECT person_id, seq, queued_at FROM dirty_persons").fetchall()
         conn.commit()
-        listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(derive_queue.NOTIFY_CHANNEL)))
+        listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(DERIVE_QUEUE)))
         assert derive_queue.hold_humans(other, ["user-a", "payer-b"]) == {"user-a", "payer-b"}
         assert derive_pass(conn, allowed_lateness=lateness) == DeriveResult(0, 0, 0, 0)
         assert list(listener.notifies(timeout=1.0, stop_after=1)) == []

@@ -53,11 +53,19 @@ def test_up_ingests_archives_survives_a_broker_crash_and_stops_cleanly(platform)
     nices = {name: cpu_nice(pid) for name, pid in status["processes"].items()}
     for name in ("ingest", "archiver"):
         assert nices[name] == 10, nices
-    for name in ("query", "sdk-validator", "projector", "deriver", "postgres", "broker"):
+    for name in (
+        "query",
+        "sdk-validator",
+        "projector",
+        "deriver",
+        "follower",
+        "postgres",
+        "broker",
+    ):
         assert nices.get(name, 0) == 0, nices
     # ... and so do their sessions inside the embedded Postgres (TENURE_DATABASE_SESSION_NICE)
     sessions = database_session_nices(status["processes"]["postgres"])
-    for name in ("ingest", "archiver", "query", "projector", "deriver"):
+    for name in ("ingest", "archiver", "query", "projector", "deriver", "follower"):
         theirs = [sessions[p] for p in tcp_client_ports(status["processes"][name]) if p in sessions]
         assert theirs, (name, sessions)
         assert set(theirs) == ({10} if name in ("ingest", "archiver") else {0}), (name, theirs)

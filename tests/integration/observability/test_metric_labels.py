@@ -11,7 +11,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from tenure.storage import archive
 from tests.integration.observability.conftest import Observed
 
-PROCESSES = {"ingest", "query", "archiver", "sdk-validator", "projector", "deriver", "replay"}
+PROCESSES = {
+    "ingest",
+    "query",
+    "archiver",
+    "sdk-validator",
+    "projector",
+    "deriver",
+    "follower",
+    "replay",
+}
 
 
 def _ids_sent(database_url: str) -> set[str]:
@@ -100,6 +109,7 @@ def test_pipeline_and_business_metrics_are_exposed(observed: Observed) -> None:
     assert {"tenure_replay_progress_ratio", "tenure_replay_running"} <= names["replay"]
     assert {"tenure_projector_records"} <= names["projector"]  # the apply stage
     assert {"tenure_projector_derived", "tenure_projector_backlog"} <= names["deriver"]
+    assert {"tenure_lifecycle_transitions_published"} <= names["follower"]
 
 
 def test_business_gauges_equal_the_read_model(observed: Observed) -> None:

@@ -1,6 +1,7 @@
 """``promtool check metrics`` is clean on every /metrics the observed run scraped.
 
-Every process of the platform (ingest, query, archiver, sdk-validator, projector, deriver) was
+Every process of the platform (ingest, query, archiver, sdk-validator, projector, deriver,
+follower) was
 scraped every half second under load, and `tenure replay --metrics-port` at the end. Scrapes that
 expose the same series differ only in values, so each distinct set of series is checked once.
 """
@@ -15,7 +16,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.integration.observability.conftest import Observed
 from tests.unit.deploy.promtool import run_promtool
 
-PROCESSES = {"ingest", "query", "archiver", "sdk-validator", "projector", "deriver", "replay"}
+PROCESSES = {
+    "ingest",
+    "query",
+    "archiver",
+    "sdk-validator",
+    "projector",
+    "deriver",
+    "follower",
+    "replay",
+}
 VALUE = re.compile(r" [^ ]+$")
 
 

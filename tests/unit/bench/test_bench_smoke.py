@@ -12,7 +12,17 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bench import archiver, audiences, codec, derive, ingest_http, replay, storage, validation
+from bench import (
+    archiver,
+    audiences,
+    codec,
+    derive,
+    ingest_http,
+    replay,
+    state_cache,
+    storage,
+    validation,
+)
 from bench.__main__ import BENCHMARKS, main, parse_args
 from bench.events import BREAKAGES, WEIGHTS, event_mix
 from bench.records import ingest_records
@@ -71,6 +81,14 @@ def test_codec_benchmark_tiny() -> None:
     assert isinstance(measured, dict) and set(measured["ratios"]) == set(codec.FUNCTIONS)
 
 
+def test_state_cache_benchmark_tiny() -> None:
+    line = _check(state_cache.run(repeats=1, sizes=(50, 200)), "state_cache")
+    measured, baseline = line["measured"], line["baseline"]
+    assert isinstance(measured, dict) and isinstance(baseline, dict)
+    for timings in (measured["us_per_put_by_entries_held"], baseline["us_per_put_by_entries_held"]):
+        assert set(timings) == {"50", "200"} and all(t > 0 for t in timings.values())
+
+
 def test_cli_rejects_unknown_benchmark() -> None:
     with pytest.raises(SystemExit):
         main(["--only", "nope"])
@@ -86,6 +104,7 @@ def test_cli_rejects_unknown_benchmark() -> None:
         "survival",
         "churn",
         "codec",
+        "state_cache",
         "storage",
         "freshness",
         "audiences_load",

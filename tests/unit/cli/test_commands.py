@@ -48,4 +48,4 @@ def test_projector_stages_are_checked_before_anything_starts() -> None:
 
     result = CliRunner().invoke(app, ["worker", "projector", "--stages", "both"])
     assert result.exit_code == 2
-    assert "must be one of all, apply, derive" in result.output
+    assert "must be all or a list of apply,derive,follow" in result.output

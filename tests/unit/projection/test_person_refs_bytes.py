@@ -17,7 +17,7 @@ def test_resolutions_stay_within_their_byte_bound() -> None:
     # the newest are still resolved without a database; the oldest are gone
     events_free = refs.resolve(None, [])
     assert events_free.events == []
-    held = refs._ids
+    held = refs._ids.values
     assert all(held.get(t) == p for t, p in kept)
     assert next(iter(known)) not in held
     assert refs.used_bytes == sum(resolution_bytes(t, p) for t, p in held.items())
