@@ -36,6 +36,10 @@ from tenure.runtime.process import free_port
 from tests.factories import make_event
 
 OUTPUT = Path(os.environ.get("TENURE_TEST_OUTPUT", "tests/artifacts"))
+SCRAPED_PROCESSES = frozenset(
+    {"ingest", "query", "archiver", "sdk-validator", "projector", "deriver", "follower", "replay"}
+)
+"""Every process the observed run scrapes: `tenure up`'s and `tenure replay --metrics-port`."""
 """Where the run leaves artefacts (the dashboard screenshot, Prometheus and platform logs)."""
 
 

@@ -9,18 +9,8 @@ import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
 from tenure.storage import archive
+from tests.integration.observability.conftest import SCRAPED_PROCESSES as PROCESSES
 from tests.integration.observability.conftest import Observed
-
-PROCESSES = {
-    "ingest",
-    "query",
-    "archiver",
-    "sdk-validator",
-    "projector",
-    "deriver",
-    "follower",
-    "replay",
-}
 
 
 def _ids_sent(database_url: str) -> set[str]:

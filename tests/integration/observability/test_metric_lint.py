@@ -13,19 +13,10 @@ import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.integration.observability.conftest import SCRAPED_PROCESSES as PROCESSES
 from tests.integration.observability.conftest import Observed
 from tests.unit.deploy.promtool import run_promtool
 
-PROCESSES = {
-    "ingest",
-    "query",
-    "archiver",
-    "sdk-validator",
-    "projector",
-    "deriver",
-    "follower",
-    "replay",
-}
 VALUE = re.compile(r" [^ ]+$")
 
 
