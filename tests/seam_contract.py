@@ -11,8 +11,11 @@ this suite reaches.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from tenure.domain.device_view import device_view_of
 from tenure.domain.events import DomainEvent, parse_event
@@ -195,27 +198,42 @@ class SeamContract:
 
     # Transitions outbox ----------------------------------------------------------------
 
-    def test_outbox_hands_out_unpublished_transitions_in_the_order_added(
-        self, store: ProjectionStore
+    @pytest.fixture
+    def commit(self, store: ProjectionStore) -> Callable[[], None]:
+        """Make the store's writes so far final, as a committed transaction's are (memory:
+        nothing to do). A backend whose writes are final only once committed overrides it."""
+        return lambda: None
+
+    def test_outbox_hands_out_transitions_after_the_relay_in_the_order_added(
+        self, store: ProjectionStore, commit: Callable[[], None]
     ) -> None:
         outbox = store.outbox
         t1, t2, t3, t4 = (_transition(f"p-{n}", "active", n) for n in range(1, 5))
         earlier, later = END - timedelta(hours=2), END
-        assert outbox.lock_unpublished(10) == []
+        start = outbox.claim_relay()
+        assert start is not None
+        assert outbox.after(start, 10) == ([], start)
         outbox.add([t1, t2, t3], earlier)
         outbox.add([t2, t4], later)  # t2 again: kept where and as it was
         outbox.add([], later)
+        commit()
         everything = [_pending(t, earlier) for t in (t1, t2, t3)] + [_pending(t4, later)]
-        assert outbox.lock_unpublished(10) == everything
-        assert outbox.lock_unpublished(2) == everything[:2]
+        start = outbox.claim_relay()
+        assert start is not None
+        assert outbox.after(start, 10)[0] == everything
+        first_two, middle = outbox.after(start, 2)
+        assert first_two == everything[:2]
+        assert outbox.after(middle, 10)[0] == everything[2:]
+        outbox.move_relay(middle)
+        assert outbox.claim_relay() == middle
 
-        outbox.mark_published([t1.id, t3.id])
-        assert outbox.lock_unpublished(10) == [everything[1], everything[3]]
         outbox.add([t1], later)  # published already: not handed out again
-        outbox.mark_published([])
-        assert outbox.lock_unpublished(10) == [everything[1], everything[3]]
-        outbox.mark_published([t2.id, t4.id, "no-such-id"])
-        assert outbox.lock_unpublished(10) == []
+        commit()
+        rest, end = outbox.after(middle, 10)
+        assert rest == everything[2:]
+        assert outbox.after(end, 10) == ([], end)
+        outbox.move_relay(end)
+        assert outbox.claim_relay() == end
 
     # Churn queue ----------------------------------------------------------------------
 

@@ -1,11 +1,12 @@
 """Publishing lifecycle transitions from the Postgres outbox to Kafka.
 
 Transitions are written to ``lifecycle_transitions`` in the same transaction as the rows
-that caused them; this relay publishes the unpublished ones (acknowledged by the broker)
-and only then marks them published. A crash in between publishes them again with the same
-deterministic ids, so consumers de-duplicate. The relay step (:func:`relay_pending`) reads
-and marks the outbox through the storage seam (:class:`~tenure.storage.seam.TransitionsOutbox`),
-so it runs on the memory backend in unit tests; :func:`publish_pending` runs it on Postgres.
+that caused them; this relay publishes the ones after its position (acknowledged by the
+broker) and only then moves the position. A crash in between publishes them again with the
+same deterministic ids, so consumers de-duplicate. The relay step (:func:`relay_pending`)
+reads the outbox and moves the position through the storage seam
+(:class:`~tenure.storage.seam.TransitionsOutbox`), so it runs on the memory backend in unit
+tests; :func:`publish_pending` runs it on Postgres.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from tenure.contract.topics import LIFECYCLE_TRANSITIONS
 from tenure.eventlog.deadletter import DeadLetter, DeadLetterSink
 from tenure.eventlog.isolation import isolate
 from tenure.eventlog.publisher import EventPublisher, OutgoingRecord
-from tenure.storage.connection import Conn
+from tenure.storage.connection import Conn, repeatable_read_transaction
 from tenure.storage.postgres_store import PostgresOutbox
 from tenure.storage.seam import TransitionsOutbox
 
@@ -118,15 +119,20 @@ def relay_pending(
     limit: int = 1000,
     person_ref: Callable[[str], str] = str,
 ) -> Relayed:
-    """One relay step over the outbox seam: take up to ``limit`` unpublished transitions in
-    outbox order, publish them (``publish`` returns once the broker acknowledged; a record
-    it refuses on its own is dead-lettered: ``store_letters``, then the topic) and only then
-    mark them published. A failed publish raises before anything is marked, so the same
-    transitions are taken again next time (at least once; consumers de-duplicate by id).
+    """One relay step over the outbox seam: claim the relay, take up to ``limit``
+    transitions after its position in outbox order, publish them (``publish`` returns once
+    the broker acknowledged; a record it refuses on its own is dead-lettered:
+    ``store_letters``, then the topic) and only then move the position past them. A failed
+    publish raises before the position moves, so the same transitions are taken again next
+    time (at least once; consumers de-duplicate by id). Nothing is taken while another relay
+    holds the outbox.
 
-    Run it in one transaction with ``outbox`` and ``store_letters`` (Postgres: the rows stay
-    locked until it commits)."""
-    rows = outbox.lock_unpublished(limit)
+    Run it in one transaction with ``outbox`` and ``store_letters`` (Postgres: a
+    repeatable-read one, holding the relay until it commits)."""
+    position = outbox.claim_relay()
+    if position is None:
+        return Relayed(0, [], Counter())
+    rows, next_position = outbox.after(position, limit)
     if not rows:
         return Relayed(0, [], Counter())
     records = [
@@ -150,7 +156,7 @@ def relay_pending(
     parked = _publish_or_park(
         records, publish, sink, store_letters, f"outbox/{LIFECYCLE_TRANSITIONS}"
     )
-    outbox.mark_published([r.transition_id for r in rows])
+    outbox.move_relay(next_position)
     failed = {id(record) for record, _ in parked}
     kinds = Counter(r.kind for r, record in zip(rows, records, strict=True)
                     if id(record) not in failed)  # fmt: skip
@@ -166,17 +172,21 @@ def publish_pending(
     person_ref: Callable[[str], str] = str,
 ) -> int:
     """Publish up to ``limit`` unpublished transitions in outbox order (one
-    :func:`relay_pending` step over ``conn``, in a transaction of its own); return how many
-    left the outbox (published, or dead-lettered: a record the broker refuses on its own,
-    e.g. over its size limit, is isolated, dead-lettered to ``dead_letters`` and marked
-    so that it does not block the others).
+    :func:`relay_pending` step over ``conn``, in a repeatable-read transaction of its own);
+    return how many left the outbox (published, or dead-lettered: a record the broker
+    refuses on its own, e.g. over its size limit, is isolated, dead-lettered to
+    ``dead_letters`` and passed so that it does not block the others). 0 also when another
+    relay holds the outbox.
+
+    Raises :class:`psycopg.errors.SerializationFailure`, having published nothing, when
+    another relay moved the position after this transaction's snapshot: run it again.
 
     ``by_kind``, when given, is incremented per transition kind published. ``person_ref``
     turns the outbox's person id into what is published (the projector passes the token:
     docs/design/erasure.md).
     """
     sink = dead_letters or DeadLetterSink("outbox", publisher)
-    with conn.transaction():
+    with repeatable_read_transaction(conn):
         relayed = relay_pending(
             PostgresOutbox(conn), publisher.publish, sink, partial(sink.store, conn),
             limit=limit, person_ref=person_ref,

@@ -87,9 +87,12 @@ class PersonRefs:
         self._generation = max(self._generation, 0)
 
     def pseudonymiser(self, conn: Conn) -> Pseudonymiser:
-        """The database's pseudonymiser."""
+        """The database's pseudonymiser (read once, in a transaction of its own or a savepoint
+        of the caller's, so ``conn`` is left as it was: a caller may start a repeatable-read
+        transaction on it next)."""
         if self._pseudonymiser is None:
-            self._pseudonymiser = pseudonymiser_for(conn)
+            with conn.transaction():
+                self._pseudonymiser = pseudonymiser_for(conn)
         return self._pseudonymiser
 
     @property

@@ -416,13 +416,14 @@ class Projector:
         total = 0
         while True:
             turned()
-            with self.pool.connection() as conn:
-                n = publish_pending(
+            n: int = self._retrying(  # another relay's move: a serialization failure
+                lambda conn: publish_pending(
                     conn,
                     self.publisher,
                     by_kind=self.totals.by_kind,
                     person_ref=self.refs.pseudonymiser(conn).token,
                 )
+            )
             total += n
             if n == 0:
                 break

@@ -28,7 +28,7 @@ from tenure.storage.derive_queue import HEAD_FACTOR
 from tenure.storage.raw_states import DeltaRows, RawRead, RawTable, joined
 from tenure.storage.read_models import DEVICE_COLUMNS, STORED_PERSON_COLUMNS
 from tenure.storage.seam import Kind, Partition, PersonsWritten, PersonWrite, ProjectionStore
-from tenure.storage.transitions_outbox import PendingTransition
+from tenure.storage.transitions_outbox import PendingTransition, RelayPosition
 
 __all__ = ["MemoryTables", "memory_store"]
 
@@ -63,8 +63,8 @@ class MemoryTables:
     devices: dict[str, dict[str, Any]] = field(default_factory=dict)
     outbox: dict[str, tuple[Transition, datetime]] = field(default_factory=dict)
     """Transitions by id, in the order they were added (the outbox's order)."""
-    published: set[str] = field(default_factory=set)
-    """Ids of the transitions marked published."""
+    relayed: int = 0
+    """How many transitions of ``outbox`` (in its order) the relay has published."""
     churn_pending: dict[str, tuple[str, list[Any] | None]] = field(default_factory=dict)
     """The churn model's queue: person id -> (group, sorted days or ``None``)."""
 
@@ -303,18 +303,23 @@ class MemoryOutbox:
         for t in found:
             self.t.outbox.setdefault(t.id, (t, as_of))
 
-    def lock_unpublished(self, limit: int) -> list[PendingTransition]:
-        """See :class:`~tenure.storage.seam.TransitionsOutbox` (one thread: no locks)."""
-        pending = (
-            PendingTransition(t.id, t.person_id, t.kind, t.old, t.new, t.at, as_of)
-            for t, as_of in self.t.outbox.values()
-            if t.id not in self.t.published
-        )
-        return list(islice(pending, limit))
+    def claim_relay(self) -> RelayPosition | None:
+        """See :class:`~tenure.storage.seam.TransitionsOutbox` (one thread: always got)."""
+        return RelayPosition(0, self.t.relayed)
 
-    def mark_published(self, transition_ids: Sequence[str]) -> None:
+    def after(
+        self, position: RelayPosition, limit: int
+    ) -> tuple[list[PendingTransition], RelayPosition]:
+        """See :class:`~tenure.storage.seam.TransitionsOutbox` (every write is final)."""
+        taken = [
+            PendingTransition(t.id, t.person_id, t.kind, t.old, t.new, t.at, as_of)
+            for t, as_of in islice(self.t.outbox.values(), position.seq, position.seq + limit)
+        ]
+        return taken, RelayPosition(0, position.seq + len(taken))
+
+    def move_relay(self, position: RelayPosition) -> None:
         """See :class:`~tenure.storage.seam.TransitionsOutbox`."""
-        self.t.published.update(i for i in transition_ids if i in self.t.outbox)
+        self.t.relayed = position.seq
 
 
 @dataclass(frozen=True, slots=True)

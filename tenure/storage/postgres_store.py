@@ -32,7 +32,7 @@ from tenure.storage.raw_states import DeltaRows, RawRead, RawTable
 from tenure.storage.read_models import DEVICE_COLUMNS, STORED_PERSON_COLUMNS
 from tenure.storage.seam import Kind, Partition, PersonsWritten, PersonWrite, ProjectionStore
 from tenure.storage.state_cache import RawCaches, StateCache
-from tenure.storage.transitions_outbox import PendingTransition
+from tenure.storage.transitions_outbox import PendingTransition, RelayPosition
 
 __all__ = [
     "PostgresAggregates",
@@ -223,13 +223,19 @@ class PostgresOutbox:
         """See :class:`~tenure.storage.seam.TransitionsOutbox`."""
         transitions_outbox.add(self.conn, found, as_of)
 
-    def lock_unpublished(self, limit: int) -> list[PendingTransition]:
+    def claim_relay(self) -> RelayPosition | None:
         """See :class:`~tenure.storage.seam.TransitionsOutbox`."""
-        return transitions_outbox.lock_unpublished(self.conn, limit)
+        return transitions_outbox.claim_relay(self.conn)
 
-    def mark_published(self, transition_ids: Sequence[str]) -> None:
+    def after(
+        self, position: RelayPosition, limit: int
+    ) -> tuple[list[PendingTransition], RelayPosition]:
         """See :class:`~tenure.storage.seam.TransitionsOutbox`."""
-        transitions_outbox.mark_published(self.conn, transition_ids)
+        return transitions_outbox.after(self.conn, position, limit)
+
+    def move_relay(self, position: RelayPosition) -> None:
+        """See :class:`~tenure.storage.seam.TransitionsOutbox`."""
+        transitions_outbox.move_relay(self.conn, position)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from tenure.domain.view import PersonView
 from tenure.storage.derive_queue import Kind
 from tenure.storage.progress import Partition
 from tenure.storage.raw_states import DeltaRows, RawRead, RawTable
-from tenure.storage.transitions_outbox import PendingTransition
+from tenure.storage.transitions_outbox import PendingTransition, RelayPosition
 
 __all__ = [
     "AggregateDrains",
@@ -41,6 +41,7 @@ __all__ = [
     "ProjectionStore",
     "RawStates",
     "ReadModelWrites",
+    "RelayPosition",
     "TransitionsOutbox",
 ]
 
@@ -175,12 +176,18 @@ class TransitionsOutbox(Protocol):
         """Add ``found`` (derived as of ``as_of``) at the back; ids already there are kept
         (where they were)."""
 
-    def lock_unpublished(self, limit: int) -> list[PendingTransition]:
-        """Up to ``limit`` unpublished transitions, oldest added first (Postgres locks them
-        for the caller's transaction; another relay skips them)."""
+    def claim_relay(self) -> RelayPosition | None:
+        """The relay's position, if this transaction got the relay (one relay at a time;
+        ``None``: another one is publishing)."""
 
-    def mark_published(self, transition_ids: Sequence[str]) -> None:
-        """Mark ``transition_ids`` published: never locked again."""
+    def after(
+        self, position: RelayPosition, limit: int
+    ) -> tuple[list[PendingTransition], RelayPosition]:
+        """Up to ``limit`` transitions after ``position``, oldest added first, and the
+        position after them (Postgres: only transactions older than every running one)."""
+
+    def move_relay(self, position: RelayPosition) -> None:
+        """Record the relay's new position: the transitions up to it are published."""
 
 
 class ChurnQueue(Protocol):

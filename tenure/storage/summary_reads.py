@@ -56,7 +56,8 @@ SELECT (SELECT max(seq) FROM event_archive),
        (SELECT max(max_event_time) FROM projection_progress),
        (SELECT count(DISTINCT person_id) FROM dirty_persons),
        (SELECT count(DISTINCT device_id) FROM dirty_devices),
-       (SELECT count(*) FROM lifecycle_transitions WHERE published_at IS NULL),
+       (SELECT count(*) FROM lifecycle_transitions t, transitions_relay_position r
+        WHERE (t.written_xid, t.seq) > (r.xid, r.seq)),
        (SELECT max(seq) FROM lifecycle_transitions)
 """
 LAST_REPLAY_SQL = """
@@ -72,8 +73,8 @@ SELECT segment, stage, level, tier, coalesce(buyer_kind, 'none'), count(*),
 FROM persons GROUP BY 1, 2, 3, 4, 5
 """
 BUSINESS_TRANSITIONS_SQL = """
-SELECT kind, count(*), count(*) FILTER (WHERE published_at IS NULL)
-FROM lifecycle_transitions GROUP BY kind
+SELECT kind, count(*), count(*) FILTER (WHERE (t.written_xid, t.seq) > (r.xid, r.seq))
+FROM lifecycle_transitions t, transitions_relay_position r GROUP BY kind
 """
 BUSINESS_PROGRESS_SQL = "SELECT extract(epoch FROM max(max_event_time)) FROM projection_progress"
 BUSINESS_CHECKPOINT_SQL = """

@@ -1,21 +1,37 @@
 """The ``lifecycle_transitions`` outbox: written with the rows that caused them, relayed later.
 
 The derive stage adds transitions in its transaction (:func:`add`, idempotent by transition
-id); the relay (:func:`tenure.projection.outbox.publish_pending`) locks the oldest
-unpublished ones (:func:`lock_unpublished`), publishes them and marks them
-(:func:`mark_published`) in one transaction.
+id). Each row records the transaction that wrote it (``written_xid``, migration 0031). The
+relay (:func:`tenure.projection.outbox.publish_pending`) follows the outbox from a position
+``(xid, seq)`` kept in one row, as the persons topic's relay follows ``persons``
+(:mod:`tenure.storage.person_changes`): it claims the relay (:func:`claim_relay`, one relay at
+a time), reads the transitions after its position (:func:`after`), publishes them and moves
+the position (:func:`move_relay`) in one transaction. Publishing updates no transition row.
+
+A page holds only transitions of transactions older than the oldest one still running
+(``pg_snapshot_xmin``): those are final, so a transaction that took its xid before another
+but commits after it is never passed over (the commit-order gap of a plain sequence).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from tenure.domain.transitions import Transition
 from tenure.storage.connection import Conn
+from tenure.storage.follower_claim import claim_follower
 
-__all__ = ["PendingTransition", "add", "lock_unpublished", "mark_published"]
+__all__ = [
+    "START",
+    "PendingTransition",
+    "RelayPosition",
+    "add",
+    "after",
+    "claim_relay",
+    "move_relay",
+]
 
 
 class PendingTransition(NamedTuple):
@@ -28,6 +44,18 @@ class PendingTransition(NamedTuple):
     new: str
     effective_at: datetime
     as_of: datetime
+
+
+class RelayPosition(NamedTuple):
+    """A place in the outbox's order: the writing transaction's xid, then the row's ``seq``
+    (the memory backend: xid 0 and the order added)."""
+
+    xid: int
+    seq: int
+
+
+START = RelayPosition(0, 0)
+"""Before every transition."""
 
 
 def add(conn: Conn, found: Sequence[Transition], as_of: datetime) -> None:
@@ -46,21 +74,45 @@ def add(conn: Conn, found: Sequence[Transition], as_of: datetime) -> None:
         )  # fmt: skip
 
 
-def lock_unpublished(conn: Conn, limit: int) -> list[PendingTransition]:
-    """Up to ``limit`` unpublished transitions in outbox order, locked (``SKIP LOCKED``: relays
-    share the outbox)."""
+_RELAY_LOCK = 0x7E5A51
+"""Advisory lock: one relay of the outbox to the transitions topic at a time."""
+
+
+def claim_relay(conn: Conn) -> RelayPosition | None:
+    """In the caller's repeatable-read transaction: the relay's position if this transaction
+    got the relay, else ``None`` (another relay is publishing); raises
+    :class:`psycopg.errors.SerializationFailure` when the snapshot predates another relay's
+    move (:func:`tenure.storage.follower_claim.claim_follower`)."""
+    query = "SELECT xid::text, seq FROM transitions_relay_position"
+    return claim_follower(conn, _RELAY_LOCK, query, _position)
+
+
+def _position(rows: Sequence[tuple[Any, ...]]) -> RelayPosition:
+    return START if not rows else RelayPosition(int(rows[0][0]), int(rows[0][1]))
+
+
+def after(
+    conn: Conn, position: RelayPosition, limit: int
+) -> tuple[list[PendingTransition], RelayPosition]:
+    """Up to ``limit`` transitions after ``position`` in outbox order, of transactions below
+    the horizon (module doc), and the position after them."""
     rows = conn.execute(
-        "SELECT transition_id, person_id, kind, old_value, new_value, effective_at, as_of"
-        " FROM lifecycle_transitions WHERE published_at IS NULL ORDER BY seq LIMIT %s"
-        " FOR UPDATE SKIP LOCKED",
-        (limit,),
+        "SELECT written_xid::text, seq, transition_id, person_id, kind, old_value, new_value,"
+        " effective_at, as_of FROM lifecycle_transitions"
+        " WHERE (written_xid, seq) > (%s::text::xid8, %s)"
+        " AND written_xid < pg_snapshot_xmin(pg_current_snapshot())"
+        " ORDER BY written_xid, seq LIMIT %s",
+        (str(position.xid), position.seq, limit),
     ).fetchall()
-    return [PendingTransition(*row) for row in rows]
+    if not rows:
+        return [], position
+    last = rows[-1]
+    return [PendingTransition(*row[2:]) for row in rows], RelayPosition(int(last[0]), last[1])
 
 
-def mark_published(conn: Conn, transition_ids: Sequence[str]) -> None:
-    """Mark ``transition_ids`` published (now)."""
+def move_relay(conn: Conn, position: RelayPosition) -> None:
+    """Record the relay's new position (after the broker acknowledged what it passed)."""
     conn.execute(
-        "UPDATE lifecycle_transitions SET published_at = now() WHERE transition_id = ANY(%s)",
-        (list(transition_ids),),
+        "UPDATE transitions_relay_position SET xid = %s::text::xid8, seq = %s",
+        (str(position.xid), position.seq),
     )

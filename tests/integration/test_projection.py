@@ -11,13 +11,16 @@ import pytest
 
 from tenure.domain.device_view import device_view_of
 from tenure.domain.events import parse_event
+from tenure.domain.transitions import Transition, transition_id
 from tenure.domain.world import fold, views
 from tenure.eventlog.publisher import EventPublisher
 from tenure.projection.projector import Projector
 from tenure.projection.records import IncomingRecord
 from tenure.projection.replay import aliases_by_person
 from tenure.runtime.broker import LocalBroker
+from tenure.storage import transitions_outbox
 from tenure.storage.read_models import DEVICE_COLUMNS, PERSON_COLUMNS, device_row, person_row
+from tenure.storage.summary_reads import pipeline_state
 from tests.factories import scenario
 from tests.integration.pipeline import (
     drain,
@@ -74,15 +77,13 @@ def test_live_projection_equals_the_fold_whatever_the_delivery(
     assert read_model_rows(database_url, "persons", PERSON_COLUMNS) == want_persons
     assert read_model_rows(database_url, "devices", DEVICE_COLUMNS) == want_devices
     with psycopg.connect(database_url) as conn:
-        pending = conn.execute(
-            "SELECT count(*) FROM lifecycle_transitions WHERE published_at IS NULL"
-        ).fetchone()
+        pending = pipeline_state(conn).transitions_unpublished
         kinds = dict(
             conn.execute(
                 "SELECT kind, count(*) FROM lifecycle_transitions GROUP BY kind"
             ).fetchall()
         )
-    assert pending == (0,)
+    assert pending == 0
     assert {"segment", "stage", "level", "erased"} <= set(kinds)
     assert projector.totals.applied == len(deliveries)
 
@@ -200,4 +201,27 @@ def test_two_projector_workers_in_one_group_end_equal_to_the_fold(
     finally:
         for worker in workers:
             worker.stop()
+        publisher.close()
+
+
+def test_a_fresh_follower_publishes_the_outbox_first_thing(
+    broker: LocalBroker, pool, database_url: str
+) -> None:
+    """A follower process's first work is publishing (``--stages follow``): reading the
+    pseudonymiser on the pooled connection must leave it idle for the relay's
+    repeatable-read transaction."""
+    at = datetime(2026, 6, 1, tzinfo=UTC)
+    found = [
+        Transition(transition_id(f"p-{n}", "stage", "new", "active", at), f"p-{n}", "stage",
+                   "new", "active", at)
+        for n in range(3)
+    ]  # fmt: skip
+    with psycopg.connect(database_url) as conn:
+        transitions_outbox.add(conn, found, at)
+    publisher = EventPublisher(broker.bootstrap)
+    try:
+        projector = Projector(pool, publisher, allowed_lateness=LATENESS)
+        assert projector.publish_transitions() == 3
+        assert projector.totals.by_kind == {"stage": 3}
+    finally:
         publisher.close()

@@ -33,6 +33,7 @@ from tenure.contract.topics import DEVICE_EVENTS, SDK_EVENTS
 from tenure.platform.status import read_status
 from tenure.runtime.postgres import EmbeddedPostgres
 from tenure.runtime.process import free_port
+from tenure.storage.summary_reads import pipeline_state
 from tests.factories import make_event
 
 OUTPUT = Path(os.environ.get("TENURE_TEST_OUTPUT", "tests/artifacts"))
@@ -196,13 +197,13 @@ def _wait_for_projection(database_url: str, timeout: float = 120) -> None:
     last: tuple[Any, ...] = ()
     while time.monotonic() < deadline:
         with psycopg.connect(database_url) as conn:
-            row = conn.execute(
+            counts = conn.execute(
                 "SELECT (SELECT count(*) FROM ingest_ledger), (SELECT count(*) FROM event_archive),"
                 " (SELECT count(*) FROM persons), (SELECT count(*) FROM dirty_persons)"
-                " + (SELECT count(*) FROM dirty_devices),"
-                " (SELECT count(*) FROM lifecycle_transitions WHERE published_at IS NULL)"
+                " + (SELECT count(*) FROM dirty_devices)"
             ).fetchone()
-        assert row is not None
+            assert counts is not None
+            row = (*counts, pipeline_state(conn).transitions_unpublished)
         ledger, archived, persons, dirty, unpublished = row
         settled = archived >= ledger > 0 and persons > 0 and dirty == 0 and unpublished == 0
         stable = stable + 1 if settled and row == last else 0

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
 
+from tenure.storage.connection import Conn
 from tenure.storage.postgres_store import postgres_store
 from tenure.storage.seam import ProjectionStore
 from tests.seam_contract import SeamContract
@@ -14,9 +15,20 @@ from tests.seam_contract import SeamContract
 
 class TestPostgresSeam(SeamContract):
     """Every contract test, on :func:`tenure.storage.postgres_store.postgres_store` over a
-    fresh migrated database (one transaction per test, as a projection stage runs)."""
+    fresh migrated database (one transaction per test, as a projection stage runs, unless
+    the test commits: ``commit``)."""
 
     @pytest.fixture
-    def store(self, database_url: str) -> Iterator[ProjectionStore]:
-        with psycopg.connect(database_url) as conn, conn.transaction():
-            yield postgres_store(conn)
+    def connection(self, database_url: str) -> Iterator[Conn]:
+        with psycopg.connect(database_url) as conn:  # not autocommit: one open transaction
+            yield conn
+            conn.rollback()
+
+    @pytest.fixture
+    def store(self, connection: Conn) -> ProjectionStore:
+        return postgres_store(connection)
+
+    @pytest.fixture
+    def commit(self, connection: Conn) -> Callable[[], None]:
+        """Commit the test's transaction (the next statement opens another)."""
+        return connection.commit
