@@ -10,7 +10,8 @@ the position (:func:`move_relay`) in one transaction. Publishing updates no tran
 
 A page holds only transitions of transactions older than the oldest one still running
 (``pg_snapshot_xmin``): those are final, so a transaction that took its xid before another
-but commits after it is never passed over (the commit-order gap of a plain sequence).
+but commits after it is never passed over (the commit-order gap of a plain sequence). The
+price, as for the persons topic: one long writer holds the relay back until it ends.
 """
 
 from __future__ import annotations
