@@ -29,6 +29,7 @@ from tenure.storage import audience_definitions
 from tenure.storage.migrations import migrate
 from tenure.storage.tokens import create_token
 from tests.integration.conftest import ServerThread
+from tests.integration.horizon import wait_for_the_horizon
 
 pytestmark = pytest.mark.postgres
 
@@ -220,6 +221,7 @@ def test_members_updated_since_follows_entries_changes_and_exits(
 
     add_members(pool, "win-back", POPULATION[:4])
     add_members(pool, "advocates", [("p09", None)])  # another audience: never seen here
+    wait_for_the_horizon(database_url)
     seen: list[tuple[str, Any]] = []
     since = "0"
     for _ in range(3):
@@ -249,6 +251,7 @@ def test_members_updated_since_follows_entries_changes_and_exits(
             " VALUES ('win-back', 'p02', %s)",
             (T + timedelta(days=1),),
         )
+    wait_for_the_horizon(database_url)
     members, exited, after = follow(since)
     assert members == [("p20", None), ("p01", "quiet_period")] and exited == ["p02"]
     assert follow(after) == ([], [], after)

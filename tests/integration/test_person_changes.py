@@ -23,6 +23,7 @@ from tenure.storage.connection import read_only_snapshot
 from tenure.storage.tokens import create_token
 from tests.factories import scenario
 from tests.integration.conftest import ServerThread
+from tests.integration.horizon import wait_for_the_horizon
 from tests.integration.pipeline import archive_events
 
 START = person_changes.START
@@ -34,6 +35,7 @@ def replayed(pool, database_url: str) -> str:
     with pool.connection() as conn, conn.transaction():
         archive_events(conn, events)
     replay(database_url, allowed_lateness=timedelta(0))
+    wait_for_the_horizon(database_url)
     return database_url
 
 
@@ -59,6 +61,7 @@ def test_a_writer_that_commits_late_is_not_skipped(replayed: str) -> None:
             late.commit()  # a larger xid commits first
             assert page(reader, cursor).persons == []  # held back below the early writer
             early.commit()
+        wait_for_the_horizon(replayed)
         seen = page(reader, cursor)
     assert [(r["person_id"], r["tenure_days"]) for r in seen.persons] == [
         (first, 1000),

@@ -10,6 +10,7 @@ import pytest
 from tenure.storage.connection import Conn
 from tenure.storage.postgres_store import postgres_store
 from tenure.storage.seam import ProjectionStore
+from tests.integration.horizon import wait_for_the_horizon
 from tests.seam_contract import SeamContract
 
 
@@ -29,6 +30,12 @@ class TestPostgresSeam(SeamContract):
         return postgres_store(connection)
 
     @pytest.fixture
-    def commit(self, connection: Conn) -> Callable[[], None]:
-        """Commit the test's transaction (the next statement opens another)."""
-        return connection.commit
+    def commit(self, connection: Conn, database_url: str) -> Callable[[], None]:
+        """Commit the test's transaction (the next statement opens another), then wait until
+        the change feeds' horizon has passed it."""
+
+        def commit_and_wait() -> None:
+            connection.commit()
+            wait_for_the_horizon(database_url)
+
+        return commit_and_wait

@@ -24,6 +24,7 @@ from tenure.storage import transitions_outbox
 from tenure.storage.connection import repeatable_read_transaction
 from tenure.storage.migrations import available_migrations, migrate
 from tenure.storage.transitions_outbox import START, RelayPosition
+from tests.integration.horizon import wait_for_the_horizon
 
 AS_OF = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -36,8 +37,10 @@ def _transition(person_id: str) -> Transition:
 
 
 def _relay_page(url: str, limit: int = 100) -> tuple[list[str], RelayPosition]:
-    """One relay transaction: the person ids after the relay's position, and the position
-    after them (moved, as the relay does once the broker acknowledged)."""
+    """One relay transaction, once every write so far is below the horizon: the person ids
+    after the relay's position, and the position after them (moved, as the relay does once
+    the broker acknowledged)."""
+    wait_for_the_horizon(url)
     with psycopg.connect(url) as conn, repeatable_read_transaction(conn):
         position = transitions_outbox.claim_relay(conn)
         assert position is not None
@@ -51,7 +54,10 @@ def test_a_transaction_that_commits_late_is_not_passed_over(database_url: str) -
         transitions_outbox.add(early, [_transition("p-early")], AS_OF)  # takes its xid first
         transitions_outbox.add(late, [_transition("p-late")], AS_OF)
         late.commit()
-        assert _relay_page(database_url) == ([], START)  # the early one still runs
+        with psycopg.connect(database_url) as conn, repeatable_read_transaction(conn):
+            position = transitions_outbox.claim_relay(conn)
+            assert position == START
+            assert transitions_outbox.after(conn, position, 100) == ([], START)  # early runs
         early.commit()
     seen, moved = _relay_page(database_url)
     assert seen == ["p-early", "p-late"]
@@ -61,6 +67,7 @@ def test_a_transaction_that_commits_late_is_not_passed_over(database_url: str) -
 def test_one_relay_at_a_time_and_never_from_a_stale_position(database_url: str) -> None:
     with psycopg.connect(database_url) as conn:
         transitions_outbox.add(conn, [_transition(f"p-{n}") for n in range(3)], AS_OF)
+    wait_for_the_horizon(database_url)
     with psycopg.connect(database_url) as holder, psycopg.connect(database_url) as other:
         with repeatable_read_transaction(holder):
             assert transitions_outbox.claim_relay(holder) == START
