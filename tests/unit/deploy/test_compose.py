@@ -22,6 +22,7 @@ import yaml
 
 from tenure.config import TenureConfig
 from tenure.runtime.cpu_priority import cpu_weight
+from tenure.runtime.postgres import SERVER_SETTINGS
 from tests.cli_introspection import tenure_commands
 
 REPO = Path(__file__).resolve().parents[3]
@@ -307,6 +308,11 @@ def test_postgres_18_keeps_data_in_a_volume_and_reports_health(services: dict[st
     # Postgres 18 images refuse a mount at /var/lib/postgresql/data.
     assert ("volume", "postgres-data", "/var/lib/postgresql") in _volumes(postgres)
     assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+
+
+def test_postgres_runs_with_the_embedded_defaults_settings(services: dict[str, Any]) -> None:
+    settings = [arg for name, value in SERVER_SETTINGS for arg in ("-c", f"{name}={value}")]
+    assert services["postgres"]["command"] == ["postgres", *settings, "-c", "shared_buffers=1GB"]
 
 
 @pytest.mark.parametrize("name", WORKERS)
