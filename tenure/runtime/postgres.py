@@ -47,13 +47,14 @@ WAL again after every checkpoint. ``docker-compose.yml`` gives its server the sa
 SHARED_BUFFERS_MIN_MB = 128
 """Postgres's own default, the least the server gets."""
 SHARED_BUFFERS_MAX_MB = 8192
+"""The most: beyond a few GB the operating system's cache serves as well."""
 
 
 def shared_buffers_mb(memory_bytes: int) -> int:
     """The server's ``shared_buffers`` for a machine with ``memory_bytes`` of memory: a
     quarter of it (the usual sizing), at least 128 MB and at most 8 GB.
 
-    With Postgres's default of 128 MB a projection of a million persons (~5 GB) kept copying
+    With Postgres's default of 128 MB a projection of a million persons (6.9 GB) kept copying
     pages between the OS cache and the server's buffers, checksumming each: ~30 % of the
     server's CPU while deriving (``docs/design/derive-cost.md``, "Session 21")."""
     quarter = memory_bytes // 4 // (1024 * 1024)
