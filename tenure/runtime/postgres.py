@@ -47,7 +47,8 @@ WAL again after every checkpoint. ``docker-compose.yml`` gives its server the sa
 SHARED_BUFFERS_MIN_MB = 128
 """Postgres's own default, the least the server gets."""
 SHARED_BUFFERS_MAX_MB = 8192
-"""The most: beyond a few GB the operating system's cache serves as well."""
+"""The most, leaving the rest of a large machine to the operating system's cache and
+Tenure's processes."""
 
 
 def shared_buffers_mb(memory_bytes: int) -> int:
