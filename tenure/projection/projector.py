@@ -147,6 +147,9 @@ class Projector:
         so the survival and churn drains never delay person rows)."""
         self.totals = ProjectorTotals()
         self._totals_lock = threading.Lock()
+        self.carried_limit: int | None = None
+        """The pass size the next adaptive slice starts at when the last slice ended on its
+        budget with a full pass (the backlog was still long); ``None``: :data:`FIRST_PASS`."""
         raw_bytes = int(cache_bytes * RAW_STATES_SHARE)
         self.caches = RawCaches(raw_bytes)
         self.refs = PersonRefs(cache_bytes - raw_bytes)
@@ -305,7 +308,11 @@ class Projector:
         ``chunk`` is how many persons and devices one pass claims. Without it, passes
         adapt to the backlog: the first claims :data:`FIRST_PASS` keys and each pass that
         found its limit full doubles it, up to the projector's ``derive_chunk`` (a short
-        queue is derived in small, quick passes; a long one in large, cheaper ones).
+        queue is derived in small, quick passes; a long one in large, cheaper ones). A
+        slice that ran out of budget while its passes still came back full leaves its next
+        pass size to the next slice (:attr:`carried_limit`), so a long backlog is not
+        started small again every slice; a slice that found its pass short starts the next
+        one small again.
         """
         with self.pool.connection() as guard:
             person_pseudonyms.lock_session_shared(guard)  # no purge while deriving
@@ -317,7 +324,10 @@ class Projector:
     def _derive(self, budget_s: float | None, chunk: int | None) -> DeriveResult:
         deadline = time.monotonic() + (self.derive_budget_s if budget_s is None else budget_s)
         adaptive = chunk is None
-        limit = min(FIRST_PASS, self.derive_chunk) if chunk is None else chunk
+        if chunk is not None:
+            limit = chunk
+        else:
+            limit = min(self.carried_limit or FIRST_PASS, self.derive_chunk)
         persons = devices = found = requeued = 0
         waits: list[KeyWait] = []
         while True:
@@ -327,10 +337,13 @@ class Projector:
             found += result.transitions
             requeued += result.requeued
             waits += result.waited_s
+            full = max(result.persons, result.devices) >= limit
+            if adaptive and full:
+                limit = min(limit * 2, self.derive_chunk)
             if (result.persons == 0 and result.devices == 0) or time.monotonic() > deadline:
                 break
-            if adaptive and max(result.persons, result.devices) >= limit:
-                limit = min(limit * 2, self.derive_chunk)
+        if adaptive:  # a plain assignment: the worker's derive threads share the hint
+            self.carried_limit = limit if full else None
         with self._totals_lock:  # the worker derives in more than one thread
             self.totals.persons_derived += persons
             self.totals.devices_derived += devices

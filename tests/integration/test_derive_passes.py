@@ -2,8 +2,10 @@
 
 A slice's first pass claims ``FIRST_PASS`` keys, so a fact queued behind a short backlog is
 derived by a quick pass; each pass that comes back full doubles the next, up to the
-projector's ``derive_chunk``, so a long backlog is drained in large passes. An explicit
-``chunk`` fixes the pass size.
+projector's ``derive_chunk``, so a long backlog is drained in large passes. A slice that
+runs out of budget while its passes come back full hands its next pass size to the next
+slice; one that finds its pass short starts the next small. An explicit ``chunk`` fixes the
+pass size.
 """
 
 from __future__ import annotations
@@ -41,10 +43,10 @@ class CountingPasses(Projector):
         return super()._derive_pass(limit)
 
 
-def _queue(database_url: str, people: int) -> None:
+def _queue(database_url: str, people: int, first: int = 0) -> None:
     events: list[DomainEvent] = [
         DeviceActivated(("test", f"e{n}"), END - timedelta(days=2), f"dev-{n}", f"p-{n:04d}", "w")
-        for n in range(people)
+        for n in range(first, first + people)
     ]
     with psycopg.connect(database_url, autocommit=True) as conn, conn.transaction():
         apply_events(conn, events, {PARTITION: END})
@@ -84,6 +86,28 @@ def test_a_slice_out_of_budget_runs_one_small_pass_and_a_fixed_chunk_stays_fixed
     assert first.persons == FIRST_PASS and projector.limits[0] == FIRST_PASS
     assert fixed.persons == 100 - FIRST_PASS
     assert set(projector.limits[1:]) == {10}
+
+
+def test_a_slice_out_of_budget_with_full_passes_hands_its_pass_size_to_the_next(
+    broker: LocalBroker, pool: ConnectionPool, database_url: str
+) -> None:
+    """A long backlog is not started at ``FIRST_PASS`` again every slice (each pass has a
+    fixed cost: its round trips); once a pass comes back short, slices start small again."""
+    _queue(database_url, 300)
+    projector = _projector(broker, pool, derive_chunk=200, live_aggregates=False)
+    try:
+        projector.derive(budget_s=0)  # one pass of 64, full: the next would be 128
+        projector.derive(budget_s=0)  # starts at 128, full: the next would be 200
+        assert projector.limits == [64, 128] and projector.carried_limit == 200
+        last = projector.derive(budget_s=600)  # 200 finds the last 108; an empty pass
+        assert projector.limits[2:] == [200, 200] and projector.carried_limit is None
+        assert last.persons == 300 - 64 - 128
+        _queue(database_url, 10, first=300)
+        projector.derive(budget_s=600)
+    finally:
+        projector.publisher.close()
+    assert projector.limits[4] == FIRST_PASS  # a short queue: a small, quick pass again
+    assert projector.backlog() == (0, 0)
 
 
 def test_two_derive_threads_of_one_projector_share_the_queue_without_overlap(
