@@ -255,12 +255,13 @@ def derive_claimed(
         found[human] = transitions(old.get(human), view)
         gone = [m for m in members[human] if m in old]  # now aliases of ``human``
         churn[human] = [(human, days_of(state, as_of), "*"), *((m, None, "*") for m in gone)]
+        linked = bool(members[human])
         if view.erased:
-            writes.append(PersonWrite(human, (*gone, human), None))
+            writes.append(PersonWrite(human, (*gone, human), None, linked))
             continue
         basis = neighbourhood_knowledge(index.neighbourhood(human))
         row = (*stored_person_row(view, members[human], next_change_at(state, view, config)), basis)
-        writes.append(PersonWrite(human, tuple(gone), row))
+        writes.append(PersonWrite(human, tuple(gone), row, linked))
     stale, overtaken = store.read_models.write_persons(writes)
     if overtaken:  # another pass wrote them after this pass's snapshot: queued again, same place
         store.queue.give_back("person", [p for p in person_ids if canonical.get(p, p) in overtaken])

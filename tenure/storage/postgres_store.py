@@ -185,10 +185,11 @@ class PostgresReadModels:
 
         In the derive pass's repeatable read transaction, a row another pass wrote after
         this pass's snapshot (an id of the same human it derived, committed in between)
-        fails the statement with a serialization error. The writes run in a savepoint; on
-        that error they are split in halves, each in a savepoint of its own, until the
-        humans that fail are found and left out
-        (:func:`~tenure.storage.read_model_rows.split_on_conflict`): the rest of the pass
+        fails the statement with a serialization error. The humans with one id and the
+        linked ones (``PersonWrite.linked``, the only ones another pass can write) are
+        written apart, each group in a savepoint; on that error a group is split in halves,
+        each in a savepoint of its own, until the humans that fail are found and left out
+        (:func:`~tenure.storage.read_model_rows.write_linked_apart`): the rest of the pass
         stands, not redone.
         """
 
@@ -197,7 +198,7 @@ class PostgresReadModels:
                 read_model_rows.delete_persons(self.conn, [d for w in part for d in w.deleted])
                 return self.upsert_persons([w.row for w in part if w.row is not None])
 
-        return read_model_rows.split_on_conflict(writes, attempt)
+        return read_model_rows.write_linked_apart(writes, attempt)
 
     def upsert_persons(self, rows: list[tuple[Any, ...]]) -> set[str]:
         """Insert or move forward rows of ``STORED_PERSON_COLUMNS`` + basis; return the keys

@@ -138,6 +138,11 @@ class PersonWrite:
     human: str
     deleted: tuple[str, ...]
     row: tuple[Any, ...] | None
+    linked: bool = False
+    """The human has other ids (aliases) that another pass may claim. Only such a human's
+    row can be written by another pass after this pass's snapshot, so Postgres writes these
+    apart from the rest (:func:`~tenure.storage.read_model_rows.write_linked_apart`); a
+    wrong ``False`` costs time, never a row."""
 
 
 class PersonsWritten(NamedTuple):

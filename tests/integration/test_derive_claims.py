@@ -124,12 +124,13 @@ def _written(conn: psycopg.Connection, human: str, basis: int) -> None:
     )
 
 
+@pytest.mark.parametrize("linked", [set(), {"h-new", "h-updated"}, {"h-a", "h-updated"}])
 def test_rows_another_pass_wrote_after_the_snapshot_are_left_out_not_a_failure(
-    database_url: str,
+    database_url: str, linked: set[str]
 ) -> None:
     """The window the human locks leave: the other pass committed between this pass's
     snapshot and its write. Its humans are left out (returned as overtaken); the rest of
-    the pass is written and commits."""
+    the pass is written and commits, whichever humans are marked linked (written apart)."""
     with psycopg.connect(database_url) as other, psycopg.connect(database_url) as conn:
         _written(other, "h-updated", 1)
         other.commit()
@@ -143,7 +144,8 @@ def test_rows_another_pass_wrote_after_the_snapshot_are_left_out_not_a_failure(
                 h: person_view_at(PersonState(h), end) for h in ("h-a", "h-new", "h-updated", "h-z")
             }
             writes = [
-                PersonWrite(h, (), (*stored_person_row(v, [], None), 9)) for h, v in views.items()
+                PersonWrite(h, (), (*stored_person_row(v, [], None), 9), h in linked)
+                for h, v in views.items()
             ]
             written = postgres_store(conn).read_models.write_persons(writes)
             assert written == (set(), {"h-new", "h-updated"})

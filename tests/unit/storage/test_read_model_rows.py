@@ -1,5 +1,7 @@
-"""``split_on_conflict``: the humans a derive pass's writes fail on (another pass wrote them
-after the pass's snapshot) are left out, exactly those, and everything else is written."""
+"""``split_on_conflict`` and ``write_linked_apart``: the humans a derive pass's writes fail on
+(another pass wrote them after the pass's snapshot) are left out, exactly those, and
+everything else is written; written apart, a conflict on a linked human never splits the
+humans with one id."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tenure.storage.read_model_rows import split_on_conflict
+from tenure.storage.read_model_rows import split_on_conflict, write_linked_apart
 from tenure.storage.seam import PersonWrite
 
 HUMANS = [f"h{n}" for n in range(40)]
@@ -59,3 +61,36 @@ def test_other_errors_are_not_taken_for_a_conflict() -> None:
 
     with pytest.raises(psycopg.errors.UniqueViolation):
         split_on_conflict([PersonWrite("h", (), ("h",))], attempt)
+
+
+@given(
+    humans=st.lists(st.sampled_from(HUMANS), unique=True, max_size=40),
+    linked=st.sets(st.sampled_from(HUMANS)),
+    conflicting=st.sets(st.sampled_from(HUMANS)),
+    stale=st.sets(st.sampled_from(HUMANS)),
+)
+def test_written_apart_the_linked_humans_conflicts_split_only_the_linked(
+    humans: list[str], linked: set[str], conflicting: set[str], stale: set[str]
+) -> None:
+    """Any human may conflict (a wrong ``linked`` costs attempts, never a row); when only
+    linked ones do, the humans with one id are written in one attempt, untouched by the
+    split."""
+    writes = [PersonWrite(h, (), (h,), h in linked) for h in humans]
+    written: list[str] = []
+    parts: list[set[str]] = []
+
+    def attempt(part: Sequence[PersonWrite]) -> set[str]:
+        parts.append({w.human for w in part})
+        if any(w.human in conflicting for w in part):
+            raise psycopg.errors.SerializationFailure("concurrent update")
+        written.extend(w.human for w in part)
+        return {w.human for w in part} & stale
+
+    result = write_linked_apart(writes, attempt)
+    assert result.overtaken == set(humans) & conflicting
+    assert result.stale == (set(humans) & stale) - conflicting
+    assert sorted(written) == sorted(set(humans) - conflicting)  # each written once
+    alone = set(humans) - linked
+    assert all(part <= alone or part <= linked for part in parts)  # never mixed
+    if alone and not alone & conflicting:
+        assert parts.count(alone) == 1  # one attempt for every human with one id
