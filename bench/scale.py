@@ -9,7 +9,8 @@ least ``persons`` persons and ``events`` events.
 1. Meanwhile ``tenure worker archiver`` fills an archive database, as in a live platform.
 2. Baseline: a plain aiokafka ``getmany`` of every record (fresh group), as ``projection``.
 3. One ``tenure worker projector`` on a fresh database, from the start of the topics until
-   every record is applied and committed and every person derived.
+   every record is applied and committed and every person derived, then until the follow
+   stage has published and aggregated everything (``bench.follow_backlog``).
 4. The group rewound; two workers in the same group on a second fresh database, the same.
    (``--stages-apart``: each worker as three processes, apply, derive and follow, as
    ``tenure up`` runs it.)
@@ -41,6 +42,7 @@ from typing import Any
 import httpx
 import psycopg
 
+from bench.follow_backlog import wait_followed
 from bench.projection import _backlog, _committed_total, _raw_consume
 from bench.records import RawProducer, ingest_records
 from bench.result import Result, percentile, rate
@@ -232,6 +234,9 @@ def project(
             if applied is not None and (keep or not row["person_backlog_gauge"]):
                 if _backlog(database_url) == 0:
                     derived = _settled(children, row, started)
+                    left, _ = wait_followed(database_url, timeout)
+                    derived["follow_backlog_when_derived"] = left
+                    derived["followed_t_s"] = round(time.monotonic() - started, 1)
             if derived is not None:
                 samples.append(derived)
             elif keep or row is first or row is applied:
@@ -264,6 +269,8 @@ def project(
             derived["persons_derived"] - applied["persons_derived"], derive_s
         ),
         "seconds_until_every_person_derived": derived["t_s"],
+        "seconds_until_every_person_followed": derived["followed_t_s"],
+        "follow_backlog_when_derived": derived["follow_backlog_when_derived"],
         "derive_seconds_after_apply": round(derive_s, 2),
         "persons_rows": persons_rows,
         "persons_derived": derived["persons_derived"],

@@ -16,6 +16,7 @@ import pytest
 
 from bench import audiences_load, freshness, scale
 from bench.__main__ import BENCHMARKS, ONLY_WHEN_NAMED, WITHOUT_SERVERS, _names
+from bench.follow_backlog import FOLLOW_PARTS
 from bench.probes import ORDERS, POLL_BACKOFF_AFTER_S, Probe, Prober, probe_event, probe_person_id
 from bench.servers import servers
 from tenure.contract import Rejection, validate_event
@@ -162,6 +163,9 @@ def test_scale_bench_tiny() -> None:
         assert run["persons_rows"] > 0
         assert all(len(row["rss_mib"]) == workers for row in run["over_time"])
         assert run["max_rss_mib"] > 0
+        until = {d: run[f"seconds_until_every_person_{d}"] for d in ("derived", "followed")}
+        assert until["followed"] >= until["derived"]
+        assert tuple(run["follow_backlog_when_derived"]) == FOLLOW_PARTS
     assert m["one_worker"]["persons_rows"] == m["two_workers"]["persons_rows"]
     assert sum(m["archiver"]["outcomes"].values()) == produced
     assert m["postgres"]["bytes_per_event"] > 0

@@ -1,0 +1,57 @@
+"""``bench.follow_backlog``: what the follow stage has left, counted against its positions."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from bench.derive_cost import events_of, run
+from bench.follow_backlog import FOLLOW_PARTS, follow_backlog, wait_followed
+from tenure.storage import person_changes, transitions_outbox
+
+
+def _relay_everything(database_url: str) -> None:
+    """Move both relays past every row, as the follow stage does once the broker
+    acknowledged a page (the pages themselves are not sent anywhere here)."""
+    with psycopg.connect(database_url) as conn:
+        _, position = transitions_outbox.after(conn, transitions_outbox.START, 1_000_000)
+        transitions_outbox.move_relay(conn, position)
+        page = person_changes.changes_after(conn, person_changes.START, 1_000_000, ("person_id",))
+        person_changes.move_relay(conn, page.next)
+
+
+def test_the_follow_backlog_is_what_lies_past_each_position(database_url: str) -> None:
+    run(database_url, events_of(people=15, days=40), batch=100)  # derived, aggregated
+    with psycopg.connect(database_url) as conn:
+        counts = conn.execute(
+            "SELECT (SELECT count(*) FROM lifecycle_transitions),"
+            " (SELECT count(*) FROM persons) + (SELECT count(*) FROM person_removals)"
+        ).fetchone()
+    assert counts is not None and counts[0] > 0 and counts[1] > 0
+    left = follow_backlog(database_url)
+    assert tuple(left) == FOLLOW_PARTS
+    assert left["transitions_unpublished"] == counts[0]
+    assert left["persons_changes_unrelayed"] == counts[1]
+    assert left["survival_marks"] == left["churn_marks"] == 0  # the harness drained them
+
+    with psycopg.connect(database_url) as conn:  # an audience at the start of the feed
+        conn.execute("INSERT INTO audience_positions (audience, version) VALUES ('new', 1)")
+        persons = conn.execute("SELECT count(*) FROM persons").fetchone()
+    assert persons is not None
+    assert follow_backlog(database_url)["audience_changes_unevaluated"] == persons[0]
+    with psycopg.connect(database_url) as conn:
+        conn.execute("DELETE FROM audience_positions")
+
+    _relay_everything(database_url)
+    with psycopg.connect(database_url) as conn:
+        conn.execute("INSERT INTO survival_dirty (person_id) VALUES ('someone')")
+    left = follow_backlog(database_url)
+    assert left["transitions_unpublished"] == left["persons_changes_unrelayed"] == 0
+    assert left["survival_marks"] == 1
+    with pytest.raises(TimeoutError, match="survival_marks"):
+        wait_followed(database_url, timeout_s=0)
+
+    with psycopg.connect(database_url) as conn:
+        conn.execute("DELETE FROM survival_dirty")
+    first, _ = wait_followed(database_url, timeout_s=5)
+    assert not any(first.values())
