@@ -42,7 +42,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from bench.follow_backlog import wait_followed
+from bench.follow_backlog import FOLLOW_PARTS, wait_followed
 from bench.projection import _backlog, _committed_total, _raw_consume
 from bench.records import RawProducer, ingest_records
 from bench.result import Result, percentile, rate
@@ -152,8 +152,20 @@ def produce_population(bootstrap: str, persons: int, events: int) -> dict[str, A
     }
 
 
+def _follow_gauge(per_worker: list[dict[str, float]]) -> dict[str, int]:
+    """The follow stage's backlog gauge by part, as an operator sees it (every worker
+    reports the same counts from Postgres: the largest)."""
+    return {
+        part: max(
+            int(m.get(f"tenure_projector_follow_backlog{{part={part}}}", 0)) for m in per_worker
+        )
+        for part in FOLLOW_PARTS
+    }
+
+
 def _worker_row(children: list[Child], t_s: float) -> dict[str, Any]:
-    """One sample over the workers: records done, persons derived, backlog gauge, RSS."""
+    """One sample over the workers: records done, persons derived, the backlog gauges
+    (derive and follow), RSS."""
     per_worker = [c.metrics() for c in children]
     return {
         "t_s": round(t_s, 1),
@@ -166,6 +178,7 @@ def _worker_row(children: list[Child], t_s: float) -> dict[str, Any]:
         "person_backlog_gauge": max(
             int(m.get("tenure_projector_backlog{kind=person}", 0)) for m in per_worker
         ),
+        "follow_backlog_gauge": _follow_gauge(per_worker),
         "rss_mib": [round(c.rss_bytes() / 2**20, 1) for c in children],
     }
 

@@ -26,6 +26,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
@@ -42,6 +43,7 @@ from tenure.projection.audiences import AudienceTotals
 from tenure.projection.catch_up import verify_convergence
 from tenure.projection.projector import Projector
 from tenure.runtime import liveness
+from tenure.storage.follow_backlog import follow_backlog
 from tenure.storage.notifications import ChannelListener
 
 log = logging.getLogger(__name__)
@@ -72,7 +74,8 @@ AGGREGATES_EVERY_S = 5.0
 thread every this many seconds, apart from the derive slices: it lags ``persons`` by up to
 about this long plus one drain, and never delays a person row."""
 REPORT_EVERY_S = 2.0
-"""How often the backlog and delta gauges are refreshed (two count queries), at most."""
+"""How often the backlog gauges are refreshed, at most: the derive stage's (queued keys,
+deltas, audience sizes) and the follow stage's (``tenure.storage.follow_backlog``)."""
 REPORT_SHARE = 0.1
 """The gauges' queries take at most this share of one database connection's time: their
 cost grows with the queues (at 1M persons with 2.2M queue marks and 1M deltas queued, one
@@ -93,7 +96,7 @@ Stage = Literal["apply", "derive", "follow"]
 """A part of the projector a process can run (``tenure worker projector --stages``):
 ``apply`` (the hot path and the convergence checkpoint), ``derive`` (the derive tasks and
 the backlog gauges), ``follow`` (publishing transitions, the persons topic and audience
-changes; the audience and aggregates stages)."""
+changes; the audience and aggregates stages; the follow backlog gauge)."""
 STAGES: tuple[Stage, ...] = ("apply", "derive", "follow")
 ALL_STAGES: frozenset[Stage] = frozenset(STAGES)
 
@@ -124,6 +127,28 @@ def _report(projector: Projector) -> None:
     for (audience, state), n in sizes.items():
         metrics.AUDIENCE_MEMBERS.labels(audience, state).set(n)
     _AUDIENCE_STATES.update(sizes)
+
+
+def _report_follow(projector: Projector) -> None:
+    with projector.pool.connection() as conn:
+        left = follow_backlog(conn)
+    for part, n in left.items():
+        metrics.FOLLOW_BACKLOG.labels(part).set(n)
+
+
+def _refresh_every(app: faust.App, what: str, refresh: Callable[[], None]) -> None:
+    """A task that calls ``refresh`` (in a thread) every ``REPORT_EVERY_S``, or less often
+    when it is costly (``REPORT_SHARE``); a failed refresh is logged and tried again."""
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def report() -> None:
+        while True:
+            started = time.monotonic()
+            try:
+                await asyncio.to_thread(refresh)
+            except Exception as exc:
+                log.warning("reporting %s failed (%s); will retry", what, exc)
+            await asyncio.sleep(report_pause(time.monotonic() - started))
 
 
 def report_pause(took_s: float) -> float:
@@ -291,17 +316,7 @@ def _derive_stage(
     for _ in range(derive_tasks):  # passes claim disjoint keys (SKIP LOCKED)
         app.task(settle)
 
-    @app.task  # type: ignore[untyped-decorator]
-    async def report() -> None:
-        """Refresh the backlog and delta gauges every ``REPORT_EVERY_S``, or less often
-        when they are costly (``REPORT_SHARE``)."""
-        while True:
-            started = time.monotonic()
-            try:
-                await asyncio.to_thread(_report, projector)
-            except Exception as exc:
-                log.warning("reporting the backlog failed (%s); will retry", exc)
-            await asyncio.sleep(report_pause(time.monotonic() - started))
+    _refresh_every(app, "the derive backlog", partial(_report, projector))
 
 
 def _follow_stage(
@@ -313,11 +328,13 @@ def _follow_stage(
     alone: bool,
 ) -> None:
     """Publishing (transitions, the persons topic, audience changes; the audience stage
-    runs with them) and the aggregates stage. ``alone``: the process runs no other stage,
-    so ``/healthz`` follows the publishing loop (a beat per page)."""
+    runs with them), the aggregates stage, and the follow backlog gauge. ``alone``: the
+    process runs no other stage, so ``/healthz`` follows the publishing loop (a beat per
+    page)."""
     audience_flows: Counter[tuple[str, str]] = Counter()
     audience_suppressions: Counter[tuple[str, str]] = Counter()
     turned = liveness.LOOP.beat if alone else _no_beat
+    _refresh_every(app, "the follow backlog", partial(_report_follow, projector))
 
     @app.task  # type: ignore[untyped-decorator]
     async def publish() -> None:

@@ -56,6 +56,16 @@ DELTAS = Gauge(
     "Raw-state delta rows not yet compacted, by kind (person | device).",
     ["kind"],
 )
+FOLLOW_BACKLOG = Gauge(
+    "tenure_projector_follow_backlog",
+    "What the follow stage has left, by part: transitions not yet published"
+    " (transitions_unpublished), persons changes and removals not yet relayed to the persons"
+    " topic (persons_changes_unrelayed), persons changes not yet evaluated, summed over the"
+    " audiences (audience_changes_unevaluated), and the aggregates stage's queue marks"
+    " (survival_marks, churn_marks).",
+    ["part"],
+)
+"""Set by the follow stage's refreshes (every part at once): no series before the first."""
 PROCESSING_LAG = Histogram(
     "tenure_projector_event_age_seconds",
     "Age of events when applied: now minus event time (devices sync late, so this is wide).",

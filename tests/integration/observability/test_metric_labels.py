@@ -9,6 +9,7 @@ import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
 from tenure.storage import archive
+from tenure.storage.follow_backlog import FOLLOW_PARTS
 from tests.integration.observability.conftest import SCRAPED_PROCESSES as PROCESSES
 from tests.integration.observability.conftest import Observed
 
@@ -99,7 +100,16 @@ def test_pipeline_and_business_metrics_are_exposed(observed: Observed) -> None:
     assert {"tenure_replay_progress_ratio", "tenure_replay_running"} <= names["replay"]
     assert {"tenure_projector_records"} <= names["projector"]  # the apply stage
     assert {"tenure_projector_derived", "tenure_projector_backlog"} <= names["deriver"]
-    assert {"tenure_lifecycle_transitions_published"} <= names["follower"]
+    assert {"tenure_lifecycle_transitions_published", "tenure_projector_follow_backlog"} <= (
+        names["follower"]
+    )
+    parts = {
+        sample.labels["part"]
+        for family in text_string_to_metric_families(last["follower"])
+        if family.name == "tenure_projector_follow_backlog"
+        for sample in family.samples
+    }
+    assert parts == set(FOLLOW_PARTS)  # no series until the follow stage's first refresh
 
 
 def test_business_gauges_equal_the_read_model(observed: Observed) -> None:

@@ -162,6 +162,7 @@ def test_scale_bench_tiny() -> None:
         assert run["records_done"] == run["committed_offsets"] == produced
         assert run["persons_rows"] > 0
         assert all(len(row["rss_mib"]) == workers for row in run["over_time"])
+        assert all(tuple(row["follow_backlog_gauge"]) == FOLLOW_PARTS for row in run["over_time"])
         assert run["max_rss_mib"] > 0
         until = {d: run[f"seconds_until_every_person_{d}"] for d in ("derived", "followed")}
         assert until["followed"] >= until["derived"]

@@ -34,6 +34,7 @@ REQUIRED = {
     "TenureDeadLetters",
     "TenureArchiverStalled",
     "TenureProjectorBacklog",
+    "TenureFollowBehind",
     "TenureProjectorSlow",
     "TenureProjectionStale",
     "TenurePersonViewsLate",
@@ -93,7 +94,7 @@ def test_alert_names_only_metrics_tenure_exposes(name: str) -> None:
     functions = {"rate", "increase", "delta", "sum", "max", "absent", "histogram_quantile"}
     keywords = {"by", "on", "and", "or", "unless", "offset", "time", "le", "bool"}
     names = set(re.findall(r"\b([a-z_][a-z0-9_]*)\b(?=\s*[{\[)\s]|$)", expr))
-    labels = {"job", "instance", "group", "topic", "worker", "category", "kind", "status"}
+    labels = {"job", "instance", "group", "topic", "worker", "category", "kind", "status", "part"}
     metrics = names - functions - keywords - labels
     assert metrics, expr
     unknown = metrics - exposed_names()
@@ -131,6 +132,7 @@ def test_promtool_test_rules() -> None:
         ("TenureArchiverStalled", ('{group="tenure-archiver"}', '{group="tenure-projector"}')),
         ("TenureIngestServerErrors", (',status!="503"', "")),
         ("TenurePersonViewsLate", ('{kind="person"}', "")),
+        ("TenureFollowBehind", ("max by (part)", "sum by (part)")),
     ],
     ids=[
         "target-down-inverted",
@@ -138,6 +140,7 @@ def test_promtool_test_rules() -> None:
         "archiver-group",
         "5xx-with-503",
         "views-late-any-kind",
+        "follow-behind-summed-over-replicas",
     ],
 )
 def test_the_rule_tests_catch_a_broken_rule(

@@ -1,4 +1,5 @@
-"""``bench.follow_backlog``: what the follow stage has left, counted against its positions."""
+"""``tenure.storage.follow_backlog``: what the follow stage has left, counted against its
+positions and queues (and ``bench.follow_backlog``, which waits for it to be empty)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,14 @@ import psycopg
 import pytest
 
 from bench.derive_cost import events_of, run
-from bench.follow_backlog import FOLLOW_PARTS, follow_backlog, wait_followed
+from bench.follow_backlog import wait_followed
 from tenure.storage import person_changes, transitions_outbox
+from tenure.storage.follow_backlog import FOLLOW_PARTS, follow_backlog
+
+
+def _left(database_url: str) -> dict[str, int]:
+    with psycopg.connect(database_url) as conn:
+        return follow_backlog(conn)
 
 
 def _relay_everything(database_url: str) -> None:
@@ -28,30 +35,34 @@ def test_the_follow_backlog_is_what_lies_past_each_position(database_url: str) -
             " (SELECT count(*) FROM persons) + (SELECT count(*) FROM person_removals)"
         ).fetchone()
     assert counts is not None and counts[0] > 0 and counts[1] > 0
-    left = follow_backlog(database_url)
+    left = _left(database_url)
     assert tuple(left) == FOLLOW_PARTS
     assert left["transitions_unpublished"] == counts[0]
     assert left["persons_changes_unrelayed"] == counts[1]
     assert left["survival_marks"] == left["churn_marks"] == 0  # the harness drained them
 
-    with psycopg.connect(database_url) as conn:  # an audience at the start of the feed
-        conn.execute("INSERT INTO audience_positions (audience, version) VALUES ('new', 1)")
+    with psycopg.connect(database_url) as conn:  # two audiences at the start of the feed
+        conn.execute(
+            "INSERT INTO audience_positions (audience, version) VALUES ('new', 1), ('other', 1)"
+        )
         persons = conn.execute("SELECT count(*) FROM persons").fetchone()
     assert persons is not None
-    assert follow_backlog(database_url)["audience_changes_unevaluated"] == persons[0]
+    assert _left(database_url)["audience_changes_unevaluated"] == 2 * persons[0]
     with psycopg.connect(database_url) as conn:
         conn.execute("DELETE FROM audience_positions")
 
     _relay_everything(database_url)
     with psycopg.connect(database_url) as conn:
-        conn.execute("INSERT INTO survival_dirty (person_id) VALUES ('someone')")
-    left = follow_backlog(database_url)
+        conn.execute("INSERT INTO survival_dirty (person_id) VALUES ('someone'), ('someone')")
+        conn.execute("INSERT INTO churn_pending (person_id, grp) VALUES ('x', '*')")
+    left = _left(database_url)
     assert left["transitions_unpublished"] == left["persons_changes_unrelayed"] == 0
-    assert left["survival_marks"] == 1
+    assert (left["survival_marks"], left["churn_marks"]) == (2, 1)  # marks, not persons
+
     with pytest.raises(TimeoutError, match="survival_marks"):
         wait_followed(database_url, timeout_s=0)
-
     with psycopg.connect(database_url) as conn:
         conn.execute("DELETE FROM survival_dirty")
+        conn.execute("DELETE FROM churn_pending")
     first, _ = wait_followed(database_url, timeout_s=5)
     assert not any(first.values())
