@@ -60,8 +60,9 @@ FOLLOW_BACKLOG = Gauge(
     "tenure_projector_follow_backlog",
     "What the follow stage has left, by part: transitions not yet published"
     " (transitions_unpublished), persons changes and removals not yet relayed to the persons"
-    " topic (persons_changes_unrelayed), persons changes not yet evaluated, summed over the"
-    " audiences (audience_changes_unevaluated), and the aggregates stage's queue marks"
+    " topic (persons_changes_unrelayed), persons changes the audience stage has not yet"
+    " evaluated for every audience (audience_changes_unevaluated), and the aggregates stage's"
+    " queue marks"
     " (survival_marks, churn_marks).",
     ["part"],
 )

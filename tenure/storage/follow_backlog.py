@@ -29,14 +29,17 @@ SELECT (SELECT count(*) FROM lifecycle_transitions t, transitions_relay_position
         WHERE (p.changed_xid, p.person_id) > (r.xid, r.person_id))
        + (SELECT count(*) FROM person_removals p, person_topic_position r
           WHERE (p.changed_xid, p.person_id) > (r.xid, r.person_id)),
-       (SELECT count(*) FROM persons p, audience_positions a
+       (SELECT count(*) FROM persons p,
+               (SELECT xid, person_id FROM audience_positions
+                ORDER BY xid, person_id LIMIT 1) a
         WHERE (p.changed_xid, p.person_id) > (a.xid, a.person_id)),
        (SELECT count(*) FROM survival_dirty),
        (SELECT count(*) FROM churn_pending)
 """
 """Transitions past the relay's position, persons rows changed (and removed) past the
-persons relay's position, persons rows changed past each audience's position (one count
-per audience), and the aggregates stage's queue marks. A stage that is switched off has no
+persons relay's position, persons rows changed past the oldest audience position (what the
+audience stage, which reads the feed once for every audience, has still to read: all of it
+for a new audience), and the aggregates stage's queue marks. A stage that is switched off has no
 position row and counts 0. Each count is a range of an index (``*_by_change``,
 ``lifecycle_transitions_in_relay_order``) or a whole queue, so it costs what is left, not
 what was ever written."""
