@@ -132,7 +132,8 @@ def test_promtool_test_rules() -> None:
         ("TenureArchiverStalled", ('{group="tenure-archiver"}', '{group="tenure-projector"}')),
         ("TenureIngestServerErrors", (',status!="503"', "")),
         ("TenurePersonViewsLate", ('{kind="person"}', "")),
-        ("TenureFollowBehind", ("max by (part)", "sum by (part)")),
+        ("TenureFollowBehind", ("max by (part) (tenure", "sum by (part) (tenure")),
+        ("TenureFollowBehind", (">= 0", "> -1000000")),
     ],
     ids=[
         "target-down-inverted",
@@ -141,6 +142,7 @@ def test_promtool_test_rules() -> None:
         "5xx-with-503",
         "views-late-any-kind",
         "follow-behind-summed-over-replicas",
+        "follow-behind-while-draining",
     ],
 )
 def test_the_rule_tests_catch_a_broken_rule(
