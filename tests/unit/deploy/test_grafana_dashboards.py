@@ -149,3 +149,28 @@ def test_provisioning_loads_the_dashboards_folder_that_compose_mounts() -> None:
     assert f"./deploy/grafana/dashboards:{provider['options']['path']}:ro" in mounts
     assert "./deploy/grafana/provisioning:/etc/grafana/provisioning:ro" in mounts
     assert DASHBOARDS.is_dir()
+
+
+COUNTED_IN_POSTGRES = (
+    "tenure_projector_backlog",
+    "tenure_projector_raw_deltas",
+    "tenure_projector_follow_backlog",
+    "tenure_audience_members",
+)
+"""Gauges every replica of a stage sets to the same count, read from Postgres: summed over
+replicas they would double with two projectors."""
+
+
+def test_gauges_counted_in_postgres_are_not_summed_over_replicas() -> None:
+    used = [
+        q
+        for q in dashboard_queries()
+        if q.language == "promql" and any(name in q.text for name in COUNTED_IN_POSTGRES)
+    ]
+    assert {name for name in COUNTED_IN_POSTGRES if any(name in q.text for q in used)} >= {
+        "tenure_projector_backlog",
+        "tenure_projector_follow_backlog",
+        "tenure_audience_members",
+    }
+    for query in used:
+        assert not re.search(r"\bsum\b", query.text), (query.dashboard, query.panel, query.text)
