@@ -131,7 +131,7 @@ def _report(projector: Projector) -> None:
 
 def _report_follow(projector: Projector) -> None:
     with projector.pool.connection() as conn:
-        left = follow_backlog(conn)
+        left = follow_backlog(conn, audiences=projector.audience_stage)
     for part, n in left.items():
         metrics.FOLLOW_BACKLOG.labels(part).set(n)
 

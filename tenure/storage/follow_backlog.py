@@ -45,8 +45,17 @@ position row and counts 0. Each count is a range of an index (``*_by_change``,
 what was ever written."""
 
 
-def follow_backlog(conn: Conn) -> dict[str, int]:
-    """What the follow stage has left, by part (:data:`FOLLOW_PARTS`)."""
+AUDIENCES_PART = "audience_changes_unevaluated"
+
+
+def follow_backlog(conn: Conn, *, audiences: bool = True) -> dict[str, int]:
+    """What the follow stage has left, by part (:data:`FOLLOW_PARTS`). ``audiences=False``
+    (``TENURE_AUDIENCES=off``: no audience stage runs) leaves out :data:`AUDIENCES_PART`,
+    whose positions then stand still on purpose (switched on, the stage catches up from
+    them)."""
     row = conn.execute(_FOLLOW_BACKLOG_SQL).fetchone()
     counts = row if row is not None else (0,) * len(FOLLOW_PARTS)
-    return dict(zip(FOLLOW_PARTS, (int(n) for n in counts), strict=True))
+    left = dict(zip(FOLLOW_PARTS, (int(n) for n in counts), strict=True))
+    if not audiences:
+        del left[AUDIENCES_PART]
+    return left

@@ -9,7 +9,7 @@ import pytest
 from bench.derive_cost import events_of, run
 from bench.follow_backlog import wait_followed
 from tenure.storage import person_changes, transitions_outbox
-from tenure.storage.follow_backlog import FOLLOW_PARTS, follow_backlog
+from tenure.storage.follow_backlog import AUDIENCES_PART, FOLLOW_PARTS, follow_backlog
 
 
 def _left(database_url: str) -> dict[str, int]:
@@ -46,6 +46,9 @@ def test_the_follow_backlog_is_what_lies_past_each_position(database_url: str) -
         persons = conn.execute("SELECT count(*) FROM persons").fetchone()
         assert persons is not None
         assert follow_backlog(conn)["audience_changes_unevaluated"] == persons[0]
+        # with the stage switched off its positions stand still on purpose: not reported
+        off = follow_backlog(conn, audiences=False)
+        assert tuple(off) == tuple(p for p in FOLLOW_PARTS if p != AUDIENCES_PART)
         # another at the end of the feed: the stage still reads all of it for the first
         last = conn.execute(
             "SELECT changed_xid, person_id FROM persons ORDER BY 1 DESC, 2 DESC LIMIT 1"
