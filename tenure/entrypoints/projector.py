@@ -48,8 +48,9 @@ def run(settings: Settings, stages: frozenset[Stage] = ALL_STAGES) -> None:
     # Short timeouts: a dead database is an error within seconds (the batch is written
     # again later), and a restarted one is used again within seconds.
     # apply (prepare + write), two derive tasks (guard + pass each), the aggregates stage
-    # (guard + drain), publishing transitions, the backlog gauges
-    pool = database_pool(settings, min_size=2, max_size=10)
+    # (guard + drain), publishing transitions, the derive and follow backlog gauges, the
+    # convergence checkpoint: each may hold a connection at once
+    pool = database_pool(settings, min_size=2, max_size=12)
     publisher = EventPublisher(bootstrap)
     projector = Projector(
         pool,
