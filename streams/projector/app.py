@@ -144,16 +144,23 @@ def _refresh_every(app: faust.App, what: str, refresh: Callable[[], None]) -> No
     async def report() -> None:
         while True:
             started = time.monotonic()
+            failed = False
             try:
                 await asyncio.to_thread(refresh)
             except Exception as exc:
+                failed = True
                 log.warning("reporting %s failed (%s); will retry", what, exc)
-            await asyncio.sleep(report_pause(time.monotonic() - started))
+            await asyncio.sleep(report_pause(time.monotonic() - started, failed=failed))
 
 
-def report_pause(took_s: float) -> float:
+def report_pause(took_s: float, *, failed: bool = False) -> float:
     """Seconds until the next gauge refresh after one that took ``took_s``: the refreshes
-    start ``REPORT_EVERY_S`` apart, and use at most ``REPORT_SHARE`` of the time."""
+    start ``REPORT_EVERY_S`` apart, and use at most ``REPORT_SHARE`` of the time. A failed
+    refresh (``failed``) is tried again ``REPORT_EVERY_S`` after it gave up: its time was
+    mostly a wait (the pool's timeout while the database is away), not work to ration, so
+    the gauges come back within seconds of the database."""
+    if failed:
+        return REPORT_EVERY_S
     return max(REPORT_EVERY_S - took_s, took_s / REPORT_SHARE - took_s)
 
 

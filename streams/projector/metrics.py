@@ -62,8 +62,7 @@ FOLLOW_BACKLOG = Gauge(
     " (transitions_unpublished), persons changes and removals not yet relayed to the persons"
     " topic (persons_changes_unrelayed), persons changes the audience stage has not yet"
     " evaluated for every audience (audience_changes_unevaluated), and the aggregates stage's"
-    " queue marks"
-    " (survival_marks, churn_marks).",
+    " queue marks (survival_marks, churn_marks).",
     ["part"],
 )
 """Set by the follow stage's refreshes (every part at once): no series before the first."""

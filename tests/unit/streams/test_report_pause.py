@@ -25,3 +25,10 @@ def test_refreshes_never_take_more_than_their_share(took: float) -> None:
     assert took + pause >= REPORT_EVERY_S - 1e-9
     if took > 0:
         assert took / (took + pause) <= REPORT_SHARE + 1e-9
+
+
+@given(st.floats(min_value=0.0, max_value=600.0))
+def test_a_failed_refresh_is_tried_again_after_the_interval(took: float) -> None:
+    """A failure's time (the pool's timeout while the database is away) is not rationed:
+    the gauges return within ``REPORT_EVERY_S`` of the database, whatever the wait was."""
+    assert report_pause(took, failed=True) == REPORT_EVERY_S
