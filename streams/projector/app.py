@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import faust
+from psycopg_pool import PoolTimeout
 
 from streams.faust_app import consume_with, tenure_faust_app
 from streams.projector import metrics
@@ -143,23 +144,34 @@ def _refresh_every(app: faust.App, what: str, refresh: Callable[[], None]) -> No
     @app.task  # type: ignore[untyped-decorator]
     async def report() -> None:
         while True:
-            started = time.monotonic()
-            failed = False
-            try:
-                await asyncio.to_thread(refresh)
-            except Exception as exc:
-                failed = True
-                log.warning("reporting %s failed (%s); will retry", what, exc)
-            await asyncio.sleep(report_pause(time.monotonic() - started, failed=failed))
+            await asyncio.sleep(await asyncio.to_thread(refresh_once, refresh, what))
 
 
-def report_pause(took_s: float, *, failed: bool = False) -> float:
+def refresh_once(refresh: Callable[[], None], what: str) -> float:
+    """Run ``refresh`` once (a failure is logged, never raised); return the seconds until
+    the next (:func:`report_pause`)."""
+    started = time.monotonic()
+    no_connection = False
+    try:
+        refresh()
+    except PoolTimeout as exc:
+        no_connection = True
+        log.warning("reporting %s found no connection (%s); will retry", what, exc)
+    except Exception as exc:
+        log.warning("reporting %s failed (%s); will retry", what, exc)
+    return report_pause(time.monotonic() - started, no_connection=no_connection)
+
+
+def report_pause(took_s: float, *, no_connection: bool = False) -> float:
     """Seconds until the next gauge refresh after one that took ``took_s``: the refreshes
-    start ``REPORT_EVERY_S`` apart, and use at most ``REPORT_SHARE`` of the time. A failed
-    refresh (``failed``) is tried again ``REPORT_EVERY_S`` after it gave up: its time was
-    mostly a wait (the pool's timeout while the database is away), not work to ration, so
-    the gauges come back within seconds of the database."""
-    if failed:
+    start ``REPORT_EVERY_S`` apart, and use at most ``REPORT_SHARE`` of the time.
+
+    ``no_connection``: the refresh gave up waiting for a connection (the pool's timeout,
+    while the database is away). That wait ran no query, so it is not rationed: the next
+    try is ``REPORT_EVERY_S`` later, and the gauges come back within seconds of the
+    database. A query that failed after running (a statement timeout) is rationed like
+    one that succeeded."""
+    if no_connection:
         return REPORT_EVERY_S
     return max(REPORT_EVERY_S - took_s, took_s / REPORT_SHARE - took_s)
 
