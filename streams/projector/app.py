@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import faust
-from psycopg_pool import PoolTimeout
 
 from streams.faust_app import consume_with, tenure_faust_app
 from streams.projector import metrics
@@ -44,6 +43,7 @@ from tenure.projection.audiences import AudienceTotals
 from tenure.projection.catch_up import verify_convergence
 from tenure.projection.projector import Projector
 from tenure.runtime import liveness
+from tenure.storage.connection import NO_CONNECTION
 from tenure.storage.follow_backlog import follow_backlog
 from tenure.storage.notifications import ChannelListener
 
@@ -154,7 +154,7 @@ def refresh_once(refresh: Callable[[], None], what: str) -> float:
     no_connection = False
     try:
         refresh()
-    except PoolTimeout as exc:
+    except NO_CONNECTION as exc:
         no_connection = True
         log.warning("reporting %s found no connection (%s); will retry", what, exc)
     except Exception as exc:

@@ -16,12 +16,14 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import psycopg
+from psycopg_pool import PoolTimeout
 
 __all__ = [
     "CONFLICTS",
     "CONNECTION_LOST",
     "DATABASE_TRANSIENT",
     "DATABASE_UNAVAILABLE",
+    "NO_CONNECTION",
     "Conn",
     "read_only_snapshot",
     "repeatable_read_transaction",
@@ -42,6 +44,10 @@ CONFLICTS: tuple[type[psycopg.Error], ...] = (
 DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (psycopg.OperationalError,)
 """What a call raises when the database cannot be reached or went away mid-call (a pool
 timeout is one of them)."""
+
+NO_CONNECTION: tuple[type[Exception], ...] = (PoolTimeout,)
+"""A call that found no connection in its pool in time: no statement ran, so waiting for
+the database is not work done (one kind of :data:`DATABASE_UNAVAILABLE`)."""
 
 CONNECTION_LOST: tuple[type[Exception], ...] = (*DATABASE_UNAVAILABLE, psycopg.InterfaceError)
 """A connection that failed under a statement: the database away, or a connection it
