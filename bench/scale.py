@@ -179,8 +179,31 @@ def _worker_row(children: list[Child], t_s: float) -> dict[str, Any]:
             int(m.get("tenure_projector_backlog{kind=person}", 0)) for m in per_worker
         ),
         "follow_backlog_gauge": _follow_gauge(per_worker),
+        "state_cache_reads": _state_cache_reads(per_worker),
         "rss_mib": [round(c.rss_bytes() / 2**20, 1) for c in children],
     }
+
+
+def _state_cache_reads(per_worker: list[dict[str, float]]) -> dict[str, int]:
+    """Compacted raw states read so far by every process, by kind and result
+    (``device_hit``...: ``tenure_projector_state_cache_reads_total``)."""
+    name = "tenure_projector_state_cache_reads_total"
+    return {
+        f"{kind}_{result}": sum(
+            int(m.get(f"{name}{{kind={kind},result={result}}}", 0)) for m in per_worker
+        )
+        for kind in ("device", "person")
+        for result in ("hit", "miss")
+    }
+
+
+def _hit_shares(reads: dict[str, int]) -> dict[str, float | None]:
+    """Per kind, the share of compacted-state reads served from the cache (``None``: none)."""
+    shares: dict[str, float | None] = {}
+    for kind in ("device", "person"):
+        hits, misses = reads[f"{kind}_hit"], reads[f"{kind}_miss"]
+        shares[kind] = round(hits / (hits + misses), 3) if hits + misses else None
+    return shares
 
 
 def _settled(children: list[Child], row: dict[str, Any], started: float) -> dict[str, Any]:
@@ -290,6 +313,8 @@ def project(
         "records_done": derived["records_done"],
         "committed_offsets": committed,
         "max_rss_mib": max(rss, default=0.0),
+        "state_cache_reads": derived["state_cache_reads"],
+        "state_cache_hit_share": _hit_shares(derived["state_cache_reads"]),
         "over_time": samples,
     }
 

@@ -233,6 +233,7 @@ def create_app(
     the derive stage by ``persons_listener`` when another process writes ``persons``.
     """
     app = tenure_faust_app(APP_ID, bootstrap, datadir)
+    metrics.STATE_CACHE.caches = projector.caches
     settings = ConsumeSettings(
         bootstrap, GROUP_ID, CANONICAL_TOPICS, "projector", batch_max=batch_max
     )

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from collections.abc import Iterator
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from tenure.eventlog.batch_loop import CONSUMER_LAG as CONSUMER_LAG
+from tenure.storage.state_cache import RawCaches
 
 RECORDS = Counter(
     "tenure_projector_records",
@@ -102,3 +107,53 @@ AUDIENCE_MEMBERS = Gauge(
     "Current members per audience, by state (contactable, or the suppression reason).",
     ["audience", "state"],
 )
+
+
+class StateCacheCollector(Collector):
+    """The process's cache of decoded raw states, read at scrape time (no cost on the hot
+    path): compacted-state reads served from it or decoded, its estimated bytes and bound,
+    by kind (device | person). Nothing before a projector is given (:attr:`caches`)."""
+
+    def __init__(self) -> None:
+        self.caches: RawCaches | None = None
+
+    def describe(self) -> list[Metric]:
+        """Nothing to describe ahead of a scrape (the series come from :attr:`caches`)."""
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        """The cache's counters and sizes as they are now."""
+        caches = self.caches
+        if caches is None:
+            return
+        reads = CounterMetricFamily(
+            "tenure_projector_state_cache_reads",
+            "Compacted raw states the derive and apply stages read, by kind (device | person)"
+            " and result: hit (served decoded from this process's cache, the row unchanged)"
+            " or miss (decoded from its document).",
+            labels=["kind", "result"],
+        )
+        used = GaugeMetricFamily(
+            "tenure_projector_state_cache_bytes",
+            "Estimated bytes of decoded raw states the cache holds, by kind (device | person).",
+            labels=["kind"],
+        )
+        limit = GaugeMetricFamily(
+            "tenure_projector_state_cache_limit_bytes",
+            "The bound of tenure_projector_state_cache_bytes, by kind (device | person): a"
+            " share of TENURE_PROJECTOR_CACHE_MB.",
+            labels=["kind"],
+        )
+        for kind, cache in (("device", caches.devices), ("person", caches.persons)):
+            reads.add_metric([kind, "hit"], cache.hits)
+            reads.add_metric([kind, "miss"], cache.misses)
+            used.add_metric([kind], cache.used_bytes)
+            limit.add_metric([kind], cache.limit_bytes)
+        yield reads
+        yield used
+        yield limit
+
+
+STATE_CACHE = StateCacheCollector()
+"""Registered once per process; ``create_app`` gives it the projector's caches."""
+REGISTRY.register(STATE_CACHE)

@@ -117,7 +117,6 @@ def compacted_states(
         else:
             state = kind.decode(text)
             decoded[key], chars[key] = xmin, len(text)
-            cache.misses += 1
         states[key] = state
     if dropped:
         again = sql.SQL(
@@ -125,6 +124,7 @@ def compacted_states(
         ).format(k=sql.Identifier(kind.key), t=sql.Identifier(kind.table))
         for key, xmin, text in conn.execute(again, (dropped,)).fetchall():
             states[key], decoded[key], chars[key] = kind.decode(text), xmin, len(text)
+    cache.count_decoded(len(decoded))
     cache.put(decoded, states, chars)
     return states
 

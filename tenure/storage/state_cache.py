@@ -64,7 +64,9 @@ class StateCache(Generic[S]):
         self._deltas: ByteBoundedLru[S] = ByteBoundedLru(limit_bytes - self._states.limit_bytes)
         self._lock = threading.Lock()
         self.hits = 0
+        """Compacted states served from the cache (:meth:`fresh`)."""
         self.misses = 0
+        """Compacted states decoded instead (:meth:`count_decoded`)."""
         for key, (xmin, state) in (entries or {}).items():
             self._states.add(key, (xmin, state), entry_bytes(key, 0, per_char))
 
@@ -101,8 +103,12 @@ class StateCache(Generic[S]):
                 self._states.touch(key)
                 self.hits += 1
                 return entry[1]
-            self.misses += 1
-            return None
+            return None  # dropped meanwhile: the caller decodes it (a miss it counts)
+
+    def count_decoded(self, n: int) -> None:
+        """Count ``n`` compacted states decoded from their documents (misses)."""
+        with self._lock:
+            self.misses += n
 
     def put(
         self, versions: Mapping[str, int], states: Mapping[str, S], chars: Mapping[str, int]

@@ -82,6 +82,11 @@ def test_any_batching_reads_as_the_pure_fold_before_and_after_compaction(databas
         keys = sorted(want.devices)
         assert read_cached(conn, DEVICES, caches.devices, keys).states == dict(want.devices)
         assert caches.devices.hits > 0  # compacted states served from the cache
+        cold = RawCaches()
+        assert read_cached(conn, DEVICES, cold.devices, keys).states == dict(want.devices)
+        assert (cold.devices.hits, cold.devices.misses) == (0, len(keys))  # each decoded once
+        assert read_cached(conn, DEVICES, cold.devices, keys).states == dict(want.devices)
+        assert (cold.devices.hits, cold.devices.misses) == (len(keys), len(keys))
 
 
 def _device_used(device_id: str, at: datetime, n: int) -> DomainEvent:

@@ -99,7 +99,19 @@ def test_pipeline_and_business_metrics_are_exposed(observed: Observed) -> None:
     } <= names["query"]
     assert {"tenure_replay_progress_ratio", "tenure_replay_running"} <= names["replay"]
     assert {"tenure_projector_records"} <= names["projector"]  # the apply stage
-    assert {"tenure_projector_derived", "tenure_projector_backlog"} <= names["deriver"]
+    assert {
+        "tenure_projector_derived",
+        "tenure_projector_backlog",
+        "tenure_projector_state_cache_reads",
+        "tenure_projector_state_cache_bytes",
+    } <= names["deriver"]
+    reads = {
+        (sample.labels["kind"], sample.labels["result"]): sample.value
+        for family in text_string_to_metric_families(last["deriver"])
+        if family.name == "tenure_projector_state_cache_reads"
+        for sample in family.samples
+    }
+    assert set(reads) == {(k, r) for k in ("device", "person") for r in ("hit", "miss")}
     assert {"tenure_lifecycle_transitions_published", "tenure_projector_follow_backlog"} <= (
         names["follower"]
     )

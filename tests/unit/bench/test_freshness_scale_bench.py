@@ -164,6 +164,11 @@ def test_scale_bench_tiny() -> None:
         assert all(len(row["rss_mib"]) == workers for row in run["over_time"])
         assert all(tuple(row["follow_backlog_gauge"]) == FOLLOW_PARTS for row in run["over_time"])
         assert run["max_rss_mib"] > 0
+        reads = run["state_cache_reads"]  # compacted-state reads, scraped from the workers
+        assert set(reads) == {f"{k}_{r}" for k in ("device", "person") for r in ("hit", "miss")}
+        assert all(n >= 0 for n in reads.values())
+        shares = run["state_cache_hit_share"].values()
+        assert all(s is None or 0 <= s <= 1 for s in shares)
         until = {d: run[f"seconds_until_every_person_{d}"] for d in ("derived", "followed")}
         assert until["followed"] >= until["derived"]
         assert tuple(run["follow_backlog_when_derived"]) == FOLLOW_PARTS

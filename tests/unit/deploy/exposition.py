@@ -32,8 +32,10 @@ from prometheus_client.metrics import MetricWrapperBase
 from services.query.business_metrics import BusinessMetrics, Snapshot
 from services.query.churn_metrics import families as churn_families
 from services.query.survival_metrics import SurvivalCollector
+from streams.projector.metrics import STATE_CACHE, StateCacheCollector
 from tenure.analytics.calibration import ReliabilityRow
 from tenure.analytics.churn_backtest import Backtest
+from tenure.storage.state_cache import RawCaches
 from tests.unit.deploy.dashboards import ROOT
 
 METRIC_MODULES = (
@@ -83,13 +85,22 @@ def _defined_metrics() -> list[MetricWrapperBase]:
     return list(found.values())
 
 
+def _state_cache() -> StateCacheCollector:
+    """The projector's scrape-time cache collector, given caches (empty)."""
+    collector = StateCacheCollector()
+    collector.caches = RawCaches()
+    return collector
+
+
 def collected_families() -> list[Metric]:
     """Every family a Tenure process can expose: the modules' metrics, the query service's
-    gauges and the client library's process, platform and GC collectors."""
+    and the projector's scrape-time families and the client library's process, platform
+    and GC collectors."""
     standard = (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR)
     return [
         *(family for metric in _defined_metrics() for family in metric.collect()),
         *_QueryGauges().collect(),
+        *_state_cache().collect(),
         *(family for collector in standard for family in collector.collect()),
     ]
 
@@ -129,6 +140,7 @@ def _print_every_family() -> None:
             elif isinstance(child, Histogram | Summary):
                 child.observe(1)
     REGISTRY.register(_QueryGauges())
+    STATE_CACHE.caches = RawCaches()  # registered by its module; its series need caches
     sys.stdout.write(generate_latest().decode())
 
 
