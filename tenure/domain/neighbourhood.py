@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from tenure.domain.device import DeviceState, device_ids_of, device_singleton, join_devices
 from tenure.domain.events import DeviceUsed, DomainEvent, IdentityLinked
 from tenure.domain.identity import IdentityGraph
-from tenure.domain.knowledge import device_knowledge, person_knowledge
 from tenure.domain.lattice import frozen_map
 from tenure.domain.person import PersonState, join_persons, person_ids_of, person_singleton
 
@@ -141,13 +140,11 @@ def device_neighbourhood(raw: RawWorld, device_id: str) -> RawWorld:
 
 
 class NeighbourhoodIndex:
-    """Answers the knowledge (:func:`~tenure.domain.knowledge.neighbourhood_knowledge`) of
-    :func:`neighbourhood` and :func:`device_neighbourhood` for many keys of one raw world
-    without rescanning it or building the neighbourhoods per key (the derive stage asks for
-    hundreds per pass: a row's ``basis``).
+    """Answers :func:`neighbourhood` and :func:`device_neighbourhood` for many keys of one
+    raw world without rescanning it per key (the derive stage asks for hundreds per pass).
 
-    The mentions of every device, the identity components and each key's measure are
-    computed once; each answer equals the unindexed one (property-tested).
+    The mentions of every device and the identity components are computed once; each
+    answer equals the unindexed function's (property-tested).
     """
 
     def __init__(self, raw: RawWorld) -> None:
@@ -165,8 +162,6 @@ class NeighbourhoodIndex:
         for link in raw.identity.links:
             first = link[0]
             self.links_of.setdefault(self.canonical.get(first, first), []).append(link)
-        self._device_measure: dict[str, int] = {}
-        self._person_measure: dict[str, int] = {}
 
     def component(self, person_ids: Iterable[str]) -> frozenset[str]:
         """As :func:`component_of` on the raw world's identity graph."""
@@ -178,36 +173,25 @@ class NeighbourhoodIndex:
                 out |= self.members[root]
         return frozenset(out)
 
-    def knowledge(self, person_id: str) -> int:
-        """``neighbourhood_knowledge(neighbourhood(raw, person_id))`` without building the
-        neighbourhood: each key's measure is computed once per index (the derive stage
-        asks for every claimed human's; property-tested equal)."""
+    def _part(self, device_ids: Iterable[str], ids: frozenset[str]) -> RawWorld:
+        states = self.raw.person_states
+        roots = {self.canonical.get(p, p) for p in ids}
+        links = frozenset(
+            link for r in roots for link in self.links_of.get(r, ()) if set(link) <= ids
+        )
+        return RawWorld(
+            devices={d: self.raw.devices[d] for d in device_ids},
+            person_states={p: states[p] for p in ids if p in states},
+            identity=IdentityGraph(links),
+        )
+
+    def neighbourhood(self, person_id: str) -> RawWorld:
+        """As :func:`neighbourhood` of ``person_id``."""
         human = self.component([person_id])
         device_ids = set().union(*(self.mentioning.get(p, ()) for p in human))
         mentioned = frozenset().union(*(self.mentions[d] for d in device_ids))
-        return self._knowledge(device_ids, self.component(human | mentioned))
+        return self._part(device_ids, self.component(human | mentioned))
 
-    def device_knowledge(self, device_id: str) -> int:
-        """``neighbourhood_knowledge(device_neighbourhood(raw, device_id))``, as
-        :meth:`knowledge`."""
-        return self._knowledge([device_id], self.component(self.mentions[device_id]))
-
-    def _knowledge(self, device_ids: Iterable[str], ids: frozenset[str]) -> int:
-        devices, persons = self._device_measure, self._person_measure
-        total = 0
-        for d in device_ids:
-            measure = devices.get(d)
-            if measure is None:
-                measure = devices[d] = device_knowledge(self.raw.devices[d])
-            total += measure
-        states = self.raw.person_states
-        for p in ids:
-            measure = persons.get(p)
-            if measure is None:
-                state = states.get(p)
-                measure = persons[p] = 0 if state is None else person_knowledge(state)
-            total += measure
-        roots = {self.canonical.get(p, p) for p in ids}
-        return total + sum(
-            1 for r in roots for link in self.links_of.get(r, ()) if set(link) <= ids
-        )
+    def device_neighbourhood(self, device_id: str) -> RawWorld:
+        """As :func:`device_neighbourhood` of ``device_id``."""
+        return self._part([device_id], self.component(self.mentions[device_id]))

@@ -30,6 +30,7 @@ import psycopg
 from tenure.analytics.return_time_filing import Person, days_of
 from tenure.domain.config import LifecycleConfig
 from tenure.domain.device_view import device_view_of
+from tenure.domain.knowledge import neighbourhood_knowledge
 from tenure.domain.neighbourhood import NeighbourhoodIndex, RawWorld
 from tenure.domain.person import PersonState
 from tenure.domain.schedule import next_change_at
@@ -258,7 +259,7 @@ def derive_claimed(
         if view.erased:
             writes.append(PersonWrite(human, (*gone, human), None, linked))
             continue
-        basis = index.knowledge(human)
+        basis = neighbourhood_knowledge(index.neighbourhood(human))
         row = (*stored_person_row(view, members[human], next_change_at(state, view, config)), basis)
         writes.append(PersonWrite(human, tuple(gone), row, linked))
     stale, overtaken = store.read_models.write_persons(writes)
@@ -268,7 +269,7 @@ def derive_claimed(
     device_rows = [
         (
             *device_row(device_view_of(world.devices[d])),
-            index.device_knowledge(d),
+            neighbourhood_knowledge(index.device_neighbourhood(d)),
         )
         for d in device_ids
         if d in world.devices

@@ -9,11 +9,10 @@ server, parsed there.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date
-from typing import Any
 
-__all__ = ["array_literal", "date_array", "int_array", "text_array", "with_array_literals"]
+__all__ = ["array_literal", "date_array", "int_array", "text_array"]
 
 
 def _quoted(value: str) -> str:
@@ -45,20 +44,3 @@ def array_literal(values: Sequence[object], sql_type: str) -> str:
     if sql_type == "date":
         return date_array(values)  # type: ignore[arg-type]
     raise ValueError(f"no array literal for {sql_type}")
-
-
-def with_array_literals(
-    columns: Sequence[str], rows: Iterable[Sequence[Any]], types: Mapping[str, str]
-) -> Iterator[tuple[Any, ...]]:
-    """``rows`` (values of ``columns``) with the value of each column named in ``types``
-    (its element's SQL type, as :func:`array_literal` takes) replaced by its literal.
-
-    For ``COPY``: psycopg adapts a list value element by element in Python, first scanning
-    it for the element type, on every row; a literal is one string, parsed by the server
-    into the column's array type (docs/design/derive-cost.md, "Session 27")."""
-    at = [(i, types[c]) for i, c in enumerate(columns) if c in types]
-    for row in rows:
-        values = list(row)
-        for i, sql_type in at:
-            values[i] = array_literal(values[i], sql_type)
-        yield tuple(values)

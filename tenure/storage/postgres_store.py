@@ -26,11 +26,10 @@ from tenure.storage import (
     survival_aggregates,
     transitions_outbox,
 )
-from tenure.storage.arrays import with_array_literals
 from tenure.storage.connection import Conn
 from tenure.storage.progress import projection_watermark, record_progress
 from tenure.storage.raw_states import DeltaRows, RawRead, RawTable
-from tenure.storage.read_models import DEVICE_COLUMNS, PERSON_ARRAY_TYPES, STORED_PERSON_COLUMNS
+from tenure.storage.read_models import DEVICE_COLUMNS, STORED_PERSON_COLUMNS
 from tenure.storage.seam import Kind, Partition, PersonsWritten, PersonWrite, ProjectionStore
 from tenure.storage.state_cache import RawCaches, StateCache
 from tenure.storage.transitions_outbox import PendingTransition, RelayPosition
@@ -204,13 +203,8 @@ class PostgresReadModels:
     def upsert_persons(self, rows: list[tuple[Any, ...]]) -> set[str]:
         """Insert or move forward rows of ``STORED_PERSON_COLUMNS`` + basis; return the keys
         that did not move."""
-        columns = (*STORED_PERSON_COLUMNS, "basis")
         return read_model_rows.upsert_forward(
-            self.conn,
-            "persons",
-            "person_id",
-            STORED_PERSON_COLUMNS,
-            list(with_array_literals(columns, rows, PERSON_ARRAY_TYPES)),
+            self.conn, "persons", "person_id", STORED_PERSON_COLUMNS, rows
         )
 
     def upsert_devices(self, rows: list[tuple[Any, ...]]) -> set[str]:

@@ -19,7 +19,6 @@ from tenure.domain.segment import BuyerKind, Segment
 from tenure.domain.stage import Stage
 from tenure.domain.view import PersonView
 from tenure.storage import survival_aggregates as survival_store
-from tenure.storage.arrays import with_array_literals
 
 PERSON_COLUMNS: tuple[str, ...] = (
     "person_id", "as_of", "aliases", "segment", "buyer_kind", "is_customer", "is_user",
@@ -46,15 +45,6 @@ DEVICE_COLUMNS: tuple[str, ...] = (
     "activated_at", "first_use_at", "last_use_at", "active_days", "deactivated_at",
 )  # fmt: skip
 """Columns of ``devices``, in the order :func:`device_row` fills them."""
-
-
-PERSON_ARRAY_TYPES: dict[str, str] = {
-    "aliases": "text",
-    "tags": "text",
-    "products": "text",
-    "engaged_weeks": "integer",
-}
-"""The array columns of ``persons`` and their element types (lists in a :func:`person_row`)."""
 
 
 def person_row(view: PersonView, aliases: Sequence[str]) -> tuple[Any, ...]:
@@ -270,12 +260,7 @@ def stage_rows(
     """Add rows of ``STORED_PERSON_COLUMNS`` and ``DEVICE_COLUMNS`` to the staging copies
     (one ``COPY`` each; called once per replayed part); return how many were added."""
     return (
-        _copy_into(
-            conn,
-            "persons_next",
-            STORED_PERSON_COLUMNS,
-            with_array_literals(STORED_PERSON_COLUMNS, persons, PERSON_ARRAY_TYPES),
-        ),
+        _copy_into(conn, "persons_next", STORED_PERSON_COLUMNS, persons),
         _copy_into(conn, "devices_next", DEVICE_COLUMNS, devices),
     )
 

@@ -26,30 +26,3 @@ def test_literals_round_trip_through_postgres(database_url: str) -> None:
             ),
         ).fetchone()
     assert row == (texts, ["a", None], days, ints, [1, 2], [])
-
-
-def test_person_rows_keep_every_array_value_through_the_copy(database_url: str) -> None:
-    """The persons ``COPY`` sends its array columns as literals (``with_array_literals``):
-    ids, tags and products with quotes, backslashes, tabs, newlines, commas and braces,
-    and the engaged weeks, read back exactly as the row held them."""
-    from dataclasses import replace
-    from datetime import UTC, datetime
-
-    from tenure.domain.view import absent_view
-    from tenure.storage.postgres_store import postgres_store
-    from tenure.storage.read_models import stored_person_row
-
-    odd = ['q"uote', "back\\slash", "tab\there", "new\nline", "a,b", "{brace}", "NULL", " "]
-    view = replace(
-        absent_view("p-1", datetime(2026, 11, 27, tzinfo=UTC)),
-        tags=tuple(odd),
-        products=("watch", *odd),
-        engaged_weeks=(0, 3, 52),
-    )
-    row = (*stored_person_row(view, odd, None), 7)
-    with psycopg.connect(database_url) as conn:
-        assert postgres_store(conn).read_models.upsert_persons([row]) == set()
-        stored = conn.execute(
-            "SELECT aliases, tags, products, engaged_weeks FROM persons WHERE person_id = 'p-1'"
-        ).fetchone()
-    assert stored == (sorted(odd), odd, ["watch", *odd], [0, 3, 52])

@@ -69,14 +69,12 @@ def test_an_erased_alias_of_a_device_user_redacts_the_payers_view() -> None:
 @settings(max_examples=100, deadline=None)
 @given(event_sets())
 def test_the_index_answers_like_the_unindexed_neighbourhoods(events: list[DomainEvent]) -> None:
-    from tenure.domain.knowledge import neighbourhood_knowledge
     from tenure.domain.neighbourhood import NeighbourhoodIndex
 
     raw = raw_fold(events)
     index = NeighbourhoodIndex(raw)
     persons = set(raw.person_states) | {p for d in raw.devices.values() for p in d.person_ids}
     for person_id in persons | {"nobody"}:
-        assert index.knowledge(person_id) == neighbourhood_knowledge(neighbourhood(raw, person_id))
+        assert index.neighbourhood(person_id) == neighbourhood(raw, person_id)
     for device_id in raw.devices:
-        part = device_neighbourhood(raw, device_id)
-        assert index.device_knowledge(device_id) == neighbourhood_knowledge(part)
+        assert index.device_neighbourhood(device_id) == device_neighbourhood(raw, device_id)
