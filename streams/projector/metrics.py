@@ -128,7 +128,7 @@ class StateCacheCollector(Collector):
             return
         reads = CounterMetricFamily(
             "tenure_projector_state_cache_reads",
-            "Compacted raw states the derive and apply stages read, by kind (device | person)"
+            "Compacted raw states the derive stage read, by kind (device | person)"
             " and result: hit (served decoded from this process's cache, the row unchanged)"
             " or miss (decoded from its document).",
             labels=["kind", "result"],
