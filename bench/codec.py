@@ -24,7 +24,7 @@ from bench.old_code import module_at
 from bench.result import Result
 from tenure.domain import state_codec
 from tenure.domain.events import parse_event
-from tenure.domain.neighbourhood import RawWorld, raw_fold, split_by_key
+from tenure.domain.neighbourhood import RawWorld, group_by_key, raw_fold
 from tenure.domain.world import fold
 from tenure.simulation import SimulationParameters, simulate
 from tenure.storage.raw_states import DEVICES
@@ -61,8 +61,8 @@ def population(people: int) -> dict[str, list[Any]]:
     world = fold(events)
     deltas: list[Any] = []
     for start in range(0, len(events), DELTA_BATCH):
-        facts = split_by_key(events[start : start + DELTA_BATCH])
-        batch = RawWorld(devices={k: DEVICES.fold(k, v) for k, v in facts.devices.items()})
+        routed = group_by_key(events[start : start + DELTA_BATCH])  # as the apply stage does
+        batch = RawWorld(devices={k: DEVICES.fold(k, v) for k, v in routed.devices.items()})
         deltas.extend(batch.devices.values())
     devices = list(raw.devices.values())
     persons = list(raw.person_states.values()) + list(world.person_states.values())

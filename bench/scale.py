@@ -57,6 +57,7 @@ from bench.workers import (
     wait_healthy,
 )
 from streams.projector.app import BATCH_MAX, GROUP_ID
+from streams.projector.metrics import VIEW_KINDS
 from tenure.contract.topics import CANONICAL_TOPICS
 from tenure.eventlog.batch_loop import ConsumeSettings
 from tenure.simulation import SimulationParameters, simulate
@@ -192,7 +193,7 @@ def _state_cache_reads(per_worker: list[dict[str, float]]) -> dict[str, int]:
         f"{kind}_{result}": sum(
             int(m.get(f"{name}{{kind={kind},result={result}}}", 0)) for m in per_worker
         )
-        for kind in ("device", "person")
+        for kind in VIEW_KINDS
         for result in ("hit", "miss")
     }
 
@@ -200,7 +201,7 @@ def _state_cache_reads(per_worker: list[dict[str, float]]) -> dict[str, int]:
 def _hit_shares(reads: dict[str, int]) -> dict[str, float | None]:
     """Per kind, the share of compacted-state reads served from the cache (``None``: none)."""
     shares: dict[str, float | None] = {}
-    for kind in ("device", "person"):
+    for kind in VIEW_KINDS:
         hits, misses = reads[f"{kind}_hit"], reads[f"{kind}_miss"]
         shares[kind] = round(hits / (hits + misses), 3) if hits + misses else None
     return shares
