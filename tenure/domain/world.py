@@ -75,7 +75,7 @@ def assemble(
         people[person_id] = join_persons(person_id, (current, erased_person(person_id, at)))
     redacted: dict[str, DeviceState] = {}
     for device_id, device in sorted(devices.items()):
-        gone = device.person_ids & erased.keys()
+        gone = device.person_ids.intersection(erased)  # a frozenset (`& keys()` makes a set)
         redacted[device_id] = erase_from_device(device, gone) if gone else device
     for device in redacted.values():
         version = device.version
