@@ -24,6 +24,7 @@ from tenure.domain.person import PersonState
 from tenure.domain.transitions import Transition, transition_id
 from tenure.domain.view import person_view_at
 from tenure.projection.apply import prepare_batch
+from tenure.storage.derive_queue import HEAD_FACTOR
 from tenure.storage.raw_states import DEVICES, PERSONS
 from tenure.storage.read_models import device_row, stored_person_row
 from tenure.storage.seam import PendingTransition, PersonWrite, ProjectionStore
@@ -119,6 +120,19 @@ class SeamContract:
         assert queue.claim_keys("person", ["c", "z"]) == ["c"]
         assert queue.claim("person", 10) == []
         assert queue.claim("device", 10) == ["d"]
+
+    def test_a_claim_takes_its_limit_however_many_marks_one_key_has(
+        self, store: ProjectionStore
+    ) -> None:
+        """One key queued by many batches fills the first claim's head (``HEAD_FACTOR``
+        times its limit) with its marks; the claim still reaches the keys behind it."""
+        queue = store.queue
+        for _ in range(3 * HEAD_FACTOR):
+            queue.enqueue("person", ["hot"])
+        queue.enqueue("person", ["b", "c"])
+        assert queue.oldest("person", 2) == ["hot", "b"]
+        assert queue.claim("person", 2) == ["b", "hot"]
+        assert queue.claim("person", 2) == ["c"]
 
     def test_a_key_given_back_keeps_its_place_in_the_queue(self, store: ProjectionStore) -> None:
         queue = store.queue

@@ -24,7 +24,6 @@ from tenure.domain.stage import Stage
 from tenure.domain.transitions import Transition
 from tenure.domain.view import PersonView
 from tenure.domain.watermark import watermark
-from tenure.storage.derive_queue import HEAD_FACTOR
 from tenure.storage.raw_states import DeltaRows, RawRead, RawTable, joined
 from tenure.storage.read_models import DEVICE_COLUMNS, STORED_PERSON_COLUMNS
 from tenure.storage.seam import Kind, Partition, PersonsWritten, PersonWrite, ProjectionStore
@@ -153,10 +152,12 @@ class MemoryDeriveQueue:
 
     def oldest(self, kind: Kind, limit: int) -> list[str]:
         """See :class:`~tenure.storage.seam.DeriveQueue`."""
-        first: dict[str, int] = {}
-        for seq, key in self.t.marks[kind][: limit * HEAD_FACTOR]:
-            first.setdefault(key, seq)
-        return sorted(first, key=first.__getitem__)[:limit]
+        first: dict[str, None] = {}  # marks are in seq order: keys by their first mark
+        for _, key in self.t.marks[kind]:
+            if len(first) == limit:
+                break
+            first.setdefault(key, None)
+        return list(first)  # a claim's widening head reaches as far (no other pass here)
 
     def claim_keys(self, kind: Kind, keys: Sequence[str]) -> list[str]:
         """See :class:`~tenure.storage.seam.DeriveQueue`."""

@@ -71,6 +71,27 @@ def test_a_claim_holds_no_more_keys_than_it_claims(database_url: str) -> None:
         assert derive_queue.oldest(producer, "person", 10) == []
 
 
+def test_a_claim_looks_past_every_key_another_pass_holds(database_url: str) -> None:
+    """A large pass holds more keys than a small pass's first head holds marks: the small
+    pass still claims the oldest free keys behind them (it claimed none before: a second
+    worker's 64-key deriver behind the first worker's 500-key passes, session 28)."""
+    keys = [f"k{i:04d}" for i in range(700)]
+    with (
+        psycopg.connect(database_url, autocommit=True) as producer,
+        psycopg.connect(database_url) as large,
+        psycopg.connect(database_url) as small,
+    ):
+        derive_queue.enqueue(producer, "person", keys[:600])
+        derive_queue.enqueue(producer, "person", keys)  # a second mark for the first 600
+        assert derive_queue.claim(large, "person", 500) == keys[:500]  # held, not committed
+        assert 64 * derive_queue.HEAD_FACTOR < 500  # the small pass's first head: all held
+        assert derive_queue.claim(small, "person", 64) == keys[500:564]
+        assert derive_queue.claim(small, "person", 200) == keys[564:700]  # the queue's end
+        small.commit()
+        large.commit()
+        assert derive_queue.oldest(producer, "person", 10) == []
+
+
 def test_a_human_one_pass_derives_is_not_held_by_another(database_url: str) -> None:
     """Two passes can claim two ids of one human (linked ids are different keys); the
     second one to hold the human leaves it (its ids are queued again) instead of writing
