@@ -29,6 +29,7 @@ dead-lettered == produced. ``ratio`` = two workers' apply events/s / one worker'
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
 import random
@@ -439,10 +440,11 @@ def run(
     two_workers: bool = True,
     stages_apart: bool = False,
 ) -> Result:
-    """Produce (and archive), project with one and (unless ``two_workers`` is False: the
-    1M run without it takes about half the time) with two workers, size and query.
-    ``stages_apart``: each worker runs its apply, derive and follow stages as three
-    processes (as ``tenure up`` does) instead of one."""
+    """Produce (and archive), project with one worker, size and query its database, then
+    (unless ``two_workers`` is False: the 1M run without it takes about half the time)
+    project with two. Each part's figures go to stderr as it ends, so a later part that
+    fails does not lose them. ``stages_apart``: each worker runs its apply, derive and
+    follow stages as three processes (as ``tenure up`` does) instead of one."""
     stages = STAGES_APART if stages_apart else ("all",)
     broker = servers.fresh_broker()
     load_before = os.getloadavg()
@@ -468,7 +470,12 @@ def run(
         one = project(
             servers.root / "one", broker.bootstrap, first_db, 1, produced, sample_s, stages
         )
-        _say(f"one worker: {one['apply_events_per_s']} events/s")
+        _say(f"one worker: {json.dumps(one, default=str)}")  # kept if a later part fails
+        _say("sizes and queries ...")
+        sizes = storage(archive_db, first_db, empty, produced)
+        answered = queries(servers.root, first_db, requests)
+        sized = {"postgres": sizes, "queries": answered}
+        _say(f"sizes and queries: {json.dumps(sized, default=str)}")
         two: dict[str, Any] | None = None
         if two_workers:
             _say("rewinding, two workers ...")
@@ -477,10 +484,7 @@ def run(
             two = project(
                 servers.root / "two", broker.bootstrap, second_db, 2, produced, sample_s, stages
             )
-            _say(f"two workers: {two['apply_events_per_s']} events/s")
-        _say("sizes and queries ...")
-        sizes = storage(archive_db, first_db, empty, produced)
-        answered = queries(servers.root, first_db, requests)
+            _say(f"two workers: {json.dumps(two, default=str)}")
     finally:
         servers.stop_broker(broker)
     load_after = os.getloadavg()
