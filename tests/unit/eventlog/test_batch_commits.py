@@ -1,6 +1,6 @@
 """A batch is counted only when its offsets are committed: a batch whose commit fails (the
 group moved on) is read and counted again by the partitions' next owner, so counting it in
-the worker that wrote it counted its records twice (session 29's two-worker scale run)."""
+the worker that wrote it counted its records twice."""
 
 from __future__ import annotations
 
